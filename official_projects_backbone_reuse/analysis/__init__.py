@@ -1,0 +1,1 @@
+"""Reports: parameters, resources, per-class statistics."""

@@ -1,0 +1,64 @@
+"""Counts a detector's parameters: total, trained, frozen, per component.
+
+A parameter is a weight created trainable (`tf.Variable.trainable`), whatever
+the reuse policy later made of its layer; batch-norm moving statistics are
+buffers, not parameters. A parameter is *trained* when it is among the model's
+`trainable_variables`, i.e. when the optimizer updates it.
+"""
+import dataclasses
+from typing import Dict, List
+
+import tf_keras
+
+
+@dataclasses.dataclass(frozen=True)
+class ParameterCount:
+  total: int
+  trained: int
+
+  @property
+  def frozen(self) -> int:
+    return self.total - self.trained
+
+  @property
+  def trained_share(self) -> float:
+    """Trained parameters in percent of all parameters."""
+    return 100.0 * self.trained / self.total if self.total else 0.0
+
+
+def _count(weights, trainable_weights) -> ParameterCount:
+  trained_ids = {id(v) for v in trainable_weights}
+  params = [v for v in weights if v.trainable]
+  return ParameterCount(
+      total=sum(int(v.shape.num_elements()) for v in params),
+      trained=sum(int(v.shape.num_elements()) for v in params
+                  if id(v) in trained_ids))
+
+
+def components(model: tf_keras.Model) -> Dict[str, tf_keras.layers.Layer]:
+  """The model's parts by name (cascade stages by their layer names)."""
+  parts = {}
+  for name, item in model.checkpoint_items.items():
+    if isinstance(item, (list, tuple)):
+      parts.update({layer.name: layer for layer in item})
+    else:
+      parts[name] = item
+  return parts
+
+
+def count_parameters(model: tf_keras.Model) -> Dict[str, ParameterCount]:
+  """Counts per component, plus 'total' for the whole model."""
+  counts = {name: _count(part.weights, model.trainable_weights)
+            for name, part in components(model).items()}
+  counts['total'] = _count(model.weights, model.trainable_weights)
+  return counts
+
+
+def format_counts(counts: Dict[str, ParameterCount]) -> List[str]:
+  """Human-readable lines, one per component and one for the total."""
+  lines = []
+  for name, c in counts.items():
+    lines.append(f'{name:>18}: {c.total:>12,d} parameters, '
+                 f'{c.trained:>12,d} trained, {c.frozen:>12,d} frozen '
+                 f'({c.trained_share:5.1f}% trained)')
+  return lines

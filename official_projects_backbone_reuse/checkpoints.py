@@ -1,0 +1,239 @@
+"""Loading and verifying backbone weights from classification checkpoints.
+
+Model Garden restores with `tf.train.Checkpoint(...).read(...)` and, when the
+objects do not match, fails with "Found N Python objects that were not bound
+to checkpointed values". Here every backbone variable is matched to its
+checkpoint entry by walking the checkpoint's own object graph in step with the
+model (the way TensorFlow matches them), so that a mismatch can be reported by
+name and shape, and a restore is complete only when every backbone variable
+came from the checkpoint.
+
+Only the backbone subtree is read: a classification checkpoint with any other
+label space (ImageNet-1k, an 18,291-class "JFT-style" head, ...) restores the
+backbone and ignores its head.
+"""
+import dataclasses
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+from official.modeling import hyperparams
+
+# Where a backbone sits in the checkpoints Model Garden trainers write: its
+# trainers save `model.checkpoint_items` (backbone=...) at the top level, and
+# `tf.train.Checkpoint(model=...)` files hold it under the model.
+_BACKBONE_PATHS = (('backbone',), ('model', 'backbone'), ('model', '_backbone'))
+_VALUE = 'VARIABLE_VALUE'
+
+
+class CheckpointMismatchError(ValueError):
+  """The checkpoint does not provide every backbone variable."""
+
+
+@dataclasses.dataclass
+class RestoreReport:
+  checkpoint: str
+  restored: List[str]
+  new_by_design: List[str]
+
+  def summary(self) -> str:
+    return (f'Restored {len(self.restored)} backbone variables from '
+            f'{self.checkpoint}; {len(self.new_by_design)} new by design.')
+
+
+def resolve_checkpoint(path: str, key: str = 'task.init_checkpoint') -> str:
+  """A checkpoint prefix from a prefix or a directory, or a clear error."""
+  if not path:
+    raise CheckpointMismatchError(f'{key} is empty.')
+  if tf.io.gfile.isdir(path):
+    latest = tf.train.latest_checkpoint(path)
+    if latest is None:
+      raise CheckpointMismatchError(
+          f'{key}={path!r} is a directory without any checkpoint in it.')
+    return latest
+  if not tf.io.gfile.exists(path + '.index'):
+    raise CheckpointMismatchError(
+        f'{key}={path!r}: no such checkpoint (expected {path}.index, or a '
+        'directory holding checkpoints).')
+  return path
+
+
+def _object_paths(root) -> Dict[int, Tuple[str, tf.Variable]]:
+  """Readable object paths of every variable under `root` (first found)."""
+  paths, seen = {}, set()
+  queue = [((), root)]
+  while queue:
+    path, obj = queue.pop(0)
+    if id(obj) in seen:
+      continue
+    seen.add(id(obj))
+    if isinstance(obj, tf.Variable):
+      paths[id(obj)] = ('/'.join(path), obj)
+      continue
+    for name, child in tf.train.TrackableView(obj).children(obj).items():
+      queue.append((path + (name,), child))
+  return paths
+
+
+class _CheckpointGraph:
+  """A checkpoint's object graph, to match model objects to its entries."""
+
+  def __init__(self, prefix: str):
+    self.prefix = prefix
+    self.reader = tf.train.load_checkpoint(prefix)
+    self.shapes = self.reader.get_variable_to_shape_map()
+    self.graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    self.graph.ParseFromString(
+        self.reader.get_tensor('_CHECKPOINTABLE_OBJECT_GRAPH'))
+
+  def child(self, node_id: int, name: str) -> Optional[int]:
+    for ref in self.graph.nodes[node_id].children:
+      if ref.local_name == name:
+        return ref.node_id
+    return None
+
+  def backbone_node(self) -> int:
+    for path in _BACKBONE_PATHS:
+      node = 0
+      for name in path:
+        node = self.child(node, name) if node is not None else None
+      if node is not None:
+        return node
+    top = sorted(c.local_name for c in self.graph.nodes[0].children)
+    raise CheckpointMismatchError(
+        f'Checkpoint {self.prefix} holds no backbone: expected a top-level '
+        f'object named one of {["/".join(p) for p in _BACKBONE_PATHS]}, '
+        f'found {top}.')
+
+  def match(self, root, node_id: int) -> Dict[int, str]:
+    """Checkpoint keys of the variables under `root`, by id of the variable."""
+    keys, seen = {}, set()
+    queue = [(root, node_id)]
+    while queue:
+      obj, node = queue.pop(0)
+      if id(obj) in seen:
+        continue
+      seen.add(id(obj))
+      if isinstance(obj, tf.Variable):
+        for attr in self.graph.nodes[node].attributes:
+          if attr.name == _VALUE:
+            keys[id(obj)] = attr.checkpoint_key
+        continue
+      for name, child in tf.train.TrackableView(obj).children(obj).items():
+        child_node = self.child(node, name)
+        if child_node is not None:
+          queue.append((child, child_node))
+    return keys
+
+
+def _plan(backbone: tf_keras.Model, prefix: str,
+          new_by_design: Sequence[tf.Variable]):
+  """Pairs every backbone variable with a checkpoint entry, or fails."""
+  ckpt = _CheckpointGraph(prefix)
+  keys = ckpt.match(backbone, ckpt.backbone_node())
+  new_ids = {id(v) for v in new_by_design}
+  pairs, new, missing, mismatched = [], [], [], []
+  for vid, (path, var) in _object_paths(backbone).items():
+    name = f'backbone/{path} ({var.name}, shape {var.shape.as_list()})'
+    if vid in new_ids:
+      new.append(name)
+    elif vid not in keys:
+      missing.append(name)
+    elif list(ckpt.shapes[keys[vid]]) != var.shape.as_list():
+      mismatched.append(f'{name}: checkpoint has shape '
+                        f'{list(ckpt.shapes[keys[vid]])}')
+    else:
+      pairs.append((name, var, keys[vid]))
+  if missing or mismatched:
+    lines = [f'Checkpoint {prefix} does not match the backbone: '
+             f'{len(pairs)} variables match, {len(missing)} are missing from '
+             f'the checkpoint, {len(mismatched)} have another shape.']
+    lines += [f'  missing: {m}' for m in missing]
+    lines += [f'  shape mismatch: {m}' for m in mismatched]
+    lines.append('Check that task.model.backbone (type, model_id, options) '
+                 'is the one the checkpoint was trained with.')
+    raise CheckpointMismatchError('\n'.join(lines))
+  return ckpt, pairs, new
+
+
+def restore_backbone(backbone: tf_keras.Model, checkpoint: str,
+                     new_by_design: Sequence[tf.Variable] = ()
+                     ) -> RestoreReport:
+  """Restores every backbone variable from a classification checkpoint.
+
+  Args:
+    backbone: the detector's backbone.
+    checkpoint: a checkpoint prefix or a directory of checkpoints.
+    new_by_design: backbone variables the checkpoint cannot have (adapters).
+
+  Returns:
+    What was restored.
+
+  Raises:
+    CheckpointMismatchError: naming each missing or mismatched variable;
+      nothing is assigned in that case.
+  """
+  prefix = resolve_checkpoint(checkpoint)
+  ckpt, pairs, new = _plan(backbone, prefix, new_by_design)
+  for _, var, key in pairs:
+    var.assign(ckpt.reader.get_tensor(key))
+  report = RestoreReport(prefix, [name for name, _, _ in pairs], new)
+  logging.info(report.summary())
+  return report
+
+
+def backbone_differences(backbone: tf_keras.Model, checkpoint: str,
+                         new_by_design: Sequence[tf.Variable] = ()
+                         ) -> List[str]:
+  """Names of backbone variables whose value is not bit-identical to the
+  checkpoint's (empty when the frozen backbone is untouched)."""
+  ckpt, pairs, _ = _plan(backbone, resolve_checkpoint(checkpoint),
+                         new_by_design)
+  return [name for name, var, key in pairs
+          if not np.array_equal(var.numpy(), ckpt.reader.get_tensor(key))]
+
+
+def check_upstream_config(checkpoint: str, model_config, backbone_norm) -> None:
+  """Fails when the checkpoint's own params.yaml (written by Model Garden's
+  trainer next to its checkpoints) shows that the backbone was pre-trained
+  with another architecture, normalisation or activation than it is about to
+  run with. Does nothing when there is no params.yaml."""
+  prefix = resolve_checkpoint(checkpoint)
+  params_file = os.path.join(os.path.dirname(prefix), 'params.yaml')
+  if not tf.io.gfile.exists(params_file):
+    return
+  upstream = hyperparams.read_yaml_to_params_dict(params_file).as_dict()
+  upstream = upstream.get('task', {}).get('model', {})
+  if 'backbone' not in upstream:
+    return
+  ours = {'backbone': model_config.backbone.as_dict(),
+          'norm_activation': backbone_norm.as_dict()}
+  theirs = {'backbone': upstream['backbone'],
+            'norm_activation': upstream.get('norm_activation', {})}
+  diffs = []
+  btype = ours['backbone'].get('type')
+  for k, v in ours['backbone'].get(btype, {}).items():
+    if k in ('stochastic_depth_drop_rate', 'bn_trainable'):
+      continue
+    up = theirs['backbone'].get(btype, {}).get(k, v)
+    if up != v:
+      diffs.append(f'backbone.{btype}.{k}: upstream {up!r}, here {v!r}')
+  if theirs['backbone'].get('type', btype) != btype:
+    diffs.append(f'backbone.type: upstream {theirs["backbone"]["type"]!r}, '
+                 f'here {btype!r}')
+  for k in ('activation', 'norm_epsilon'):
+    up = theirs['norm_activation'].get(k, ours['norm_activation'][k])
+    if up != ours['norm_activation'][k]:
+      diffs.append(f'norm_activation.{k}: upstream {up!r}, here '
+                   f'{ours["norm_activation"][k]!r} (set '
+                   'task.model.backbone_norm_activation)')
+  if diffs:
+    raise CheckpointMismatchError(
+        f'The backbone would not compute what it computed in pre-training: '
+        f'{params_file} differs from this config in\n  ' + '\n  '.join(diffs))

@@ -1,0 +1,1 @@
+"""Configs and registered experiments of the project."""

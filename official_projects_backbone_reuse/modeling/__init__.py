@@ -1,0 +1,1 @@
+"""Model pieces: the reuse policy and the detector builder."""

@@ -1,0 +1,48 @@
+"""Builds Model Garden detectors around a backbone built by the reuse policy.
+
+Model Garden's `factory.build_retinanet` and `factory.build_maskrcnn` accept a
+ready backbone; everything else (decoder, heads, cascade stages, mask head) is
+Model Garden's own. Used by the tasks and by the SavedModel export, so both
+build the same model.
+"""
+import tf_keras
+
+from official.vision.configs import maskrcnn as maskrcnn_cfg
+from official.vision.configs import retinanet as retinanet_cfg
+from official.vision.modeling import factory
+
+from official_projects_backbone_reuse.modeling import reuse_policy
+
+
+def l2_regularizer_for(l2_weight_decay: float):
+  # Halved to match tf.nn.l2_loss, as Model Garden's tasks do.
+  return (tf_keras.regularizers.l2(l2_weight_decay / 2.0)
+          if l2_weight_decay else None)
+
+
+def build_detector(model_config, input_specs: tf_keras.layers.InputSpec,
+                   l2_weight_decay: float, freeze_backbone: bool
+                   ) -> tf_keras.Model:
+  """Builds a RetinaNet or (Cascade) Faster/Mask R-CNN with its variables."""
+  l2_regularizer = l2_regularizer_for(l2_weight_decay)
+  backbone = reuse_policy.build_backbone(model_config, input_specs,
+                                         l2_regularizer, freeze_backbone)
+  if isinstance(model_config, maskrcnn_cfg.MaskRCNN):
+    model = factory.build_maskrcnn(input_specs=input_specs,
+                                   model_config=model_config,
+                                   l2_regularizer=l2_regularizer,
+                                   backbone=backbone)
+    # Creates the remaining variables, as Model Garden's MaskRCNNTask does.
+    images = tf_keras.Input(input_specs.shape[1:])
+    image_shape = tf_keras.layers.Input([2])
+    model(images, image_shape=image_shape, training=False)
+  elif isinstance(model_config, retinanet_cfg.RetinaNet):
+    model = factory.build_retinanet(input_specs=input_specs,
+                                    model_config=model_config,
+                                    l2_regularizer=l2_regularizer,
+                                    backbone=backbone)
+  else:
+    raise ValueError(
+        f'task.model must be a RetinaNet or MaskRCNN config, got '
+        f'{type(model_config).__name__}.')
+  return model

@@ -1,0 +1,1 @@
+"""Thin subclasses of Model Garden's detection tasks."""

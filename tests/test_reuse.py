@@ -1,0 +1,158 @@
+"""The reuse core: restore, verify, freeze, and what the frozen part computes."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from official.core import task_factory
+from official.core import train_lib
+
+from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.analysis import parameters
+from tests import reuse_helpers as h
+
+
+@pytest.fixture(scope='module')
+def upstream(tmp_path_factory):
+  directory = str(tmp_path_factory.mktemp('upstream'))
+  prefix, classifier = h.make_upstream_checkpoint(directory)
+  return directory, prefix, classifier
+
+
+def _build(params):
+  task = task_factory.get_task(params.task)
+  model = task.build_model()
+  task.initialize(model)
+  return task, model
+
+
+def test_restored_backbone_computes_the_classifier_features(upstream):
+  directory, _, classifier = upstream
+  _, model = _build(h.retinanet_config(directory, input_size=64))
+  images = tf.random.uniform([2, 64, 64, 3], seed=1)
+  expected = classifier.backbone(images, training=False)
+  # The detector trains with training=True: a frozen backbone must still
+  # use its moving statistics.
+  got = model.backbone(images, training=True)
+  assert set(got) == set(expected)
+  for level in expected:
+    np.testing.assert_array_equal(got[level].numpy(),
+                                  expected[level].numpy())
+
+
+def test_every_backbone_variable_is_restored_and_counted(upstream):
+  directory, _, classifier = upstream
+  _, model = _build(h.retinanet_config(directory))
+  report = checkpoints.restore_backbone(model.backbone, directory)
+  assert len(report.restored) == len(model.backbone.weights)
+  assert len(report.restored) == len(classifier.backbone.weights)
+  assert any('moving_mean' in name for name in report.restored)
+  assert checkpoints.backbone_differences(model.backbone, directory) == []
+
+
+def test_head_of_another_label_space_is_ignored(tmp_path):
+  # A "JFT-style" checkpoint: same backbone, a classification head of 18,291
+  # classes that the detector has no use for.
+  prefix, _ = h.make_upstream_checkpoint(str(tmp_path), num_classes=18291)
+  _, model = _build(h.retinanet_config(str(tmp_path)))
+  assert checkpoints.backbone_differences(model.backbone, prefix) == []
+
+
+def test_mismatched_checkpoint_names_the_variables(upstream):
+  directory, prefix, _ = upstream
+  params = h.retinanet_config(prefix, model_id=18)
+  params.task.model.backbone.resnet.model_id = 18
+  task = task_factory.get_task(params.task)
+  model = task.build_model()
+  with pytest.raises(checkpoints.CheckpointMismatchError) as e:
+    checkpoints.restore_backbone(model.backbone, prefix)
+  message = str(e.value)
+  assert prefix in message
+  assert 'missing: backbone/' in message
+  assert 'task.model.backbone' in message
+  # params.yaml beside the checkpoint tells the initialize() path why.
+  with pytest.raises(checkpoints.CheckpointMismatchError,
+                     match=r'backbone\.resnet\.model_id: upstream 10, here 18'):
+    task.initialize(model)
+
+
+def test_missing_checkpoint_is_named(tmp_path):
+  params = h.retinanet_config(str(tmp_path / 'nope' / 'ckpt-1'))
+  task = task_factory.get_task(params.task)
+  model = task.build_model()
+  with pytest.raises(checkpoints.CheckpointMismatchError,
+                     match=r'task\.init_checkpoint=.*nope/ckpt-1.*no such'):
+    task.initialize(model)
+
+
+def test_norm_activation_must_match_pretraining(upstream):
+  directory, _, _ = upstream
+  params = h.retinanet_config(directory)
+  params.task.model.backbone_norm_activation = None  # falls back to relu
+  task = task_factory.get_task(params.task)
+  model = task.build_model()
+  with pytest.raises(checkpoints.CheckpointMismatchError,
+                     match=r"norm_activation\.activation: upstream 'swish', "
+                           r"here 'relu'"):
+    task.initialize(model)
+
+
+def test_frozen_backbone_has_no_stochastic_depth_and_no_l2():
+  params = h.retinanet_config()
+  params.task.model.backbone.resnet.stochastic_depth_drop_rate = 0.5
+  params.task.losses.l2_weight_decay = 1e-4
+  model = task_factory.get_task(params.task).build_model()
+  images = tf.random.uniform([1, 128, 128, 3], seed=2)
+  a = model.backbone(images, training=True)
+  b = model.backbone(images, training=True)
+  for level in a:
+    np.testing.assert_array_equal(a[level].numpy(), b[level].numpy())
+  assert model.backbone.losses == []
+  assert model.losses  # the decoder and head keep their L2 penalty
+
+  params.task.freeze_backbone = False
+  finetuned = task_factory.get_task(params.task).build_model()
+  assert finetuned.backbone.losses
+
+
+def test_parameter_counts():
+  params = h.retinanet_config()
+  frozen = parameters.count_parameters(
+      task_factory.get_task(params.task).build_model())
+  assert frozen['backbone'].trained == 0
+  assert frozen['backbone'].total > 0
+  assert frozen['total'].total == sum(
+      frozen[k].total for k in ('backbone', 'decoder', 'head'))
+  assert frozen['total'].trained == frozen['decoder'].total + frozen[
+      'head'].total
+  params.task.freeze_backbone = False
+  finetuned = parameters.count_parameters(
+      task_factory.get_task(params.task).build_model())
+  assert finetuned['total'].trained == finetuned['total'].total
+  assert finetuned['total'].total == frozen['total'].total
+
+
+def _train(params, model_dir):
+  task = task_factory.get_task(params.task, logging_dir=str(model_dir))
+  model, _ = train_lib.run_experiment(
+      distribution_strategy=tf.distribute.get_strategy(), task=task,
+      mode='train', params=params, model_dir=str(model_dir))
+  return model
+
+
+@pytest.mark.parametrize('detector', ['retinanet', 'maskrcnn'])
+def test_frozen_backbone_is_bit_identical_after_training(
+    detector, upstream, tiny_world, tmp_path):
+  directory, _, _ = upstream
+  make = h.retinanet_config if detector == 'retinanet' else h.maskrcnn_config
+  params = h.set_data(make(directory), tiny_world.det_train_pattern, steps=3)
+  model = _train(params, tmp_path / 'frozen')
+  # Every backbone variable, batch-norm moving statistics included.
+  assert checkpoints.backbone_differences(model.backbone, directory) == []
+
+  # The same run with the backbone trained does change it: the comparison
+  # above is not vacuous.
+  params.task.freeze_backbone = False
+  model = _train(params, tmp_path / 'finetuned')
+  changed = checkpoints.backbone_differences(model.backbone, directory)
+  assert any('kernel' in n for n in changed)
+  assert any('moving_mean' in n for n in changed)
