@@ -1,0 +1,192 @@
+"""Converts a folder-per-class image tree to classification TFRecords.
+
+Input: `image_root/<class_name>/*.{jpg,jpeg,png}` (ImageNet-style). Output:
+tf.Examples in Model Garden's classification format, read by
+`official.vision.dataloaders.classification_input.Decoder`: image/encoded
+(JPEG; PNG inputs are re-encoded as JPEG at quality 95), image/format,
+image/class/label (0..N-1), plus image/class/text, image/height,
+image/width, image/filename, image/source_id and image/key/sha256 from
+Model Garden's `tfrecord_lib.image_info_to_feature_dict`. Labels follow the
+sorted class-folder names, or the order of `class_names` when given (then
+only those folders are read). Examples are shuffled across shards with a
+fixed seed, so a conversion is reproducible.
+
+Outputs, all written only once every input is validated (a DataError names
+the path: root missing, no class folders, an empty class folder, an image
+that cannot be decoded):
+  {output_prefix}-{i:05d}-of-{n:05d}.tfrecord
+  {output_prefix}-labels.txt      one class name per line, line i = label i
+
+Run:
+  backbone-reuse-convert-classification \
+      --image_root world/classification/train \
+      --output_prefix /tmp/tfrecords/cls_train [--num_shards 4] \
+      [--class_names a,b,c] [--seed 0]
+"""
+
+import argparse
+import io
+import json
+import os
+import random
+import sys
+from typing import List, Optional, Sequence, Tuple
+
+from PIL import Image
+
+from data_tools.errors import DataError, run_main
+from data_tools.shards import write_tfrecord_shards
+from official.vision.data import tfrecord_lib
+import tensorflow as tf
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
+JPEG_QUALITY = 95
+
+
+def labels_path(output_prefix: str) -> str:
+  """Where the label list of a conversion goes."""
+  return f'{output_prefix}-labels.txt'
+
+
+def list_images(image_root: str, class_names: Optional[Sequence[str]] = None
+                ) -> Tuple[List[str], List[Tuple[str, int]]]:
+  """Class names and (image path, label) pairs, validated; sorted order."""
+  if not os.path.isdir(image_root):
+    raise DataError(f'{image_root}: image root folder not found')
+  if class_names is None:
+    class_names = sorted(name for name in os.listdir(image_root)
+                         if os.path.isdir(os.path.join(image_root, name)))
+    if not class_names:
+      raise DataError(f'{image_root}: expected one sub-folder per class, '
+                      'found no sub-folders')
+  elif len(set(class_names)) != len(class_names) or not class_names:
+    raise DataError(f'class_names: expected distinct names, found '
+                    f'{list(class_names)}')
+  items = []
+  for label, name in enumerate(class_names):
+    folder = os.path.join(image_root, name)
+    if not os.path.isdir(folder):
+      raise DataError(f'{folder}: class folder of class {name!r} not found')
+    files = sorted(f for f in os.listdir(folder)
+                   if f.lower().endswith(IMAGE_EXTENSIONS))
+    if not files:
+      raise DataError(f'{folder}: expected images '
+                      f'({", ".join(IMAGE_EXTENSIONS)}) for class {name!r}, '
+                      'found none')
+    items.extend((os.path.join(folder, f), label) for f in files)
+  return list(class_names), items
+
+
+def _read_image(path: str) -> Tuple[bytes, int, int]:
+  """JPEG bytes (as stored, or re-encoded) and the height and width."""
+  try:
+    with open(path, 'rb') as f:
+      content = f.read()
+    with Image.open(io.BytesIO(content)) as image:
+      image.load()
+      if image.format == 'JPEG' and image.mode in ('RGB', 'L'):
+        return content, image.height, image.width
+      buffer = io.BytesIO()
+      image.convert('RGB').save(buffer, format='JPEG', quality=JPEG_QUALITY)
+      return buffer.getvalue(), image.height, image.width
+  except (OSError, SyntaxError, ValueError) as e:
+    raise DataError(f'{path}: cannot decode image: {e}') from e
+
+
+def _example(path: str, label: int, class_name: str, image_root: str,
+             encoded: bytes, height: int, width: int) -> tf.train.Example:
+  name = os.path.relpath(path, image_root)
+  features = tfrecord_lib.image_info_to_feature_dict(height, width, name, name,
+                                                     encoded, 'jpeg')
+  features['image/class/label'] = tfrecord_lib.convert_to_feature(label)
+  features['image/class/text'] = tfrecord_lib.convert_to_feature(
+      class_name.encode('utf8'))
+  return tf.train.Example(features=tf.train.Features(feature=features))
+
+
+def convert_classification(image_root: str,
+                           output_prefix: str,
+                           num_shards: int = 4,
+                           class_names: Optional[Sequence[str]] = None,
+                           seed: int = 0,
+                           progress_stream=None) -> dict:
+  """Converts `image_root/<class>/*` to Model Garden classification shards.
+
+  Args:
+    image_root: folder with one sub-folder of images per class.
+    output_prefix: shards are `{prefix}-{i:05d}-of-{n:05d}.tfrecord`, the
+      label list `{prefix}-labels.txt`.
+    num_shards: number of shards.
+    class_names: the classes, in label order; default: all sub-folders,
+      sorted.
+    seed: seed of the shuffle across shards.
+    progress_stream: where the progress counter goes (default stderr).
+
+  Returns:
+    Summary: number of classes and images, images per class, output files.
+
+  Raises:
+    DataError: invalid input (nothing is written then).
+  """
+  class_names, items = list_images(image_root, class_names)
+  for path, _ in items:
+    _read_image(path)
+  order = list(range(len(items)))
+  random.Random(seed).shuffle(order)
+
+  def examples():
+    for index in order:
+      path, label = items[index]
+      yield _example(path, label, class_names[label], image_root,
+                     *_read_image(path))
+
+  labels_file = labels_path(output_prefix)
+  files = write_tfrecord_shards(
+      output_prefix, examples(), num_shards, len(items),
+      label='converting classification',
+      extra_files={labels_file: ''.join(f'{n}\n' for n in class_names).encode(
+          'utf8')},
+      progress_stream=progress_stream)
+  return {
+      'image_root': image_root,
+      'num_classes': len(class_names),
+      'images': len(items),
+      'images_per_class': {name: sum(1 for _, label in items if label == i)
+                           for i, name in enumerate(class_names)},
+      'num_shards': num_shards,
+      'output_files': files + [labels_file],
+  }
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  """Command line entry point; returns the exit status."""
+  parser = argparse.ArgumentParser(
+      prog='backbone-reuse-convert-classification',
+      description='Convert a folder-per-class image tree to Model Garden '
+      'classification TFRecords.')
+  parser.add_argument('--image_root', required=True)
+  parser.add_argument('--output_prefix', required=True)
+  parser.add_argument('--num_shards', type=int, default=4)
+  parser.add_argument('--class_names', default=None,
+                      help='comma-separated class folder names, in label '
+                      'order (default: all folders, sorted)')
+  parser.add_argument('--seed', type=int, default=0)
+  args = parser.parse_args(argv)
+
+  def _run() -> int:
+    class_names = args.class_names.split(',') if args.class_names else None
+    summary = convert_classification(args.image_root, args.output_prefix,
+                                     args.num_shards, class_names, args.seed)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+  return run_main(_run)
+
+
+def run() -> None:
+  """Console script `backbone-reuse-convert-classification`."""
+  sys.exit(main(sys.argv[1:]))
+
+
+if __name__ == '__main__':
+  run()

@@ -1,0 +1,297 @@
+"""Converts a COCO-format detection set (JSON + image folder) to TFRecords.
+
+The tf.Examples are Model Garden's detection format, made by Model Garden's
+own `official.vision.data.create_coco_tf_record.create_tf_example`
+(image/encoded, image/source_id = the image id, image/height, image/width,
+image/object/bbox/{xmin,ymin,xmax,ymax} normalised, image/object/class/label =
+the category id, image/object/is_crowd, image/object/area and, with masks,
+image/object/mask as PNG), so `TfExampleDecoder` and the detection parsers
+read them as they read COCO. LVIS v1 JSON is COCO-format and converts too.
+
+Everything is validated before anything is written; a DataError names the
+file, key or id concerned, and no output is left behind:
+  * the annotation file is missing, not JSON, or lacks a required key
+    (`images`, `annotations`, `categories`, or a key of one record);
+  * an image file is missing, cannot be decoded, is not JPEG, or its size
+    differs from the JSON's width/height;
+  * an annotation names an unknown `image_id` or `category_id`, or (with
+    masks) has a malformed segmentation.
+Box rule (as Detectron2 does for degenerate boxes): a box with non-positive
+width or height, or lying entirely outside its image, is skipped and counted;
+a box partly outside is clipped to the image (its area is capped at the
+clipped box's area) and counted. The summary reports both counts and the
+first offending annotation ids.
+
+Shards: `{output_prefix}-{i:05d}-of-{n:05d}.tfrecord`, images round-robin.
+
+Run:
+  backbone-reuse-convert-detection --annotation_file train.json \
+      --image_dir images/ --output_prefix /tmp/tfrecords/train \
+      [--num_shards 4] [--no_masks]
+"""
+
+import argparse
+import collections
+import json
+import os
+import sys
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+from PIL import Image
+
+from data_tools.errors import DataError, run_main
+from data_tools.shards import write_tfrecord_shards
+from official.vision.data import create_coco_tf_record
+
+REQUIRED_KEYS = {
+    'images': ('id', 'file_name', 'height', 'width'),
+    'annotations': ('id', 'image_id', 'category_id', 'bbox', 'area',
+                    'iscrowd'),
+    'categories': ('id', 'name'),
+}
+IDS_SHOWN = 5
+WARNINGS = {
+    'skipped_degenerate': 'skipped {n} annotation(s) with a non-positive box '
+                          'width or height',
+    'skipped_outside': 'skipped {n} annotation(s) whose box lies entirely '
+                       'outside the image',
+    'clipped': 'clipped {n} annotation(s) whose box extends past the image',
+}
+
+
+def _load_json(path: str) -> dict:
+  if not os.path.isfile(path):
+    raise DataError(f'{path}: annotation file not found')
+  try:
+    with open(path, 'rb') as f:
+      content = json.load(f)
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise DataError(f'{path}: expected a JSON annotation file, found invalid '
+                    f'JSON ({e})') from e
+  if not isinstance(content, dict):
+    raise DataError(f'{path}: expected a JSON object at the top level, found '
+                    f'{type(content).__name__}')
+  for key, record_keys in REQUIRED_KEYS.items():
+    if key not in content:
+      raise DataError(f'{path}: missing required key {key!r} (a COCO '
+                      'annotation file has \'images\', \'annotations\' and '
+                      '\'categories\')')
+    if not isinstance(content[key], list):
+      raise DataError(f'{path}: expected key {key!r} to hold a list of '
+                      f'records, found {type(content[key]).__name__}')
+    for index, record in enumerate(content[key]):
+      if not isinstance(record, dict):
+        raise DataError(f'{path}: {key}[{index}]: expected a record (JSON '
+                        f'object), found {type(record).__name__}')
+      missing = [k for k in record_keys if k not in record]
+      if missing:
+        raise DataError(f'{path}: {key}[{index}] (id={record.get("id")}) is '
+                        f'missing required key {missing[0]!r}')
+  return content
+
+
+def _check_segmentation(path: str, annotation: dict, height: int,
+                        width: int) -> None:
+  where = f'{path}: annotation id {annotation["id"]}'
+  segmentation = annotation.get('segmentation')
+  if segmentation is None:
+    raise DataError(f'{where} is missing key \'segmentation\' (needed for '
+                    'masks; pass --no_masks to convert boxes only)')
+  if annotation['iscrowd']:
+    if (not isinstance(segmentation, dict) or
+        list(segmentation.get('size', [])) != [height, width]):
+      raise DataError(f'{where}: expected an RLE segmentation of size '
+                      f'[{height}, {width}] for a crowd annotation, found '
+                      f'{str(segmentation)[:80]}')
+    return
+  if not (isinstance(segmentation, list) and segmentation and all(
+      isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0
+      for p in segmentation)):
+    raise DataError(f'{where}: expected a list of polygons [x1, y1, x2, y2, '
+                    f'x3, y3, ...], found {str(segmentation)[:80]}')
+
+
+def _fit(start: float, length: float, limit: float) -> float:
+  """Largest length <= `length` with start + length <= limit in floats."""
+  while start + length > limit:
+    length = float(np.nextafter(length, 0))
+  return length
+
+
+def _apply_box_rule(annotation: dict, height: int,
+                    width: int) -> Tuple[Optional[dict], str]:
+  """The annotation to write (None if skipped) and what happened to it:
+  'ok', 'clipped', 'skipped_degenerate' or 'skipped_outside'."""
+  x, y, w, h = (float(v) for v in annotation['bbox'])
+  if not (w > 0 and h > 0):
+    return None, 'skipped_degenerate'
+  x0, y0 = max(x, 0.0), max(y, 0.0)
+  x1, y1 = min(x + w, float(width)), min(y + h, float(height))
+  if x1 <= x0 or y1 <= y0:
+    return None, 'skipped_outside'
+  if (x0, y0, x1, y1) == (x, y, x + w, y + h):
+    return annotation, 'ok'
+  clipped_w, clipped_h = _fit(x0, x1 - x0, width), _fit(y0, y1 - y0, height)
+  clipped = dict(annotation, bbox=[x0, y0, clipped_w, clipped_h],
+                 area=min(float(annotation['area']), clipped_w * clipped_h))
+  return clipped, 'clipped'
+
+
+def _check_image(image_dir: str, image: dict) -> None:
+  path = os.path.join(image_dir, image['file_name'])
+  if not os.path.isfile(path):
+    raise DataError(f'{path}: image file not found (images entry id='
+                    f'{image["id"]})')
+  try:
+    with Image.open(path) as decoded:
+      decoded.load()
+      file_format, size = decoded.format, decoded.size
+  except (OSError, SyntaxError, ValueError) as e:
+    raise DataError(f'{path}: cannot decode image (images entry id='
+                    f'{image["id"]}): {e}') from e
+  if file_format != 'JPEG':
+    raise DataError(f'{path}: expected a JPEG image, found {file_format}')
+  if size != (image['width'], image['height']):
+    raise DataError(
+        f'{path}: the annotation file gives width x height '
+        f'{image["width"]}x{image["height"]} for image id {image["id"]}, the '
+        f'file is {size[0]}x{size[1]}')
+
+
+def validate(annotation_file: str, image_dir: str,
+             include_masks: bool = True) -> Tuple[list, Dict, Dict, Dict]:
+  """Checks everything; returns images, annotations to write per image id,
+  the category names by id, and the skip/clip report."""
+  content = _load_json(annotation_file)
+  images = content['images']
+  by_id = {}
+  for image in images:
+    if image['id'] in by_id:
+      raise DataError(f'{annotation_file}: image id {image["id"]} appears '
+                      'twice in \'images\'')
+    for key in ('height', 'width'):
+      if not isinstance(image[key], int) or image[key] <= 0:
+        raise DataError(f'{annotation_file}: image id {image["id"]}: '
+                        f'expected a positive integer {key!r}, found '
+                        f'{image[key]!r}')
+    by_id[image['id']] = image
+  id_to_name = {c['id']: c['name'] for c in content['categories']}
+  to_write = collections.defaultdict(list)
+  report = {outcome: [] for outcome in WARNINGS}
+  for annotation in content['annotations']:
+    where = f'{annotation_file}: annotation id {annotation["id"]}'
+    image = by_id.get(annotation['image_id'])
+    if image is None:
+      raise DataError(f'{where} has image_id {annotation["image_id"]!r}, '
+                      'which is not the id of any entry in \'images\'')
+    if annotation['category_id'] not in id_to_name:
+      raise DataError(f'{where} has category_id '
+                      f'{annotation["category_id"]!r}, which is not the id of '
+                      'any entry in \'categories\'')
+    bbox = annotation['bbox']
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(
+        isinstance(v, (int, float)) and np.isfinite(v) for v in bbox)):
+      raise DataError(f'{where}: expected bbox [x, y, width, height] of 4 '
+                      f'numbers, found {bbox!r}')
+    if include_masks:
+      _check_segmentation(annotation_file, annotation, image['height'],
+                          image['width'])
+    kept, outcome = _apply_box_rule(annotation, image['height'],
+                                    image['width'])
+    if outcome != 'ok':
+      report[outcome].append(annotation['id'])
+    if kept is not None:
+      to_write[image['id']].append(kept)
+  for image in images:
+    _check_image(image_dir, image)
+  return images, to_write, id_to_name, report
+
+
+def convert_detection(annotation_file: str,
+                      image_dir: str,
+                      output_prefix: str,
+                      num_shards: int = 4,
+                      include_masks: bool = True,
+                      progress_stream=None) -> dict:
+  """Converts COCO-format JSON + images to Model Garden detection TFRecords.
+
+  Args:
+    annotation_file: COCO (or LVIS v1) annotation JSON.
+    image_dir: folder holding the `file_name` of every image.
+    output_prefix: shards are `{prefix}-{i:05d}-of-{n:05d}.tfrecord`.
+    num_shards: number of shards.
+    include_masks: also write PNG instance masks from `segmentation`.
+    progress_stream: where the progress counter goes (default stderr).
+
+  Returns:
+    Summary: images, annotations written, skipped/clipped counts with the
+    first offending ids, and the output files.
+
+  Raises:
+    DataError: invalid input (nothing is written then).
+  """
+  images, to_write, id_to_name, report = validate(annotation_file, image_dir,
+                                                  include_masks)
+
+  def examples():
+    for image in images:
+      example, _ = create_coco_tf_record.create_tf_example(
+          image, [image_dir], bbox_annotations=to_write[image['id']],
+          id_to_name_map=id_to_name, include_masks=include_masks)
+      yield example
+
+  files = write_tfrecord_shards(output_prefix, examples(), num_shards,
+                                len(images), label='converting detection',
+                                progress_stream=progress_stream)
+  summary = {
+      'annotation_file': annotation_file,
+      'images': len(images),
+      'annotations_written': sum(len(v) for v in to_write.values()),
+      **{outcome: len(ids) for outcome, ids in report.items()},
+      'first_ids': {outcome: ids[:IDS_SHOWN]
+                    for outcome, ids in report.items() if ids},
+      'num_shards': num_shards,
+      'output_files': files,
+  }
+  return summary
+
+
+def _warn(summary: dict) -> None:
+  for outcome, ids in summary['first_ids'].items():
+    text = WARNINGS[outcome].format(n=summary[outcome])
+    print(f'warning: {text} (first ids: {ids})', file=sys.stderr)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  """Command line entry point; returns the exit status."""
+  parser = argparse.ArgumentParser(
+      prog='backbone-reuse-convert-detection',
+      description='Convert COCO/LVIS JSON + images to Model Garden detection '
+      'TFRecords.')
+  parser.add_argument('--annotation_file', required=True)
+  parser.add_argument('--image_dir', required=True)
+  parser.add_argument('--output_prefix', required=True)
+  parser.add_argument('--num_shards', type=int, default=4)
+  parser.add_argument('--no_masks', action='store_true',
+                      help='write boxes only (no image/object/mask)')
+  args = parser.parse_args(argv)
+
+  def _run() -> int:
+    summary = convert_detection(args.annotation_file, args.image_dir,
+                                args.output_prefix, args.num_shards,
+                                include_masks=not args.no_masks)
+    _warn(summary)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+  return run_main(_run)
+
+
+def run() -> None:
+  """Console script `backbone-reuse-convert-detection`."""
+  sys.exit(main(sys.argv[1:]))
+
+
+if __name__ == '__main__':
+  run()

@@ -1,0 +1,209 @@
+"""Makes the procedural world: a classification set and a long-tailed
+detection set with exact polygon masks, in COCO and LVIS v1 formats.
+
+Layout of `output_dir` (built under a hidden temporary sibling and renamed
+when complete, so a failed run leaves nothing):
+
+  classification/{train,val}/<class_name>/<n>.jpg   64x64, one object each
+  detection/{train,val}/images/<image_id>.jpg       256..320 px, 2..8 objects
+  detection/annotations/{train,val}.json            COCO + LVIS v1
+  dataset.json                                      summary and class stats
+
+The same seed gives byte-identical files. The 24 classes and the drawing are
+in `procedural.py`, the layout, long tail and JSON in `procedural_layout.py`.
+
+Run:
+  backbone-reuse-make-dataset --output_dir /tmp/world [--seed 0]
+      [--cls_images_per_class 100] [--cls_val_per_class 20]
+      [--det_train_images 500] [--det_val_images 100] [--overwrite]
+(or `python -m data_tools.make_procedural_dataset ...`).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Optional, Sequence
+
+import numpy as np
+
+from data_tools import procedural
+from data_tools import procedural_layout as layout
+from data_tools.errors import DataError, run_main
+from data_tools.io_utils import Progress, atomic_directory
+
+CLASSIFICATION_IMAGE_SIZE = 64
+
+
+def _write_bytes(path: str, content: bytes) -> None:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, 'wb') as f:
+    f.write(content)
+
+
+def _write_json(path: str, content: dict) -> None:
+  _write_bytes(path, json.dumps(content, indent=1).encode('utf8'))
+
+
+def _write_classification(root: str, seed: int, per_class: dict,
+                          progress: Progress, done: int) -> int:
+  for split, count in per_class.items():
+    code = layout.SPLIT_CODES[f'cls_{split}']
+    for class_index, object_class in enumerate(procedural.CLASSES):
+      for n in range(count):
+        rng = np.random.default_rng([seed, code, class_index, n])
+        image = procedural.classification_image(rng, object_class,
+                                                CLASSIFICATION_IMAGE_SIZE)
+        _write_bytes(
+            os.path.join(root, 'classification', split, object_class.name,
+                         f'{n:04d}.jpg'), procedural.encode_jpeg(image))
+        done += 1
+        progress.update(done)
+  return done
+
+
+def _write_detection_images(root: str, seed: int, split: str,
+                            plans: Sequence[layout.ImagePlan],
+                            progress: Progress, done: int) -> int:
+  code = layout.SPLIT_CODES[split]
+  for plan in plans:
+    rng = np.random.default_rng([seed, code, plan.index, 1])
+    objects = [(procedural.CLASSES[o.class_index], o.placement)
+               for o in plan.objects]
+    image = procedural.render(rng, plan.height, plan.width, objects)
+    _write_bytes(
+        os.path.join(root, 'detection', split, 'images', plan.file_name),
+        procedural.encode_jpeg(image))
+    done += 1
+    progress.update(done)
+  return done
+
+
+def _check_count(name: str, value: int, minimum: int) -> None:
+  if value < minimum:
+    raise DataError(f'{name}: expected an integer >= {minimum}, found {value}')
+
+
+def make_dataset(output_dir: str,
+                 seed: int = 0,
+                 cls_images_per_class: int = 100,
+                 cls_val_per_class: int = 20,
+                 det_train_images: int = 500,
+                 det_val_images: int = 100,
+                 long_tail_ratio: float = 150.0,
+                 overwrite: bool = False,
+                 progress_stream=None) -> dict:
+  """Writes the procedural world into `output_dir`; returns its summary.
+
+  Args:
+    output_dir: destination folder; must be new or empty unless `overwrite`.
+    seed: everything (layout, classes, pixels) follows from it.
+    cls_images_per_class: classification train images per class.
+    cls_val_per_class: classification val images per class.
+    det_train_images: detection train images.
+    det_val_images: detection val images.
+    long_tail_ratio: draw probability of the most common class over that of
+      the rarest class (> 1 gives a long tail; 1 gives a balanced set).
+    overwrite: replace a non-empty `output_dir`.
+    progress_stream: where the progress counter goes (default stderr).
+
+  Returns:
+    The content of `dataset.json`: seed, classes, counts per split, per-class
+    train image/annotation counts and LVIS frequency groups.
+  """
+  for name, value, minimum in (
+      ('cls_images_per_class', cls_images_per_class, 1),
+      ('cls_val_per_class', cls_val_per_class, 0),
+      ('det_train_images', det_train_images, 1),
+      ('det_val_images', det_val_images, 0)):
+    _check_count(name, value, minimum)
+  if not long_tail_ratio >= 1:
+    raise DataError(
+        f'long_tail_ratio: expected a number >= 1, found {long_tail_ratio}')
+  start = time.time()
+  plans = {split: layout.plan_detection_split(seed, split, count,
+                                              long_tail_ratio)
+           for split, count in (('train', det_train_images),
+                                ('val', det_val_images))}
+  train_statistics = layout.detection_statistics(plans['train'])
+  categories = layout.categories_json(train_statistics)
+  annotations = {split: layout.annotation_json(split, plans[split], categories)
+                 for split in plans}
+  num_classes = len(procedural.CLASSES)
+  total = (num_classes * (cls_images_per_class + cls_val_per_class) +
+           det_train_images + det_val_images)
+  progress = Progress('making dataset', total, progress_stream)
+  summary = {
+      'seed': seed,
+      'long_tail_ratio': long_tail_ratio,
+      'class_names': [c.name for c in procedural.CLASSES],
+      'num_classes': num_classes,
+      'classification': {'train': cls_images_per_class * num_classes,
+                         'val': cls_val_per_class * num_classes,
+                         'image_size': CLASSIFICATION_IMAGE_SIZE},
+      'detection': {split: {'images': len(content['images']),
+                            'annotations': len(content['annotations'])}
+                    for split, content in annotations.items()},
+      'train_classes': [
+          {'id': c['id'], 'name': c['name'], 'image_count': c['image_count'],
+           'annotation_count': c['instance_count'],
+           'frequency': c['frequency']} for c in categories],
+      'frequency_groups': {
+          group: [c['name'] for c in categories if c['frequency'] == group]
+          for group in ('r', 'c', 'f')},
+  }
+  try:
+    with atomic_directory(output_dir, overwrite) as root:
+      done = _write_classification(
+          root, seed, {'train': cls_images_per_class,
+                       'val': cls_val_per_class}, progress, 0)
+      for split in ('train', 'val'):
+        os.makedirs(os.path.join(root, 'detection', split, 'images'))
+        done = _write_detection_images(root, seed, split, plans[split],
+                                       progress, done)
+        _write_json(os.path.join(root, 'detection', 'annotations',
+                                 f'{split}.json'), annotations[split])
+      _write_json(os.path.join(root, 'dataset.json'), summary)
+  finally:
+    progress.close()
+  summary['seconds'] = round(time.time() - start, 2)
+  return summary
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  """Command line entry point; returns the exit status."""
+  parser = argparse.ArgumentParser(
+      prog='backbone-reuse-make-dataset',
+      description='Make the procedural classification + long-tailed '
+      'detection world (COCO and LVIS v1 JSON).')
+  parser.add_argument('--output_dir', required=True)
+  parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--cls_images_per_class', type=int, default=100)
+  parser.add_argument('--cls_val_per_class', type=int, default=20)
+  parser.add_argument('--det_train_images', type=int, default=500)
+  parser.add_argument('--det_val_images', type=int, default=100)
+  parser.add_argument('--long_tail_ratio', type=float, default=150.0)
+  parser.add_argument('--overwrite', action='store_true')
+  args = parser.parse_args(argv)
+
+  def _run() -> int:
+    summary = make_dataset(**vars(args))
+    groups = {k: len(v) for k, v in summary['frequency_groups'].items()}
+    print(json.dumps({'output_dir': os.path.abspath(args.output_dir),
+                      'classification': summary['classification'],
+                      'detection': summary['detection'],
+                      'frequency_groups': groups,
+                      'seconds': summary['seconds']}, indent=1))
+    return 0
+
+  return run_main(_run)
+
+
+def run() -> None:
+  """Console script `backbone-reuse-make-dataset`."""
+  sys.exit(main(sys.argv[1:]))
+
+
+if __name__ == '__main__':
+  run()

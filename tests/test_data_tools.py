@@ -1,0 +1,403 @@
+"""Tests of data_tools: the procedural world and the two TFRecord converters.
+
+Run: python -m pytest tests/test_data_tools.py -q
+"""
+
+import glob
+import hashlib
+import io
+import json
+import os
+import pathlib
+
+import lvis
+import numpy as np
+from PIL import Image
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+import pytest
+import tensorflow as tf
+
+from data_tools import convert_classification
+from data_tools import convert_detection
+from data_tools import make_procedural_dataset
+from data_tools import procedural
+from data_tools import procedural_layout
+from data_tools.errors import DataError
+from data_tools.shards import write_tfrecord_shards
+from official.vision.dataloaders import classification_input
+from official.vision.dataloaders import tf_example_decoder
+
+TINY = dict(cls_images_per_class=1, cls_val_per_class=1, det_train_images=4,
+            det_val_images=2, progress_stream=io.StringIO())
+
+
+def _tree_digest(root):
+  paths = [os.path.join(d, f) for d, _, files in os.walk(root) for f in files]
+  return {os.path.relpath(p, root): hashlib.sha256(
+      pathlib.Path(p).read_bytes()).hexdigest() for p in paths}
+
+
+def _records(pattern):
+  files = sorted(glob.glob(pattern))
+  return [r.numpy() for r in tf.data.TFRecordDataset(files)]
+
+
+def _load(path):
+  return json.loads(pathlib.Path(path).read_text())
+
+
+def _listing(folder):
+  return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+# ---------------------------------------------------------------- the world
+
+
+def _make(path, seed):
+  make_procedural_dataset.make_dataset(str(path), seed=seed, **TINY)
+  return _tree_digest(str(path))
+
+
+def test_same_seed_gives_identical_files(tmp_path):
+  first, second = _make(tmp_path / 'a', 3), _make(tmp_path / 'b', 3)
+  assert first == second
+  assert len([k for k in first if k.endswith('.jpg')]) == 24 * 2 + 4 + 2
+  other = _make(tmp_path / 'c', 4)
+  train_json = 'detection/annotations/train.json'
+  assert other[train_json] != first[train_json]
+
+
+def test_default_sizes_are_long_tailed():
+  for seed in (0, 1):
+    plans = procedural_layout.plan_detection_split(seed, 'train', 500)
+    statistics = procedural_layout.detection_statistics(plans)
+    groups = [procedural_layout.frequency_group(n)
+              for n in statistics['image_count']]
+    assert {'r', 'c', 'f'} <= set(groups), (seed, statistics)
+    assert min(statistics['image_count']) >= 1
+    assert all(2 <= len(p.objects) <= 8 for p in plans)
+    categories = procedural_layout.categories_json(statistics)
+    assert [c['frequency'] for c in categories] == groups
+
+
+def test_annotations_load_in_coco_and_lvis(tiny_world):
+  train = _load(tiny_world.det_train_json)
+  val = _load(tiny_world.det_val_json)
+  COCO(tiny_world.det_val_json)
+  dataset = lvis.LVIS(tiny_world.det_val_json)
+  assert sorted(dataset.cats) == list(range(1, 25))
+  assert [c['frequency'] for c in train['categories']] == [
+      c['frequency'] for c in val['categories']]
+  assert [c['name'] for c in train['categories']] == list(
+      tiny_world.class_names)
+  for content in (train, val):
+    by_image = {}
+    for a in content['annotations']:
+      by_image.setdefault(a['image_id'], []).append(a)
+    for image in content['images']:
+      assert image['coco_url'].endswith('/' + image['file_name'])
+      assert 256 <= image['height'] <= 320 and 256 <= image['width'] <= 320
+      anns = by_image.get(image['id'], [])
+      present = {a['category_id'] for a in anns}
+      assert not present & set(image['neg_category_ids'])
+      boxes = [a['bbox'] for a in anns]
+      for i, (x, y, w, h) in enumerate(boxes):  # no two objects overlap
+        assert 0 <= x and x + w <= image['width'] and y + h <= image['height']
+        for x2, y2, w2, h2 in boxes[i + 1:]:
+          assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y
+      for a in anns:
+        rle = mask_utils.frPyObjects(a['segmentation'], image['height'],
+                                     image['width'])
+        assert float(mask_utils.area(rle).sum()) == a['area'] > 0
+  summary = _load(os.path.join(tiny_world.root, 'dataset.json'))
+  assert summary['class_names'] == list(tiny_world.class_names)
+  assert summary['detection']['train']['images'] == 24
+
+
+def test_objects_are_painted_exactly_over_their_masks():
+  rng = np.random.default_rng(0)
+  object_class = procedural.CLASSES[0]  # red solid circle
+  placement = procedural.at_corner(
+      procedural.sample_placement(rng, 40), object_class.shape, 10, 12)
+  image = procedural.render(rng, 80, 90, [(object_class, placement)])
+  mask = mask_utils.decode(procedural.polygon_rle(
+      placement.polygon(object_class.shape), 80, 90)).astype(bool)
+  red = (image[..., 0] > 130) & (image[..., 1] < 110) & (image[..., 2] < 110)
+  assert (red[mask].mean() > 0.97) and (red[~mask].mean() < 0.05)
+
+
+def test_make_dataset_refuses_non_empty_folder_and_overwrites(tmp_path):
+  out = tmp_path / 'world'
+  out.mkdir()
+  (out / 'keep.txt').write_text('mine')
+  with pytest.raises(DataError, match='non-empty'):
+    make_procedural_dataset.make_dataset(str(out), **TINY)
+  assert _listing(out) == ['keep.txt']
+  make_procedural_dataset.make_dataset(str(out), overwrite=True, **TINY)
+  assert _listing(out) == ['classification', 'dataset.json', 'detection']
+  assert _listing(tmp_path) == ['world']
+
+
+def test_failed_generation_leaves_nothing(tmp_path, monkeypatch):
+  calls = []
+
+  def failing_encode(image):
+    calls.append(image)
+    if len(calls) > 5:
+      raise RuntimeError('disk full')
+    return b'jpeg'
+
+  monkeypatch.setattr(procedural, 'encode_jpeg', failing_encode)
+  with pytest.raises(RuntimeError):
+    make_procedural_dataset.make_dataset(str(tmp_path / 'world'), **TINY)
+  assert _listing(tmp_path) == []
+
+
+def test_make_dataset_command(tmp_path, capsys):
+  out = str(tmp_path / 'world')
+  args = ['--output_dir', out, '--cls_images_per_class', '1',
+          '--cls_val_per_class', '0', '--det_train_images', '2',
+          '--det_val_images', '0']
+  assert make_procedural_dataset.main(args) == 0
+  assert json.loads(capsys.readouterr().out)['detection']['val']['images'] == 0
+  assert make_procedural_dataset.main(args) == 2
+  assert 'error: ' in capsys.readouterr().err
+
+
+# ------------------------------------------------------ detection converter
+
+
+def test_detection_round_trip(tiny_world):
+  decoder = tf_example_decoder.TfExampleDecoder(include_mask=True)
+  content = _load(tiny_world.det_val_json)
+  images = {str(i['id']): i for i in content['images']}
+  seen = set()
+  for record in _records(tiny_world.det_val_pattern):
+    decoded = decoder.decode(tf.constant(record))
+    source_id = decoded['source_id'].numpy().decode()
+    image = images[source_id]
+    seen.add(source_id)
+    anns = [a for a in content['annotations']
+            if str(a['image_id']) == source_id]
+    height, width = image['height'], image['width']
+    assert decoded['image'].shape == (height, width, 3)
+    boxes = decoded['groundtruth_boxes'].numpy() * ([height, width] * 2)
+    expected = [[a['bbox'][1], a['bbox'][0], a['bbox'][1] + a['bbox'][3],
+                 a['bbox'][0] + a['bbox'][2]] for a in anns]
+    np.testing.assert_allclose(boxes, expected, atol=1e-3)
+    assert decoded['groundtruth_classes'].numpy().tolist() == [
+        a['category_id'] for a in anns]
+    mask_areas = decoded['groundtruth_instance_masks'].numpy().sum(axis=(1, 2))
+    np.testing.assert_allclose(mask_areas, [a['area'] for a in anns],
+                               rtol=0.01)
+  assert seen == set(images)
+
+
+def _small_coco(tmp_path, size=(40, 30)):
+  """Two JPEG images of `size` (width, height) and three annotations."""
+  image_dir = tmp_path / 'images'
+  image_dir.mkdir()
+  images = []
+  for image_id in (1, 2):
+    name = f'{image_id}.jpg'
+    Image.new('RGB', size, (90, 90, 90)).save(image_dir / name)
+    images.append({'id': image_id, 'file_name': name, 'width': size[0],
+                   'height': size[1]})
+
+  def ann(ann_id, image_id, bbox):
+    x, y, w, h = bbox
+    return {'id': ann_id, 'image_id': image_id, 'category_id': 1,
+            'bbox': bbox, 'area': float(max(w, 0) * max(h, 0)), 'iscrowd': 0,
+            'segmentation': [[x, y, x + w, y, x + w, y + h, x, y + h]]}
+
+  annotations = [ann(10, 1, [2, 3, 10, 8]), ann(11, 2, [5, 5, 6, 6]),
+                 ann(12, 2, [20, 10, 8, 8])]
+  content = {'images': images, 'annotations': annotations,
+             'categories': [{'id': 1, 'name': 'thing'}]}
+  return content, str(image_dir), ann
+
+
+def _write_json(path, content):
+  path.write_text(json.dumps(content))
+  return str(path)
+
+
+def _drop_top_key(_image_dir, content):
+  return {k: v for k, v in content.items() if k != 'annotations'}
+
+
+def _drop_height(_image_dir, content):
+  first = {k: v for k, v in content['images'][0].items() if k != 'height'}
+  return dict(content, images=[first, content['images'][1]])
+
+
+def _remove_image(image_dir, content):
+  os.remove(os.path.join(image_dir, '2.jpg'))
+  return content
+
+
+def _corrupt_image(image_dir, content):
+  with open(os.path.join(image_dir, '2.jpg'), 'r+b') as f:
+    f.truncate(60)
+  return content
+
+
+def _wrong_size(_image_dir, content):
+  return dict(content, images=[dict(content['images'][0], width=41),
+                               content['images'][1]])
+
+
+def _change_last_annotation(**changes):
+  def change(_image_dir, content):
+    *kept, last = content['annotations']
+    return dict(content, annotations=kept + [dict(last, **changes)])
+  return change
+
+
+BAD_DETECTION_INPUTS = {  # case: (how to break the input, text in the error)
+    'missing_file': (None, ['missing.json', 'not found']),
+    'not_json': ('text', ['train.json', 'JSON']),
+    'missing_top_key': (_drop_top_key, ['train.json', "'annotations'"]),
+    'missing_record_key': (_drop_height,
+                           ['train.json', 'images[0]', "'height'"]),
+    'missing_image': (_remove_image, ['2.jpg', 'not found']),
+    'corrupt_image': (_corrupt_image, ['2.jpg', 'cannot decode']),
+    'wrong_size': (_wrong_size, ['1.jpg', '41x30', '40x30']),
+    'unknown_category': (_change_last_annotation(category_id=7),
+                         ['annotation id 12', 'category_id 7']),
+    'unknown_image': (_change_last_annotation(image_id=99),
+                      ['annotation id 12', 'image_id 99']),
+}
+
+
+@pytest.mark.parametrize('case', sorted(BAD_DETECTION_INPUTS))
+def test_bad_detection_input_fails_cleanly(tmp_path, capsys, case):
+  change, expected = BAD_DETECTION_INPUTS[case]
+  content, image_dir, _ = _small_coco(tmp_path)
+  annotation_file = str(tmp_path / 'train.json')
+  if change is None:
+    annotation_file = str(tmp_path / 'missing.json')
+  elif change == 'text':
+    (tmp_path / 'train.json').write_text('{"images": [')
+  else:
+    _write_json(tmp_path / 'train.json', change(image_dir, content))
+  out = tmp_path / 'out'
+  status = convert_detection.main([
+      '--annotation_file', annotation_file, '--image_dir', image_dir,
+      '--output_prefix', str(out / 'train'), '--num_shards', '2'])
+  err = capsys.readouterr().err
+  assert status == 2 and err.startswith('error: ')
+  assert all(text in err for text in expected), err
+  assert _listing(out) == []
+  assert not [f for f in _listing(image_dir) if '.tmp' in f]
+
+
+def test_degenerate_boxes_are_skipped_and_partial_ones_clipped(tmp_path,
+                                                               capsys):
+  content, image_dir, ann = _small_coco(tmp_path)
+  content['annotations'] += [
+      ann(20, 1, [5, 5, 0, 4]), ann(21, 1, [5, 5, 4, -1]),  # degenerate
+      ann(22, 2, [45, 2, 5, 5]),  # outside the 40x30 image
+      ann(23, 2, [-4, 20, 10, 15])]  # partly outside: clipped
+  annotation_file = _write_json(tmp_path / 'train.json', content)
+  status = convert_detection.main([
+      '--annotation_file', annotation_file, '--image_dir', image_dir,
+      '--output_prefix', str(tmp_path / 'out' / 'train'), '--num_shards', '1'])
+  captured = capsys.readouterr()
+  summary = json.loads(captured.out)
+  assert status == 0
+  assert (summary['annotations_written'], summary['skipped_degenerate'],
+          summary['skipped_outside'], summary['clipped']) == (4, 2, 1, 1)
+  assert summary['first_ids'] == {'skipped_degenerate': [20, 21],
+                                  'skipped_outside': [22], 'clipped': [23]}
+  assert 'warning: clipped 1 annotation(s)' in captured.err
+  decoder = tf_example_decoder.TfExampleDecoder(include_mask=True)
+  second = decoder.decode(tf.constant(_records(summary['output_files'][0])[1]))
+  boxes = second['groundtruth_boxes'].numpy() * [30, 40, 30, 40]
+  np.testing.assert_allclose(boxes[-1], [20, 0, 30, 6], atol=1e-4)
+  assert _listing(tmp_path / 'out') == ['train-00000-of-00001.tfrecord']
+
+
+def test_failed_shard_writing_leaves_nothing(tmp_path):
+  def examples():
+    yield tf.train.Example()
+    raise RuntimeError('decoder crashed')
+
+  with pytest.raises(RuntimeError):
+    write_tfrecord_shards(str(tmp_path / 'x'), examples(), 3, 2,
+                          extra_files={str(tmp_path / 'x-labels.txt'): b'a'},
+                          progress_stream=io.StringIO())
+  assert _listing(tmp_path) == []
+
+
+# ------------------------------------------------- classification converter
+
+
+def test_classification_round_trip(tiny_world):
+  decoder = classification_input.Decoder()
+  root = os.path.join(tiny_world.root, 'classification', 'train')
+  expected = {f'{name}/{f}': label
+              for label, name in enumerate(tiny_world.class_names)
+              for f in os.listdir(os.path.join(root, name))}
+  found = {}
+  for record in _records(tiny_world.cls_train_pattern):
+    decoded = decoder.decode(tf.constant(record))
+    example = tf.train.Example.FromString(record)
+    name = example.features.feature['image/filename'].bytes_list.value[0]
+    found[name.decode()] = int(decoded['image/class/label'])
+    image = tf.io.decode_jpeg(decoded['image/encoded'], channels=3)
+    assert image.shape == (64, 64, 3)
+  assert found == expected
+  labels = pathlib.Path(tiny_world.cls_labels_file).read_text()
+  assert labels.split() == list(tiny_world.class_names)
+
+
+def test_classification_sorted_labels_and_png_reencoding(tmp_path, capsys):
+  for name, colour in (('zebra', (0, 0, 0)), ('apple', (255, 0, 0))):
+    (tmp_path / 'root' / name).mkdir(parents=True)
+    Image.new('RGB', (8, 6), colour).save(tmp_path / 'root' / name / 'a.png')
+  prefix = str(tmp_path / 'out' / 'cls')
+  assert convert_classification.main([
+      '--image_root', str(tmp_path / 'root'), '--output_prefix', prefix,
+      '--num_shards', '1']) == 0
+  assert json.loads(capsys.readouterr().out)['images'] == 2
+  for record in _records(prefix + '-*.tfrecord'):
+    feature = tf.train.Example.FromString(record).features.feature
+    encoded = feature['image/encoded'].bytes_list.value[0]
+    assert encoded[:2] == b'\xff\xd8'
+    assert feature['image/format'].bytes_list.value[0] == b'jpeg'
+    label = feature['image/class/label'].int64_list.value[0]
+    red = tf.io.decode_jpeg(encoded).numpy()[..., 0].mean()
+    assert label == (0 if red > 128 else 1)  # apple < zebra
+  assert pathlib.Path(prefix + '-labels.txt').read_text() == 'apple\nzebra\n'
+
+
+def _classification_case(tmp_path, case):
+  """A broken image tree and the path its error must name."""
+  root = tmp_path / 'root'
+  if case == 'missing_root':
+    return root, root
+  (root / 'good').mkdir(parents=True)
+  Image.new('RGB', (8, 8)).save(root / 'good' / 'a.jpg')
+  if case == 'no_class_folders':
+    (tmp_path / 'flat').mkdir()
+    (tmp_path / 'flat' / 'a.jpg').write_bytes(b'x')
+    return tmp_path / 'flat', tmp_path / 'flat'
+  if case == 'empty_class':
+    (root / 'empty').mkdir()
+    return root, root / 'empty'
+  (root / 'good' / 'b.jpg').write_bytes(b'not an image')
+  return root, root / 'good' / 'b.jpg'
+
+
+@pytest.mark.parametrize(
+    'case', ['missing_root', 'no_class_folders', 'empty_class', 'corrupt'])
+def test_bad_classification_input_fails_cleanly(tmp_path, capsys, case):
+  root, expected = _classification_case(tmp_path, case)
+  out = tmp_path / 'out'
+  status = convert_classification.main([
+      '--image_root', str(root), '--output_prefix', str(out / 'cls')])
+  err = capsys.readouterr().err
+  assert status == 2 and err.startswith(f'error: {expected}: ')
+  assert _listing(out) == []
