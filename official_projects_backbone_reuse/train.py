@@ -1,0 +1,169 @@
+"""Model Garden style training driver for the backbone-reuse experiments.
+
+Same flags as `official/vision/train.py` (`--experiment`, `--config_file`
+(repeatable), `--params_override`, `--mode` train | eval | train_and_eval |
+continuous_eval, `--model_dir`, `--tpu`, ...), same orbit trainer and
+tf.distribute runtime (`runtime.distribution_strategy`). On top of it:
+
+* importing this project registers its experiments and tasks;
+* a config that cannot be built (unknown experiment, unknown YAML key, bad
+  value) stops with one readable line and exit status 2;
+* the final evaluation's metrics are written to `<model_dir>/metrics.json`.
+
+Example:
+  backbone-reuse-train --experiment=backbone_reuse_retinanet \
+    --config_file=experiments/small/retinanet_frozen.yaml \
+    --mode=train_and_eval --model_dir=/tmp/run
+"""
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+import orbit
+import tensorflow as tf
+
+from official.common import distribute_utils
+from official.common import flags as tfm_flags
+from official.core import exp_factory
+from official.core import task_factory
+from official.core import train_lib
+from official.core import train_utils
+from official.modeling import performance
+
+import official_projects_backbone_reuse  # pylint: disable=unused-import
+from official_projects_backbone_reuse import checkpoints
+
+FLAGS = flags.FLAGS
+
+
+class ConfigError(ValueError):
+  """The experiment config cannot be built."""
+
+
+def parse_config(flags_obj):
+  """The experiment config from flags, or a ConfigError that says why."""
+  try:
+    exp_factory.get_exp_config(flags_obj.experiment)
+  except LookupError as e:
+    ours = sorted(n for n in exp_factory._REGISTERED_CONFIGS  # pylint: disable=protected-access
+                  if n.startswith('backbone_reuse'))
+    raise ConfigError(f'unknown experiment --experiment='
+                      f'{flags_obj.experiment!r}; this project registers '
+                      f'{ours} (and Model Garden its own).') from e
+  for path in flags_obj.config_file or []:
+    if not tf.io.gfile.exists(path):
+      raise ConfigError(f'--config_file={path}: no such file.')
+  try:
+    return train_utils.parse_configuration(flags_obj)
+  except (KeyError, ValueError, TypeError, AttributeError) as e:
+    message = e.args[0] if isinstance(e, KeyError) and e.args else e
+    files = ', '.join(flags_obj.config_file or []) or 'none'
+    raise ConfigError(
+        f'invalid experiment config (--experiment={flags_obj.experiment}, '
+        f'--config_file: {files}): {message}') from e
+
+
+def check_inputs(params, mode: str) -> None:
+  """Fails before anything is written when a file the run needs is absent."""
+  task = params.task
+  needed = []
+  if 'train' in mode:
+    needed.append(('task.train_data.input_path', task.train_data))
+  if 'eval' in mode:
+    needed.append(('task.validation_data.input_path', task.validation_data))
+  for key, data in needed:
+    if getattr(data, 'tfds_name', None):
+      continue
+    paths = data.input_path
+    patterns = [paths] if isinstance(paths, str) else list(paths or [])
+    if not patterns:
+      raise ConfigError(f'{key} is empty.')
+    for pattern in patterns:
+      if isinstance(pattern, str) and not tf.io.gfile.glob(pattern):
+        raise ConfigError(f'{key}={pattern!r} matches no file.')
+  annotation_file = getattr(task, 'annotation_file', None)
+  if 'eval' in mode and annotation_file and not tf.io.gfile.exists(
+      annotation_file):
+    raise ConfigError(f'task.annotation_file={annotation_file!r}: no such '
+                      'file.')
+  init_checkpoint = getattr(task, 'init_checkpoint', None)
+  if init_checkpoint:
+    try:
+      checkpoints.resolve_checkpoint(init_checkpoint)
+    except checkpoints.CheckpointMismatchError as e:
+      raise ConfigError(str(e)) from e
+
+
+def _jsonable(value):
+  if isinstance(value, (np.ndarray, np.generic, tf.Tensor)):
+    value = np.asarray(value)
+    return value.item() if value.size == 1 else value.tolist()
+  if isinstance(value, dict):
+    return {k: _jsonable(v) for k, v in value.items()}
+  return value
+
+
+def write_metrics(metrics, path: str) -> None:
+  """Writes metrics as JSON atomically (temporary name, then rename)."""
+  tmp = path + '.tmp'
+  with tf.io.gfile.GFile(tmp, 'w') as f:
+    json.dump(_jsonable(dict(metrics)), f, indent=2, sort_keys=True)
+  tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+class _RecordingController(orbit.Controller):
+  """Model Garden's controller, keeping the last evaluation's metrics."""
+  last_eval_logs = None
+
+  def evaluate(self, steps: int = -1):
+    logs = super().evaluate(steps)
+    self.last_eval_logs = dict(logs, global_step=self.global_step.numpy())
+    return logs
+
+
+def main(_):
+  try:
+    params = parse_config(FLAGS)
+    check_inputs(params, FLAGS.mode)
+  except ConfigError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+  model_dir = FLAGS.model_dir
+  if 'train' in FLAGS.mode:
+    train_utils.serialize_config(params, model_dir)
+  if params.runtime.mixed_precision_dtype:
+    performance.set_mixed_precision_policy(params.runtime.mixed_precision_dtype)
+  strategy = distribute_utils.get_distribution_strategy(
+      distribution_strategy=params.runtime.distribution_strategy,
+      all_reduce_alg=params.runtime.all_reduce_alg,
+      num_gpus=params.runtime.num_gpus,
+      tpu_address=params.runtime.tpu)
+  with strategy.scope():
+    task = task_factory.get_task(params.task, logging_dir=model_dir)
+  try:
+    runner = train_lib.OrbitExperimentRunner(
+        distribution_strategy=strategy, task=task, mode=FLAGS.mode,
+        params=params, model_dir=model_dir,
+        controller_cls=_RecordingController)
+    runner.run()
+  except checkpoints.CheckpointMismatchError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+  if runner.controller.last_eval_logs:
+    path = os.path.join(model_dir, 'metrics.json')
+    write_metrics(runner.controller.last_eval_logs, path)
+    logging.info('Evaluation metrics written to %s', path)
+
+
+def run():
+  tfm_flags.define_flags()
+  flags.mark_flags_as_required(['experiment', 'mode', 'model_dir'])
+  app.run(main)
+
+
+if __name__ == '__main__':
+  run()
