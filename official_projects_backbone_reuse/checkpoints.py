@@ -32,8 +32,8 @@ _BACKBONE_PATHS = (('backbone',), ('model', 'backbone'), ('model', '_backbone'))
 _VALUE = 'VARIABLE_VALUE'
 
 
-class CheckpointMismatchError(ValueError):
-  """The checkpoint does not provide every backbone variable."""
+class CheckpointError(ValueError):
+  """The checkpoint is missing or does not provide every backbone variable."""
 
 
 @dataclasses.dataclass
@@ -50,15 +50,15 @@ class RestoreReport:
 def resolve_checkpoint(path: str, key: str = 'task.init_checkpoint') -> str:
   """A checkpoint prefix from a prefix or a directory, or a clear error."""
   if not path:
-    raise CheckpointMismatchError(f'{key} is empty.')
+    raise CheckpointError(f'{key} is empty.')
   if tf.io.gfile.isdir(path):
     latest = tf.train.latest_checkpoint(path)
     if latest is None:
-      raise CheckpointMismatchError(
+      raise CheckpointError(
           f'{key}={path!r} is a directory without any checkpoint in it.')
     return latest
   if not tf.io.gfile.exists(path + '.index'):
-    raise CheckpointMismatchError(
+    raise CheckpointError(
         f'{key}={path!r}: no such checkpoint (expected {path}.index, or a '
         'directory holding checkpoints).')
   return path
@@ -106,7 +106,7 @@ class _CheckpointGraph:
       if node is not None:
         return node
     top = sorted(c.local_name for c in self.graph.nodes[0].children)
-    raise CheckpointMismatchError(
+    raise CheckpointError(
         f'Checkpoint {self.prefix} holds no backbone: expected a top-level '
         f'object named one of {["/".join(p) for p in _BACKBONE_PATHS]}, '
         f'found {top}.')
@@ -158,7 +158,7 @@ def _plan(backbone: tf_keras.Model, prefix: str,
     lines += [f'  shape mismatch: {m}' for m in mismatched]
     lines.append('Check that task.model.backbone (type, model_id, options) '
                  'is the one the checkpoint was trained with.')
-    raise CheckpointMismatchError('\n'.join(lines))
+    raise CheckpointError('\n'.join(lines))
   return ckpt, pairs, new
 
 
@@ -176,7 +176,7 @@ def restore_backbone(backbone: tf_keras.Model, checkpoint: str,
     What was restored.
 
   Raises:
-    CheckpointMismatchError: naming each missing or mismatched variable;
+    CheckpointError: naming each missing or mismatched variable;
       nothing is assigned in that case.
   """
   prefix = resolve_checkpoint(checkpoint)
@@ -234,6 +234,6 @@ def check_upstream_config(checkpoint: str, model_config, backbone_norm) -> None:
                    f'{ours["norm_activation"][k]!r} (set '
                    'task.model.backbone_norm_activation)')
   if diffs:
-    raise CheckpointMismatchError(
+    raise CheckpointError(
         f'The backbone would not compute what it computed in pre-training: '
         f'{params_file} differs from this config in\n  ' + '\n  '.join(diffs))

@@ -28,7 +28,6 @@ import tensorflow as tf
 
 from official.common import distribute_utils
 from official.common import flags as tfm_flags
-from official.core import exp_factory
 from official.core import task_factory
 from official.core import train_lib
 from official.core import train_utils
@@ -36,35 +35,23 @@ from official.modeling import performance
 
 import official_projects_backbone_reuse  # pylint: disable=unused-import
 from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.configs import loading
+from official_projects_backbone_reuse.configs.loading import ConfigError
 
 FLAGS = flags.FLAGS
 
 
-class ConfigError(ValueError):
-  """The experiment config cannot be built."""
-
-
 def parse_config(flags_obj):
   """The experiment config from flags, or a ConfigError that says why."""
-  try:
-    exp_factory.get_exp_config(flags_obj.experiment)
-  except LookupError as e:
-    ours = sorted(n for n in exp_factory._REGISTERED_CONFIGS  # pylint: disable=protected-access
-                  if n.startswith('backbone_reuse'))
-    raise ConfigError(f'unknown experiment --experiment='
-                      f'{flags_obj.experiment!r}; this project registers '
-                      f'{ours} (and Model Garden its own).') from e
-  for path in flags_obj.config_file or []:
-    if not tf.io.gfile.exists(path):
-      raise ConfigError(f'--config_file={path}: no such file.')
+  loading.check_experiment(flags_obj.experiment)
+  loading.check_config_files(flags_obj.config_file)
   try:
     return train_utils.parse_configuration(flags_obj)
   except (KeyError, ValueError, TypeError, AttributeError) as e:
-    message = e.args[0] if isinstance(e, KeyError) and e.args else e
     files = ', '.join(flags_obj.config_file or []) or 'none'
     raise ConfigError(
         f'invalid experiment config (--experiment={flags_obj.experiment}, '
-        f'--config_file: {files}): {message}') from e
+        f'--config_file: {files}): {loading.reason(e)}') from e
 
 
 def check_inputs(params, mode: str) -> None:
@@ -94,7 +81,7 @@ def check_inputs(params, mode: str) -> None:
   if init_checkpoint:
     try:
       checkpoints.resolve_checkpoint(init_checkpoint)
-    except checkpoints.CheckpointMismatchError as e:
+    except checkpoints.CheckpointError as e:
       raise ConfigError(str(e)) from e
 
 
@@ -150,7 +137,7 @@ def main(_):
         params=params, model_dir=model_dir,
         controller_cls=_RecordingController)
     runner.run()
-  except checkpoints.CheckpointMismatchError as e:
+  except checkpoints.CheckpointError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
   if runner.controller.last_eval_logs:

@@ -63,14 +63,14 @@ def test_mismatched_checkpoint_names_the_variables(upstream):
   params.task.model.backbone.resnet.model_id = 18
   task = task_factory.get_task(params.task)
   model = task.build_model()
-  with pytest.raises(checkpoints.CheckpointMismatchError) as e:
+  with pytest.raises(checkpoints.CheckpointError) as e:
     checkpoints.restore_backbone(model.backbone, prefix)
   message = str(e.value)
   assert prefix in message
   assert 'missing: backbone/' in message
   assert 'task.model.backbone' in message
   # params.yaml beside the checkpoint tells the initialize() path why.
-  with pytest.raises(checkpoints.CheckpointMismatchError,
+  with pytest.raises(checkpoints.CheckpointError,
                      match=r'backbone\.resnet\.model_id: upstream 10, here 18'):
     task.initialize(model)
 
@@ -79,7 +79,7 @@ def test_missing_checkpoint_is_named(tmp_path):
   params = h.retinanet_config(str(tmp_path / 'nope' / 'ckpt-1'))
   task = task_factory.get_task(params.task)
   model = task.build_model()
-  with pytest.raises(checkpoints.CheckpointMismatchError,
+  with pytest.raises(checkpoints.CheckpointError,
                      match=r'task\.init_checkpoint=.*nope/ckpt-1.*no such'):
     task.initialize(model)
 
@@ -90,7 +90,7 @@ def test_norm_activation_must_match_pretraining(upstream):
   params.task.model.backbone_norm_activation = None  # falls back to relu
   task = task_factory.get_task(params.task)
   model = task.build_model()
-  with pytest.raises(checkpoints.CheckpointMismatchError,
+  with pytest.raises(checkpoints.CheckpointError,
                      match=r"norm_activation\.activation: upstream 'swish', "
                            r"here 'relu'"):
     task.initialize(model)

@@ -1,0 +1,279 @@
+r"""Exports a trained backbone-reuse detector as one SavedModel.
+
+Model Garden's export (`official/vision/serving`) with one change: the model
+is built by `modeling.detector.build_detector`, so the exported network is the
+one that was trained (backbone with its own `backbone_norm_activation`),
+not the one `factory.build_retinanet/build_maskrcnn` would build from the
+same config. Preprocessing, postprocessing and the serving signatures are
+Model Garden's `DetectionModule`'s. One SavedModel carries three signatures:
+
+  serving_default    uint8 images [batch, height, width, 3]
+  serve_image_bytes  encoded images (JPEG/PNG) [batch]
+  serve_tf_example   serialized tf.Example with `image/encoded` [batch]
+
+The export directory also holds Model Garden's `params.yaml` and, when the
+config's `task.annotation_file` exists, `label_map.json`
+({"<class id>": "<name>"}), so `backbone-reuse-detect` needs nothing else.
+It is written under a temporary sibling name and renamed when complete.
+
+Example:
+  backbone-reuse-export --experiment=backbone_reuse_retinanet \
+    --config_file=experiments/small/retinanet_frozen.yaml \
+    --checkpoint_path=/tmp/run --export_dir=/tmp/run/export
+"""
+import json
+import os
+import shutil
+import sys
+import uuid
+from typing import List, Optional, Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+import tensorflow as tf
+import tf_keras
+from tf_keras.src.saving.legacy.saved_model import utils as keras_saved_model_utils
+
+from official.core import config_definitions as cfg
+from official.vision.configs import maskrcnn as maskrcnn_cfg
+from official.vision.configs import retinanet as retinanet_cfg
+from official.vision.serving import detection
+from official.vision.serving import export_saved_model_lib
+
+import official_projects_backbone_reuse  # pylint: disable=unused-import
+from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse import detect
+from official_projects_backbone_reuse.configs import loading
+from official_projects_backbone_reuse.modeling import detector
+
+# Model Garden input type -> signature name.
+FUNCTION_KEYS = {
+    'image_tensor': 'serving_default',
+    'image_bytes': 'serve_image_bytes',
+    'tf_example': 'serve_tf_example',
+}
+# nms versions whose detection generator accepts a dynamic batch size.
+_DYNAMIC_BATCH_NMS_VERSIONS = ('batched', 'v2', 'v3')
+
+
+class ExportError(ValueError):
+  """The export cannot be done as asked; the message says why and where."""
+
+
+def parse_config(experiment: Optional[str], config_files: Sequence[str],
+                 params_override: str) -> cfg.ExperimentConfig:
+  """The experiment config, strictly overridden; ExportError says why not."""
+  try:
+    return loading.load_experiment(experiment, config_files, params_override)
+  except loading.ConfigError as e:
+    raise ExportError(str(e)) from e
+
+
+class BackboneReuseDetectionModule(detection.DetectionModule):
+  """Model Garden's detection serving module around `build_detector`."""
+
+  def _build_model(self) -> tf_keras.Model:
+    generator = self.params.task.model.detection_generator
+    if (self._batch_size is None
+        and generator.nms_version not in _DYNAMIC_BATCH_NMS_VERSIONS):
+      logging.info('nms_version %s does not support a dynamic batch size; '
+                   'exporting with `batched`.', generator.nms_version)
+      # A copy: the caller's (possibly locked) config stays as it was.
+      self.params = self.params.replace(
+          task={'model': {'detection_generator': {'nms_version': 'batched'}}})
+    input_specs = tf_keras.layers.InputSpec(
+        shape=[self._batch_size, *self._padded_size, 3])
+    return detector.build_detector(
+        self.params.task.model, input_specs, l2_weight_decay=0.0,
+        freeze_backbone=self.params.task.freeze_backbone)
+
+
+def build_export_module(params: cfg.ExperimentConfig,
+                        batch_size: Optional[int] = 1,
+                        input_image_size: Optional[Sequence[int]] = None
+                        ) -> BackboneReuseDetectionModule:
+  """The serving module (untrained weights) for a detection experiment."""
+  return BackboneReuseDetectionModule(
+      params=params, batch_size=batch_size,
+      input_image_size=_image_size(params, input_image_size),
+      input_type='image_tensor')
+
+
+def _check_detection_task(params: cfg.ExperimentConfig) -> None:
+  if not isinstance(params.task, (retinanet_cfg.RetinaNetTask,
+                                  maskrcnn_cfg.MaskRCNNTask)):
+    raise ExportError(
+        f'--experiment: exports detection experiments (RetinaNet or Mask '
+        f'R-CNN tasks), got a {type(params.task).__name__}.')
+
+
+def _image_size(params: cfg.ExperimentConfig,
+                input_image_size: Optional[Sequence[int]]) -> List[int]:
+  size = list(input_image_size or params.task.model.input_size[:2])
+  if len(size) != 2 or min(size) <= 0:
+    raise ExportError(
+        f'input_image_size must be two positive integers (height, width), '
+        f'got {size}.')
+  return size
+
+
+def restore_model(model: tf_keras.Model, checkpoint: str) -> None:
+  """Restores a trained detector, as written by Model Garden's trainer."""
+  try:
+    tf.train.Checkpoint(model=model).read(
+        checkpoint).assert_existing_objects_matched().expect_partial()
+  except (AssertionError, ValueError, tf.errors.OpError) as e:
+    reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    raise ExportError(f'checkpoint_path {checkpoint}: does not fit the model '
+                      f'of this config: {reason}') from e
+
+
+def read_label_map(annotation_file: Optional[str]) -> Optional[dict]:
+  """{"<class id>": "<name>"} from a COCO/LVIS annotation file's categories."""
+  if not annotation_file:
+    return None
+  if not tf.io.gfile.exists(annotation_file):
+    logging.warning('task.annotation_file %s does not exist; exporting '
+                    'without %s.', annotation_file, detect.LABEL_MAP_FILE)
+    return None
+  with tf.io.gfile.GFile(annotation_file) as f:
+    categories = json.load(f).get('categories', [])
+  return {str(c['id']): c['name'] for c in categories}
+
+
+def _check_export_dir(export_dir: str, overwrite: bool) -> None:
+  if os.path.isdir(export_dir):
+    if os.listdir(export_dir) and not overwrite:
+      raise ExportError(f'export_dir {export_dir} exists and is not empty; '
+                        'pass overwrite (--overwrite) to replace it.')
+  elif os.path.exists(export_dir):
+    raise ExportError(f'export_dir {export_dir} exists and is not a '
+                      'directory.')
+
+
+def _move_into_place(tmp_dir: str, export_dir: str) -> None:
+  """Renames tmp_dir to export_dir, replacing what is there."""
+  if not os.path.exists(export_dir):
+    os.rename(tmp_dir, export_dir)
+    return
+  old = f'{export_dir}.old-{uuid.uuid4().hex[:8]}'
+  os.rename(export_dir, old)
+  os.rename(tmp_dir, export_dir)
+  shutil.rmtree(old)
+
+
+def export(params: cfg.ExperimentConfig, checkpoint_path: str,
+           export_dir: str, batch_size: Optional[int] = 1,
+           input_image_size: Optional[Sequence[int]] = None,
+           overwrite: bool = False) -> str:
+  """Exports the detector of `params` restored from `checkpoint_path`.
+
+  Args:
+    params: the experiment config (RetinaNet or Mask R-CNN task).
+    checkpoint_path: a checkpoint prefix, or a directory (its latest).
+    export_dir: where the SavedModel goes (created; must be empty or absent
+      unless `overwrite`).
+    batch_size: the serving batch size; None exports a dynamic batch size.
+    input_image_size: [height, width] images are resized and padded to;
+      default `task.model.input_size[:2]`.
+    overwrite: replace a non-empty `export_dir`.
+
+  Returns:
+    `export_dir`, holding the SavedModel, `params.yaml` and, when
+    `task.annotation_file` exists, `label_map.json`.
+
+  Raises:
+    ExportError: the checkpoint or export_dir is not usable, or the
+      checkpoint does not fit the model of `params`.
+  """
+  _check_detection_task(params)
+  try:
+    checkpoint = checkpoints.resolve_checkpoint(checkpoint_path,
+                                                key='checkpoint_path')
+  except checkpoints.CheckpointError as e:
+    raise ExportError(str(e)) from e
+  export_dir = os.path.abspath(export_dir)
+  _check_export_dir(export_dir, overwrite)
+  image_size = _image_size(params, input_image_size)
+  label_map = read_label_map(params.task.annotation_file)
+  os.makedirs(os.path.dirname(export_dir), exist_ok=True)
+  # Not tempfile.mkdtemp: the export keeps the umask's permissions.
+  tmp_dir = f'{export_dir}.tmp-{uuid.uuid4().hex[:8]}'
+  os.mkdir(tmp_dir)
+  try:
+    module = build_export_module(params, batch_size, image_size)
+    restore_model(module.model, checkpoint)
+    # build_detector calls Mask R-CNN once to create its variables, and
+    # Keras would then trace every layer's training-mode call into the
+    # SavedModel, which fails without groundtruth. Only the serving
+    # signatures are needed, so layer traces are off, as for an unbuilt model.
+    with keras_saved_model_utils.keras_option_scope(save_traces=False):
+      export_saved_model_lib.export_inference_graph(
+          input_type='image_tensor', batch_size=batch_size,
+          input_image_size=image_size, params=module.params,
+          checkpoint_path=None, export_dir=tmp_dir, export_module=module,
+          function_keys=dict(FUNCTION_KEYS))
+    if label_map is not None:
+      with open(os.path.join(tmp_dir, detect.LABEL_MAP_FILE), 'w') as f:
+        json.dump(label_map, f, indent=1, sort_keys=True)
+    _move_into_place(tmp_dir, export_dir)
+  finally:
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+  logging.info('Exported %s to %s', checkpoint, export_dir)
+  return export_dir
+
+
+def define_flags() -> None:
+  """The command's flags, named as in Model Garden's export_saved_model."""
+  flags.DEFINE_string('experiment', None,
+                      'Registered experiment, e.g. backbone_reuse_retinanet.')
+  flags.DEFINE_multi_string(
+      'config_file', None, 'YAML files overriding the experiment, in order.')
+  flags.DEFINE_string('params_override', '', 'YAML/JSON string or file '
+                      'applied after --config_file.')
+  flags.DEFINE_string(
+      'checkpoint_path', None,
+      'Trained checkpoint prefix, or a directory (its latest checkpoint).')
+  flags.DEFINE_string('export_dir', None,
+                      'Directory the SavedModel is written to.')
+  flags.DEFINE_integer(
+      'batch_size', 1, 'Serving batch size; 0 exports a dynamic batch size.')
+  flags.DEFINE_list('input_image_size', None, 'height,width images are '
+                    'resized and padded to; default task.model.input_size[:2].')
+  flags.DEFINE_bool('overwrite', False, 'Replace a non-empty --export_dir.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  f = flags.FLAGS
+  try:
+    if not f.export_dir:
+      raise ExportError('--export_dir is required.')
+    if f.batch_size < 0:
+      raise ExportError(f'--batch_size={f.batch_size}: expected a positive '
+                        'size, or 0 for a dynamic one.')
+    try:
+      image_size = [int(v) for v in f.input_image_size or []]
+    except ValueError as e:
+      raise ExportError(f'--input_image_size={f.input_image_size}: expected '
+                        'height,width.') from e
+    params = parse_config(f.experiment, f.config_file or [],
+                          f.params_override)
+    export(params, f.checkpoint_path, f.export_dir,
+           batch_size=f.batch_size or None,
+           input_image_size=image_size or None, overwrite=f.overwrite)
+  except ExportError as e:
+    print('error: ' + ' '.join(str(e).split()), file=sys.stderr)
+    sys.exit(2)
+  print(f.export_dir)
+
+
+def run():
+  define_flags()
+  app.run(main)
+
+
+if __name__ == '__main__':
+  run()

@@ -1,0 +1,238 @@
+"""SavedModel export and the detection CLI, on tiny detectors.
+
+One RetinaNet is built, perturbed away from its initialisation (so only a
+restored export can reproduce it), checkpointed as Model Garden's trainer
+does (`model=`), exported once and shared by the tests.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+import pytest
+import tensorflow as tf
+
+from official.core import exp_factory
+from official.core import task_factory
+from official.modeling import hyperparams
+
+from official_projects_backbone_reuse import detect
+from official_projects_backbone_reuse import export_saved_model
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+RETINANET_YAML = REPO / 'experiments' / 'small' / 'retinanet_frozen.yaml'
+SIGNATURES = {'serving_default', 'serve_image_bytes', 'serve_tf_example'}
+LABELS = {1: 'circle', 2: 'square', 3: 'triangle'}
+# Scores of a barely trained detector are low; keep every candidate box.
+_GENERATOR = {'pre_nms_score_threshold': 0.0, 'pre_nms_top_k': 200,
+              'max_num_detections': 10}
+
+
+def _run(module, *args):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+  return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO,
+                        env=env, capture_output=True, text=True, timeout=300,
+                        check=False)
+
+
+def _perturbed_checkpoint(params, directory):
+  """A 'trained' checkpoint: the task's model, moved off its init values."""
+  model = task_factory.get_task(params.task).build_model()
+  rng = np.random.default_rng(0)
+  for v in model.variables:
+    noise = rng.uniform(-0.1, 0.1, v.shape)
+    v.assign(v * (1 + noise) + 0.01 * noise)
+  tf.train.Checkpoint(model=model).save(os.path.join(directory, 'ckpt'))
+  return model
+
+
+def _test_image(path, height=100, width=150):
+  """A non-square PNG, so resizing to the model input is not the identity."""
+  yy, xx = np.mgrid[:height, :width]
+  image = np.stack([xx * 255 // width, yy * 255 // height,
+                    np.full_like(xx, 90)], -1).astype(np.uint8)
+  image[20:60, 30:90] = [240, 40, 40]
+  Image.fromarray(image).save(path)
+  return image
+
+
+@pytest.fixture(scope='module')
+def retinanet(tmp_path_factory):
+  """Exported tiny RetinaNet, its trained model, and a test image."""
+  root = tmp_path_factory.mktemp('retinanet')
+  annotations = root / 'annotations.json'
+  annotations.write_text(json.dumps({'images': [], 'annotations': [],
+                                     'categories': [
+                                         {'id': k, 'name': v}
+                                         for k, v in LABELS.items()]}))
+  params = exp_factory.get_exp_config('backbone_reuse_retinanet')
+  params = hyperparams.override_params_dict(params, str(RETINANET_YAML),
+                                            is_strict=True)
+  params = hyperparams.override_params_dict(params, {'task': {
+      'annotation_file': str(annotations),
+      'model': {
+          'input_size': [128, 128, 3], 'num_classes': 4,
+          'backbone': {'resnet': {'model_id': 10}},
+          'decoder': {'fpn': {'num_filters': 16}},
+          'head': {'num_convs': 1, 'num_filters': 16},
+          'detection_generator': _GENERATOR}}}, is_strict=True)
+  params.validate()
+  params.lock()
+  model = _perturbed_checkpoint(params, root / 'model_dir')
+  export_dir = export_saved_model.export(params, str(root / 'model_dir'),
+                                         str(root / 'export'))
+  image = _test_image(root / 'image.png')
+  return dict(root=root, params=params, model=model, export_dir=export_dir,
+              image=image, image_path=str(root / 'image.png'))
+
+
+@pytest.fixture(scope='module')
+def detect_cli(retinanet):
+  """`python -m ...detect` on the export, in a fresh process."""
+  out = retinanet['root'] / 'detections'
+  result = _run('official_projects_backbone_reuse.detect',
+                f'--saved_model={retinanet["export_dir"]}',
+                f'--image={retinanet["image_path"]}', f'--output_dir={out}',
+                '--min_score=0', f'--output_json={out / "detections.json"}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  return dict(out=out, detections=json.loads(
+      (out / 'detections.json').read_text()))
+
+
+def test_fresh_process_matches_trained_model(retinanet, detect_cli):
+  # The reference is the trained model itself in Model Garden's serving path.
+  module = export_saved_model.BackboneReuseDetectionModule(
+      retinanet['params'], batch_size=1, input_image_size=[128, 128],
+      model=retinanet['model'])
+  expected = {k: v.numpy()[0] for k, v in
+              module.serve(tf.constant(retinanet['image'][None])).items()}
+  n = int(expected['num_detections'])
+  assert n > 0
+  # RetinaNet serves boxes in the resized frame by default: undo the scale.
+  scale = np.tile(expected['image_info'][2], 2)
+  boxes = np.clip(expected['detection_boxes'][:n] / scale, 0,
+                  [100, 150, 100, 150])
+
+  (got,) = detect_cli['detections']
+  assert (got['height'], got['width']) == (100, 150)
+  assert got['num_detections'] == n
+  np.testing.assert_allclose(got['boxes'], boxes, atol=1e-3)
+  np.testing.assert_allclose(got['scores'], expected['detection_scores'][:n],
+                             atol=1e-5)
+  assert got['classes'] == expected['detection_classes'][:n].tolist()
+  assert got['class_names'] == [LABELS.get(c, str(c)) for c in got['classes']]
+
+
+def test_three_signatures_agree(retinanet):
+  export_dir = retinanet['export_dir']
+  assert json.loads(open(os.path.join(export_dir, 'label_map.json')).read()
+                    ) == {str(k): v for k, v in LABELS.items()}
+  signatures = tf.saved_model.load(export_dir).signatures
+  assert SIGNATURES <= set(signatures)
+  png = open(retinanet['image_path'], 'rb').read()
+  example = tf.train.Example(features=tf.train.Features(feature={
+      'image/encoded': tf.train.Feature(
+          bytes_list=tf.train.BytesList(value=[png]))})).SerializeToString()
+  reference = signatures['serving_default'](
+      inputs=tf.constant(retinanet['image'][None]))
+  for name, inputs in (('serve_image_bytes', png),
+                       ('serve_tf_example', example)):
+    outputs = signatures[name](inputs=tf.constant([inputs]))
+    for key in ('detection_boxes', 'detection_scores', 'detection_classes',
+                'num_detections', 'image_info'):
+      np.testing.assert_allclose(outputs[key], reference[key], atol=1e-5,
+                                 err_msg=f'{name}: {key}')
+
+
+def test_png_written(retinanet, detect_cli):
+  png = detect_cli['out'] / 'image_detections.png'
+  with Image.open(png) as image:
+    assert image.format == 'PNG'
+    assert image.size == (150, 100)
+    drawn = np.asarray(image.convert('RGB'))
+  assert not np.array_equal(drawn, retinanet['image'])  # Boxes drawn.
+  assert sorted(p.name for p in detect_cli['out'].iterdir()) == [
+      'detections.json', 'image_detections.png']  # No temporary files left.
+
+
+def test_missing_checkpoint_fails_cleanly(tmp_path):
+  missing = tmp_path / 'no_run' / 'ckpt-7'
+  export_dir = tmp_path / 'export'
+  result = _run('official_projects_backbone_reuse.export_saved_model',
+                '--experiment=backbone_reuse_retinanet',
+                f'--config_file={RETINANET_YAML}',
+                f'--checkpoint_path={missing}', f'--export_dir={export_dir}')
+  assert result.returncode == 2
+  error = result.stderr.strip().splitlines()[-1]
+  assert error.startswith('error: ') and 'checkpoint_path' in error
+  assert str(missing) in error
+  assert list(tmp_path.iterdir()) == []
+
+
+def test_config_and_export_dir_errors(retinanet, tmp_path):
+  bad_yaml = tmp_path / 'bad.yaml'
+  bad_yaml.write_text('task:\n  model:\n    no_such_key: 1\n')
+  with pytest.raises(export_saved_model.ExportError, match='bad.yaml'):
+    export_saved_model.parse_config('backbone_reuse_retinanet',
+                                    [str(bad_yaml)], '')
+  with pytest.raises(export_saved_model.ExportError, match='no_such_exp'):
+    export_saved_model.parse_config('no_such_exp', [], '')
+  with pytest.raises(export_saved_model.ExportError, match='overwrite'):
+    export_saved_model.export(retinanet['params'],
+                              str(retinanet['root'] / 'model_dir'),
+                              retinanet['export_dir'])
+
+
+def test_mask_rcnn_export(tmp_path):
+  params = exp_factory.get_exp_config('backbone_reuse_maskrcnn')
+  params = hyperparams.override_params_dict(params, {'task': {
+      'annotation_file': None,
+      'model': {
+          'input_size': [128, 128, 3], 'num_classes': 4, 'include_mask': True,
+          'backbone': {'resnet': {'model_id': 10}},
+          'decoder': {'fpn': {'num_filters': 16}},
+          'rpn_head': {'num_convs': 1, 'num_filters': 16},
+          'detection_head': {'num_convs': 0, 'num_fcs': 1, 'fc_dims': 32},
+          'mask_head': {'num_convs': 1, 'num_filters': 16},
+          'roi_generator': {'test_pre_nms_top_k': 200,
+                            'test_num_proposals': 20},
+          'detection_generator': _GENERATOR}}}, is_strict=True)
+  params.validate()
+  params.lock()
+  _perturbed_checkpoint(params, tmp_path / 'model_dir')
+  export_dir = export_saved_model.export(params, str(tmp_path / 'model_dir'),
+                                         str(tmp_path / 'export'))
+  _test_image(tmp_path / 'image.png')
+  signatures = tf.saved_model.load(export_dir).signatures
+  assert SIGNATURES <= set(signatures)
+  outputs = signatures['serving_default'](
+      inputs=tf.zeros([1, 100, 150, 3], tf.uint8))
+  assert outputs['detection_masks'].shape[:2] == [1, 10]
+  (got,) = detect.detect(export_dir, [str(tmp_path / 'image.png')])
+  assert got['num_detections'] > 0
+  boxes = np.array(got['boxes'])
+  assert (boxes >= 0).all() and (boxes[:, [0, 2]] <= 100).all()
+  assert (boxes[:, [1, 3]] <= 150).all()
+
+
+def test_boxes_to_original_pixels():
+  # A 100x150 image served at 128x128: scale 128/150, no offset.
+  scale = 128 / 150
+  image_info = np.array([[100, 150], [85.33, 128], [scale, scale], [0, 0]])
+  pixels = np.array([[10., 20., 50., 80.], [0., 0., 100., 150.]])
+  outputs = {'num_detections': np.array([2]),
+             'detection_scores': np.array([[0.9, 0.2]]),
+             'detection_classes': np.array([[1., 7.]]),
+             'image_info': image_info[None]}
+  for normalized, served in ((False, pixels * scale),
+                             (True, pixels / [100, 150, 100, 150])):
+    got = detect._detections(dict(outputs, detection_boxes=served[None]), 0,
+                             normalized, 0.0, LABELS)
+    np.testing.assert_allclose(got['boxes'], pixels, atol=1e-4)
+    assert got['class_names'] == ['circle', '7']
+  kept = detect._detections(dict(outputs, detection_boxes=pixels[None]), 0,
+                            False, 0.5, LABELS)
+  assert (kept['num_detections'], kept['classes']) == (1, [1])
