@@ -62,19 +62,27 @@ def atomic_directory(output_dir: str, overwrite: bool) -> Iterator[str]:
 
 
 class Progress:
-  """A `\\r` counter with percentage on stderr: `label 120/500 (24%)`."""
+  """A `\\r` counter with percentage on stderr: `label 120/500 (24%)`.
+
+  On a terminal it redraws one line at every percent; in a log file (not a
+  terminal) it writes a line every 25 percent instead.
+  """
 
   def __init__(self, label: str, total: int, stream=None):
     self._label = label
     self._total = max(total, 1)
     self._stream = stream or sys.stderr
     self._shown = None
+    isatty = getattr(self._stream, 'isatty', lambda: False)()
+    self._step, self._start = (1, '\r') if isatty else (25, '\n')
 
   def update(self, done: int) -> None:
-    percent = 100 * done // self._total
-    if percent != self._shown or done == self._total:
+    percent = 100 * done // self._total // self._step * self._step
+    if percent != self._shown:
+      start = '' if self._shown is None else self._start
       self._shown = percent
-      self._stream.write(f'\r{self._label} {done}/{self._total} ({percent}%)')
+      self._stream.write(
+          f'{start}{self._label} {done}/{self._total} ({percent}%)')
       self._stream.flush()
 
   def close(self) -> None:
