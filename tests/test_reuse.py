@@ -156,3 +156,20 @@ def test_frozen_backbone_is_bit_identical_after_training(
   changed = checkpoints.backbone_differences(model.backbone, directory)
   assert any('kernel' in n for n in changed)
   assert any('moving_mean' in n for n in changed)
+
+
+def test_cascade_heads_train_while_the_backbone_stays_frozen():
+  params = h.maskrcnn_config()
+  params.override({'task': {'model': {
+      'include_mask': False,
+      'roi_sampler': {'cascade_iou_thresholds': [0.7, 0.8]},
+      'detection_head': {'cascade_class_ensemble': True,
+                         'class_agnostic_bbox_pred': True}}}})
+  model = task_factory.get_task(params.task).build_model()
+  counts = parameters.count_parameters(model)
+  stages = [k for k in counts if k.startswith('detection_head')]
+  assert len(stages) == 3  # the first head and two cascade stages
+  assert all(counts[k].trained == counts[k].total > 0 for k in stages)
+  assert counts['backbone'].trained == 0
+  backbone_ids = {id(v) for v in model.backbone.weights}
+  assert not backbone_ids & {id(v) for v in model.trainable_variables}
