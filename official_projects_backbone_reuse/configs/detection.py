@@ -13,6 +13,14 @@ paper needs, so every Model Garden key keeps its meaning and YAMLs written for
   pre-trained with, e.g., swish / epsilon 1e-5 under relu / epsilon 1e-4. When
   unset (None) the backbone uses `task.model.norm_activation`, as in Model
   Garden.
+* `task.model.decoder.type: bottleneck_nasfpn` selects the NAS-FPN whose
+  merge cells are ResNet bottleneck blocks (the paper's EfficientNet-B7
+  setup), configured under `task.model.decoder.bottleneck_nasfpn`.
+
+The RPN head "with one extra convolution" of that setup needs no new key: it
+is Model Garden's `task.model.rpn_head.num_convs: 2` (two shared 3x3 convs,
+each followed by a per-level batch norm and the activation, as the
+Copy-Paste codebase's `rpn_head.num_convs: 2`).
 
 The registered experiments are the Model Garden COCO experiments with these
 task types; `experiments/*.yaml` override them.
@@ -23,20 +31,62 @@ from typing import Optional
 from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.vision.configs import common
+from official.vision.configs import decoders
 from official.vision.configs import maskrcnn as maskrcnn_cfg
 from official.vision.configs import retinanet as retinanet_cfg
+
+
+@dataclasses.dataclass
+class BottleneckNASFPN(decoders.NASFPN):
+  """NAS-FPN whose merge cells end in a ResNet bottleneck block.
+
+  The Copy-Paste / Cloud TPU codebase's `nasfpn.block_fn: bottleneck`. Its
+  EfficientNet-B7 Cascade Mask R-CNN (`cascade_maskrcnn_effb7_nasfpn_1280`)
+  sets num_filters 256, num_repeats 5, activation swish,
+  stochastic_depth_drop_rate 0.2 and use_sum_for_combination true.
+
+  Attributes:
+    num_filters: width inside the pyramid (the Cloud TPU `fpn_feat_dims`).
+      The bottleneck expands 4x, so every output level, and what the heads
+      read, has 4 * num_filters channels.
+    num_repeats: number of stacked NAS-FPN cells.
+    use_separable_conv: separable 1x1 resampling convolutions (the
+      bottleneck blocks always use regular convolutions).
+    activation: the decoder's activation; None uses
+      `task.model.norm_activation.activation`, like Model Garden's NAS-FPN.
+    stochastic_depth_drop_rate: drop rate of each bottleneck's residual
+      branch (the Cloud TPU `init_drop_connect_rate`); 0 disables it.
+    use_sum_for_combination: merge every cell's inputs by sum instead of
+      the global attention of the NAS-FPN topology.
+  """
+  activation: Optional[str] = None
+  stochastic_depth_drop_rate: float = 0.0
+  use_sum_for_combination: bool = False
+
+
+@dataclasses.dataclass
+class ReuseDecoder(decoders.Decoder):
+  """Model Garden's decoders plus `bottleneck_nasfpn`."""
+  bottleneck_nasfpn: BottleneckNASFPN = dataclasses.field(
+      default_factory=BottleneckNASFPN)
+
+
+def _fpn_decoder() -> ReuseDecoder:
+  return ReuseDecoder(type='fpn', fpn=decoders.FPN())
 
 
 @dataclasses.dataclass
 class ReuseRetinaNet(retinanet_cfg.RetinaNet):
   """RetinaNet whose backbone may use its own normalisation/activation."""
   backbone_norm_activation: Optional[common.NormActivation] = None
+  decoder: ReuseDecoder = dataclasses.field(default_factory=_fpn_decoder)
 
 
 @dataclasses.dataclass
 class ReuseMaskRCNN(maskrcnn_cfg.MaskRCNN):
   """Faster/Mask/Cascade R-CNN whose backbone may use its own norm/activation."""
   backbone_norm_activation: Optional[common.NormActivation] = None
+  decoder: ReuseDecoder = dataclasses.field(default_factory=_fpn_decoder)
 
 
 @dataclasses.dataclass
