@@ -1,0 +1,258 @@
+"""Parameter report: how many parameters each detector has and trains.
+
+For each experiment it builds the detector with the project's task, exactly
+as training would (reuse policy included), counts its parameters per
+component (`analysis.parameters`) and prints one row: total, trained, trained
+share, then backbone, decoder, RPN head, detection head of each cascade stage
+(`detection_head`, `detection_head_1`, ...), mask head. Nothing runs: no
+checkpoint, no dataset, no training step.
+
+Each positional argument is one experiment, written NAME[:FILE[+FILE...]]:
+NAME is a recipe of experiments/recipes.yaml (the paper's experiments) or a
+registered experiment, and the YAML files override it in order, after the
+recipe's own files. Examples:
+
+  backbone-reuse-report faster_rcnn_r101_fpn_72ep \
+      faster_rcnn_r101_nasfpn_cascade_72ep:experiments/init/finetune.yaml
+  backbone-reuse-report --format=csv --output=params.csv \
+      backbone_reuse_retinanet:experiments/small/retinanet_frozen.yaml
+  backbone-reuse-report --list      # the recipes, as a markdown table
+
+Parameter counts do not depend on the input size, so `--input_size` may
+build a smaller model to save time. The detection generator (NMS) has no
+parameters; it is built with TensorFlow's combined NMS
+(`nms_version: batched`), which traces in a fraction of the time of Model
+Garden's default.
+"""
+import argparse
+import csv
+import dataclasses
+import io
+import os
+import re
+import sys
+import tempfile
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import yaml
+
+from official.core import config_definitions as cfg
+from official.core import task_factory
+
+import official_projects_backbone_reuse  # pylint: disable=unused-import
+from official_projects_backbone_reuse.analysis import parameters
+from official_projects_backbone_reuse.configs import loading
+from official_projects_backbone_reuse.configs.loading import ConfigError
+
+EXPERIMENTS_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), 'experiments')
+RECIPES_FILE = os.path.join(EXPERIMENTS_DIR, 'recipes.yaml')
+
+# Columns in data-flow order; cascade stages follow their first stage.
+_COMPONENT_ORDER = ('backbone', 'decoder', 'rpn_head', 'head',
+                    'detection_head', 'mask_head')
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+  """A paper experiment: a registered experiment and its YAML files."""
+  name: str
+  paper: str
+  experiment: str
+  config_files: Tuple[str, ...]  # relative to EXPERIMENTS_DIR
+  original: Optional[str] = None
+
+
+def load_recipes(path: str = RECIPES_FILE) -> Dict[str, Recipe]:
+  """The recipes by name; none when there is no recipes file (an install
+  without the repository's experiments/)."""
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    entries = yaml.safe_load(f)
+  return {name: Recipe(name=name, paper=e['paper'],
+                       experiment=e['experiment'],
+                       config_files=tuple(e['config_files']),
+                       original=e.get('original'))
+          for name, e in entries.items()}
+
+
+def resolve(spec: str, recipes: Dict[str, Recipe]) -> Tuple[str, List[str]]:
+  """The registered experiment and YAML files (in order) of NAME[:F[+F...]]."""
+  name, _, files = spec.partition(':')
+  extra = [f for f in files.split('+') if f]
+  if name in recipes:
+    recipe = recipes[name]
+    return recipe.experiment, [os.path.join(EXPERIMENTS_DIR, f)
+                               for f in recipe.config_files] + extra
+  try:
+    loading.check_experiment(name)
+  except ConfigError as e:
+    raise ConfigError(f'{name!r} is neither a recipe of {RECIPES_FILE} '
+                      f'(see --list) nor a registered experiment: {e}') from e
+  return name, extra
+
+
+def load_spec(spec: str, recipes: Dict[str, Recipe],
+              params_override: str = '') -> cfg.ExperimentConfig:
+  experiment, files = resolve(spec, recipes)
+  return loading.load_experiment(experiment, files, params_override)
+
+
+def check_input_size(params: cfg.ExperimentConfig,
+                     input_size: Optional[int]) -> None:
+  """Model Garden pads images to a multiple of 2^max_level; NAS-FPN needs it."""
+  stride = 2 ** params.task.model.max_level
+  if input_size is not None and (input_size <= 0 or input_size % stride):
+    raise ConfigError(f'--input_size={input_size}: must be a positive '
+                      f'multiple of 2^max_level = {stride}.')
+
+
+def build_for_counting(params: cfg.ExperimentConfig,
+                       input_size: Optional[int] = None):
+  """The experiment's detector, built by its task as training builds it,
+  with parameter-free changes only (input size, NMS implementation)."""
+  model = {'detection_generator': {'nms_version': 'batched'}}
+  if input_size:
+    model['input_size'] = [input_size, input_size, 3]
+  return task_factory.get_task(params.task.replace(model=model)).build_model()
+
+
+def _column_key(name: str):
+  base, stage = re.fullmatch(r'(.*?)(?:_(\d+))?', name).groups()
+  rank = (_COMPONENT_ORDER.index(base) if base in _COMPONENT_ORDER
+          else len(_COMPONENT_ORDER))
+  return rank, base, int(stage or 0)
+
+
+def component_columns(rows) -> List[str]:
+  names = {n for _, counts in rows for n in counts if n != 'total'}
+  return sorted(names, key=_column_key)
+
+
+def _cell(count: Optional[parameters.ParameterCount]) -> str:
+  if count is None:
+    return '-'
+  if count.trained == count.total:
+    return f'{count.total:,}'
+  if count.trained == 0:
+    return f'{count.total:,} frozen'
+  return f'{count.total:,} ({count.trained_share:.1f}% trained)'
+
+
+def format_markdown(rows) -> str:
+  """rows: (name, counts from `parameters.count_parameters`) pairs."""
+  columns = component_columns(rows)
+  header = ['experiment', 'total', 'trained', 'trained %'] + columns
+  lines = ['| ' + ' | '.join(header) + ' |',
+           '|' + '|'.join(['---'] + ['---:'] * (len(header) - 1)) + '|']
+  for name, counts in rows:
+    total = counts['total']
+    cells = [name, f'{total.total:,}', f'{total.trained:,}',
+             f'{total.trained_share:.1f}']
+    cells += [_cell(counts.get(c)) for c in columns]
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines) + '\n'
+
+
+def format_csv(rows) -> str:
+  columns = component_columns(rows)
+  out = io.StringIO()
+  writer = csv.writer(out, lineterminator='\n')
+  writer.writerow(['experiment', 'total', 'trained', 'trained_percent'] +
+                  [f'{c}_{k}' for c in columns for k in ('total', 'trained')])
+  for name, counts in rows:
+    total = counts['total']
+    row = [name, total.total, total.trained, f'{total.trained_share:.2f}']
+    for c in columns:
+      count = counts.get(c)
+      row += [count.total, count.trained] if count else ['', '']
+    writer.writerow(row)
+  return out.getvalue()
+
+
+def recipes_table(recipes: Dict[str, Recipe]) -> str:
+  """The recipes as a markdown table (experiments/README.md shows it)."""
+  lines = ['| recipe | paper | `--experiment` | `--config_file` (in order, '
+           'under `experiments/`) | Model Garden original |',
+           '|---|---|---|---|---|']
+  for r in recipes.values():
+    files = ' '.join(f'`{f}`' for f in r.config_files)
+    original = f'`{r.original}`' if r.original else '-'
+    lines.append(f'| `{r.name}` | {r.paper} | `{r.experiment}` | {files} | '
+                 f'{original} |')
+  return '\n'.join(lines) + '\n'
+
+
+def write_atomically(text: str, path: str) -> None:
+  """Writes under a temporary name in the same folder, then renames."""
+  directory = os.path.dirname(os.path.abspath(path))
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.report-')
+  try:
+    with os.fdopen(fd, 'w') as f:
+      f.write(text)
+    os.replace(tmp, path)
+  except BaseException:
+    os.remove(tmp)
+    raise
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog='backbone-reuse-report', description=__doc__,
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('experiments', nargs='*', metavar='NAME[:FILE[+FILE]]',
+                      help='a recipe or registered experiment, then YAML '
+                      'files that override it in order')
+  parser.add_argument('--params_override', default='',
+                      help='applied to every experiment, after its files')
+  parser.add_argument('--input_size', type=int, default=None,
+                      help='build at NxN, a multiple of 2^max_level (counts '
+                      "do not depend on it); default: the config's")
+  parser.add_argument('--format', choices=('markdown', 'csv'),
+                      default='markdown')
+  parser.add_argument('--output', help='write here (atomically), not stdout')
+  parser.add_argument('--list', action='store_true',
+                      help='print the recipes of experiments/recipes.yaml')
+  return parser
+
+
+def main(argv: Sequence[str]) -> int:
+  parser = _parser()
+  args = parser.parse_args(argv)
+  if not args.list and not args.experiments:
+    parser.error('give at least one experiment, or --list')
+  recipes = load_recipes()
+  if args.list:
+    text = recipes_table(recipes)
+  else:
+    configs = []
+    for spec in args.experiments:
+      try:
+        params = load_spec(spec, recipes, args.params_override)
+        check_input_size(params, args.input_size)
+      except ConfigError as e:
+        print(f'error: {spec}: {e}', file=sys.stderr)
+        return 2
+      configs.append((spec, params))
+    rows = []
+    for spec, params in configs:
+      try:
+        model = build_for_counting(params, args.input_size)
+      except (ValueError, TypeError, KeyError) as e:
+        reason = loading.reason(e).strip().splitlines()[0]
+        print(f'error: {spec}: the model cannot be built: {reason}',
+              file=sys.stderr)
+        return 2
+      rows.append((spec, parameters.count_parameters(model)))
+    text = (format_csv if args.format == 'csv' else format_markdown)(rows)
+  if args.output:
+    write_atomically(text, args.output)
+  else:
+    sys.stdout.write(text)
+  return 0
+
+
+def run():
+  sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,169 @@
+"""Every experiment YAML parses, merges with its base and builds.
+
+The recipes of experiments/recipes.yaml compose the YAMLs the way a user
+does (`--experiment E --config_file a.yaml --config_file b.yaml ...`). Each
+recipe is loaded strictly; each DISTINCT model (model section + reuse mode:
+schedules do not change the model) is built once, at 128x128 (parameter
+counts do not depend on the input size), and must show its reuse mode:
+a frozen backbone has no trained variable, a trained one has all.
+"""
+import glob
+import json
+import os
+
+import pytest
+
+from official_projects_backbone_reuse.analysis import parameters
+from official_projects_backbone_reuse.analysis import report
+
+EXPERIMENTS = report.EXPERIMENTS_DIR
+RECIPES = report.load_recipes()
+INIT = {name: os.path.join(EXPERIMENTS, 'init', f'{name}.yaml')
+        for name in ('freeze', 'finetune', 'scratch')}
+YAMLS = sorted(
+    p for p in glob.glob(os.path.join(EXPERIMENTS, '**', '*.yaml'),
+                         recursive=True)
+    if os.path.relpath(p, EXPERIMENTS).split(os.sep)[0] != 'small'
+    and p != report.RECIPES_FILE)
+# The other initialisations, on one detector of each family; the RetinaNet
+# ones are also built (the reuse policy is the same for every family).
+INIT_SPECS = [f'{recipe}:{INIT[init]}'
+              for recipe in ('retinanet_r101_fpn_72ep',
+                             'faster_rcnn_r101_fpn_72ep')
+              for init in ('finetune', 'scratch')]
+BUILT_INIT_SPECS = [s for s in INIT_SPECS if s.startswith('retinanet')]
+BUILD_SIZE = 128
+
+
+def load(spec):
+  return report.load_spec(spec, RECIPES)
+
+
+def test_recipes_cover_the_paper():
+  originals = [n for n, r in RECIPES.items() if r.original]
+  assert len(originals) == 12
+  for name in originals:
+    if name.startswith('faster_rcnn_r101'):
+      assert name.replace('r101', 'r50') in RECIPES, name
+
+
+def test_every_yaml_is_in_a_recipe_or_is_an_init_overlay():
+  used = {os.path.join(EXPERIMENTS, f) for r in RECIPES.values()
+          for f in r.config_files} | set(INIT.values())
+  assert YAMLS and set(YAMLS) <= used, sorted(set(YAMLS) - used)
+  assert used <= set(YAMLS), sorted(used - set(YAMLS))
+
+
+@pytest.mark.parametrize('path', YAMLS,
+                         ids=lambda p: os.path.relpath(p, EXPERIMENTS))
+def test_every_yaml_says_what_it_reproduces(path):
+  with open(path) as f:
+    text = f.read()
+  assert text.startswith('#'), path
+  assert '# Paper:' in text, f'{path}: no "# Paper:" comment'
+
+
+def test_readme_shows_every_recipe():
+  with open(os.path.join(EXPERIMENTS, 'README.md')) as f:
+    readme = f.read()
+  assert report.recipes_table(RECIPES) in readme, (
+      'experiments/README.md is out of date: paste the output of '
+      '`backbone-reuse-report --list` into it.')
+
+
+@pytest.mark.parametrize('name', sorted(RECIPES))
+def test_recipe_loads_strictly_and_freezes(name):
+  params = load(name)
+  assert params.task.freeze_backbone
+  assert params.task.init_checkpoint_modules == 'backbone'
+  assert params.task.model.backbone_norm_activation.activation == 'swish'
+
+
+def _original(recipe):
+  """What the Model Garden original of `recipe` sets, from its file name."""
+  stem = os.path.basename(recipe.original)
+  epochs = 72 if stem.endswith('_72epochs.yaml') else 600
+  if stem.startswith('fastrcnn'):
+    schedule = {72: ([88704, 125664], 133056),
+                600: ([1062734, 1090458], 1108940)}[epochs]
+    batch, lr = 64, [0.16, 0.016, 0.0016]
+  else:
+    schedule = {72: ([22176, 31416], 33264),
+                600: ([265684, 272615], 277235)}[epochs]
+    batch, lr = 256, [0.32, 0.032, 0.0032]
+  return dict(boundaries=schedule[0], train_steps=schedule[1], batch=batch,
+              lr=lr, nasfpn='_nasfpn' in stem, cascade='_cascade' in stem)
+
+
+@pytest.mark.parametrize(
+    'name', sorted(n for n, r in RECIPES.items() if r.original))
+def test_recipe_has_the_values_of_its_model_garden_original(name):
+  expected = _original(RECIPES[name])
+  params = load(name)
+  model, trainer = params.task.model, params.trainer
+  resnet = model.backbone.resnet
+  assert (resnet.model_id, resnet.stem_type, resnet.se_ratio) == (
+      101, 'v1', 0.25)
+  assert resnet.replace_stem_max_pool and resnet.resnetd_shortcut
+  assert model.decoder.type == ('nasfpn' if expected['nasfpn'] else 'fpn')
+  if expected['nasfpn']:
+    assert (model.min_level, model.max_level) == (3, 7)
+  parser = params.task.train_data.parser
+  assert (parser.aug_scale_min, parser.aug_scale_max) == (0.1, 2.0)
+  assert parser.aug_rand_hflip
+  assert params.task.train_data.global_batch_size == expected['batch']
+  lr = trainer.optimizer_config.learning_rate
+  assert lr.type == 'stepwise'
+  assert lr.stepwise.boundaries == expected['boundaries']
+  assert lr.stepwise.values == expected['lr']
+  assert trainer.train_steps == expected['train_steps']
+  if hasattr(model, 'roi_sampler'):
+    assert model.detection_head.num_fcs == 2
+    assert model.norm_activation.activation == 'swish'
+    cascade = model.roi_sampler.cascade_iou_thresholds
+    assert cascade == ([0.7, 0.8] if expected['cascade'] else None)
+    assert model.detection_head.cascade_class_ensemble == expected['cascade']
+
+
+@pytest.mark.parametrize('spec', INIT_SPECS)
+def test_init_overlays_set_the_reuse_mode(spec):
+  params = load(spec)
+  assert not params.task.freeze_backbone
+  if spec.endswith('scratch.yaml'):
+    assert params.task.init_checkpoint is None
+  else:
+    assert params.task.init_checkpoint_modules == 'backbone'
+
+
+def _distinct_models():
+  """One spec per distinct (model section, reuse mode)."""
+  seen = {}
+  for spec in list(RECIPES) + BUILT_INIT_SPECS:
+    params = load(spec)
+    key = (json.dumps(params.task.model.as_dict(), sort_keys=True),
+           params.task.freeze_backbone)
+    seen.setdefault(key, spec)
+  return list(seen.values())
+
+
+@pytest.mark.parametrize('spec', _distinct_models(),
+                         ids=lambda s: s.replace(EXPERIMENTS + os.sep, ''))
+def test_model_builds_and_the_reuse_mode_reaches_it(spec):
+  params = load(spec)
+  model = report.build_for_counting(params, input_size=BUILD_SIZE)
+  counts = parameters.count_parameters(model)
+  parts = {k: c for k, c in counts.items() if k != 'total'}
+  assert counts['total'].total == sum(c.total for c in parts.values())
+  assert counts['total'].trained == sum(c.trained for c in parts.values())
+  backbone = counts['backbone']
+  assert backbone.total > 0
+  trained_ids = {id(v) for v in model.trainable_variables}
+  backbone_trained = [v.name for v in model.backbone.weights
+                      if id(v) in trained_ids]
+  if params.task.freeze_backbone:
+    assert backbone.trained == 0 and not backbone_trained
+    assert all(c.trained == c.total > 0 for k, c in parts.items()
+               if k != 'backbone'), counts
+  else:
+    assert backbone.trained == backbone.total
+    assert counts['total'].trained == counts['total'].total

@@ -1,0 +1,119 @@
+"""`backbone-reuse-report`: parameter tables in markdown and CSV, and errors.
+
+The detector is the default job's small RetinaNet (ResNet-18 + FPN), built at
+128x128, frozen as its YAML says and fine-tuned through init/finetune.yaml.
+"""
+import csv
+import io
+import os
+
+import pytest
+
+from official_projects_backbone_reuse.analysis import parameters
+from official_projects_backbone_reuse.analysis import report
+
+EXPERIMENTS = report.EXPERIMENTS_DIR
+FROZEN = ('backbone_reuse_retinanet:' +
+          os.path.join(EXPERIMENTS, 'small', 'retinanet_frozen.yaml'))
+FINETUNED = FROZEN + '+' + os.path.join(EXPERIMENTS, 'init', 'finetune.yaml')
+SMALL = ['--input_size=128']
+
+
+@pytest.fixture(scope='module')
+def csv_rows(tmp_path_factory):
+  """The CSV report of the frozen and the fine-tuned detector, via --output."""
+  directory = tmp_path_factory.mktemp('report')
+  path = str(directory / 'params.csv')
+  assert report.main(SMALL + ['--format=csv', f'--output={path}', FROZEN,
+                              FINETUNED]) == 0
+  assert os.listdir(directory) == ['params.csv']  # no temporary left behind
+  with open(path) as f:
+    return {row['experiment']: row for row in csv.DictReader(f)}
+
+
+def _components(row):
+  return sorted({k.rsplit('_', 1)[0] for k in row
+                 if k.endswith(('_total', '_trained'))})
+
+
+def test_csv_totals_are_the_sum_of_the_components(csv_rows):
+  for row in csv_rows.values():
+    assert _components(row) == ['backbone', 'decoder', 'head']
+    for kind in ('total', 'trained'):
+      assert int(row[kind]) == sum(int(row[f'{c}_{kind}'])
+                                   for c in _components(row))
+
+
+def test_csv_trained_share_follows_the_reuse_mode(csv_rows):
+  frozen, finetuned = csv_rows[FROZEN], csv_rows[FINETUNED]
+  assert frozen['total'] == finetuned['total']
+  assert int(frozen['backbone_trained']) == 0
+  assert int(frozen['trained']) == (int(frozen['total']) -
+                                    int(frozen['backbone_total']))
+  share = 100.0 * int(frozen['trained']) / int(frozen['total'])
+  assert float(frozen['trained_percent']) == pytest.approx(share, abs=0.005)
+  assert 0 < share < 10  # a ResNet-18 dwarfs the small FPN and head
+  assert finetuned['trained'] == finetuned['total']
+  assert finetuned['backbone_trained'] == finetuned['backbone_total']
+  assert float(finetuned['trained_percent']) == 100.0
+
+
+def test_markdown_table(capsys, csv_rows):
+  assert report.main(SMALL + [FROZEN]) == 0
+  lines = capsys.readouterr().out.splitlines()
+  assert lines[0] == ('| experiment | total | trained | trained % | backbone '
+                      '| decoder | head |')
+  assert lines[1] == '|---|---:|---:|---:|---:|---:|---:|'
+  row = csv_rows[FROZEN]
+  share = float(row['trained_percent'])
+  assert lines[2] == (
+      f'| {FROZEN} | {int(row["total"]):,} | {int(row["trained"]):,} | '
+      f'{share:.1f} | {int(row["backbone_total"]):,} frozen | '
+      f'{int(row["decoder_total"]):,} | {int(row["head_total"]):,} |')
+  assert len(lines) == 3
+
+
+def test_columns_follow_the_data_flow_with_cascade_stages_in_order():
+  count = parameters.ParameterCount(total=2, trained=1)
+  names = ['mask_head', 'detection_head_2', 'adapter', 'backbone',
+           'detection_head_10', 'detection_head', 'rpn_head', 'decoder',
+           'detection_head_1']
+  rows = [('a', dict({n: count for n in names}, total=count))]
+  assert report.component_columns(rows) == [
+      'backbone', 'decoder', 'rpn_head', 'detection_head',
+      'detection_head_1', 'detection_head_2', 'detection_head_10',
+      'mask_head', 'adapter']
+  assert report.format_markdown(rows).splitlines()[2].endswith(
+      '| 2 (50.0% trained) |')
+
+
+def test_a_recipe_resolves_to_its_files_then_the_given_ones():
+  recipes = report.load_recipes()
+  experiment, files = report.resolve(
+      'faster_rcnn_r101_nasfpn_cascade_600ep:a.yaml+b.yaml', recipes)
+  assert experiment == 'backbone_reuse_fasterrcnn'
+  assert [os.path.relpath(f, EXPERIMENTS) for f in files[:-2]] == [
+      'faster_rcnn/base.yaml', 'decoders/nasfpn.yaml',
+      'faster_rcnn/cascade.yaml', 'faster_rcnn/schedule_600ep.yaml',
+      'init/freeze.yaml']
+  assert files[-2:] == ['a.yaml', 'b.yaml']
+
+
+def test_list_prints_the_recipes(capsys):
+  assert report.main(['--list']) == 0
+  assert capsys.readouterr().out == report.recipes_table(report.load_recipes())
+
+
+@pytest.mark.parametrize('args, named', [
+    (['no_such_experiment'], "'no_such_experiment'"),
+    ([FROZEN + '+missing.yaml'], 'missing.yaml'),
+    (['--params_override=task.model.no_such_key=1', FROZEN], 'no_such_key'),
+    (['--input_size=96', FROZEN], '2^max_level = 128'),
+])
+def test_errors_name_what_is_wrong_and_write_nothing(capsys, tmp_path, args,
+                                                     named):
+  output = str(tmp_path / 'out.md')
+  assert report.main([f'--output={output}'] + args) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith('error: ') and named in err[0]
+  assert not os.listdir(tmp_path)
