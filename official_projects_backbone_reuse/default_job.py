@@ -48,7 +48,7 @@ class Scale:
 
 
 class StepFailed(RuntimeError):
-  pass
+  """A step's process exited non-zero; the message holds its log's tail."""
 
 
 def _stage(title: str) -> float:

@@ -21,10 +21,10 @@ Example:
   backbone-reuse-detect --saved_model=/tmp/run/export \
     --image=a.jpg --image=b.png --output_dir=/tmp/detections
 """
+import io
 import json
 import os
 import sys
-import tempfile
 from typing import Dict, Iterator, List, Sequence
 
 from absl import app
@@ -35,6 +35,8 @@ import tensorflow as tf
 
 from official.modeling.hyperparams import params_dict
 from official.vision.utils.object_detection import visualization_utils
+
+from official_projects_backbone_reuse import files
 
 LABEL_MAP_FILE = 'label_map.json'
 _SIGNATURE = 'serving_default'
@@ -182,19 +184,6 @@ def draw(image: np.ndarray, detection: dict) -> np.ndarray:
       min_score_thresh=0.0, line_thickness=2)
 
 
-def _write_atomically(path: str, write) -> None:
-  """Calls write(file object) on a temporary sibling, then renames it."""
-  fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + '.',
-                             suffix='.tmp', dir=os.path.dirname(path) or '.')
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      write(f)
-    os.replace(tmp, path)
-  except BaseException:
-    os.remove(tmp)
-    raise
-
-
 def output_png_path(output_dir: str, image_path: str) -> str:
   stem = os.path.splitext(os.path.basename(image_path))[0]
   return os.path.join(output_dir, stem + '_detections.png')
@@ -215,13 +204,15 @@ def run_cli(saved_model_dir: str, image_paths: Sequence[str], output_dir: str,
   os.makedirs(output_dir, exist_ok=True)
   for result, png_path in zip(results, png_paths):
     picture = Image.fromarray(draw(read_image(result['image']), result))
-    _write_atomically(png_path, lambda f, p=picture: p.save(f, format='PNG'))
+    buffer = io.BytesIO()
+    picture.save(buffer, format='PNG')
+    files.write_atomically(png_path, buffer.getvalue())
     print(f'{result["image"]}: {result["num_detections"]} detections -> '
           f'{png_path}')
   if output_json:
     os.makedirs(os.path.dirname(os.path.abspath(output_json)), exist_ok=True)
     text = json.dumps(results, indent=1).encode()
-    _write_atomically(output_json, lambda f: f.write(text))
+    files.write_atomically(output_json, text)
 
 
 def define_flags() -> None:

@@ -35,6 +35,7 @@ from official.modeling import performance
 
 import official_projects_backbone_reuse  # pylint: disable=unused-import
 from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse import files
 from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.configs.loading import ConfigError
 
@@ -96,10 +97,8 @@ def _jsonable(value):
 
 def write_metrics(metrics, path: str) -> None:
   """Writes metrics as JSON atomically (temporary name, then rename)."""
-  tmp = path + '.tmp'
-  with tf.io.gfile.GFile(tmp, 'w') as f:
-    json.dump(_jsonable(dict(metrics)), f, indent=2, sort_keys=True)
-  tf.io.gfile.rename(tmp, path, overwrite=True)
+  files.write_atomically(
+      path, json.dumps(_jsonable(dict(metrics)), indent=2, sort_keys=True))
 
 
 class _RecordingController(orbit.Controller):

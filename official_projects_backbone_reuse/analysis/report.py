@@ -31,7 +31,6 @@ import io
 import os
 import re
 import sys
-import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
@@ -40,6 +39,7 @@ from official.core import config_definitions as cfg
 from official.core import task_factory
 
 import official_projects_backbone_reuse  # pylint: disable=unused-import
+from official_projects_backbone_reuse import files
 from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.configs.loading import ConfigError
@@ -185,19 +185,6 @@ def recipes_table(recipes: Dict[str, Recipe]) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def write_atomically(text: str, path: str) -> None:
-  """Writes under a temporary name in the same folder, then renames."""
-  directory = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.report-')
-  try:
-    with os.fdopen(fd, 'w') as f:
-      f.write(text)
-    os.replace(tmp, path)
-  except BaseException:
-    os.remove(tmp)
-    raise
-
-
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog='backbone-reuse-report', description=__doc__,
@@ -248,7 +235,7 @@ def main(argv: Sequence[str]) -> int:
       rows.append((spec, parameters.count_parameters(model)))
     text = (format_csv if args.format == 'csv' else format_markdown)(rows)
   if args.output:
-    write_atomically(text, args.output)
+    files.write_atomically(args.output, text)
   else:
     sys.stdout.write(text)
   return 0
