@@ -86,7 +86,8 @@ class BackboneReuseDetectionModule(detection.DetectionModule):
         shape=[self._batch_size, *self._padded_size, 3])
     return detector.build_detector(
         self.params.task.model, input_specs, l2_weight_decay=0.0,
-        freeze_backbone=self.params.task.freeze_backbone)
+        freeze_backbone=self.params.task.freeze_backbone,
+        freeze_at=getattr(self.params.task, 'freeze_at', None))
 
 
 def build_export_module(params: cfg.ExperimentConfig,

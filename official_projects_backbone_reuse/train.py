@@ -38,6 +38,7 @@ from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse import files
 from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.configs.loading import ConfigError
+from official_projects_backbone_reuse.modeling import reuse_policy
 
 FLAGS = flags.FLAGS
 
@@ -47,12 +48,15 @@ def parse_config(flags_obj):
   loading.check_experiment(flags_obj.experiment)
   loading.check_config_files(flags_obj.config_file)
   try:
-    return train_utils.parse_configuration(flags_obj)
+    params = train_utils.parse_configuration(flags_obj)
   except (KeyError, ValueError, TypeError, AttributeError) as e:
     files = ', '.join(flags_obj.config_file or []) or 'none'
     raise ConfigError(
         f'invalid experiment config (--experiment={flags_obj.experiment}, '
         f'--config_file: {files}): {loading.reason(e)}') from e
+  if hasattr(params.task, 'freeze_at'):
+    reuse_policy.check_config(params.task)
+  return params
 
 
 def check_inputs(params, mode: str) -> None:

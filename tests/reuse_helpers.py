@@ -2,12 +2,15 @@
 import os
 
 import tensorflow as tf
+import tf_keras
 
 from official.core import exp_factory
 from official.core import task_factory
 from official.modeling import hyperparams
 
 import official_projects_backbone_reuse  # pylint: disable=unused-import
+from official_projects_backbone_reuse.modeling import detector
+from official_projects_backbone_reuse.modeling import reuse_policy
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = os.path.join(REPO, 'experiments', 'small')
@@ -109,3 +112,14 @@ def set_data(params, train_pattern, val_pattern=None, batch=2, steps=2):
   params.trainer.optimizer_config.learning_rate.cosine.decay_steps = steps
   params.trainer.optimizer_config.warmup.linear.warmup_steps = 0
   return params
+
+
+def build_backbone(model_config, input_size=64, freeze_backbone=False,
+                   freeze_at=None, adapter='none', l2_weight_decay=0.0):
+  """The backbone of a detector config, built by the reuse policy alone."""
+  model_config = model_config.replace(backbone_adapter={'type': adapter})
+  return reuse_policy.build_backbone(
+      model_config,
+      tf_keras.layers.InputSpec(shape=[None, input_size, input_size, 3]),
+      detector.l2_regularizer_for(l2_weight_decay), freeze_backbone,
+      freeze_at)

@@ -5,7 +5,9 @@ does (`--experiment E --config_file a.yaml --config_file b.yaml ...`). Each
 recipe is loaded strictly; each DISTINCT model (model section + reuse mode:
 schedules do not change the model) is built once, at 128x128 (parameter
 counts do not depend on the input size), and must show its reuse mode:
-a frozen backbone has no trained variable, a trained one has all.
+a frozen backbone has no trained variable, a trained one has all. Adapters
+change only the backbone, so a recipe with adapters is built when its
+(backbone, adapter) pair is new; only its adapters train.
 """
 import glob
 import json
@@ -15,11 +17,16 @@ import pytest
 
 from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.analysis import report
+from official_projects_backbone_reuse.modeling import adapters
 
 EXPERIMENTS = report.EXPERIMENTS_DIR
 RECIPES = report.load_recipes()
 INIT = {name: os.path.join(EXPERIMENTS, 'init', f'{name}.yaml')
         for name in ('freeze', 'finetune', 'scratch')}
+# The adapter overlays that no recipe uses, on one detector.
+ADAPTER_SPECS = [
+    f'retinanet_r101_fpn_72ep:{os.path.join(EXPERIMENTS, "adapters", a)}'
+    for a in ('series.yaml', 'film.yaml')]
 YAMLS = sorted(
     p for p in glob.glob(os.path.join(EXPERIMENTS, '**', '*.yaml'),
                          recursive=True)
@@ -48,8 +55,9 @@ def test_recipes_cover_the_paper():
 
 
 def test_every_yaml_is_in_a_recipe_or_is_an_init_overlay():
-  used = {os.path.join(EXPERIMENTS, f) for r in RECIPES.values()
-          for f in r.config_files} | set(INIT.values())
+  used = ({os.path.join(EXPERIMENTS, f) for r in RECIPES.values()
+           for f in r.config_files} | set(INIT.values())
+          | {s.partition(':')[2] for s in ADAPTER_SPECS})
   assert YAMLS and set(YAMLS) <= used, sorted(set(YAMLS) - used)
   assert used <= set(YAMLS), sorted(used - set(YAMLS))
 
@@ -136,12 +144,16 @@ def test_init_overlays_set_the_reuse_mode(spec):
 
 
 def _distinct_models():
-  """One spec per distinct (model section, reuse mode)."""
+  """One spec per distinct (model section, reuse mode), and per distinct
+  (backbone, adapter)."""
   seen = {}
-  for spec in list(RECIPES) + BUILT_INIT_SPECS:
+  for spec in list(RECIPES) + BUILT_INIT_SPECS + ADAPTER_SPECS:
     params = load(spec)
-    key = (json.dumps(params.task.model.as_dict(), sort_keys=True),
-           params.task.freeze_backbone)
+    model = params.task.model.as_dict()
+    adapter = model.pop('backbone_adapter')['type']
+    key = (json.dumps(model, sort_keys=True), params.task.freeze_backbone)
+    if adapter != 'none':
+      key = (json.dumps(model['backbone'], sort_keys=True), adapter)
     seen.setdefault(key, spec)
   return list(seen.values())
 
@@ -158,8 +170,11 @@ def test_model_builds_and_the_reuse_mode_reaches_it(spec):
   backbone = counts['backbone']
   assert backbone.total > 0
   trained_ids = {id(v) for v in model.trainable_variables}
+  adapter_ids = {id(v) for v in adapters.adapter_variables(model.backbone)}
   backbone_trained = [v.name for v in model.backbone.weights
-                      if id(v) in trained_ids]
+                      if id(v) in trained_ids and id(v) not in adapter_ids]
+  has_adapters = params.task.model.backbone_adapter.type != 'none'
+  assert ('adapters' in counts) == has_adapters
   if params.task.freeze_backbone:
     assert backbone.trained == 0 and not backbone_trained
     assert all(c.trained == c.total > 0 for k, c in parts.items()

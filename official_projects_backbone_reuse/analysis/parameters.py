@@ -4,11 +4,18 @@ A parameter is a weight created trainable (`tf.Variable.trainable`), whatever
 the reuse policy later made of its layer; batch-norm moving statistics are
 buffers, not parameters. A parameter is *trained* when it is among the model's
 `trainable_variables`, i.e. when the optimizer updates it.
+
+Residual adapters live inside the backbone; their parameters are counted
+apart, as the component `adapters` right after `backbone`, so that
+`backbone` keeps the classification network's own parameters and the
+components still add up to the total.
 """
 import dataclasses
 from typing import Dict, List
 
 import tf_keras
+
+from official_projects_backbone_reuse.modeling import adapters
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,9 +54,16 @@ def components(model: tf_keras.Model) -> Dict[str, tf_keras.layers.Layer]:
 
 
 def count_parameters(model: tf_keras.Model) -> Dict[str, ParameterCount]:
-  """Counts per component, plus 'total' for the whole model."""
-  counts = {name: _count(part.weights, model.trainable_weights)
-            for name, part in components(model).items()}
+  """Counts per component (with `adapters` when the backbone has any),
+  plus 'total' for the whole model."""
+  adapter_weights = adapters.adapter_variables(model)
+  adapter_ids = {id(v) for v in adapter_weights}
+  counts = {}
+  for name, part in components(model).items():
+    counts[name] = _count([v for v in part.weights if id(v) not in adapter_ids],
+                          model.trainable_weights)
+    if name == 'backbone' and adapter_weights:
+      counts['adapters'] = _count(adapter_weights, model.trainable_weights)
   counts['total'] = _count(model.weights, model.trainable_weights)
   return counts
 

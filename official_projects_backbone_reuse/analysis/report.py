@@ -50,7 +50,7 @@ EXPERIMENTS_DIR = os.path.join(
 RECIPES_FILE = os.path.join(EXPERIMENTS_DIR, 'recipes.yaml')
 
 # Columns in data-flow order; cascade stages follow their first stage.
-_COMPONENT_ORDER = ('backbone', 'decoder', 'rpn_head', 'head',
+_COMPONENT_ORDER = ('backbone', 'adapters', 'decoder', 'rpn_head', 'head',
                     'detection_head', 'mask_head')
 
 

@@ -7,6 +7,11 @@ paper needs, so every Model Garden key keeps its meaning and YAMLs written for
 * `task.freeze_backbone` (Model Garden's own key) is the reuse switch: the
   restored backbone is frozen (no weight and no batch-norm statistic changes)
   and only the detection-specific parts train.
+* `task.freeze_at` (Detectron2's FREEZE_AT) freezes the stem and stages up
+  to k instead (0 none, 1 stem, 2..4 stem + stages of levels 2..k, 5 all);
+  unset, it follows `freeze_backbone`. See `modeling/reuse_policy.py`.
+* `task.model.backbone_adapter.type` adds residual adapters to the backbone
+  (`none`, `parallel`, `series`, `film`; see `modeling/adapters.py`).
 * `task.model.backbone_norm_activation` sets the backbone's normalisation and
   activation apart from the decoder and heads. Model Garden uses one
   `norm_activation` for all of them, which silently runs a backbone that was
@@ -30,10 +35,13 @@ from typing import Optional
 
 from official.core import config_definitions as cfg
 from official.core import exp_factory
+from official.modeling import hyperparams
 from official.vision.configs import common
 from official.vision.configs import decoders
 from official.vision.configs import maskrcnn as maskrcnn_cfg
 from official.vision.configs import retinanet as retinanet_cfg
+
+from official_projects_backbone_reuse.configs import backbones
 
 
 @dataclasses.dataclass
@@ -71,6 +79,20 @@ class ReuseDecoder(decoders.Decoder):
       default_factory=BottleneckNASFPN)
 
 
+@dataclasses.dataclass
+class BackboneAdapter(hyperparams.Config):
+  """Residual adapters trained in the (frozen) backbone (paper, Sec. 4.5).
+
+  Attributes:
+    type: `none`; `parallel` (a zero-initialised 1x1 convolution beside each
+      spatial convolution of a block), `series` (a zero-initialised 1x1
+      convolution + batch norm branch after each of their batch norms) or
+      `film` (a per-channel scale and shift of each block's output, from
+      the identity). At step 0 the backbone computes its unadapted function.
+  """
+  type: str = 'none'
+
+
 def _fpn_decoder() -> ReuseDecoder:
   return ReuseDecoder(type='fpn', fpn=decoders.FPN())
 
@@ -78,24 +100,36 @@ def _fpn_decoder() -> ReuseDecoder:
 @dataclasses.dataclass
 class ReuseRetinaNet(retinanet_cfg.RetinaNet):
   """RetinaNet whose backbone may use its own normalisation/activation."""
+  backbone: backbones.ReuseBackbone = dataclasses.field(
+      default_factory=backbones.default_backbone)
   backbone_norm_activation: Optional[common.NormActivation] = None
   decoder: ReuseDecoder = dataclasses.field(default_factory=_fpn_decoder)
+  backbone_adapter: BackboneAdapter = dataclasses.field(
+      default_factory=BackboneAdapter)
 
 
 @dataclasses.dataclass
 class ReuseMaskRCNN(maskrcnn_cfg.MaskRCNN):
   """Faster/Mask/Cascade R-CNN whose backbone may use its own norm/activation."""
+  backbone: backbones.ReuseBackbone = dataclasses.field(
+      default_factory=backbones.default_backbone)
   backbone_norm_activation: Optional[common.NormActivation] = None
   decoder: ReuseDecoder = dataclasses.field(default_factory=_fpn_decoder)
+  backbone_adapter: BackboneAdapter = dataclasses.field(
+      default_factory=BackboneAdapter)
 
 
 @dataclasses.dataclass
 class ReuseRetinaNetTask(retinanet_cfg.RetinaNetTask):
+  """`freeze_at`: Detectron2's FREEZE_AT; None follows `freeze_backbone`."""
+  freeze_at: Optional[int] = None
   model: ReuseRetinaNet = dataclasses.field(default_factory=ReuseRetinaNet)
 
 
 @dataclasses.dataclass
 class ReuseMaskRCNNTask(maskrcnn_cfg.MaskRCNNTask):
+  """`freeze_at`: Detectron2's FREEZE_AT; None follows `freeze_backbone`."""
+  freeze_at: Optional[int] = None
   model: ReuseMaskRCNN = dataclasses.field(default_factory=ReuseMaskRCNN)
 
 

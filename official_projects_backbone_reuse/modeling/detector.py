@@ -5,6 +5,8 @@ ready backbone; everything else (decoder, heads, cascade stages, mask head) is
 Model Garden's own. Used by the tasks and by the SavedModel export, so both
 build the same model.
 """
+from typing import Optional
+
 import tf_keras
 
 from official.vision.configs import maskrcnn as maskrcnn_cfg
@@ -21,12 +23,17 @@ def l2_regularizer_for(l2_weight_decay: float):
 
 
 def build_detector(model_config, input_specs: tf_keras.layers.InputSpec,
-                   l2_weight_decay: float, freeze_backbone: bool
-                   ) -> tf_keras.Model:
-  """Builds a RetinaNet or (Cascade) Faster/Mask R-CNN with its variables."""
+                   l2_weight_decay: float, freeze_backbone: bool,
+                   freeze_at: Optional[int] = None) -> tf_keras.Model:
+  """Builds a RetinaNet or (Cascade) Faster/Mask R-CNN with its variables.
+
+  `freeze_backbone` and `freeze_at` are the task keys of the same names;
+  `task.model.backbone_adapter` adds adapters (see `reuse_policy`).
+  """
   l2_regularizer = l2_regularizer_for(l2_weight_decay)
   backbone = reuse_policy.build_backbone(model_config, input_specs,
-                                         l2_regularizer, freeze_backbone)
+                                         l2_regularizer, freeze_backbone,
+                                         freeze_at)
   if isinstance(model_config, maskrcnn_cfg.MaskRCNN):
     model = factory.build_maskrcnn(input_specs=input_specs,
                                    model_config=model_config,

@@ -1,17 +1,42 @@
-"""The one place that decides what of a detector trains and what stays frozen.
+"""The one place that decides what of a detector's backbone trains.
 
-A frozen backbone must compute, during detection training, exactly the
-function it computed at the end of pre-training, and must never change:
+Two config keys decide it:
 
-* its layers are made non-trainable, which in Keras 2 (`tf_keras`) also runs
-  its batch normalisation in inference mode, so moving statistics never
-  update;
-* stochastic depth is switched off (it would randomly drop residual branches
-  of a network that cannot adapt to it);
-* it gets no L2 regulariser: the penalty of constant weights is a constant
-  that inflates the logged loss and costs work every step.
+* `task.freeze_at` (Detectron2's FREEZE_AT, MMDetection's frozen_stages):
+  0 freezes nothing, 1 the stem, k in 2..4 the stem and the stages that
+  output levels 2..k, 5 the whole backbone. Unset (None) it follows Model
+  Garden's `task.freeze_backbone`: 5 when true, 0 when false; set next to
+  `freeze_backbone: true` it must be 5 (anything else is a contradiction and
+  a ConfigError).
+* `task.model.backbone_adapter.type` adds residual adapters (`adapters.py`),
+  which always train.
+
+A frozen part computes, during detection training, exactly what it computed
+at the end of pre-training, and never changes:
+
+* each of its original leaf layers (convolution, batch norm, dense) is made
+  non-trainable, one by one, so adapters and trained stages beside it stay
+  trainable; a non-trainable batch norm runs in inference mode in Keras 2
+  (`tf_keras`), so its moving statistics never update;
+* stochastic depth is switched off in the whole backbone as soon as any of
+  it is frozen (it would randomly drop residual branches of frozen blocks,
+  and Model Garden has a single rate per backbone);
+* it gets no L2 penalty: the penalty of constant weights is a constant that
+  inflates the logged loss. A backbone with anything frozen is built without
+  a regulariser, and the policy adds the penalty to the `kernel` of each
+  trained leaf (the weights Model Garden's backbone builders regularise); a
+  trained backbone (freeze_at 0) is built with it, as in Model Garden.
+  Adapters carry their own.
+
+Stages of a Model Garden backbone (ResNet, EfficientNet, ...): it is a chain
+of stem layers and blocks (layers with sublayers), so the order of
+`backbone.layers` is the order of computation. The stem is everything before
+the first block; stage L is every layer after the previous endpoint up to
+and including the layer that outputs endpoint L (ResNet's
+`block_group_l<L>`). Layers after the last endpoint belong to the last stage
++ 1 (frozen only by freeze_at 5).
 """
-from typing import Optional
+from typing import List, Optional, Tuple
 
 from absl import logging
 import tf_keras
@@ -20,6 +45,45 @@ from official.modeling import hyperparams
 from official.vision.configs import common
 from official.vision.modeling import backbones
 
+from official_projects_backbone_reuse.configs.loading import ConfigError
+from official_projects_backbone_reuse.modeling import adapters
+
+FREEZE_ALL = 5  # freeze_at that freezes the whole backbone.
+_STEM = 1
+
+
+def freeze_at_of(freeze_backbone: bool, freeze_at: Optional[int]) -> int:
+  """The effective freeze_at (0..5) of the two task keys, or a ConfigError."""
+  if freeze_at is None:
+    return FREEZE_ALL if freeze_backbone else 0
+  if not 0 <= freeze_at <= FREEZE_ALL:
+    raise ConfigError(
+        f'task.freeze_at={freeze_at}: expected 0 (nothing frozen), 1 (the '
+        f'stem), 2..4 (the stem and the stages of levels 2..k) or '
+        f'{FREEZE_ALL} (the whole backbone).')
+  if freeze_backbone and freeze_at != FREEZE_ALL:
+    raise ConfigError(
+        f'task.freeze_at={freeze_at} contradicts task.freeze_backbone=true, '
+        f'which freezes the whole backbone (freeze_at {FREEZE_ALL}): set '
+        'task.freeze_backbone: false to freeze the stem and stages up to '
+        f'{freeze_at} only.')
+  return freeze_at
+
+
+def check_config(task_config) -> None:
+  """Fails with a ConfigError when the reuse keys of a task contradict."""
+  freeze_at_of(task_config.freeze_backbone,
+               getattr(task_config, 'freeze_at', None))
+  adapter = adapter_type(task_config.model)
+  if adapter not in adapters.ADAPTER_TYPES:
+    raise ConfigError(f'task.model.backbone_adapter.type={adapter!r}: '
+                      f'expected one of {list(adapters.ADAPTER_TYPES)}.')
+
+
+def adapter_type(model_config) -> str:
+  adapter = getattr(model_config, 'backbone_adapter', None)
+  return adapter.type if adapter is not None else 'none'
+
 
 def backbone_norm_activation(model_config) -> common.NormActivation:
   """The normalisation/activation the backbone is built with."""
@@ -27,26 +91,114 @@ def backbone_norm_activation(model_config) -> common.NormActivation:
           or model_config.norm_activation)
 
 
-def backbone_config_for(model_config, freeze: bool) -> hyperparams.Config:
-  """The backbone config to build, with stochastic depth off when frozen."""
+def backbone_config_for(model_config, freeze_at: int) -> hyperparams.Config:
+  """The backbone config to build, with stochastic depth off when any of
+  the backbone is frozen."""
   backbone_config = model_config.backbone.replace()
   typed = backbone_config.get()
-  if freeze and getattr(typed, 'stochastic_depth_drop_rate', 0.0):
-    logging.info('Frozen backbone: stochastic_depth_drop_rate %s -> 0.0.',
-                 typed.stochastic_depth_drop_rate)
+  if freeze_at and getattr(typed, 'stochastic_depth_drop_rate', 0.0):
+    logging.info('Backbone frozen up to %d: stochastic_depth_drop_rate %s '
+                 '-> 0.0.', freeze_at, typed.stochastic_depth_drop_rate)
     typed.stochastic_depth_drop_rate = 0.0
   return backbone_config
 
 
+def _sublayers(layer) -> List[tf_keras.layers.Layer]:
+  return list(layer._flatten_layers(include_self=False, recursive=False))  # pylint: disable=protected-access
+
+
+def _original_leaves(layer) -> List[tf_keras.layers.Layer]:
+  """The weighted leaf layers under `layer` (itself included), adapters
+  excluded."""
+  leaves, queue = [], [layer]
+  while queue:
+    current = queue.pop(0)
+    if isinstance(current, adapters.Adapter):
+      continue
+    children = _sublayers(current)
+    if children:
+      queue.extend(children)
+    elif current.weights:
+      leaves.append(current)
+  return leaves
+
+
+def _top_level_stages(backbone) -> List[Tuple[tf_keras.layers.Layer, int]]:
+  """(layer, stage) of the backbone's top-level layers (see module doc)."""
+  levels = {id(tensor._keras_history.layer): int(level)  # pylint: disable=protected-access
+            for level, tensor in backbone.output.items()}
+  staged, pending, in_stem = [], [], True
+  for layer in backbone.layers:
+    in_stem = in_stem and not _sublayers(layer)
+    if in_stem:
+      staged.append((layer, _STEM))
+      continue
+    pending.append(layer)
+    if id(layer) in levels:
+      staged += [(p, levels[id(layer)]) for p in pending]
+      pending = []
+  staged += [(p, max(levels.values()) + 1) for p in pending]
+  return staged
+
+
+def leaf_stages(backbone: tf_keras.Model
+                ) -> List[Tuple[tf_keras.layers.Layer, int]]:
+  """Every original weighted leaf of the backbone with its stage: 1 the
+  stem, L the stage that outputs level L.
+
+  Raises:
+    ConfigError: the backbone has no blocks in a stage of levels 2..4, so
+      that stem and stages cannot be told apart.
+  """
+  staged = _top_level_stages(backbone)
+  blocks = {stage for layer, stage in staged if _sublayers(layer)}
+  missing = [level for level in range(2, FREEZE_ALL) if level not in blocks]
+  if missing:
+    raise ConfigError(
+        f'task.freeze_at: the backbone {backbone.name} '
+        f'({type(backbone).__name__}) has no block in the stages of levels '
+        f'{missing}, so its stem and stages cannot be told apart; use '
+        f'freeze_at 0 or {FREEZE_ALL} (task.freeze_backbone).')
+  return [(leaf, stage) for layer, stage in staged
+          for leaf in _original_leaves(layer)]
+
+
+def _frozen_leaves(backbone, freeze_at: int) -> List[tf_keras.layers.Layer]:
+  if freeze_at == 0:
+    return []
+  if freeze_at == FREEZE_ALL:
+    return _original_leaves(backbone)
+  return [leaf for leaf, stage in leaf_stages(backbone) if stage <= freeze_at]
+
+
+def _add_l2(leaf, regularizer) -> None:
+  leaf.add_loss(lambda: regularizer(leaf.kernel))
+
+
 def build_backbone(model_config, input_specs: tf_keras.layers.InputSpec,
                    l2_regularizer: Optional[tf_keras.regularizers.Regularizer],
-                   freeze: bool) -> tf_keras.Model:
+                   freeze_backbone: bool, freeze_at: Optional[int] = None
+                   ) -> tf_keras.Model:
   """Builds the backbone as the reuse policy wants it (see module doc)."""
+  freeze_at = freeze_at_of(freeze_backbone, freeze_at)
   backbone = backbones.factory.build_backbone(
       input_specs=input_specs,
-      backbone_config=backbone_config_for(model_config, freeze),
+      backbone_config=backbone_config_for(model_config, freeze_at),
       norm_activation_config=backbone_norm_activation(model_config),
-      l2_regularizer=None if freeze else l2_regularizer)
-  if freeze:
-    backbone.trainable = False
+      l2_regularizer=None if freeze_at else l2_regularizer)
+  added = adapters.attach(backbone, adapter_type(model_config),
+                          l2_regularizer)
+  frozen = _frozen_leaves(backbone, freeze_at)
+  for leaf in frozen:
+    leaf.trainable = False
+  frozen_ids = {id(leaf) for leaf in frozen}
+  trained = [leaf for leaf in _original_leaves(backbone)
+             if id(leaf) not in frozen_ids]
+  if freeze_at and l2_regularizer is not None:
+    for leaf in trained:
+      if hasattr(leaf, 'kernel'):
+        _add_l2(leaf, l2_regularizer)
+  logging.info('Reuse policy: freeze_at %d, %d backbone layers frozen, %d '
+               'trained, %d %s adapters.', freeze_at, len(frozen),
+               len(trained), len(added), adapter_type(model_config))
   return backbone

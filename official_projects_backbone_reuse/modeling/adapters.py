@@ -1,0 +1,239 @@
+"""Residual adapters for frozen Model Garden backbones (paper, Sec. 4.5).
+
+Rebuffi et al. (2017, 2018) adapt a frozen network with small task-specific
+layers; here they are trained with the detector while every original
+backbone variable stays as restored. `task.model.backbone_adapter.type`:
+
+* `parallel`: a 1x1 convolution alongside each spatial (k x k, k > 1)
+  convolution of a block, on the same input with the same stride, added to
+  its output before the block's batch norm. Zero-initialised.
+* `series`: after the batch norm that follows each spatial convolution,
+  `y + BN_a(conv1x1_a(y))`. `BN_a`'s scale starts at 0, so the branch is 0
+  at step 0 while its convolution (He-initialised) still gets gradients.
+* `film`: a per-channel scale and shift of each block's output (Dumoulin et
+  al. 2018), `gamma * y + beta` with gamma = 1, beta = 0 at step 0.
+
+At step 0 an adapted backbone computes exactly its unadapted function.
+
+An adapter mirrors the convolution it adapts: a regular convolution gets a
+regular 1x1 convolution (C_in -> C_out), a depthwise convolution (EfficientNet's
+MBConv) a depthwise 1x1 convolution, i.e. one scale per channel; a dense 1x1
+over EfficientNet's expanded channels would outgrow the backbone.
+
+One mechanism for every Model Garden backbone, without copying its code. A
+*block* is any layer of the backbone (ResNet's `ResidualBlock` and
+`BottleneckBlock`, EfficientNet's `InvertedBottleneckBlock`, ...) with a
+spatial convolution among its direct sublayers; its batch norm is the
+sublayer named like the convolution with `conv` -> `norm` (`_conv2` ->
+`_norm2`, Model Garden's convention). The adapted layer (convolution, batch
+norm, or the block itself) keeps its object, variables and checkpoint path;
+only its class becomes a subclass of its own class whose `call` passes its
+inputs and outputs through the adapter. The adapter is a child of the block,
+`adapter_<layer>` (e.g. `adapter_conv2`, `adapter_output`), not of the layer
+it adapts: the reuse policy freezes original layers with `trainable = False`,
+which in Keras also freezes a layer's children. A classification checkpoint
+therefore restores every original variable by its path, and the adapter
+variables (`adapter_variables`) are new by design.
+"""
+import functools
+from typing import List
+
+import tensorflow as tf
+import tf_keras
+
+ADAPTER_TYPES = ('none', 'parallel', 'series', 'film')
+_CONVOLUTIONS = (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D)
+
+
+class Adapter(tf_keras.layers.Layer):
+  """An adapter: maps (inputs, outputs) of the layer it adapts to new
+  outputs, equal to `outputs` at initialisation."""
+
+  def call(self, inputs, outputs):
+    raise NotImplementedError
+
+
+def _channels(conv):
+  """(input, output) channels of a regular or depthwise convolution."""
+  if isinstance(conv, tf_keras.layers.DepthwiseConv2D):
+    _, _, channels, multiplier = conv.depthwise_kernel.shape
+    return channels, channels * multiplier
+  return conv.kernel.shape[2], conv.kernel.shape[3]
+
+
+def _pointwise(conv, in_channels, out_channels, strides, initializer,
+               regularizer, name):
+  """A 1x1 convolution of the structure of `conv` (regular or depthwise)."""
+  if isinstance(conv, tf_keras.layers.DepthwiseConv2D):
+    layer = tf_keras.layers.DepthwiseConv2D(
+        kernel_size=1, strides=strides, padding='same',
+        depth_multiplier=out_channels // in_channels, use_bias=False,
+        depthwise_initializer=initializer, depthwise_regularizer=regularizer,
+        dtype=conv.dtype_policy, name=name)
+  else:
+    layer = tf_keras.layers.Conv2D(
+        filters=out_channels, kernel_size=1, strides=strides, padding='same',
+        use_bias=False, kernel_initializer=initializer,
+        kernel_regularizer=regularizer, dtype=conv.dtype_policy, name=name)
+  return _built(layer, in_channels)
+
+
+def _built(layer, channels: int):
+  """`layer` built for NHWC inputs of `channels`, its variables named
+  under the current name scope."""
+  with tf.name_scope(layer.name):
+    layer.build([None, None, None, channels])
+  return layer
+
+
+class ParallelAdapter(Adapter):
+  """`conv(x) + conv1x1_a(x)`, the 1x1 convolution zero-initialised."""
+
+  def __init__(self, conv, kernel_regularizer=None, **kwargs):
+    super().__init__(dtype=conv.dtype_policy, **kwargs)
+    if conv.padding != 'same':
+      raise ValueError(
+          f'parallel adapter: {conv.name} has padding {conv.padding!r}; '
+          'only "same" convolutions can be adapted.')
+    self.conv = _pointwise(conv, *_channels(conv), conv.strides, 'zeros',
+                           kernel_regularizer, 'conv')
+    self.built = True
+
+  def call(self, inputs, outputs):
+    return outputs + self.conv(inputs)
+
+
+class SeriesAdapter(Adapter):
+  """`y + BN_a(conv1x1_a(y))` after a batch norm, BN_a's scale zero."""
+
+  def __init__(self, conv, norm, kernel_regularizer=None, **kwargs):
+    super().__init__(dtype=norm.dtype_policy, **kwargs)
+    channels = _channels(conv)[1]
+    self.conv = _pointwise(conv, channels, channels, 1, 'he_normal',
+                           kernel_regularizer, 'conv')
+    self.norm = tf_keras.layers.BatchNormalization(
+        axis=norm.axis, momentum=norm.momentum, epsilon=norm.epsilon,
+        synchronized=norm.synchronized, gamma_initializer='zeros',
+        dtype=norm.dtype_policy, name='norm')
+    _built(self.norm, channels)
+    self.built = True
+
+  def call(self, inputs, outputs):
+    return outputs + self.norm(self.conv(outputs))
+
+
+class FiLMAdapter(Adapter):
+  """`gamma * y + beta` per channel, from gamma = 1, beta = 0."""
+
+  def __init__(self, channels: int, dtype=None, **kwargs):
+    super().__init__(dtype=dtype, **kwargs)
+    self.gamma = self.add_weight('gamma', [channels], initializer='ones')
+    self.beta = self.add_weight('beta', [channels], initializer='zeros')
+    self.built = True
+
+  def call(self, inputs, outputs):
+    return outputs * self.gamma + self.beta
+
+
+class _Adapted:
+  """Mixed into the class of an adapted layer (see module doc)."""
+
+  def call(self, inputs, *args, **kwargs):
+    outputs = super(_Adapted, self).call(inputs, *args, **kwargs)  # pylint: disable=super-with-arguments
+    return self._adapter(inputs, outputs)
+
+
+@functools.lru_cache(maxsize=None)
+def _adapted_class(cls):
+  return type(f'Adapted{cls.__name__}', (_Adapted, cls),
+              {'__module__': __name__})
+
+
+def _adapt(block, layer_name: str, layer, adapter_cls, *args) -> Adapter:
+  """Adapts `layer`, the sublayer `layer_name` of `block` (or the block)."""
+  if isinstance(layer, _Adapted):
+    raise ValueError(f'{block.name}/{layer_name} is already adapted.')
+  name = f'adapter_{layer_name.lstrip("_")}'
+  with tf.name_scope(f'{block.name}/{name}/'):  # variable names
+    adapter = adapter_cls(*args, name=name)
+  setattr(block, name, adapter)  # tracked
+  # Not tracked: a child of a frozen layer would be frozen with it.
+  object.__setattr__(layer, '_adapter', adapter)
+  object.__setattr__(layer, '__class__', _adapted_class(type(layer)))
+  return adapter
+
+
+def _spatial_convolutions(layer):
+  """(attribute name, convolution) of the direct k x k (k > 1) convolutions."""
+  return [(name, value) for name, value in sorted(vars(layer).items())
+          if isinstance(value, _CONVOLUTIONS)
+          and max(value.kernel_size) > 1]
+
+
+def blocks(backbone: tf_keras.Model) -> List[tf_keras.layers.Layer]:
+  """The backbone's blocks (see module doc), in computation order."""
+  return [layer for layer in backbone._flatten_layers(include_self=False)  # pylint: disable=protected-access
+          if not isinstance(layer, Adapter) and _spatial_convolutions(layer)]
+
+
+def _adapt_block(block, adapter_type, kernel_regularizer) -> List[Adapter]:
+  if adapter_type == 'film':
+    return [_adapt(block, 'output', block, FiLMAdapter,
+                   block.output_shape[-1], block.dtype_policy)]
+  adapted = []
+  for name, conv in _spatial_convolutions(block):
+    if adapter_type == 'parallel':
+      adapted.append(_adapt(block, name, conv, ParallelAdapter, conv,
+                            kernel_regularizer))
+      continue
+    norm_name = name.replace('conv', 'norm')
+    norm = getattr(block, norm_name, None)
+    if not isinstance(norm, tf_keras.layers.BatchNormalization):
+      raise ValueError(
+          f'series adapter: block {block.name} ({type(block).__name__}) has '
+          f'no batch norm {norm_name} after its convolution {name}.')
+    adapted.append(_adapt(block, norm_name, norm, SeriesAdapter, conv, norm,
+                          kernel_regularizer))
+  return adapted
+
+
+def attach(backbone: tf_keras.Model, adapter_type: str,
+           kernel_regularizer=None) -> List[Adapter]:
+  """Adds adapters of `adapter_type` to every block of a built backbone.
+
+  Call before the backbone is traced (the detector calls it). Adapter
+  kernels get `kernel_regularizer`; FiLM parameters and batch-norm scales
+  get none, as in Model Garden.
+
+  Returns:
+    The adapters, in computation order.
+
+  Raises:
+    ValueError: unknown type, or a backbone without blocks.
+  """
+  if adapter_type not in ADAPTER_TYPES:
+    raise ValueError(f'task.model.backbone_adapter.type={adapter_type!r}: '
+                     f'expected one of {list(ADAPTER_TYPES)}.')
+  if adapter_type == 'none':
+    return []
+  found = blocks(backbone)
+  if not found:
+    raise ValueError(
+        f'task.model.backbone_adapter.type={adapter_type!r}: the backbone '
+        f'{backbone.name} ({type(backbone).__name__}) has no residual block '
+        'with a spatial convolution to adapt.')
+  return [adapter for block in found
+          for adapter in _adapt_block(block, adapter_type,
+                                      kernel_regularizer)]
+
+
+def adapter_variables(root: tf_keras.layers.Layer) -> List[tf.Variable]:
+  """Every variable of the adapters under `root` (none when unadapted)."""
+  variables, seen = [], set()
+  for layer in root._flatten_layers(include_self=True):  # pylint: disable=protected-access
+    if isinstance(layer, Adapter):
+      for v in layer.weights:
+        if id(v) not in seen:
+          seen.add(id(v))
+          variables.append(v)
+  return variables

@@ -1,0 +1,394 @@
+"""`tf_keras.applications` classifiers as Model Garden backbones.
+
+Registered as backbone type `keras_application` (config:
+`configs/backbones.py`). The backbone is the application built with
+`include_top=False` at the detector's input size, and outputs
+{'2', '3', '4', '5'}: feature maps at strides 4, 8, 16, 32, with
+`output_specs` as Model Garden's backbones; FPN and NAS-FPN build levels 6-7
+from level 5 as they do for a ResNet.
+
+Endpoints. For each level, the last layer of the application's graph that
+(a) every path from the input to the output passes through and (b) outputs
+the level's stride. No table per family; what it gives (channels of B0 /
+Tiny / 50 in brackets):
+
+* ResNet50/101/152: conv{2..5}_blockN_out (256, 512, 1024, 2048);
+* ResNet50V2/101V2/152V2, which downsample in a stage's last block:
+  conv2_block{N-1}_out, conv3_..., conv4_..., post_relu;
+* EfficientNetB0-B7: block3a/4a/6a_expand_activation, top_activation
+  (144, 240, 672, 1280): the input of the next stage, expanded;
+* EfficientNetV2B0-B3/S/M/L: stage 2's last residual sum (B0: block2b_add,
+  S: block2d_add), block4a/6a_expand_activation, top_activation (32, 192,
+  672, 1280);
+* ConvNeXtTiny...XLarge: the last residual sum of stages 0-2 and the final
+  layer normalisation (96, 192, 384, 768);
+* MobileNetV2: block_3/6/13_expand_relu, out_relu (144, 192, 576, 1280);
+  also RegNet, ResNetRS, DenseNet and MobileNetV3 (the last layer of each
+  stage). `endpoint_layers` overrides any level.
+
+Inputs. Model Garden's parsers feed (pixels - MEAN_RGB) / STDDEV_RGB; the
+backbone first turns that back into pixels in [0, 255], then applies the
+application's own `preprocess_input` (ResNet: BGR minus the Caffe mean;
+ResNetV2: [-1, 1]; EfficientNet, ConvNeXt, ...: nothing, they rescale inside
+the model). A frozen application therefore computes what it computed in
+pre-training.
+
+Weights. '' is Keras's random initialisation. A `.h5` / `.keras` file, or
+'imagenet' (the model Keras builds with weights='imagenet'), is loaded layer
+by layer, by name (layers Keras names automatically, e.g. `normalization_3`,
+match without their `_N` suffix); every weight of the application must come
+from it. The application is always Keras's weights=None graph, so what the
+backbone computes depends on its variables only, and a detector checkpoint
+restores it without the weights file (export, evaluation). For that one
+graph, Keras's ImageNet weights of EfficientNet B0-B7, which hold the
+ImageNet standard deviation where the input normalisation's variance belongs
+(Keras's weights='imagenet' graph divides by its square root once more,
+tensorflow#49930), are loaded with that variance squared: the same function.
+
+Normalisation and activation are the application's own (its batch-norm
+epsilon and momentum, swish/ReLU/GELU): Model Garden's `norm_activation` does
+not apply. The L2 regulariser, given only to a backbone that trains, goes on
+every kernel.
+"""
+import itertools
+import json
+import math
+import os
+import re
+import sys
+import tempfile
+from typing import Dict, List, Mapping, Optional, Tuple
+import zipfile
+
+from absl import logging
+import h5py
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from official.modeling import hyperparams
+from official.vision.modeling.backbones import factory
+from official.vision.ops import preprocess_ops
+
+from official_projects_backbone_reuse.checkpoints import CheckpointError
+
+LEVELS = (2, 3, 4, 5)
+_KEY = 'task.model.backbone.keras_application'
+
+
+def application(model_name: str):
+  """The `tf_keras.applications` function and the module defining it."""
+  fn = getattr(tf_keras.applications, model_name, None)
+  if not model_name[:1].isupper() or not callable(fn):
+    names = sorted(n for n in dir(tf_keras.applications) if n[:1].isupper())
+    raise ValueError(f'{_KEY}.model_name={model_name!r} is not a model of '
+                     f'tf_keras.applications: {", ".join(names)}.')
+  return fn, sys.modules[fn.__module__]
+
+
+def _leaf_layers(model: tf_keras.Model) -> List[tf_keras.layers.Layer]:
+  leaves = []
+  for layer in model.layers:
+    leaves += (_leaf_layers(layer) if isinstance(layer, tf_keras.Model)
+               else [layer])
+  return leaves
+
+
+def _h5_strings(group, name: str) -> List[str]:
+  """A string-list attribute; Keras splits long ones into name0, name1..."""
+  keys = [name] if name in group.attrs else list(itertools.takewhile(
+      lambda k: k in group.attrs, (f'{name}{i}' for i in itertools.count())))
+  return [n.decode('utf8') if isinstance(n, bytes) else str(n)
+          for k in keys for n in group.attrs[k]]
+
+
+def _load_keras_file(path: str, module) -> tf_keras.Model:
+  """The model of a `.keras` file (`model.save('x.keras')`).
+
+  What `tf_keras.models.load_model` does, but reading the weights from an
+  extracted `model.weights.h5`: read inside the zip archive, every seek
+  rereads the archive member (ResNet50: 16 s instead of 5 s).
+  """
+  custom = {k: v for k, v in vars(module).items()
+            if isinstance(v, type) and issubclass(v, tf_keras.layers.Layer)}
+  with tempfile.TemporaryDirectory() as tmp:
+    with tf.io.gfile.GFile(path, 'rb') as f, zipfile.ZipFile(f) as archive:
+      config = json.loads(archive.read('config.json'))
+      archive.extract('model.weights.h5', tmp)
+    model = tf_keras.saving.deserialize_keras_object(
+        config, custom_objects=custom)
+    model.load_weights(os.path.join(tmp, 'model.weights.h5'))
+  return model
+
+
+def _layer_weights(model: tf_keras.Model) -> Dict[str, List[np.ndarray]]:
+  return {layer.name: layer.get_weights() for layer in _leaf_layers(model)
+          if layer.weights}
+
+
+def read_weights(weights: str, model_name: str,
+                 input_shape: Tuple[int, int, int]
+                 ) -> Dict[str, List[np.ndarray]]:
+  """{layer name: its weights in Keras order} of `weights`: 'imagenet' or
+  a Keras file."""
+  if weights != 'imagenet':
+    return read_weights_file(weights, model_name)
+  try:
+    return _layer_weights(application(model_name)[0](
+        include_top=False, weights='imagenet', input_shape=input_shape))
+  except Exception as e:  # Keras raises a bare Exception when offline.
+    raise CheckpointError(
+        f'{_KEY}.weights=imagenet: Keras could not get the ImageNet weights '
+        f'of {model_name} ({e}). Without internet, put Keras\'s file in '
+        '~/.keras/models (or $KERAS_HOME/models), or set weights to a local '
+        '.h5/.keras file.') from e
+
+
+def read_weights_file(path: str, model_name: str
+                      ) -> Dict[str, List[np.ndarray]]:
+  """{layer name: its weights in Keras order} stored in a Keras file."""
+  if not tf.io.gfile.exists(path):
+    raise CheckpointError(f'{_KEY}.weights={path!r}: no such file.')
+  if path.endswith('.keras'):
+    return _layer_weights(_load_keras_file(path, application(model_name)[1]))
+  if not path.endswith('.h5'):
+    raise CheckpointError(f'{_KEY}.weights={path!r}: expected a .h5 or '
+                          '.keras file, or "imagenet".')
+  weights = {}
+  with tf.io.gfile.GFile(path, 'rb') as f, h5py.File(f, 'r') as h5:
+    group = h5['model_weights'] if 'model_weights' in h5 else h5
+    layer_names = _h5_strings(group, 'layer_names')
+    if not layer_names:
+      raise CheckpointError(
+          f'{path} names no layers (a `.weights.h5` file?). Save the '
+          "application with model.save('x.keras') or "
+          "model.save_weights('x.h5').")
+    for group_name in layer_names:
+      for weight_name in _h5_strings(group[group_name], 'weight_names'):
+        # A nested model's group holds its layers' weights: 'layer/w:0'.
+        layer = (weight_name.split('/')[-2] if '/' in weight_name
+                 else group_name)
+        weights.setdefault(layer, []).append(
+            np.asarray(group[group_name][weight_name]))
+  return weights
+
+
+def _without_counter(name: str) -> str:
+  return re.sub(r'_\d+$', '', name)
+
+
+def _variance_for_plain_graph(layer, weights: List[np.ndarray], module
+                              ) -> List[np.ndarray]:
+  """Weights of Keras's ImageNet EfficientNet B0-B7 for the weights=None
+  graph (module doc); any other weights unchanged."""
+  stddev = getattr(module, 'IMAGENET_STDDEV_RGB', None)
+  if (stddev is None or not isinstance(layer, tf_keras.layers.Normalization)
+      or not np.allclose(weights[1], stddev)):
+    return weights
+  logging.info('%s holds the ImageNet standard deviation as its variance '
+               "(Keras's ImageNet weights): loaded squared.", layer.name)
+  mean, variance, count = weights
+  return [mean, np.square(variance), count]
+
+
+def match_weights(model: tf_keras.Model,
+                  stored: Mapping[str, List[np.ndarray]], source: str,
+                  model_name: str
+                  ) -> List[Tuple[tf_keras.layers.Layer, List[np.ndarray]]]:
+  """Pairs every layer of `model` that has weights with what it loads from
+  `stored` (see module doc), or fails naming `source` and the layers."""
+  module = application(model_name)[1]
+  layers = [layer for layer in _leaf_layers(model) if layer.weights]
+  spare = set(stored) - {layer.name for layer in layers}
+  pairs, missing, mismatched = [], [], []
+  for layer in layers:
+    name = layer.name if layer.name in stored else None
+    candidates = [n for n in spare
+                  if _without_counter(n) == _without_counter(layer.name)]
+    if name is None and len(candidates) == 1:
+      name = candidates[0]
+      spare.remove(name)
+    if name is None:
+      missing.append(f'{layer.name} ({len(layer.weights)} weights)')
+      continue
+    want = [tuple(w.shape) for w in layer.weights]
+    have = [tuple(a.shape) for a in stored[name]]
+    if want != have:
+      mismatched.append(f'{layer.name}: file {have}, model {want}')
+    else:
+      pairs.append((layer, _variance_for_plain_graph(layer, stored[name],
+                                                     module)))
+  if missing or mismatched:
+    lines = [f'Keras weights {source} do not match '
+             f'tf_keras.applications.{model_name}: {len(pairs)} layers '
+             f'match, {len(missing)} are missing there, '
+             f'{len(mismatched)} have other shapes.']
+    lines += [f'  missing: {m}' for m in missing]
+    lines += [f'  shape mismatch: {m}' for m in mismatched]
+    lines.append(f'Check {_KEY}.model_name: the file must hold the weights '
+                 'of that application (with or without its top).')
+    raise CheckpointError('\n'.join(lines))
+  if spare:
+    logging.info('%s: %d layers not used by the backbone (its top?): %s',
+                 source, len(spare), sorted(spare)[:10])
+  return pairs
+
+
+def _set_stochastic_depth(app: tf_keras.Model, rate: float, model_name: str):
+  """Rescales the application's stochastic depth: with include_top=False,
+  its Dropout layers are the per-block drop of residual branches."""
+  drops = [l for l in app.layers if isinstance(l, tf_keras.layers.Dropout)]
+  if rate and not drops:
+    raise ValueError(f'{_KEY}.stochastic_depth_drop_rate={rate}: '
+                     f'tf_keras.applications.{model_name} has no stochastic '
+                     'depth to set; use 0.0.')
+  deepest = max([layer.rate for layer in drops], default=0.0)
+  for layer in drops:
+    layer.rate = layer.rate * rate / deepest if rate else 0.0
+
+
+def derive_endpoints(app: tf_keras.Model, height: int, width: int
+                     ) -> Dict[str, str]:
+  """{level: layer name} by the rule of the module doc."""
+  position = {id(layer): i for i, layer in enumerate(app.layers)}
+  reach = list(range(len(app.layers)))  # the farthest layer each one feeds
+  for i, layer in enumerate(app.layers):
+    for node in layer.inbound_nodes:
+      for parent in tf.nest.flatten(node.inbound_layers):
+        j = position.get(id(parent), i)
+        reach[j] = max(reach[j], i)
+  endpoints, farthest = {}, 0
+  for i, layer in enumerate(app.layers):
+    on_every_path = farthest <= i
+    farthest = max(farthest, reach[i])
+    if not on_every_path or isinstance(layer, tf_keras.layers.ZeroPadding2D):
+      continue
+    for level in LEVELS:
+      if _has_stride(layer, height, width, level):
+        endpoints[str(level)] = layer.name
+  return endpoints
+
+
+def _has_stride(layer, height: int, width: int, level: int) -> bool:
+  shape = layer.output.shape
+  return shape.rank == 4 and tuple(shape[1:3]) == (
+      math.ceil(height / 2**level), math.ceil(width / 2**level))
+
+
+def endpoint_layers(app: tf_keras.Model, model_name: str, height: int,
+                    width: int, overrides: Optional[Mapping[str, str]]
+                    ) -> Dict[str, str]:
+  """The derived endpoints with `overrides` applied, checked."""
+  endpoints = derive_endpoints(app, height, width)
+  for level, name in (overrides or {}).items():
+    level = str(level)
+    if level not in map(str, LEVELS):
+      raise ValueError(f'{_KEY}.endpoint_layers: level {level!r} is not one '
+                       f'of {list(LEVELS)}.')
+    names = [layer.name for layer in app.layers]
+    if name not in names:
+      raise ValueError(f'{_KEY}.endpoint_layers: {model_name} has no layer '
+                       f'{name!r} (level {level}).')
+    layer = app.layers[names.index(name)]
+    if not _has_stride(layer, height, width, int(level)):
+      raise ValueError(
+          f'{_KEY}.endpoint_layers: layer {name!r} outputs '
+          f'{layer.output.shape}; level {level} needs stride {2**int(level)}'
+          f' (at {height}x{width}: {math.ceil(height / 2**int(level))}x'
+          f'{math.ceil(width / 2**int(level))}).')
+    endpoints[level] = name
+  absent = [l for l in LEVELS if str(l) not in endpoints]
+  if absent:
+    raise ValueError(
+        f'{model_name} at {height}x{width}: no layer found for level(s) '
+        f'{absent} (stride 2**level); name them in {_KEY}.endpoint_layers.')
+  return {str(l): endpoints[str(l)] for l in LEVELS}
+
+
+@tf_keras.utils.register_keras_serializable(package='BackboneReuse')
+class ApplicationInput(tf_keras.layers.Layer):
+  """Model Garden's normalised images -> pixels -> the application's own
+  `preprocess_input`."""
+
+  def __init__(self, model_name: str, **kwargs):
+    super().__init__(**kwargs)
+    self._model_name = model_name
+    self._preprocess_input = application(model_name)[1].preprocess_input
+
+  def call(self, images):
+    pixels = images * preprocess_ops.STDDEV_RGB + preprocess_ops.MEAN_RGB
+    return self._preprocess_input(pixels)
+
+  def get_config(self):
+    return dict(super().get_config(), model_name=self._model_name)
+
+
+class KerasApplicationBackbone(tf_keras.Model):
+  """A Keras application's feature maps at levels 2-5, as a backbone."""
+
+  def __init__(self, app: tf_keras.Model, model_name: str,
+               input_specs: tf_keras.layers.InputSpec,
+               endpoints: Mapping[str, str],
+               l2_regularizer: Optional[
+                   tf_keras.regularizers.Regularizer] = None,
+               **kwargs):
+    features = tf_keras.Model(
+        app.inputs, {level: app.get_layer(name).output
+                     for level, name in endpoints.items()}, name=app.name)
+    inputs = tf_keras.Input(shape=input_specs.shape[1:])
+    outputs = features(ApplicationInput(model_name)(inputs))
+    super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+    self._output_specs = {l: outputs[l].get_shape() for l in outputs}
+    if l2_regularizer is not None:
+      for v in self.trainable_variables:
+        if 'kernel' in v.name.split('/')[-1]:
+          self.add_loss(lambda v=v: l2_regularizer(v))
+
+  @property
+  def output_specs(self) -> Dict[str, tf.TensorShape]:
+    return self._output_specs
+
+
+def _build_application(config, input_shape: Tuple[int, int, int]
+                       ) -> tf_keras.Model:
+  """Keras's weights=None graph of the application, with its weights."""
+  app = application(config.model_name)[0](
+      include_top=False, weights=None, input_shape=input_shape)
+  if config.weights:
+    stored = read_weights(config.weights, config.model_name, input_shape)
+    for layer, weights in match_weights(app, stored, config.weights,
+                                        config.model_name):
+      layer.set_weights(weights)
+    logging.info('Loaded every weight of %s from %s.', config.model_name,
+                 config.weights)
+  return app
+
+
+@factory.register_backbone_builder('keras_application')
+def build_keras_application_backbone(
+    input_specs: tf_keras.layers.InputSpec,
+    backbone_config: hyperparams.Config,
+    norm_activation_config: hyperparams.Config,
+    l2_regularizer: Optional[tf_keras.regularizers.Regularizer] = None
+) -> tf_keras.Model:
+  """Builds `KerasApplicationBackbone` from `backbone.keras_application`.
+
+  `norm_activation_config` is not used: the application keeps its own.
+  """
+  del norm_activation_config
+  config = backbone_config.get()
+  _, height, width, channels = input_specs.shape
+  if height is None or width is None:
+    raise ValueError(f'{config.model_name} needs a fixed input size, got '
+                     f'{input_specs.shape}.')
+  app = _build_application(config, (height, width, channels))
+  _set_stochastic_depth(app, config.stochastic_depth_drop_rate,
+                        config.model_name)
+  overrides = (config.endpoint_layers.as_dict()
+               if config.endpoint_layers else None)
+  endpoints = endpoint_layers(app, config.model_name, height, width,
+                              overrides)
+  logging.info('Backbone tf_keras.applications.%s, endpoints %s.',
+               config.model_name, endpoints)
+  return KerasApplicationBackbone(app, config.model_name, input_specs,
+                                  endpoints, l2_regularizer)
