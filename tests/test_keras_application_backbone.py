@@ -21,8 +21,11 @@ from official.vision.ops import preprocess_ops
 
 from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.configs import backbones as backbone_cfg
+from official_projects_backbone_reuse.configs import loading
+from official_projects_backbone_reuse.modeling import adapters
 from official_projects_backbone_reuse.modeling import (
     keras_application_backbone as kab)
+from official_projects_backbone_reuse.modeling import reuse_policy
 from tests import reuse_helpers as h
 
 SIZE = 64
@@ -269,3 +272,75 @@ def test_stochastic_depth_and_l2_follow_the_reuse_policy():
   trained = task_factory.get_task(params.task).build_model()
   assert max(drop_rates(trained)) == pytest.approx(.2)
   assert trained.backbone.losses
+
+
+def _keras_model_config(model_name):
+  return _keras_config(h.retinanet_config(input_size=SIZE),
+                       model_name).task.model
+
+
+@pytest.mark.parametrize('freeze_at', [1, 3])
+def test_freeze_at_cuts_a_keras_application_at_its_endpoints(freeze_at):
+  backbone = h.build_backbone(_keras_model_config('ResNet50'),
+                              input_size=SIZE, freeze_at=freeze_at)
+  trained = {id(v) for v in backbone.trainable_variables}
+  trains = {layer.name: bool({id(v) for v in layer.weights} & trained)
+            for layer in backbone.layers[-1].layers if layer.weights}
+  # Keras's ResNet50: the stem is conv1, stage L is conv<L>_*.
+  expected = {name: int(name[4]) > freeze_at for name in trains}
+  assert trains == expected
+  assert trains['conv1_conv'] is False and trains['conv5_block3_3_conv']
+  frozen_bn = backbone.layers[-1].get_layer('conv1_bn')
+  assert not frozen_bn.trainable  # inference mode: statistics fixed
+
+
+@pytest.mark.parametrize('adapter', ['parallel', 'series', 'film'])
+@pytest.mark.parametrize('model_name', ['ResNet50', 'EfficientNetB0'])
+def test_adapters_on_a_keras_application(model_name, adapter, tmp_path):
+  """Adapters beyond the stem, zero/identity-initialised: the adapted
+  backbone computes the plain one's function, and only adapters train."""
+  config = _keras_model_config(model_name)
+  plain = h.build_backbone(config, input_size=SIZE, freeze_backbone=True)
+  prefix = tf.train.Checkpoint(backbone=plain).save(str(tmp_path / 'ckpt'))
+  adapted = h.build_backbone(config, input_size=SIZE, freeze_backbone=True,
+                             adapter=adapter)
+  new = adapters.adapter_variables(adapted)
+  assert new and {id(v) for v in adapted.trainable_variables} == {
+      id(v) for v in new if v.trainable}
+  report = checkpoints.restore_backbone(adapted, prefix, new_by_design=new)
+  assert len(report.restored) == len(plain.weights)
+  _, normalised = _images()
+  expected = plain(normalised, training=False)
+  got = adapted(normalised, training=True)
+  for level in expected:
+    np.testing.assert_allclose(got[level], expected[level], rtol=1e-5,
+                               atol=1e-5)
+  # A step moves the adapters and nothing else.
+  before = [v.numpy() for v in new]
+  with tf.GradientTape() as tape:
+    loss = tf.add_n([tf.reduce_mean(tf.square(f))
+                     for f in adapted(normalised, training=True).values()])
+  trainable = adapted.trainable_variables
+  tf_keras.optimizers.SGD(0.1).apply_gradients(
+      zip(tape.gradient(loss, trainable), trainable))
+  assert checkpoints.backbone_differences(adapted, prefix, new) == []
+  assert any(not np.array_equal(v.numpy(), b) for v, b in zip(new, before))
+
+
+def test_series_adapter_needs_a_batch_norm():
+  with pytest.raises(ValueError, match=r'series adapter: the convolution '
+                                       r'convnext_tiny_stage_0_block_0_'
+                                       r'depthwise_conv .*not followed by a '
+                                       r'batch norm'):
+    h.build_backbone(_keras_model_config('ConvNeXtTiny'), input_size=SIZE,
+                     freeze_backbone=True, adapter='series')
+
+
+def test_keras_weights_and_init_checkpoint_are_not_both_given():
+  params = _keras_config(h.retinanet_config(input_size=SIZE), 'ResNet50',
+                         '/data/resnet50.h5')
+  params.task.init_checkpoint = '/data/classifier/ckpt-1'
+  with pytest.raises(loading.ConfigError,
+                     match=r'task\.init_checkpoint and task\.model\.backbone'
+                           r'\.keras_application\.weights both give'):
+    reuse_policy.check_config(params.task)

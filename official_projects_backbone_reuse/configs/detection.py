@@ -18,6 +18,9 @@ paper needs, so every Model Garden key keeps its meaning and YAMLs written for
   pre-trained with, e.g., swish / epsilon 1e-5 under relu / epsilon 1e-4. When
   unset (None) the backbone uses `task.model.norm_activation`, as in Model
   Garden.
+* `task.class_balanced_retuning` (Faster/Mask R-CNN) is the second stage
+  of the LVIS recipe: only the classification layer of the detection heads
+  re-trains, with class-balanced loss weights.
 * `task.model.decoder.type: bottleneck_nasfpn` selects the NAS-FPN whose
   merge cells are ResNet bottleneck blocks (the paper's EfficientNet-B7
   setup), configured under `task.model.decoder.bottleneck_nasfpn`.
@@ -127,10 +130,37 @@ class ReuseRetinaNetTask(retinanet_cfg.RetinaNetTask):
 
 
 @dataclasses.dataclass
+class ClassBalancedRetuning(hyperparams.Config):
+  """Stage 2 of the LVIS recipe (Ghiasi et al. 2021; the paper's LVIS runs).
+
+  From a stage-1 detector (`task.init_checkpoint`: its model dir or
+  checkpoint, `task.init_checkpoint_modules: all`), only the final
+  classification layer of each detection head (Model Garden's
+  `detection-scores` dense layer, one per cascade stage) trains, with the
+  Fast R-CNN class loss weighted per class; everything else, batch-norm
+  statistics included, stays as restored. See `modeling/class_balance.py`.
+
+  Attributes:
+    enabled: run this stage.
+    annotation_file: the training annotations (COCO/LVIS JSON); each class's
+      annotation count n_c sets its weight.
+    beta: effective-number weight (1 - beta) / (1 - beta^n_c) (Cui et al.
+      2019), normalised to mean 1 over the foreground classes.
+  """
+  enabled: bool = False
+  annotation_file: str = ''
+  beta: float = 0.999
+
+
+@dataclasses.dataclass
 class ReuseMaskRCNNTask(maskrcnn_cfg.MaskRCNNTask):
-  """`freeze_at`: Detectron2's FREEZE_AT; None follows `freeze_backbone`."""
+  """`freeze_at`: Detectron2's FREEZE_AT; None follows `freeze_backbone`.
+  `class_balanced_retuning`: the second stage (re-tune the classification
+  layer with a class-balanced loss)."""
   freeze_at: Optional[int] = None
   model: ReuseMaskRCNN = dataclasses.field(default_factory=ReuseMaskRCNN)
+  class_balanced_retuning: ClassBalancedRetuning = dataclasses.field(
+      default_factory=ClassBalancedRetuning)
 
 
 def _with_task(base: cfg.ExperimentConfig, task_cls, model_cls

@@ -34,6 +34,11 @@ it adapts: the reuse policy freezes original layers with `trainable = False`,
 which in Keras also freezes a layer's children. A classification checkpoint
 therefore restores every original variable by its path, and the adapter
 variables (`adapter_variables`) are new by design.
+
+A Keras application has no blocks: it is one flat graph of leaf layers. Its
+adapters sit at the same places beyond the stem (on each spatial
+convolution, on the batch norm after it, on each residual sum for FiLM) and
+are children of the backbone (`_adapt_flat_graph`).
 """
 import functools
 from typing import List
@@ -54,11 +59,12 @@ class Adapter(tf_keras.layers.Layer):
 
 
 def _channels(conv):
-  """(input, output) channels of a regular or depthwise convolution."""
+  """(input, output) channels of a regular, grouped or depthwise
+  convolution."""
   if isinstance(conv, tf_keras.layers.DepthwiseConv2D):
     _, _, channels, multiplier = conv.depthwise_kernel.shape
     return channels, channels * multiplier
-  return conv.kernel.shape[2], conv.kernel.shape[3]
+  return conv.kernel.shape[2] * conv.groups, conv.kernel.shape[3]
 
 
 def _pointwise(conv, in_channels, out_channels, strides, initializer,
@@ -73,7 +79,7 @@ def _pointwise(conv, in_channels, out_channels, strides, initializer,
   else:
     layer = tf_keras.layers.Conv2D(
         filters=out_channels, kernel_size=1, strides=strides, padding='same',
-        use_bias=False, kernel_initializer=initializer,
+        groups=conv.groups, use_bias=False, kernel_initializer=initializer,
         kernel_regularizer=regularizer, dtype=conv.dtype_policy, name=name)
   return _built(layer, in_channels)
 
@@ -87,19 +93,30 @@ def _built(layer, channels: int):
 
 
 class ParallelAdapter(Adapter):
-  """`conv(x) + conv1x1_a(x)`, the 1x1 convolution zero-initialised."""
+  """`conv(x) + conv1x1_a(x)`, the 1x1 convolution zero-initialised.
+
+  For a 'valid' k x k convolution (after explicit padding, as Keras
+  applications downsample) the 1x1 convolution sees the input without its
+  (k - 1) / 2 border: the taps at the kernel's centre.
+  """
 
   def __init__(self, conv, kernel_regularizer=None, **kwargs):
     super().__init__(dtype=conv.dtype_policy, **kwargs)
-    if conv.padding != 'same':
+    if conv.padding not in ('same', 'valid') or (
+        conv.padding == 'valid' and not all(k % 2 for k in conv.kernel_size)):
       raise ValueError(
-          f'parallel adapter: {conv.name} has padding {conv.padding!r}; '
-          'only "same" convolutions can be adapted.')
+          f'parallel adapter: {conv.name} has padding {conv.padding!r} and '
+          f'kernel size {conv.kernel_size}; only "same" convolutions and '
+          '"valid" ones of odd kernel size can be adapted.')
+    self._crop = ((0, 0) if conv.padding == 'same'
+                  else tuple((k - 1) // 2 for k in conv.kernel_size))
     self.conv = _pointwise(conv, *_channels(conv), conv.strides, 'zeros',
                            kernel_regularizer, 'conv')
     self.built = True
 
   def call(self, inputs, outputs):
+    rows, columns = self._crop
+    inputs = inputs[:, rows:-rows or None, columns:-columns or None, :]
     return outputs + self.conv(inputs)
 
 
@@ -197,6 +214,46 @@ def _adapt_block(block, adapter_type, kernel_regularizer) -> List[Adapter]:
   return adapted
 
 
+def _consumer(graph: tf_keras.Model, layer, kind):
+  """The layer of `graph` of type `kind` that `layer` feeds, if one."""
+  found = [other for other in graph.layers for node in other.inbound_nodes
+           if isinstance(other, kind)
+           and layer in tf.nest.flatten(node.inbound_layers)]
+  return found[0] if len(found) == 1 else None
+
+
+def _adapt_flat_graph(backbone, adapter_type, kernel_regularizer
+                      ) -> List[Adapter]:
+  """Adapters on a backbone that is one flat graph of leaf layers (a Keras
+  application), beyond its stem: on each spatial convolution (parallel),
+  the batch norm after it (series), or each residual sum (FiLM; the flat
+  graph's block outputs). The backbone itself holds the adapters."""
+  staged = [layer for layer, stage in backbone.layer_stages() if stage > 1]
+  graph = backbone.layers[-1]
+  adapted = []
+  for layer in staged:
+    if adapter_type == 'film':
+      if isinstance(layer, tf_keras.layers.Add):
+        adapted.append(_adapt(backbone, layer.name, layer, FiLMAdapter,
+                              layer.output_shape[-1], layer.dtype_policy))
+      continue
+    if not (isinstance(layer, _CONVOLUTIONS) and max(layer.kernel_size) > 1):
+      continue
+    if adapter_type == 'parallel':
+      adapted.append(_adapt(backbone, layer.name, layer, ParallelAdapter,
+                            layer, kernel_regularizer))
+      continue
+    norm = _consumer(graph, layer, tf_keras.layers.BatchNormalization)
+    if norm is None:
+      raise ValueError(
+          f'series adapter: the convolution {layer.name} of '
+          f'{backbone.name} is not followed by a batch norm; use a parallel '
+          'or film adapter.')
+    adapted.append(_adapt(backbone, norm.name, norm, SeriesAdapter, layer,
+                          norm, kernel_regularizer))
+  return adapted
+
+
 def attach(backbone: tf_keras.Model, adapter_type: str,
            kernel_regularizer=None) -> List[Adapter]:
   """Adds adapters of `adapter_type` to every block of a built backbone.
@@ -216,6 +273,8 @@ def attach(backbone: tf_keras.Model, adapter_type: str,
                      f'expected one of {list(ADAPTER_TYPES)}.')
   if adapter_type == 'none':
     return []
+  if hasattr(backbone, 'layer_stages'):
+    return _adapt_flat_graph(backbone, adapter_type, kernel_regularizer)
   found = blocks(backbone)
   if not found:
     raise ValueError(

@@ -45,6 +45,11 @@ ImageNet standard deviation where the input normalisation's variance belongs
 (Keras's weights='imagenet' graph divides by its square root once more,
 tensorflow#49930), are loaded with that variance squared: the same function.
 
+Stages, for `task.freeze_at` and adapters: the graph cut at the endpoints
+in graph order; the stem ends at the level-1 endpoint, the last layer on
+every path with stride 2 (ResNet50: conv1_relu; EfficientNetB0:
+block2a_expand_activation). See `KerasApplicationBackbone.layer_stages`.
+
 Normalisation and activation are the application's own (its batch-norm
 epsilon and momentum, swish/ReLU/GELU): Model Garden's `norm_activation` does
 not apply. The L2 regulariser, given only to a backbone that trains, goes on
@@ -57,7 +62,7 @@ import os
 import re
 import sys
 import tempfile
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import zipfile
 
 from absl import logging
@@ -247,9 +252,9 @@ def _set_stochastic_depth(app: tf_keras.Model, rate: float, model_name: str):
     layer.rate = layer.rate * rate / deepest if rate else 0.0
 
 
-def derive_endpoints(app: tf_keras.Model, height: int, width: int
-                     ) -> Dict[str, str]:
-  """{level: layer name} by the rule of the module doc."""
+def derive_endpoints(app: tf_keras.Model, height: int, width: int,
+                     levels: Sequence[int] = LEVELS) -> Dict[str, str]:
+  """{level: layer name} of `levels` by the rule of the module doc."""
   position = {id(layer): i for i, layer in enumerate(app.layers)}
   reach = list(range(len(app.layers)))  # the farthest layer each one feeds
   for i, layer in enumerate(app.layers):
@@ -263,7 +268,7 @@ def derive_endpoints(app: tf_keras.Model, height: int, width: int
     farthest = max(farthest, reach[i])
     if not on_every_path or isinstance(layer, tf_keras.layers.ZeroPadding2D):
       continue
-    for level in LEVELS:
+    for level in levels:
       if _has_stride(layer, height, width, level):
         endpoints[str(level)] = layer.name
   return endpoints
@@ -339,6 +344,11 @@ class KerasApplicationBackbone(tf_keras.Model):
     outputs = features(ApplicationInput(model_name)(inputs))
     super().__init__(inputs=inputs, outputs=outputs, **kwargs)
     self._output_specs = {l: outputs[l].get_shape() for l in outputs}
+    _, height, width, _ = input_specs.shape
+    bounds = dict(derive_endpoints(app, height, width, levels=(1,)),
+                  **endpoints)
+    # A tuple of strings: not tracked by Keras, not in checkpoints.
+    self._stage_names = _stages_in_graph_order(features, bounds)
     if l2_regularizer is not None:
       for v in self.trainable_variables:
         if 'kernel' in v.name.split('/')[-1]:
@@ -347,6 +357,30 @@ class KerasApplicationBackbone(tf_keras.Model):
   @property
   def output_specs(self) -> Dict[str, tf.TensorShape]:
     return self._output_specs
+
+  def layer_stages(self) -> List[Tuple[tf_keras.layers.Layer, int]]:
+    """(layer, stage) of every layer of the application in graph order:
+    1 the stem, L in 2..5 the stage that outputs level L (module doc)."""
+    features = self.layers[-1]
+    return [(features.get_layer(name), stage)
+            for name, stage in self._stage_names]
+
+
+def _stages_in_graph_order(features: tf_keras.Model,
+                           bounds: Mapping[str, str]
+                           ) -> Tuple[Tuple[str, int], ...]:
+  """(layer name, stage) of the layers of `features`; a layer's stage is the
+  lowest level whose endpoint (`bounds`: level -> layer name) comes at or
+  after it in graph order, the stem being level 1."""
+  position = {layer.name: i for i, layer in enumerate(features.layers)}
+  ends = sorted((position[name], int(level))
+                for level, name in bounds.items())
+  staged = []
+  for i, layer in enumerate(features.layers):
+    stage = min((level for end, level in ends if i <= end),
+                default=max(LEVELS) + 1)
+    staged.append((layer.name, stage))
+  return tuple(staged)
 
 
 def _build_application(config, input_shape: Tuple[int, int, int]

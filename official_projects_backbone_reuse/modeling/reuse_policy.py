@@ -11,6 +11,10 @@ Two config keys decide it:
 * `task.model.backbone_adapter.type` adds residual adapters (`adapters.py`),
   which always train.
 
+`task.class_balanced_retuning.enabled` (the LVIS recipe's stage 2) freezes
+the whole detector but the classification layers of its detection heads
+(`retune_classification_only`).
+
 A frozen part computes, during detection training, exactly what it computed
 at the end of pre-training, and never changes:
 
@@ -34,7 +38,9 @@ of stem layers and blocks (layers with sublayers), so the order of
 the first block; stage L is every layer after the previous endpoint up to
 and including the layer that outputs endpoint L (ResNet's
 `block_group_l<L>`). Layers after the last endpoint belong to the last stage
-+ 1 (frozen only by freeze_at 5).
++ 1 (frozen only by freeze_at 5). A Keras application is one flat graph of
+leaf layers; its stages are cut at its endpoints in graph order, the stem
+ending at its last stride-2 layer (`KerasApplicationBackbone.layer_stages`).
 """
 from typing import List, Optional, Tuple
 
@@ -47,8 +53,11 @@ from official.vision.modeling import backbones
 
 from official_projects_backbone_reuse.configs.loading import ConfigError
 from official_projects_backbone_reuse.modeling import adapters
+from official_projects_backbone_reuse.modeling import (
+    keras_application_backbone)
 
 FREEZE_ALL = 5  # freeze_at that freezes the whole backbone.
+SCORES_LAYER = 'detection-scores'  # Model Garden's detection-head classifier.
 _STEM = 1
 
 
@@ -74,10 +83,59 @@ def check_config(task_config) -> None:
   """Fails with a ConfigError when the reuse keys of a task contradict."""
   freeze_at_of(task_config.freeze_backbone,
                getattr(task_config, 'freeze_at', None))
+  _check_retuning(task_config)
+  backbone = task_config.model.backbone
+  if (backbone.type == 'keras_application'
+      and backbone.keras_application.weights and task_config.init_checkpoint):
+    raise ConfigError(
+        'task.init_checkpoint and task.model.backbone.keras_application.'
+        f'weights both give the backbone weights ({task_config.init_checkpoint}'
+        f' and {backbone.keras_application.weights}): set one of them.')
   adapter = adapter_type(task_config.model)
   if adapter not in adapters.ADAPTER_TYPES:
     raise ConfigError(f'task.model.backbone_adapter.type={adapter!r}: '
                       f'expected one of {list(adapters.ADAPTER_TYPES)}.')
+
+
+def retuning(task_config) -> bool:
+  """Whether the task is the class-balanced re-tuning stage."""
+  retune = getattr(task_config, 'class_balanced_retuning', None)
+  return bool(retune and retune.enabled)
+
+
+def _check_retuning(task_config) -> None:
+  if not retuning(task_config):
+    return
+  key = 'task.class_balanced_retuning.enabled=true'
+  if (not task_config.init_checkpoint
+      or task_config.init_checkpoint_modules != 'all'):
+    raise ConfigError(
+        f'{key} re-tunes a stage-1 detector: set task.init_checkpoint to its '
+        'model dir or checkpoint and task.init_checkpoint_modules to "all" '
+        f'(found {task_config.init_checkpoint!r} and '
+        f'{task_config.init_checkpoint_modules!r}).')
+  if task_config.losses.class_weights is not None:
+    raise ConfigError(f'{key} sets task.losses.class_weights itself; remove '
+                      'task.losses.class_weights.')
+
+
+def retune_classification_only(model: tf_keras.Model
+                               ) -> List[tf_keras.layers.Layer]:
+  """Freezes every weighted leaf layer of a Faster/Mask R-CNN but the
+  classification layers of its detection heads (one per cascade stage);
+  returns those."""
+  leaves = [layer for layer in model._flatten_layers(include_self=False)  # pylint: disable=protected-access
+            if layer.weights and not _sublayers(layer)]
+  scores = [layer for layer in leaves if layer.name == SCORES_LAYER]
+  if not scores:
+    raise ConfigError(
+        'task.class_balanced_retuning: the model has no classification '
+        f'layer named {SCORES_LAYER!r} (Model Garden\'s detection head).')
+  for layer in leaves:
+    layer.trainable = layer.name == SCORES_LAYER
+  logging.info('Class-balanced re-tuning: %d classification layer(s) train, '
+               '%d layers frozen.', len(scores), len(leaves) - len(scores))
+  return scores
 
 
 def adapter_type(model_config) -> str:
@@ -150,6 +208,9 @@ def leaf_stages(backbone: tf_keras.Model
     ConfigError: the backbone has no blocks in a stage of levels 2..4, so
       that stem and stages cannot be told apart.
   """
+  if isinstance(backbone, keras_application_backbone.KerasApplicationBackbone):
+    return [(leaf, stage) for leaf, stage in backbone.layer_stages()
+            if leaf.weights]
   staged = _top_level_stages(backbone)
   blocks = {stage for layer, stage in staged if _sublayers(layer)}
   missing = [level for level in range(2, FREEZE_ALL) if level not in blocks]

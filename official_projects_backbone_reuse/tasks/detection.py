@@ -22,6 +22,7 @@ from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.configs import detection as cfg
 from official_projects_backbone_reuse.modeling import adapters
+from official_projects_backbone_reuse.modeling import class_balance
 from official_projects_backbone_reuse.modeling import detector
 from official_projects_backbone_reuse.modeling import reuse_policy
 
@@ -68,4 +69,28 @@ class ReuseRetinaNetTask(_BackboneReuseMixin, retinanet.RetinaNetTask):
 
 @task_factory.register_task_cls(cfg.ReuseMaskRCNNTask)
 class ReuseMaskRCNNTask(_BackboneReuseMixin, maskrcnn.MaskRCNNTask):
-  """Faster / Mask / Cascade R-CNN on a reused classification backbone."""
+  """Faster / Mask / Cascade R-CNN on a reused classification backbone.
+
+  With `task.class_balanced_retuning.enabled` (stage 2 on LVIS) only the
+  detection heads' classification layers train, and the Fast R-CNN class
+  loss gets class-balanced weights computed from the training annotations.
+  """
+
+  def __init__(self, params, logging_dir=None, name=None):
+    if reuse_policy.retuning(params):
+      retune = params.class_balanced_retuning
+      weights = class_balance.class_balanced_weights(
+          class_balance.annotation_counts(retune.annotation_file,
+                                          params.model.num_classes),
+          retune.beta)
+      logging.info('Class-balanced re-tuning, beta %s: class weights from '
+                   '%.3g to %.3g.', retune.beta, min(weights[1:]),
+                   max(weights[1:]))
+      params = params.replace(losses={'class_weights': weights})
+    super().__init__(params, logging_dir=logging_dir, name=name)
+
+  def build_model(self) -> tf_keras.Model:
+    model = super().build_model()
+    if reuse_policy.retuning(self.task_config):
+      reuse_policy.retune_classification_only(model)
+    return model

@@ -1,0 +1,109 @@
+"""Stage 2 of the LVIS recipe: class-balanced re-tuning of the detection
+heads' classification layers, everything else fixed."""
+import re
+
+import numpy as np
+import pytest
+
+from official.core import task_factory
+
+from official_projects_backbone_reuse.configs import loading
+from official_projects_backbone_reuse.modeling import class_balance
+from official_projects_backbone_reuse.modeling import reuse_policy
+from tests import reuse_helpers as h
+from tests.test_reuse import _train
+
+
+def test_effective_number_weights():
+  counts = np.array([0, 1, 10, 1000, 0])
+  beta = 0.99
+  weights = class_balance.class_balanced_weights(counts, beta)
+  raw = [(1 - beta) / (1 - beta**n) for n in (1, 10, 1000, 1)]
+  expected = np.array(raw) * 4 / sum(raw)
+  assert weights[0] == 1.0
+  np.testing.assert_allclose(weights[1:], expected, rtol=1e-12)
+  assert weights[1] > weights[2] > weights[3]  # rarer -> heavier
+  np.testing.assert_allclose(
+      class_balance.class_balanced_weights(counts, 0.0), [1.0] * 5)
+  with pytest.raises(loading.ConfigError, match=r'beta=1.0: expected'):
+    class_balance.class_balanced_weights(counts, 1.0)
+
+
+def test_counts_come_from_the_annotation_file(tiny_world, tmp_path):
+  counts = class_balance.annotation_counts(tiny_world.det_train_json, 25)
+  stats = {c['id']: c['annotation_count']
+           for c in tiny_world.summary['train_classes']}
+  assert counts[0] == 0
+  assert {i: int(counts[i]) for i in stats} == stats
+  with pytest.raises(loading.ConfigError,
+                     match=r'category_id 24 is outside 1\.\.23'):
+    class_balance.annotation_counts(tiny_world.det_train_json, 24)
+  bad = tmp_path / 'bad.json'
+  bad.write_text('{"images": []}')
+  with pytest.raises(loading.ConfigError,
+                     match=rf'annotation_file={bad}: not a COCO/LVIS JSON'):
+    class_balance.annotation_counts(str(bad), 25)
+
+
+def _cascade_config():
+  params = h.maskrcnn_config()
+  params.override({'task': {'model': {
+      'include_mask': True,
+      'roi_sampler': {'cascade_iou_thresholds': [0.7]},
+      'detection_head': {'cascade_class_ensemble': True,
+                         'class_agnostic_bbox_pred': True}}}})
+  return params
+
+
+def test_config_contradictions():
+  params = _cascade_config()
+  params.task.class_balanced_retuning.enabled = True
+  with pytest.raises(loading.ConfigError,
+                     match=r're-tunes a stage-1 detector: set '
+                           r'task\.init_checkpoint'):
+    reuse_policy.check_config(params.task)
+  params.task.init_checkpoint = '/stage1'
+  params.task.init_checkpoint_modules = 'all'
+  reuse_policy.check_config(params.task)
+  params.task.losses.class_weights = [1.0] * 25
+  with pytest.raises(loading.ConfigError, match=r'remove '
+                                                r'task\.losses\.class_weights'):
+    reuse_policy.check_config(params.task)
+
+
+def test_stage_two_moves_only_the_classification_layers(tiny_world, tmp_path):
+  # Stage 1: a cascade Mask R-CNN (a short run; what matters is that the
+  # checkpoint is a trainer's).
+  params = h.set_data(_cascade_config(), tiny_world.det_train_pattern,
+                      steps=1)
+  stage1 = tmp_path / 'stage1'
+  _train(params, stage1)
+
+  params.task.init_checkpoint = str(stage1)
+  params.task.init_checkpoint_modules = 'all'
+  params.task.class_balanced_retuning.enabled = True
+  params.task.class_balanced_retuning.annotation_file = (
+      tiny_world.det_train_json)
+  params.trainer.train_steps = 2
+  reuse_policy.check_config(params.task)
+  task = task_factory.get_task(params.task)
+  weights = task.task_config.losses.class_weights
+  assert len(weights) == 25 and weights[0] == 1.0
+  assert np.isclose(sum(weights[1:]), 24)
+
+  model = _train(params, tmp_path / 'stage2')
+  # The stage-1 detector, restored as stage 2 starts from it.
+  stage1_model = task.build_model()
+  task.initialize(stage1_model)
+  def names(m):  # without Keras's per-instance suffixes (_1, _2, ...)
+    return [re.sub(r'_\d+/', '/', v.name) for v in m.weights]
+
+  assert names(model) == names(stage1_model)
+  changed = {id(v) for v, before in zip(model.weights, stage1_model.weights)
+             if not np.array_equal(v.numpy(), before.numpy())}
+  scores = [layer for layer in model._flatten_layers()  # pylint: disable=protected-access
+            if layer.name == reuse_policy.SCORES_LAYER]
+  assert len(scores) == 2  # the first head and one cascade stage
+  score_ids = {id(v) for layer in scores for v in layer.weights}
+  assert changed == score_ids  # batch-norm statistics included
+  assert {id(v) for v in model.trainable_variables} == score_ids
