@@ -26,15 +26,13 @@ Run:
 
 import argparse
 import io
-import json
 import os
 import random
-import sys
 from typing import List, Optional, Sequence, Tuple
 
 from PIL import Image
 
-from data_tools.errors import DataError, run_main
+from data_tools.errors import DataError, console_script, run_main
 from data_tools.shards import write_tfrecord_shards
 from official.vision.data import tfrecord_lib
 import tensorflow as tf
@@ -173,19 +171,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--seed', type=int, default=0)
   args = parser.parse_args(argv)
 
-  def _run() -> int:
+  def _run() -> dict:
     class_names = args.class_names.split(',') if args.class_names else None
-    summary = convert_classification(args.image_root, args.output_prefix,
-                                     args.num_shards, class_names, args.seed)
-    print(json.dumps(summary, indent=1))
-    return 0
+    return convert_classification(args.image_root, args.output_prefix,
+                                  args.num_shards, class_names, args.seed)
 
   return run_main(_run)
 
 
 def run() -> None:
   """Console script `backbone-reuse-convert-classification`."""
-  sys.exit(main(sys.argv[1:]))
+  console_script(main)
 
 
 if __name__ == '__main__':

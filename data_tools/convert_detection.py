@@ -6,7 +6,9 @@ own `official.vision.data.create_coco_tf_record.create_tf_example`
 image/object/bbox/{xmin,ymin,xmax,ymax} normalised, image/object/class/label =
 the category id, image/object/is_crowd, image/object/area and, with masks,
 image/object/mask as PNG), so `TfExampleDecoder` and the detection parsers
-read them as they read COCO. LVIS v1 JSON is COCO-format and converts too.
+read them as they read COCO. LVIS v1 JSON (which names images by `coco_url`
+and adds federated-evaluation keys) has its own converter, `convert_lvis`,
+built on the functions here.
 
 Everything is validated before anything is written; a DataError names the
 file, key or id concerned, and no output is left behind:
@@ -15,7 +17,10 @@ file, key or id concerned, and no output is left behind:
   * an image file is missing, cannot be decoded, is not JPEG, or its size
     differs from the JSON's width/height;
   * an annotation names an unknown `image_id` or `category_id`, or (with
-    masks) has a malformed segmentation.
+    masks) has a malformed segmentation: polygons [[x1, y1, x2, y2, x3, y3,
+    ...], ...], or an RLE {'size': [height, width], 'counts': ...} with
+    counts as a list of run lengths or a compressed string (a crowd
+    annotation must be RLE).
 Box rule (as Detectron2 does for degenerate boxes): a box with non-positive
 width or height, or lying entirely outside its image, is skipped and counted;
 a box partly outside is clipped to the image (its area is capped at the
@@ -39,8 +44,9 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
+import tensorflow as tf
 
-from data_tools.errors import DataError, run_main
+from data_tools.errors import DataError, console_script, run_main
 from data_tools.shards import write_tfrecord_shards
 from official.vision.data import create_coco_tf_record
 
@@ -60,7 +66,11 @@ WARNINGS = {
 }
 
 
-def _load_json(path: str) -> dict:
+def load_annotations(path: str, required_keys: Optional[dict] = None) -> dict:
+  """The parsed annotation JSON; DataError if it is missing, not JSON, or
+  lacks a key of `required_keys` (top-level key -> keys each of its records
+  must have; default COCO's `REQUIRED_KEYS`)."""
+  required_keys = REQUIRED_KEYS if required_keys is None else required_keys
   if not os.path.isfile(path):
     raise DataError(f'{path}: annotation file not found')
   try:
@@ -72,7 +82,7 @@ def _load_json(path: str) -> dict:
   if not isinstance(content, dict):
     raise DataError(f'{path}: expected a JSON object at the top level, found '
                     f'{type(content).__name__}')
-  for key, record_keys in REQUIRED_KEYS.items():
+  for key, record_keys in required_keys.items():
     if key not in content:
       raise DataError(f'{path}: missing required key {key!r} (a COCO '
                       'annotation file has \'images\', \'annotations\' and '
@@ -91,6 +101,45 @@ def _load_json(path: str) -> dict:
   return content
 
 
+def _string_counts(text: str) -> list:
+  """Run lengths of a compressed RLE string (pycocotools' rleFrString)."""
+  counts, position = [], 0
+  while position < len(text):
+    value, shift, more = 0, 0, True
+    while more:
+      if position == len(text):
+        raise ValueError('the string ends inside a run length')
+      code = ord(text[position]) - 48
+      if not 0 <= code < 64:
+        raise ValueError(f'unexpected character {text[position]!r}')
+      value |= (code & 0x1f) << shift
+      more, position, shift = code & 0x20, position + 1, shift + 5
+      if not more and code & 0x10:
+        value |= -1 << shift
+    counts.append(value + (counts[-2] if len(counts) > 2 else 0))
+  return counts
+
+
+def _check_rle(where: str, rle: dict, height: int, width: int) -> None:
+  """An RLE must have size [height, width] and valid counts."""
+  expected = (f'{where}: expected an RLE segmentation {{\'size\': [{height}, '
+              f'{width}], \'counts\': ...}}, found {str(rle)[:80]}')
+  if list(rle.get('size', [])) != [height, width]:
+    raise DataError(expected)
+  counts = rle.get('counts')
+  if isinstance(counts, str):
+    try:
+      counts = _string_counts(counts)
+    except ValueError as e:
+      raise DataError(f'{expected} (cannot decode the compressed counts: '
+                      f'{e})') from e
+  if not (isinstance(counts, list) and
+          all(isinstance(c, int) and c >= 0 for c in counts) and
+          sum(counts) == height * width):
+    raise DataError(f'{expected} (run lengths must be non-negative integers '
+                    f'summing to {height * width})')
+
+
 def _check_segmentation(path: str, annotation: dict, height: int,
                         width: int) -> None:
   where = f'{path}: annotation id {annotation["id"]}'
@@ -98,16 +147,16 @@ def _check_segmentation(path: str, annotation: dict, height: int,
   if segmentation is None:
     raise DataError(f'{where} is missing key \'segmentation\' (needed for '
                     'masks; pass --no_masks to convert boxes only)')
-  if annotation['iscrowd']:
-    if (not isinstance(segmentation, dict) or
-        list(segmentation.get('size', [])) != [height, width]):
-      raise DataError(f'{where}: expected an RLE segmentation of size '
-                      f'[{height}, {width}] for a crowd annotation, found '
-                      f'{str(segmentation)[:80]}')
+  if isinstance(segmentation, dict):
+    _check_rle(where, segmentation, height, width)
     return
+  if annotation['iscrowd']:
+    raise DataError(f'{where}: expected an RLE segmentation of size '
+                    f'[{height}, {width}] for a crowd annotation, found '
+                    f'{str(segmentation)[:80]}')
   if not (isinstance(segmentation, list) and segmentation and all(
-      isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0
-      for p in segmentation)):
+      isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 and
+      all(isinstance(v, (int, float)) for v in p) for p in segmentation)):
     raise DataError(f'{where}: expected a list of polygons [x1, y1, x2, y2, '
                     f'x3, y3, ...], found {str(segmentation)[:80]}')
 
@@ -138,8 +187,8 @@ def _apply_box_rule(annotation: dict, height: int,
   return clipped, 'clipped'
 
 
-def _check_image(image_dir: str, image: dict) -> None:
-  path = os.path.join(image_dir, image['file_name'])
+def check_image(path: str, image: dict) -> None:
+  """The file at `path` must be a JPEG of the `images` entry's size."""
   if not os.path.isfile(path):
     raise DataError(f'{path}: image file not found (images entry id='
                     f'{image["id"]})')
@@ -159,11 +208,12 @@ def _check_image(image_dir: str, image: dict) -> None:
         f'file is {size[0]}x{size[1]}')
 
 
-def validate(annotation_file: str, image_dir: str,
-             include_masks: bool = True) -> Tuple[list, Dict, Dict, Dict]:
-  """Checks everything; returns images, annotations to write per image id,
-  the category names by id, and the skip/clip report."""
-  content = _load_json(annotation_file)
+def check_annotations(annotation_file: str, content: dict,
+                      include_masks: bool = True
+                      ) -> Tuple[list, Dict, Dict, Dict]:
+  """Checks the records of loaded JSON (not the image files); returns images,
+  annotations to write per image id, the category names by id, and the
+  skip/clip report."""
   images = content['images']
   by_id = {}
   for image in images:
@@ -203,9 +253,63 @@ def validate(annotation_file: str, image_dir: str,
       report[outcome].append(annotation['id'])
     if kept is not None:
       to_write[image['id']].append(kept)
-  for image in images:
-    _check_image(image_dir, image)
   return images, to_write, id_to_name, report
+
+
+def validate(annotation_file: str, image_dir: str,
+             include_masks: bool = True) -> Tuple[list, Dict, Dict, Dict]:
+  """Checks everything; returns images, annotations to write per image id,
+  the category names by id, and the skip/clip report."""
+  content = load_annotations(annotation_file)
+  images, to_write, id_to_name, report = check_annotations(
+      annotation_file, content, include_masks)
+  for image in images:
+    check_image(os.path.join(image_dir, image['file_name']), image)
+  return images, to_write, id_to_name, report
+
+
+def _uncompressed_rle(rle: dict) -> dict:
+  """RLE with counts as a list of run lengths (all pycocotools' frPyObjects,
+  and so Model Garden's mask encoder, accepts)."""
+  if isinstance(rle['counts'], list):
+    return rle
+  return dict(rle, counts=_string_counts(rle['counts']))
+
+
+def _for_model_garden(annotation: dict) -> dict:
+  """The annotation as `create_tf_example` can encode it: RLE uncompressed,
+  and a non-crowd RLE wrapped in a list (as its polygons would be)."""
+  segmentation = annotation.get('segmentation')
+  if not isinstance(segmentation, dict):
+    return annotation
+  rle = _uncompressed_rle(segmentation)
+  return dict(annotation,
+              segmentation=rle if annotation['iscrowd'] else [rle])
+
+
+def create_example(image: dict, image_dir: str, file_name: str,
+                   annotations: Sequence[dict], id_to_name: Dict[int, str],
+                   include_masks: bool) -> tf.train.Example:
+  """Model Garden's tf.Example of an image at `image_dir`/`file_name`.
+
+  Made by `create_coco_tf_record.create_tf_example`; `file_name` becomes
+  image/filename and the image id image/source_id. `annotations` must have
+  passed `check_annotations` (and the box rule).
+  """
+  example, _ = create_coco_tf_record.create_tf_example(
+      dict(image, file_name=file_name), [image_dir],
+      bbox_annotations=[_for_model_garden(a) for a in annotations],
+      id_to_name_map=id_to_name, include_masks=include_masks)
+  return example
+
+
+def box_report_summary(report: Dict[str, list]) -> dict:
+  """Summary fields of the box rule: a count per outcome and first ids."""
+  return {
+      **{outcome: len(ids) for outcome, ids in report.items()},
+      'first_ids': {outcome: ids[:IDS_SHOWN]
+                    for outcome, ids in report.items() if ids},
+  }
 
 
 def convert_detection(annotation_file: str,
@@ -236,10 +340,8 @@ def convert_detection(annotation_file: str,
 
   def examples():
     for image in images:
-      example, _ = create_coco_tf_record.create_tf_example(
-          image, [image_dir], bbox_annotations=to_write[image['id']],
-          id_to_name_map=id_to_name, include_masks=include_masks)
-      yield example
+      yield create_example(image, image_dir, image['file_name'],
+                           to_write[image['id']], id_to_name, include_masks)
 
   files = write_tfrecord_shards(output_prefix, examples(), num_shards,
                                 len(images), label='converting detection',
@@ -248,16 +350,15 @@ def convert_detection(annotation_file: str,
       'annotation_file': annotation_file,
       'images': len(images),
       'annotations_written': sum(len(v) for v in to_write.values()),
-      **{outcome: len(ids) for outcome, ids in report.items()},
-      'first_ids': {outcome: ids[:IDS_SHOWN]
-                    for outcome, ids in report.items() if ids},
+      **box_report_summary(report),
       'num_shards': num_shards,
       'output_files': files,
   }
   return summary
 
 
-def _warn(summary: dict) -> None:
+def warn(summary: dict) -> None:
+  """Prints the box rule's skip/clip warnings of a summary to stderr."""
   for outcome, ids in summary['first_ids'].items():
     text = WARNINGS[outcome].format(n=summary[outcome])
     print(f'warning: {text} (first ids: {ids})', file=sys.stderr)
@@ -277,20 +378,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       help='write boxes only (no image/object/mask)')
   args = parser.parse_args(argv)
 
-  def _run() -> int:
+  def _run() -> dict:
     summary = convert_detection(args.annotation_file, args.image_dir,
                                 args.output_prefix, args.num_shards,
                                 include_masks=not args.no_masks)
-    _warn(summary)
-    print(json.dumps(summary, indent=1))
-    return 0
+    warn(summary)
+    return summary
 
   return run_main(_run)
 
 
 def run() -> None:
   """Console script `backbone-reuse-convert-detection`."""
-  sys.exit(main(sys.argv[1:]))
+  console_script(main)
 
 
 if __name__ == '__main__':

@@ -22,7 +22,6 @@ Run:
 import argparse
 import json
 import os
-import sys
 import time
 from typing import Optional, Sequence
 
@@ -30,7 +29,7 @@ import numpy as np
 
 from data_tools import procedural
 from data_tools import procedural_layout as layout
-from data_tools.errors import DataError, run_main
+from data_tools.errors import DataError, console_script, run_main
 from data_tools.io_utils import Progress, atomic_directory
 
 CLASSIFICATION_IMAGE_SIZE = 64
@@ -187,22 +186,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--overwrite', action='store_true')
   args = parser.parse_args(argv)
 
-  def _run() -> int:
+  def _run() -> dict:
     summary = make_dataset(**vars(args))
     groups = {k: len(v) for k, v in summary['frequency_groups'].items()}
-    print(json.dumps({'output_dir': os.path.abspath(args.output_dir),
-                      'classification': summary['classification'],
-                      'detection': summary['detection'],
-                      'frequency_groups': groups,
-                      'seconds': summary['seconds']}, indent=1))
-    return 0
+    return {'output_dir': os.path.abspath(args.output_dir),
+            'classification': summary['classification'],
+            'detection': summary['detection'],
+            'frequency_groups': groups,
+            'seconds': summary['seconds']}
 
   return run_main(_run)
 
 
 def run() -> None:
   """Console script `backbone-reuse-make-dataset`."""
-  sys.exit(main(sys.argv[1:]))
+  console_script(main)
 
 
 if __name__ == '__main__':

@@ -4,7 +4,6 @@ The detector is the default job's small RetinaNet (ResNet-18 + FPN), built at
 128x128, frozen as its YAML says and fine-tuned through init/finetune.yaml.
 """
 import csv
-import io
 import os
 
 import pytest
