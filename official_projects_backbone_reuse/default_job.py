@@ -30,6 +30,8 @@ import sys
 import time
 from typing import List, Optional
 
+from official_projects_backbone_reuse import files
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = os.path.join(REPO, 'experiments', 'small')
 _PROGRESS_MARKERS = ('train | step', 'eval | step', 'Restored ', 'total:',
@@ -51,7 +53,7 @@ class StepFailed(RuntimeError):
   """A step's process exited non-zero; the message holds its log's tail."""
 
 
-def _stage(title: str) -> float:
+def stage(title: str) -> float:
   print(f'\n=== {title}', flush=True)
   return time.time()
 
@@ -81,66 +83,99 @@ def run_logged(cmd: List[str], log_path: str) -> None:
                      f'{code}; last lines of {log_path}:\n' + ''.join(tail))
 
 
-def train_cmd(experiment: str, config: str, mode: str, model_dir: str,
-              overrides: List[str]) -> List[str]:
-  return [sys.executable, '-m', 'official_projects_backbone_reuse.train',
-          f'--experiment={experiment}', f'--config_file={config}',
-          f'--mode={mode}', f'--model_dir={model_dir}',
-          '--params_override=' + ','.join(overrides)]
+def train_cmd(experiment: str, configs: List[str], mode: str,
+              model_dir: str, overrides: List[str]) -> List[str]:
+  return ([sys.executable, '-m', 'official_projects_backbone_reuse.train',
+           f'--experiment={experiment}']
+          + [f'--config_file={config}' for config in configs]
+          + [f'--mode={mode}', f'--model_dir={model_dir}',
+             '--params_override=' + ','.join(overrides)])
 
 
-def _metrics(model_dir: str) -> dict:
+def write_summary(path: str, summary: dict) -> None:
+  files.write_atomically(path, json.dumps(summary, indent=2))
+
+
+def metrics(model_dir: str) -> dict:
   with open(os.path.join(model_dir, 'metrics.json')) as f:
     return json.load(f)
 
 
-def run_job(workdir: str, scale: Scale) -> dict:
-  """Runs the six steps; returns the summary also written to summary.json."""
+@dataclasses.dataclass
+class World:
+  """Where the small world and the upstream classifier are in a workdir."""
+  root: str
+  times: dict
+
+  def path(self, *parts: str) -> str:
+    return os.path.join(self.root, *parts)
+
+  @property
+  def records(self) -> str:
+    return self.path('tfrecords')
+
+  @property
+  def logs(self) -> str:
+    return self.path('logs')
+
+  @property
+  def upstream(self) -> str:
+    return self.path('upstream')
+
+  @property
+  def detection(self) -> str:
+    return self.path('data', 'detection')
+
+  def annotations(self, split: str) -> str:
+    """The COCO + LVIS v1 JSON of a detection split."""
+    return os.path.join(self.detection, 'annotations', f'{split}.json')
+
+
+def prepare_world(workdir: str, scale: Scale, total_steps: int) -> World:
+  """Steps 1-3, shared by the default job and the LVIS job: the procedural
+  dataset, its TFRecords and the upstream classifier (each reused when
+  already done)."""
   from data_tools import convert_classification  # pylint: disable=g-import-not-at-top
   from data_tools import convert_detection  # pylint: disable=g-import-not-at-top
   from data_tools import make_procedural_dataset  # pylint: disable=g-import-not-at-top
 
   os.makedirs(workdir, exist_ok=True)
-  workdir = os.path.abspath(workdir)
-  data, records, logs = (os.path.join(workdir, d)
-                         for d in ('data', 'tfrecords', 'logs'))
-  times = {}
+  world = World(os.path.abspath(workdir), {})
+  data, records = world.path('data'), world.records
 
-  t = _stage('1/6 procedural dataset')
+  t = stage(f'1/{total_steps} procedural dataset')
   if not os.path.exists(os.path.join(data, 'dataset.json')):
     make_procedural_dataset.make_dataset(
         data, seed=0, cls_images_per_class=scale.cls_images_per_class,
         cls_val_per_class=scale.cls_val_per_class,
         det_train_images=scale.det_train_images,
         det_val_images=scale.det_val_images)
-  times['dataset'] = time.time() - t
+  world.times['dataset'] = time.time() - t
 
-  t = _stage('2/6 TFRecords')
+  t = stage(f'2/{total_steps} TFRecords')
   with open(os.path.join(data, 'dataset.json')) as f:
     class_names = json.load(f)['class_names']  # label = category id - 1
-  det = os.path.join(data, 'detection')
-  val_json = os.path.join(det, 'annotations', 'val.json')
   if not os.path.exists(os.path.join(records, 'done')):
     shutil.rmtree(records, ignore_errors=True)
     for split in ('train', 'val'):
       convert_detection.convert_detection(
-          os.path.join(det, 'annotations', f'{split}.json'),
-          os.path.join(det, split, 'images'),
+          world.annotations(split),
+          os.path.join(world.detection, split, 'images'),
           os.path.join(records, f'det_{split}'), num_shards=2)
       convert_classification.convert_classification(
           os.path.join(data, 'classification', split),
           os.path.join(records, f'cls_{split}'), num_shards=2,
           class_names=class_names)
     open(os.path.join(records, 'done'), 'w').close()
-  times['tfrecords'] = time.time() - t
+  world.times['tfrecords'] = time.time() - t
 
-  t = _stage('3/6 upstream: classification pre-training (Model Garden)')
-  upstream = os.path.join(workdir, 'upstream')
-  if not os.path.exists(os.path.join(upstream, 'metrics.json')):
+  t = stage(f'3/{total_steps} upstream: classification pre-training '
+             '(Model Garden)')
+  if not os.path.exists(os.path.join(world.upstream, 'metrics.json')):
     run_logged(train_cmd(
         'resnet_imagenet',
-        os.path.join(EXPERIMENTS, 'upstream_classification.yaml'),
-        'train_and_eval', upstream,
+        [os.path.join(EXPERIMENTS, 'upstream_classification.yaml')],
+        'train_and_eval', world.upstream,
         [f'task.train_data.input_path={records}/cls_train-*.tfrecord',
          f'task.validation_data.input_path={records}/cls_val-*.tfrecord',
          f'trainer.train_steps={scale.upstream_steps}',
@@ -148,8 +183,18 @@ def run_job(workdir: str, scale: Scale) -> dict:
          f'trainer.checkpoint_interval={scale.upstream_steps}',
          'trainer.optimizer_config.learning_rate.cosine.decay_steps='
          f'{scale.upstream_steps}']),
-        os.path.join(logs, 'upstream.log'))
-  times['upstream'] = time.time() - t
+        os.path.join(world.logs, 'upstream.log'))
+  world.times['upstream'] = time.time() - t
+  return world
+
+
+def run_job(workdir: str, scale: Scale) -> dict:
+  """Runs the six steps; returns the summary also written to summary.json."""
+  world = prepare_world(workdir, scale, total_steps=6)
+  workdir, records, logs, upstream = (world.root, world.records, world.logs,
+                                      world.upstream)
+  times = world.times
+  det, val_json = world.detection, world.annotations('val')
 
   detector_overrides = [
       f'task.init_checkpoint={upstream}',
@@ -162,23 +207,23 @@ def run_job(workdir: str, scale: Scale) -> dict:
       f'{scale.detector_steps}']
   detector_yaml = os.path.join(EXPERIMENTS, 'retinanet_frozen.yaml')
 
-  t = _stage('4/6 untrained detector (frozen backbone restored, fresh heads)')
+  t = stage('4/6 untrained detector (frozen backbone restored, fresh heads)')
   untrained = os.path.join(workdir, 'detector_untrained')
   if not os.path.exists(os.path.join(untrained, 'metrics.json')):
-    run_logged(train_cmd('backbone_reuse_retinanet', detector_yaml, 'eval',
+    run_logged(train_cmd('backbone_reuse_retinanet', [detector_yaml], 'eval',
                          untrained, detector_overrides),
                os.path.join(logs, 'detector_untrained.log'))
   times['untrained_eval'] = time.time() - t
 
-  t = _stage('5/6 downstream: RetinaNet on the frozen backbone')
+  t = stage('5/6 downstream: RetinaNet on the frozen backbone')
   detector = os.path.join(workdir, 'detector')
   if not os.path.exists(os.path.join(detector, 'metrics.json')):
-    run_logged(train_cmd('backbone_reuse_retinanet', detector_yaml,
+    run_logged(train_cmd('backbone_reuse_retinanet', [detector_yaml],
                          'train_and_eval', detector, detector_overrides),
                os.path.join(logs, 'detector.log'))
   times['detector'] = time.time() - t
 
-  t = _stage('6/6 export SavedModel, detect in a fresh process')
+  t = stage('6/6 export SavedModel, detect in a fresh process')
   export_dir = os.path.join(workdir, 'export')
   if not os.path.exists(export_dir):
     run_logged([sys.executable, '-m',
@@ -198,29 +243,36 @@ def run_job(workdir: str, scale: Scale) -> dict:
   times['export_and_detect'] = time.time() - t
 
   summary = {
-      'upstream_top1': _metrics(upstream).get('accuracy'),
-      'untrained': {k: _metrics(untrained)[k] for k in ('AP', 'AP50')},
-      'frozen_detector': {k: _metrics(detector)[k] for k in ('AP', 'AP50')},
+      'upstream_top1': metrics(upstream).get('accuracy'),
+      'untrained': {k: metrics(untrained)[k] for k in ('AP', 'AP50')},
+      'frozen_detector': {k: metrics(detector)[k] for k in ('AP', 'AP50')},
       'seconds': {k: round(v, 1) for k, v in times.items()},
       'drawn_detections': drawn,
       'saved_model': export_dir,
   }
-  with open(os.path.join(workdir, 'summary.json'), 'w') as f:
-    json.dump(summary, f, indent=2)
+  write_summary(os.path.join(workdir, 'summary.json'), summary)
   return summary
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+def job_arguments(description: str) -> argparse.ArgumentParser:
+  """The flags of a job: --workdir and the sizes of the small world."""
+  parser = argparse.ArgumentParser(description=description)
   parser.add_argument('--workdir', default=os.path.join('runs', 'default_job'))
   for field in dataclasses.fields(Scale):
     parser.add_argument('--' + field.name, type=int, default=field.default)
-  args = parser.parse_args(argv)
-  scale = Scale(**{f.name: getattr(args, f.name)
-                   for f in dataclasses.fields(Scale)})
+  return parser
+
+
+def scale_of(args: argparse.Namespace) -> Scale:
+  return Scale(**{f.name: getattr(args, f.name)
+                  for f in dataclasses.fields(Scale)})
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  args = job_arguments(__doc__.split('\n\n')[0]).parse_args(argv)
   start = time.time()
   try:
-    summary = run_job(args.workdir, scale)
+    summary = run_job(args.workdir, scale_of(args))
   except StepFailed as e:
     print(f'error: {e}', file=sys.stderr)
     return 1

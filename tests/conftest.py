@@ -1,5 +1,7 @@
 """Shared pytest fixtures: `tiny_world`, a small procedural world on disk.
 
+`tiny_default_job` (session scope) runs the default job at a tiny scale.
+
 `tiny_world` (session scope) makes the procedural dataset at a small size
 (24 classes, 6 + 2 classification images per class, 24 + 8 detection
 images), converts it to Model Garden TFRecords with the project's own
@@ -10,6 +12,7 @@ Classification labels follow the detection categories: label = category id
 - 1 (class_names are passed in category order).
 """
 
+import contextlib
 import dataclasses
 import io
 import os
@@ -70,3 +73,21 @@ def tiny_world(tmp_path_factory) -> TinyWorld:
       class_names=tuple(summary['class_names']),
       num_classes=NUM_CLASSES,
       summary=summary)
+
+
+# The default job at the smallest scale that runs every step.
+TINY_JOB = ['--cls_images_per_class=4', '--cls_val_per_class=2',
+            '--det_train_images=16', '--det_val_images=6',
+            '--upstream_steps=4', '--detector_steps=4']
+
+
+@pytest.fixture(scope='session')
+def tiny_default_job(tmp_path_factory):
+  """(workdir, exit status, stdout) of the tiny default job; the LVIS job
+  test reuses its world and upstream classifier, as users do."""
+  from official_projects_backbone_reuse import default_job
+  workdir = tmp_path_factory.mktemp('default_job') / 'job'
+  out = io.StringIO()
+  with contextlib.redirect_stdout(out):
+    code = default_job.main([f'--workdir={workdir}'] + TINY_JOB)
+  return workdir, code, out.getvalue()

@@ -55,7 +55,8 @@ def _cascade_config():
   return params
 
 
-def test_config_contradictions():
+def test_config_contradictions(tiny_world):
+  train_json = tiny_world.det_train_json
   params = _cascade_config()
   params.task.class_balanced_retuning.enabled = True
   with pytest.raises(loading.ConfigError,
@@ -64,6 +65,11 @@ def test_config_contradictions():
     reuse_policy.check_config(params.task)
   params.task.init_checkpoint = '/stage1'
   params.task.init_checkpoint_modules = 'all'
+  with pytest.raises(loading.ConfigError,
+                     match=r"annotation_file='': expected the training "
+                           r'annotations .* not set'):
+    reuse_policy.check_config(params.task)
+  params.task.class_balanced_retuning.annotation_file = train_json
   reuse_policy.check_config(params.task)
   params.task.losses.class_weights = [1.0] * 25
   with pytest.raises(loading.ConfigError, match=r'remove '
@@ -87,7 +93,7 @@ def test_stage_two_moves_only_the_classification_layers(tiny_world, tmp_path):
   params.trainer.train_steps = 2
   reuse_policy.check_config(params.task)
   task = task_factory.get_task(params.task)
-  weights = task.task_config.losses.class_weights
+  weights = task.class_weights()
   assert len(weights) == 25 and weights[0] == 1.0
   assert np.isclose(sum(weights[1:]), 24)
 

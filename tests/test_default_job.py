@@ -7,13 +7,8 @@ from PIL import Image
 from official_projects_backbone_reuse import default_job
 
 
-def test_default_job_runs_every_step(tmp_path, capsys):
-  workdir = tmp_path / 'job'
-  code = default_job.main([
-      f'--workdir={workdir}', '--cls_images_per_class=4',
-      '--cls_val_per_class=2', '--det_train_images=16',
-      '--det_val_images=6', '--upstream_steps=4', '--detector_steps=4'])
-  out = capsys.readouterr().out
+def test_default_job_runs_every_step(tiny_default_job):
+  workdir, code, out = tiny_default_job
   assert code == 0, out[-3000:]
   summary = json.loads((workdir / 'summary.json').read_text())
   for run in ('untrained', 'frozen_detector'):

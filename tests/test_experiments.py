@@ -18,6 +18,7 @@ import pytest
 from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.analysis import report
 from official_projects_backbone_reuse.modeling import adapters
+from official_projects_backbone_reuse.modeling import reuse_policy
 
 EXPERIMENTS = report.EXPERIMENTS_DIR
 RECIPES = report.load_recipes()
@@ -79,11 +80,18 @@ def test_readme_shows_every_recipe():
       '`backbone-reuse-report --list` into it.')
 
 
+def _retuning(params):
+  return reuse_policy.retuning(params.task)
+
+
 @pytest.mark.parametrize('name', sorted(RECIPES))
 def test_recipe_loads_strictly_and_freezes(name):
   params = load(name)
   assert params.task.freeze_backbone
-  assert params.task.init_checkpoint_modules == 'backbone'
+  # Stage 2 starts from the whole stage-1 detector.
+  assert params.task.init_checkpoint_modules == (
+      'all' if _retuning(params) else 'backbone')
+  assert _retuning(params) == name.endswith('_stage2')
   assert params.task.model.backbone_norm_activation.activation == 'swish'
 
 
@@ -151,7 +159,10 @@ def _distinct_models():
     params = load(spec)
     model = params.task.model.as_dict()
     adapter = model.pop('backbone_adapter')['type']
-    key = (json.dumps(model, sort_keys=True), params.task.freeze_backbone)
+    # Neither changes which parts train (LVIS's 1,204 classes, 300 dets).
+    del model['num_classes'], model['detection_generator']
+    key = (json.dumps(model, sort_keys=True), params.task.freeze_backbone,
+           _retuning(params))
     if adapter != 'none':
       key = (json.dumps(model['backbone'], sort_keys=True), adapter)
     seen.setdefault(key, spec)
@@ -175,7 +186,14 @@ def test_model_builds_and_the_reuse_mode_reaches_it(spec):
                       if id(v) in trained_ids and id(v) not in adapter_ids]
   has_adapters = params.task.model.backbone_adapter.type != 'none'
   assert ('adapters' in counts) == has_adapters
-  if params.task.freeze_backbone:
+  if _retuning(params):  # stage 2: the classification layers only
+    scores = [layer for layer in model._flatten_layers()  # pylint: disable=protected-access
+              if layer.name == reuse_policy.SCORES_LAYER]
+    assert len(scores) == 1 + len(
+        params.task.model.roi_sampler.cascade_iou_thresholds or [])
+    assert {id(v) for v in model.trainable_variables} == {
+        id(v) for layer in scores for v in layer.weights}
+  elif params.task.freeze_backbone:
     assert backbone.trained == 0 and not backbone_trained
     assert all(c.trained == c.total > 0 for k, c in parts.items()
                if k != 'backbone'), counts

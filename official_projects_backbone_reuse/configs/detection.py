@@ -21,6 +21,8 @@ paper needs, so every Model Garden key keeps its meaning and YAMLs written for
 * `task.class_balanced_retuning` (Faster/Mask R-CNN) is the second stage
   of the LVIS recipe: only the classification layer of the detection heads
   re-trains, with class-balanced loss weights.
+* `task.evaluation.type: lvis` reports LVIS metrics (rare/common/frequent)
+  in place of COCO's.
 * `task.model.decoder.type: bottleneck_nasfpn` selects the NAS-FPN whose
   merge cells are ResNet bottleneck blocks (the paper's EfficientNet-B7
   setup), configured under `task.model.decoder.bottleneck_nasfpn`.
@@ -123,10 +125,35 @@ class ReuseMaskRCNN(maskrcnn_cfg.MaskRCNN):
 
 
 @dataclasses.dataclass
+class Evaluation(hyperparams.Config):
+  """`task.evaluation`: which detection metrics validation reports (with
+  Model Garden's `task.use_coco_metrics: true`).
+
+  Attributes:
+    type: `coco` (Model Garden's COCOEvaluator) or `lvis` (federated LVIS v1
+      evaluation: AP, AP50, AP75, APs/m/l, APr/c/f, and `mask_*` with masks;
+      `task.annotation_file` must be the LVIS v1 JSON of the validation
+      images; see `evaluation/lvis_evaluator.py`). Model classes are the
+      dataset's category ids (LVIS v1: num_classes 1204).
+    max_detections_per_image: LVIS's cap (300); set
+      `task.model.detection_generator.max_num_detections` as high, Model
+      Garden's default is 100.
+    save_predictions: with `lvis`, also write the validation detections
+      (LVIS results JSON) to `<model_dir>/lvis_val_detections.json`, the
+      input of `backbone-reuse-analyse`.
+  """
+  type: str = 'coco'
+  max_detections_per_image: int = 300
+  save_predictions: bool = True
+
+
+@dataclasses.dataclass
 class ReuseRetinaNetTask(retinanet_cfg.RetinaNetTask):
-  """`freeze_at`: Detectron2's FREEZE_AT; None follows `freeze_backbone`."""
+  """`freeze_at`: Detectron2's FREEZE_AT; None follows `freeze_backbone`.
+  `evaluation`: COCO or LVIS metrics."""
   freeze_at: Optional[int] = None
   model: ReuseRetinaNet = dataclasses.field(default_factory=ReuseRetinaNet)
+  evaluation: Evaluation = dataclasses.field(default_factory=Evaluation)
 
 
 @dataclasses.dataclass
@@ -156,11 +183,12 @@ class ClassBalancedRetuning(hyperparams.Config):
 class ReuseMaskRCNNTask(maskrcnn_cfg.MaskRCNNTask):
   """`freeze_at`: Detectron2's FREEZE_AT; None follows `freeze_backbone`.
   `class_balanced_retuning`: the second stage (re-tune the classification
-  layer with a class-balanced loss)."""
+  layer with a class-balanced loss). `evaluation`: COCO or LVIS metrics."""
   freeze_at: Optional[int] = None
   model: ReuseMaskRCNN = dataclasses.field(default_factory=ReuseMaskRCNN)
   class_balanced_retuning: ClassBalancedRetuning = dataclasses.field(
       default_factory=ClassBalancedRetuning)
+  evaluation: Evaluation = dataclasses.field(default_factory=Evaluation)
 
 
 def _with_task(base: cfg.ExperimentConfig, task_cls, model_cls

@@ -45,6 +45,7 @@ ending at its last stride-2 layer (`KerasApplicationBackbone.layer_stages`).
 from typing import List, Optional, Tuple
 
 from absl import logging
+import tensorflow as tf
 import tf_keras
 
 from official.modeling import hyperparams
@@ -117,6 +118,12 @@ def _check_retuning(task_config) -> None:
   if task_config.losses.class_weights is not None:
     raise ConfigError(f'{key} sets task.losses.class_weights itself; remove '
                       'task.losses.class_weights.')
+  path = task_config.class_balanced_retuning.annotation_file
+  if not path or not tf.io.gfile.exists(path):
+    raise ConfigError(
+        f'task.class_balanced_retuning.annotation_file={path!r}: expected the '
+        'training annotations (COCO/LVIS JSON) that give the class weights; '
+        + ('not set.' if not path else 'no such file.'))
 
 
 def retune_classification_only(model: tf_keras.Model

@@ -1,6 +1,6 @@
 """Model Garden's RetinaNet and Mask R-CNN tasks, reusing a classifier backbone.
 
-The subclasses change two things and nothing else:
+The subclasses change three things and nothing else:
 
 * `build_model` builds the backbone through the reuse policy (own
   normalisation/activation, frozen whole or up to `task.freeze_at`,
@@ -9,8 +9,13 @@ The subclasses change two things and nothing else:
 * `initialize` restores the backbone from a classification checkpoint by
   name and shape, verifies that every original backbone variable came from
   it, and reports what did not (see `checkpoints.py`); adapter variables are
-  new by design and keep their initialisation.
+  new by design and keep their initialisation;
+* `build_metrics` puts the LVIS evaluator in place of Model Garden's COCO
+  evaluator when `task.evaluation.type` is `lvis`.
 """
+import os
+from typing import List
+
 from absl import logging
 import tf_keras
 
@@ -21,14 +26,57 @@ from official.vision.tasks import retinanet
 from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.configs import detection as cfg
+from official_projects_backbone_reuse.configs.loading import ConfigError
+from official_projects_backbone_reuse.evaluation import lvis_evaluator
 from official_projects_backbone_reuse.modeling import adapters
 from official_projects_backbone_reuse.modeling import class_balance
 from official_projects_backbone_reuse.modeling import detector
 from official_projects_backbone_reuse.modeling import reuse_policy
 
 
+LVIS_DETECTIONS_FILE = 'lvis_val_detections.json'
+
+
+def check_task_config(task_config) -> None:
+  """Fails with a ConfigError, before anything runs, when the task's own
+  keys contradict each other."""
+  reuse_policy.check_config(task_config)
+  evaluation = task_config.evaluation
+  if evaluation.type not in ('coco', 'lvis'):
+    raise ConfigError(f'task.evaluation.type={evaluation.type!r}: expected '
+                      '"coco" or "lvis".')
+  if evaluation.type == 'lvis' and not task_config.annotation_file:
+    raise ConfigError(
+        'task.evaluation.type=lvis needs task.annotation_file: the LVIS v1 '
+        'JSON of the validation images (its neg_category_ids and '
+        'not_exhaustive_category_ids are part of the metric).')
+
+
 class _BackboneReuseMixin:
   """What both detection tasks add to Model Garden's."""
+
+  def build_metrics(self, training: bool = True):
+    """Model Garden's metrics; with `task.evaluation.type: lvis`, the LVIS
+    evaluator in place of its COCO evaluator (same interface)."""
+    config = self.task_config
+    if training or config.evaluation.type != 'lvis' or (
+        not config.use_coco_metrics):
+      return super().build_metrics(training)
+    # Model Garden's metrics without building (and loading the annotation
+    # file into) a COCO evaluator that would be thrown away.
+    self._task_config = config.replace(use_coco_metrics=False)
+    try:
+      metrics = super().build_metrics(training)
+    finally:
+      self._task_config = config
+    self.coco_metric = lvis_evaluator.LVISEvaluator(
+        annotation_file=config.annotation_file,
+        include_mask=getattr(config.model, 'include_mask', False),
+        max_dets=config.evaluation.max_detections_per_image,
+        predictions_path=(os.path.join(self.logging_dir,
+                                       LVIS_DETECTIONS_FILE)
+                          if config.evaluation.save_predictions else None))
+    return metrics
 
   def build_model(self) -> tf_keras.Model:
     config = self.task_config
@@ -75,19 +123,30 @@ class ReuseMaskRCNNTask(_BackboneReuseMixin, maskrcnn.MaskRCNNTask):
   detection heads' classification layers train, and the Fast R-CNN class
   loss gets class-balanced weights computed from the training annotations.
   """
+  _class_weights = None
 
-  def __init__(self, params, logging_dir=None, name=None):
-    if reuse_policy.retuning(params):
-      retune = params.class_balanced_retuning
-      weights = class_balance.class_balanced_weights(
+  def class_weights(self) -> List[float]:
+    """The class-balanced `losses.class_weights` of stage 2, computed from
+    the training annotations once and logged."""
+    if self._class_weights is None:
+      retune = self.task_config.class_balanced_retuning
+      # A tuple: a list attribute of a tf.Module would be wrapped.
+      self._class_weights = tuple(class_balance.class_balanced_weights(
           class_balance.annotation_counts(retune.annotation_file,
-                                          params.model.num_classes),
-          retune.beta)
+                                          self.task_config.model.num_classes),
+          retune.beta))
       logging.info('Class-balanced re-tuning, beta %s: class weights from '
-                   '%.3g to %.3g.', retune.beta, min(weights[1:]),
-                   max(weights[1:]))
-      params = params.replace(losses={'class_weights': weights})
-    super().__init__(params, logging_dir=logging_dir, name=name)
+                   '%.3g to %.3g.', retune.beta, min(self._class_weights[1:]),
+                   max(self._class_weights[1:]))
+    return list(self._class_weights)
+
+  def build_losses(self, outputs, labels, aux_losses=None):
+    """Model Garden's losses; in stage 2 with the class-balanced weights in
+    `losses.class_weights` (read at every call, so also after a resume)."""
+    if reuse_policy.retuning(self.task_config):
+      self._task_config = self.task_config.replace(
+          losses={'class_weights': self.class_weights()})
+    return super().build_losses(outputs, labels, aux_losses)
 
   def build_model(self) -> tf_keras.Model:
     model = super().build_model()

@@ -1,0 +1,1 @@
+"""Evaluators for the datasets the paper reports on (LVIS v1)."""

@@ -1,0 +1,58 @@
+"""The LVIS job end to end at a tiny scale: LVIS conversion, stage 1 frozen
+and fine-tuned, stage 2, LVIS evaluation, per-class analysis."""
+import contextlib
+import csv
+import io
+import json
+import os
+
+import numpy as np
+
+from official_projects_backbone_reuse import lvis_job
+from official_projects_backbone_reuse.evaluation import lvis_reference
+from official_projects_backbone_reuse.tasks.detection import (
+    LVIS_DETECTIONS_FILE)
+from tests.conftest import TINY_JOB
+
+
+def test_lvis_job_runs_every_step(tiny_default_job):
+  workdir, code, _ = tiny_default_job
+  assert code == 0
+  upstream_log = workdir / 'logs' / 'upstream.log'
+  upstream_time = os.path.getmtime(upstream_log)
+  out = io.StringIO()
+  with contextlib.redirect_stdout(out):
+    code = lvis_job.main([f'--workdir={workdir}', '--sigma=5'] + TINY_JOB)
+  assert code == 0, out.getvalue()[-3000:]
+  # The default job's world and upstream classifier were reused.
+  assert os.path.getmtime(upstream_log) == upstream_time
+
+  summary = json.loads((workdir / 'lvis_summary.json').read_text())
+  assert set(summary['runs']) == set(lvis_job.RUNS)
+  with open(workdir / 'data' / 'detection' / 'annotations' / 'val.json') as f:
+    gt = json.load(f)
+  for name, (model_dir, _) in lvis_job.RUNS.items():
+    metrics = json.loads((workdir / model_dir / 'metrics.json').read_text())
+    # What validation reported is what the LVIS API computes from the
+    # detections the run saved.
+    with open(workdir / model_dir / LVIS_DETECTIONS_FILE) as f:
+      detections = json.load(f)
+    for iou_type, prefix in (('bbox', ''), ('segm', 'mask_')):
+      reference = lvis_reference.reference_evaluate(gt, detections, iou_type)
+      for key in ('AP', 'APr', 'APc', 'APf', 'APs', 'APm', 'APl'):
+        np.testing.assert_allclose(metrics[prefix + key], reference[key],
+                                   atol=1e-4, err_msg=f'{name} {key}')
+    assert summary['runs'][name]['AP'] == metrics['AP']
+
+  stage2_log = (workdir / 'logs' / 'lvis_frozen_stage2.log').read_text()
+  assert 'Class-balanced re-tuning' in stage2_log
+
+  analysis = workdir / 'lvis_analysis'
+  with open(analysis / 'class_ap.csv') as f:
+    rows = list(csv.DictReader(f))
+  assert len(rows) == len(gt['categories'])
+  for iou_type in ('bbox', 'segm'):
+    png = (analysis / f'relative_ap_{iou_type}.png').read_bytes()
+    assert png.startswith(b'\x89PNG')
+  tables = (analysis / 'tables.md').read_text()
+  assert 'APr' in tables and 'APs' in tables and 'frozen_stage2' in tables
