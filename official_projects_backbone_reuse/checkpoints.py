@@ -81,16 +81,36 @@ def _object_paths(root) -> Dict[int, Tuple[str, tf.Variable]]:
   return paths
 
 
+def _unreadable(prefix: str, error: Exception,
+                key: Optional[str] = None) -> CheckpointError:
+  reason = (str(getattr(error, 'message', error)).strip().splitlines()
+            or [type(error).__name__])[0]
+  what = f' (reading {key})' if key else ''
+  return CheckpointError(
+      f'Checkpoint {prefix} cannot be read{what}: {reason}. Its files '
+      f'({prefix}.index, {prefix}.data-*) are damaged or incomplete.')
+
+
 class _CheckpointGraph:
   """A checkpoint's object graph, to match model objects to its entries."""
 
   def __init__(self, prefix: str):
     self.prefix = prefix
-    self.reader = tf.train.load_checkpoint(prefix)
+    try:
+      self.reader = tf.train.load_checkpoint(prefix)
+    except (tf.errors.OpError, ValueError) as e:
+      raise _unreadable(prefix, e) from e
     self.shapes = self.reader.get_variable_to_shape_map()
     self.graph = trackable_object_graph_pb2.TrackableObjectGraph()
-    self.graph.ParseFromString(
-        self.reader.get_tensor('_CHECKPOINTABLE_OBJECT_GRAPH'))
+    self.graph.ParseFromString(self.tensor('_CHECKPOINTABLE_OBJECT_GRAPH'))
+
+  def tensor(self, key: str):
+    """The value of `key`; a CheckpointError naming the files if damaged."""
+    try:
+      return self.reader.get_tensor(key)
+    # A truncated data file raises IndexError; a bad checksum an OpError.
+    except (tf.errors.OpError, IndexError, ValueError) as e:
+      raise _unreadable(self.prefix, e, key) from e
 
   def child(self, node_id: int, name: str) -> Optional[int]:
     for ref in self.graph.nodes[node_id].children:
@@ -176,13 +196,16 @@ def restore_backbone(backbone: tf_keras.Model, checkpoint: str,
     What was restored.
 
   Raises:
-    CheckpointError: naming each missing or mismatched variable;
-      nothing is assigned in that case.
+    CheckpointError: naming each missing or mismatched variable, or the
+      damaged checkpoint files; nothing is assigned in that case.
   """
   prefix = resolve_checkpoint(checkpoint)
   ckpt, pairs, new = _plan(backbone, prefix, new_by_design)
-  for _, var, key in pairs:
-    var.assign(ckpt.reader.get_tensor(key))
+  # Everything is read before anything is assigned: a damaged file leaves
+  # the backbone as it was.
+  values = [(var, ckpt.tensor(key)) for _, var, key in pairs]
+  for var, value in values:
+    var.assign(value)
   report = RestoreReport(prefix, [name for name, _, _ in pairs], new)
   logging.info(report.summary())
   return report
@@ -196,7 +219,7 @@ def backbone_differences(backbone: tf_keras.Model, checkpoint: str,
   ckpt, pairs, _ = _plan(backbone, resolve_checkpoint(checkpoint),
                          new_by_design)
   return [name for name, var, key in pairs
-          if not np.array_equal(var.numpy(), ckpt.reader.get_tensor(key))]
+          if not np.array_equal(var.numpy(), ckpt.tensor(key))]
 
 
 def check_upstream_config(checkpoint: str, model_config, backbone_norm) -> None:

@@ -153,6 +153,30 @@ def _check_export_dir(export_dir: str, overwrite: bool) -> None:
                       'directory.')
 
 
+def _first_line(error: Exception) -> str:
+  text = str(getattr(error, 'message', None) or error).strip()
+  return (text.splitlines() or [type(error).__name__])[0]
+
+
+def _write_export(module: BackboneReuseDetectionModule,
+                  batch_size: Optional[int], image_size: List[int],
+                  label_map: Optional[dict], tmp_dir: str) -> None:
+  """Writes the SavedModel, params.yaml and label_map.json into tmp_dir."""
+  # build_detector calls Mask R-CNN once to create its variables, and
+  # Keras would then trace every layer's training-mode call into the
+  # SavedModel, which fails without groundtruth. Only the serving
+  # signatures are needed, so layer traces are off, as for an unbuilt model.
+  with keras_saved_model_utils.keras_option_scope(save_traces=False):
+    export_saved_model_lib.export_inference_graph(
+        input_type='image_tensor', batch_size=batch_size,
+        input_image_size=image_size, params=module.params,
+        checkpoint_path=None, export_dir=tmp_dir, export_module=module,
+        function_keys=dict(FUNCTION_KEYS))
+  if label_map is not None:
+    with open(os.path.join(tmp_dir, detect.LABEL_MAP_FILE), 'w') as f:
+      json.dump(label_map, f, indent=1, sort_keys=True)
+
+
 def _move_into_place(tmp_dir: str, export_dir: str) -> None:
   """Renames tmp_dir to export_dir, replacing what is there."""
   if not os.path.exists(export_dir):
@@ -185,8 +209,10 @@ def export(params: cfg.ExperimentConfig, checkpoint_path: str,
     `task.annotation_file` exists, `label_map.json`.
 
   Raises:
-    ExportError: the checkpoint or export_dir is not usable, or the
-      checkpoint does not fit the model of `params`.
+    ExportError: the checkpoint or export_dir is not usable, the
+      checkpoint does not fit the model of `params`, or writing failed (a
+      full disk: the message names the path; nothing half-written is left
+      and an existing export_dir is unchanged).
   """
   _check_detection_task(params)
   try:
@@ -198,27 +224,31 @@ def export(params: cfg.ExperimentConfig, checkpoint_path: str,
   _check_export_dir(export_dir, overwrite)
   image_size = _image_size(params, input_image_size)
   label_map = read_label_map(params.task.annotation_file)
-  os.makedirs(os.path.dirname(export_dir), exist_ok=True)
   # Not tempfile.mkdtemp: the export keeps the umask's permissions.
   tmp_dir = f'{export_dir}.tmp-{uuid.uuid4().hex[:8]}'
-  os.mkdir(tmp_dir)
+  try:
+    os.makedirs(os.path.dirname(export_dir), exist_ok=True)
+    os.mkdir(tmp_dir)
+  except OSError as e:
+    raise ExportError(f'export_dir {export_dir}: cannot create '
+                      f'{e.filename or tmp_dir}: {e.strerror or e}.') from e
   try:
     module = build_export_module(params, batch_size, image_size)
     restore_model(module.model, checkpoint)
-    # build_detector calls Mask R-CNN once to create its variables, and
-    # Keras would then trace every layer's training-mode call into the
-    # SavedModel, which fails without groundtruth. Only the serving
-    # signatures are needed, so layer traces are off, as for an unbuilt model.
-    with keras_saved_model_utils.keras_option_scope(save_traces=False):
-      export_saved_model_lib.export_inference_graph(
-          input_type='image_tensor', batch_size=batch_size,
-          input_image_size=image_size, params=module.params,
-          checkpoint_path=None, export_dir=tmp_dir, export_module=module,
-          function_keys=dict(FUNCTION_KEYS))
-    if label_map is not None:
-      with open(os.path.join(tmp_dir, detect.LABEL_MAP_FILE), 'w') as f:
-        json.dump(label_map, f, indent=1, sort_keys=True)
-    _move_into_place(tmp_dir, export_dir)
+    try:
+      _write_export(module, batch_size, image_size, label_map, tmp_dir)
+      _move_into_place(tmp_dir, export_dir)
+    except (OSError, tf.errors.OpError) as e:
+      # A full disk, a quota, a lost mount: nothing half-written is kept,
+      # and an export_dir that was there before is left as it was.
+      reason = (e.strerror if isinstance(e, OSError) and e.strerror
+                else _first_line(e))
+      where = getattr(e, 'filename', None) or tmp_dir
+      raise ExportError(
+          f'export_dir {export_dir}: writing the SavedModel failed at '
+          f'{where}: {reason}. The partial export was removed'
+          + (f'; {export_dir} was not changed.' if os.path.exists(export_dir)
+             else '.')) from e
   finally:
     shutil.rmtree(tmp_dir, ignore_errors=True)
   logging.info('Exported %s to %s', checkpoint, export_dir)

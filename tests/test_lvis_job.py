@@ -7,11 +7,15 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from official_projects_backbone_reuse import lvis_job
+from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.evaluation import lvis_reference
+from official_projects_backbone_reuse.tasks import detection as detection_tasks
 from official_projects_backbone_reuse.tasks.detection import (
     LVIS_DETECTIONS_FILE)
+from tests import reuse_helpers as h
 from tests.conftest import TINY_JOB
 
 
@@ -56,3 +60,18 @@ def test_lvis_job_runs_every_step(tiny_default_job):
     assert png.startswith(b'\x89PNG')
   tables = (analysis / 'tables.md').read_text()
   assert 'APr' in tables and 'APs' in tables and 'frozen_stage2' in tables
+
+
+def test_lvis_evaluation_config_is_checked_before_the_run():
+  params = h.maskrcnn_config()
+  params.task.evaluation.type = 'lvis'
+  with pytest.raises(loading.ConfigError,
+                     match=r'task\.evaluation\.type=lvis needs '
+                           r'task\.annotation_file'):
+    detection_tasks.check_task_config(params.task)
+  params.task.annotation_file = '/data/lvis_v1_val.json'
+  detection_tasks.check_task_config(params.task)
+  params.task.evaluation.type = 'voc'
+  with pytest.raises(loading.ConfigError,
+                     match=r"task\.evaluation\.type='voc': expected"):
+    detection_tasks.check_task_config(params.task)

@@ -1,0 +1,33 @@
+"""`train.py`, recording the TFRecord files this process opens, in order.
+
+For the multi-worker test: `RECORD_INPUT_FILES=<file>` receives one line per
+input file opened by the task's input pipeline (Model Garden's reader opens
+them through `official.common.dataset_fn.pick_dataset_fn`).
+
+  RECORD_INPUT_FILES=/tmp/files.txt python -m tests.record_input_files ...
+"""
+import os
+
+import tensorflow as tf
+
+from official.common import dataset_fn
+
+from official_projects_backbone_reuse import train
+
+
+def _recording(pick, log_file):
+  def pick_dataset_fn(file_type):
+    make_dataset = pick(file_type)
+
+    def opened(filenames):
+      record = tf.print(filenames, output_stream=f'file://{log_file}')
+      with tf.control_dependencies([record]):
+        return make_dataset(tf.identity(filenames))
+    return opened
+  return pick_dataset_fn
+
+
+if __name__ == '__main__':
+  dataset_fn.pick_dataset_fn = _recording(dataset_fn.pick_dataset_fn,
+                                          os.environ['RECORD_INPUT_FILES'])
+  train.run()

@@ -1,0 +1,100 @@
+"""Running `train.py` in subprocesses, and reading what it logged and wrote.
+
+The tests write the whole tiny experiment config to a YAML file (Model
+Garden's `params.yaml` form) and pass it with `--config_file`, so that a
+subprocess trains exactly the config the test built.
+"""
+import os
+import re
+import socket
+import subprocess
+import sys
+from typing import Dict, List, Optional
+
+import tensorflow as tf
+
+from official.core import task_factory
+from official.modeling import hyperparams
+
+from tests import reuse_helpers as h
+
+TRAIN_MODULE = 'official_projects_backbone_reuse.train'
+_TRAIN_LOG = re.compile(
+    r"train \| step:\s+(\d+) \| steps/sec.*?'training_loss': "
+    r'np\.float32\(([^)]+)\)', re.S)
+_EVAL_LOG = re.compile(
+    r"eval \| step:\s+(\d+) \| steps/sec.*?'validation_loss': "
+    r'np\.float32\(([^)]+)\)', re.S)
+
+
+def tiny_params(upstream_dir, world, steps=4, batch=4, eval_data=True):
+  """The tiny frozen RetinaNet: 128x128 images, a checkpoint every 2 steps."""
+  params = h.set_data(h.retinanet_config(upstream_dir),
+                      world.det_train_pattern,
+                      world.det_val_pattern if eval_data else None,
+                      batch=batch, steps=steps)
+  params.trainer.steps_per_loop = 2
+  params.trainer.summary_interval = 2
+  params.trainer.checkpoint_interval = 2
+  params.trainer.validation_interval = steps
+  if eval_data:
+    params.task.annotation_file = world.det_val_json
+  return params
+
+
+def write_config(params, path) -> str:
+  hyperparams.save_params_dict_to_yaml(params, str(path))
+  return str(path)
+
+
+def train_command(config_file, model_dir, *args, mode='train',
+                  module=TRAIN_MODULE) -> List[str]:
+  return [sys.executable, '-m', module, '--experiment=backbone_reuse_retinanet',
+          f'--config_file={config_file}', f'--mode={mode}',
+          f'--model_dir={model_dir}', *args]
+
+
+def environment(**extra) -> Dict[str, str]:
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+  env.pop('TF_CONFIG', None)
+  env.update(extra)
+  return env
+
+
+def run(command, timeout=300, **extra_env) -> subprocess.CompletedProcess:
+  return subprocess.run(command, cwd=h.REPO, env=environment(**extra_env),
+                        capture_output=True, text=True, timeout=timeout,
+                        check=False)
+
+
+def train_losses(log: str) -> Dict[int, float]:
+  """{global step: training loss} from Model Garden's controller log."""
+  return {int(s): float(v) for s, v in _TRAIN_LOG.findall(log)}
+
+
+def eval_losses(log: str) -> Dict[int, float]:
+  return {int(s): float(v) for s, v in _EVAL_LOG.findall(log)}
+
+
+def free_ports(count: int) -> List[int]:
+  sockets = []
+  for _ in range(count):
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    sockets.append(s)
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports
+
+
+def checkpoint_step(prefix: str) -> int:
+  return int(tf.train.load_checkpoint(prefix).get_tensor(
+      'global_step/.ATTRIBUTES/VARIABLE_VALUE'))
+
+
+def restored_detector(params, checkpoint: Optional[str]):
+  """The detector of `params` with the weights of a training checkpoint."""
+  model = task_factory.get_task(params.task).build_model()
+  tf.train.Checkpoint(model=model).read(checkpoint).expect_partial()
+  return model
