@@ -24,16 +24,18 @@ Run:
       [--class_names a,b,c] [--seed 0]
 """
 
-import argparse
 import io
 import os
 import random
+import sys
 from typing import List, Optional, Sequence, Tuple
 
 from PIL import Image
 
-from data_tools.errors import DataError, console_script, run_main
-from data_tools.shards import write_tfrecord_shards
+from official_projects_backbone_reuse.data_tools.cli import DataError
+from official_projects_backbone_reuse.data_tools.cli import command_parser
+from official_projects_backbone_reuse.data_tools.cli import run_main
+from official_projects_backbone_reuse.data_tools.shards import write_tfrecord_shards
 from official.vision.data import tfrecord_lib
 import tensorflow as tf
 
@@ -158,13 +160,11 @@ def convert_classification(image_root: str,
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   """Command line entry point; returns the exit status."""
-  parser = argparse.ArgumentParser(
-      prog='backbone-reuse-convert-classification',
-      description='Convert a folder-per-class image tree to Model Garden '
-      'classification TFRecords.')
+  parser = command_parser(
+      'backbone-reuse-convert-classification', 'Convert a folder-per-class '
+      'image tree to Model Garden classification TFRecords.',
+      tfrecord_output=True)
   parser.add_argument('--image_root', required=True)
-  parser.add_argument('--output_prefix', required=True)
-  parser.add_argument('--num_shards', type=int, default=4)
   parser.add_argument('--class_names', default=None,
                       help='comma-separated class folder names, in label '
                       'order (default: all folders, sorted)')
@@ -179,10 +179,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   return run_main(_run)
 
 
-def run() -> None:
-  """Console script `backbone-reuse-convert-classification`."""
-  console_script(main)
-
-
 if __name__ == '__main__':
-  run()
+  sys.exit(main())

@@ -35,7 +35,6 @@ Run:
       [--num_shards 4] [--no_masks]
 """
 
-import argparse
 import collections
 import json
 import os
@@ -46,8 +45,10 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
-from data_tools.errors import DataError, console_script, run_main
-from data_tools.shards import write_tfrecord_shards
+from official_projects_backbone_reuse.data_tools.cli import DataError
+from official_projects_backbone_reuse.data_tools.cli import command_parser
+from official_projects_backbone_reuse.data_tools.cli import run_main
+from official_projects_backbone_reuse.data_tools.shards import write_tfrecord_shards
 from official.vision.data import create_coco_tf_record
 
 REQUIRED_KEYS = {
@@ -366,14 +367,11 @@ def warn(summary: dict) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   """Command line entry point; returns the exit status."""
-  parser = argparse.ArgumentParser(
-      prog='backbone-reuse-convert-detection',
-      description='Convert COCO/LVIS JSON + images to Model Garden detection '
-      'TFRecords.')
+  parser = command_parser(
+      'backbone-reuse-convert-detection', 'Convert COCO/LVIS JSON + images '
+      'to Model Garden detection TFRecords.', tfrecord_output=True)
   parser.add_argument('--annotation_file', required=True)
   parser.add_argument('--image_dir', required=True)
-  parser.add_argument('--output_prefix', required=True)
-  parser.add_argument('--num_shards', type=int, default=4)
   parser.add_argument('--no_masks', action='store_true',
                       help='write boxes only (no image/object/mask)')
   args = parser.parse_args(argv)
@@ -388,10 +386,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   return run_main(_run)
 
 
-def run() -> None:
-  """Console script `backbone-reuse-convert-detection`."""
-  console_script(main)
-
-
 if __name__ == '__main__':
-  run()
+  sys.exit(main())

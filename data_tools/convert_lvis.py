@@ -44,15 +44,16 @@ Run:
       [--skip_missing_images] [--no_masks]
 """
 
-import argparse
 import os
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 import urllib.parse
 
-from data_tools import convert_detection
-from data_tools.errors import DataError, console_script, run_main
-from data_tools.shards import write_tfrecord_shards
+from official_projects_backbone_reuse.data_tools import convert_detection
+from official_projects_backbone_reuse.data_tools.cli import DataError
+from official_projects_backbone_reuse.data_tools.cli import command_parser
+from official_projects_backbone_reuse.data_tools.cli import run_main
+from official_projects_backbone_reuse.data_tools.shards import write_tfrecord_shards
 
 REQUIRED_KEYS = {
     'images': ('id', 'coco_url', 'height', 'width'),
@@ -231,17 +232,15 @@ def convert_lvis(annotation_file: str,
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   """Command line entry point; returns the exit status."""
-  parser = argparse.ArgumentParser(
-      prog='backbone-reuse-convert-lvis',
-      description='Convert LVIS v1 JSON + COCO images to Model Garden '
-      'detection TFRecords (with LVIS federated-evaluation features).')
+  parser = command_parser(
+      'backbone-reuse-convert-lvis', 'Convert LVIS v1 JSON + COCO images to '
+      'Model Garden detection TFRecords (with LVIS federated-evaluation '
+      'features).', tfrecord_output=True)
   parser.add_argument('--annotation_file', required=True)
   parser.add_argument(
       '--image_root', action='append', required=True,
       help='folder to look for images in; repeat it or give a comma-'
       f'separated list; {RULE}')
-  parser.add_argument('--output_prefix', required=True)
-  parser.add_argument('--num_shards', type=int, default=4)
   parser.add_argument('--no_masks', action='store_true',
                       help='write boxes only (no image/object/mask)')
   parser.add_argument('--skip_missing_images', action='store_true',
@@ -264,10 +263,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   return run_main(_run)
 
 
-def run() -> None:
-  """Console script `backbone-reuse-convert-lvis`."""
-  console_script(main)
-
-
 if __name__ == '__main__':
-  run()
+  sys.exit(main())

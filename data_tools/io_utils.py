@@ -1,41 +1,17 @@
-"""File helpers shared by the data_tools commands: all-or-nothing outputs.
-
-Every output is first written under a hidden temporary name in its final
-directory (`.<name>.tmp-<pid>`) and renamed with `os.replace` only when it is
-complete; on error the temporaries are removed, so a failed command leaves
-nothing behind. Also a `\\r` progress counter for stderr. Not a command.
+"""Helpers shared by the data_tools commands: the output folder check and
+a progress counter. Outputs are written all or nothing through
+`official_projects_backbone_reuse.common.files`. Not a command.
 """
 
-import contextlib
 import os
-import shutil
 import sys
-from typing import Iterable, Iterator
 
-from data_tools.errors import DataError
-
-
-def temporary_path(final_path: str) -> str:
-  """The hidden temporary name, in the same directory, for `final_path`."""
-  directory, name = os.path.split(os.path.abspath(final_path))
-  return os.path.join(directory, f'.{name}.tmp-{os.getpid()}')
+from official_projects_backbone_reuse.data_tools.cli import DataError
 
 
-def remove_quietly(paths: Iterable[str]) -> None:
-  """Removes the files that exist among `paths`."""
-  for path in paths:
-    if os.path.lexists(path):
-      os.remove(path)
-
-
-@contextlib.contextmanager
-def atomic_directory(output_dir: str, overwrite: bool) -> Iterator[str]:
-  """Yields a temporary sibling folder that becomes `output_dir` on success.
-
-  Refuses (DataError) when `output_dir` is a file, or a non-empty folder and
-  `overwrite` is False. On any error the temporary folder is deleted and
-  `output_dir` is left as it was.
-  """
+def check_output_dir(output_dir: str, overwrite: bool) -> None:
+  """Refuses (DataError) an `output_dir` that is a file, or a non-empty
+  folder when `overwrite` is False."""
   output_dir = os.path.abspath(output_dir)
   if os.path.exists(output_dir) and not os.path.isdir(output_dir):
     raise DataError(f'{output_dir}: expected a folder to write the dataset '
@@ -43,22 +19,6 @@ def atomic_directory(output_dir: str, overwrite: bool) -> Iterator[str]:
   if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
     raise DataError(f'{output_dir}: expected a new or empty folder, found a '
                     'non-empty one (pass --overwrite to replace it)')
-  os.makedirs(os.path.dirname(output_dir), exist_ok=True)
-  staging = temporary_path(output_dir)
-  shutil.rmtree(staging, ignore_errors=True)
-  os.mkdir(staging)
-  try:
-    yield staging
-    if os.path.isdir(output_dir):
-      old = staging + '.old'
-      os.replace(output_dir, old)
-      os.replace(staging, output_dir)
-      shutil.rmtree(old)
-    else:
-      os.replace(staging, output_dir)
-  except BaseException:
-    shutil.rmtree(staging, ignore_errors=True)
-    raise
 
 
 class Progress:

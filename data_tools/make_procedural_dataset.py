@@ -19,18 +19,22 @@ Run:
 (or `python -m data_tools.make_procedural_dataset ...`).
 """
 
-import argparse
 import json
 import os
+import sys
 import time
 from typing import Optional, Sequence
 
 import numpy as np
 
-from data_tools import procedural
-from data_tools import procedural_layout as layout
-from data_tools.errors import DataError, console_script, run_main
-from data_tools.io_utils import Progress, atomic_directory
+from official_projects_backbone_reuse.data_tools import procedural
+from official_projects_backbone_reuse.data_tools import procedural_layout as layout
+from official_projects_backbone_reuse.data_tools.cli import DataError
+from official_projects_backbone_reuse.data_tools.cli import command_parser
+from official_projects_backbone_reuse.data_tools.cli import run_main
+from official_projects_backbone_reuse.common.files import atomic_directory
+from official_projects_backbone_reuse.data_tools.io_utils import Progress
+from official_projects_backbone_reuse.data_tools.io_utils import check_output_dir
 
 CLASSIFICATION_IMAGE_SIZE = 64
 
@@ -153,7 +157,8 @@ def make_dataset(output_dir: str,
           for group in ('r', 'c', 'f')},
   }
   try:
-    with atomic_directory(output_dir, overwrite) as root:
+    check_output_dir(output_dir, overwrite)
+    with atomic_directory(output_dir) as root:
       done = _write_classification(
           root, seed, {'train': cls_images_per_class,
                        'val': cls_val_per_class}, progress, 0)
@@ -172,10 +177,9 @@ def make_dataset(output_dir: str,
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   """Command line entry point; returns the exit status."""
-  parser = argparse.ArgumentParser(
-      prog='backbone-reuse-make-dataset',
-      description='Make the procedural classification + long-tailed '
-      'detection world (COCO and LVIS v1 JSON).')
+  parser = command_parser(
+      'backbone-reuse-make-dataset', 'Make the procedural classification + '
+      'long-tailed detection world (COCO and LVIS v1 JSON).')
   parser.add_argument('--output_dir', required=True)
   parser.add_argument('--seed', type=int, default=0)
   parser.add_argument('--cls_images_per_class', type=int, default=100)
@@ -198,10 +202,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   return run_main(_run)
 
 
-def run() -> None:
-  """Console script `backbone-reuse-make-dataset`."""
-  console_script(main)
-
-
 if __name__ == '__main__':
-  run()
+  sys.exit(main())

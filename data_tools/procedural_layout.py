@@ -23,7 +23,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from data_tools import procedural
+from official_projects_backbone_reuse.data_tools import procedural
 
 SPLIT_CODES = {'cls_train': 0, 'cls_val': 1, 'train': 2, 'val': 3}
 # Image and annotation ids of the val split start above this offset, so that

@@ -12,8 +12,9 @@ from typing import Dict, Iterable, List, Optional
 
 import tensorflow as tf
 
-from data_tools.errors import DataError
-from data_tools.io_utils import Progress, remove_quietly, temporary_path
+from official_projects_backbone_reuse.data_tools.cli import DataError
+from official_projects_backbone_reuse.common.files import temporary_path
+from official_projects_backbone_reuse.data_tools.io_utils import Progress
 
 
 def shard_paths(output_prefix: str, num_shards: int) -> List[str]:
@@ -73,7 +74,9 @@ def write_tfrecord_shards(
   except BaseException:
     for writer in writers:
       writer.close()
-    remove_quietly(temporaries)
+    for path in temporaries:
+      if os.path.lexists(path):
+        os.remove(path)
     raise
   finally:
     progress.close()

@@ -25,6 +25,8 @@ from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 from official.modeling import hyperparams
 
+from official_projects_backbone_reuse.common.errors import UserError
+
 # Where a backbone sits in the checkpoints Model Garden trainers write: its
 # trainers save `model.checkpoint_items` (backbone=...) at the top level, and
 # `tf.train.Checkpoint(model=...)` files hold it under the model.
@@ -32,7 +34,7 @@ _BACKBONE_PATHS = (('backbone',), ('model', 'backbone'), ('model', '_backbone'))
 _VALUE = 'VARIABLE_VALUE'
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
   """The checkpoint is missing or does not provide every backbone variable."""
 
 

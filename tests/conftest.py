@@ -1,6 +1,11 @@
-"""Shared pytest fixtures: `tiny_world`, a small procedural world on disk.
+"""Shared pytest fixtures (session scope): each is made once per run.
 
-`tiny_default_job` (session scope) runs the default job at a tiny scale.
+`installed_package` builds the project's wheel and installs it, without
+dependencies (they are this venv's), into a folder of its own, as
+`pip install .` would; `tiny_default_job` runs the default job at a tiny
+scale from that install, in another working directory, as a user would.
+`upstream_checkpoint` (and `upstream`, its directory) is a small
+classification checkpoint written the way Model Garden's trainer writes one.
 
 `tiny_world` (session scope) makes the procedural dataset at a small size
 (24 classes, 6 + 2 classification images per class, 24 + 8 detection
@@ -12,12 +17,18 @@ Classification labels follow the detection categories: label = category id
 - 1 (class_names are passed in category order).
 """
 
-import contextlib
 import dataclasses
 import io
 import os
+import shutil
+import subprocess
+import sys
+from typing import NamedTuple
 
 import pytest
+
+from tests import reuse_helpers as h
+from tests import runtime_helpers as rh
 
 NUM_CLASSES = 24
 
@@ -40,9 +51,9 @@ class TinyWorld:
 
 @pytest.fixture(scope='session')
 def tiny_world(tmp_path_factory) -> TinyWorld:
-  from data_tools.convert_classification import convert_classification
-  from data_tools.convert_detection import convert_detection
-  from data_tools.make_procedural_dataset import make_dataset
+  from official_projects_backbone_reuse.data_tools.convert_classification import convert_classification
+  from official_projects_backbone_reuse.data_tools.convert_detection import convert_detection
+  from official_projects_backbone_reuse.data_tools.make_procedural_dataset import make_dataset
 
   base = tmp_path_factory.mktemp('tiny_world')
   root = str(base / 'world')
@@ -81,13 +92,62 @@ TINY_JOB = ['--cls_images_per_class=4', '--cls_val_per_class=2',
             '--upstream_steps=4', '--detector_steps=4']
 
 
+@dataclasses.dataclass(frozen=True)
+class InstalledPackage:
+  """Where the wheel went: put `site` on PYTHONPATH, run commands of `bin`."""
+  site: str
+  bin: str
+
+
+def _pip(*args):
+  subprocess.run([sys.executable, '-m', 'pip', '-q', *args], check=True,
+                 capture_output=True, text=True, timeout=600)
+
+
 @pytest.fixture(scope='session')
-def tiny_default_job(tmp_path_factory):
-  """(workdir, exit status, stdout) of the tiny default job; the LVIS job
-  test reuses its world and upstream classifier, as users do."""
-  from official_projects_backbone_reuse import default_job
+def installed_package(tmp_path_factory) -> InstalledPackage:
+  root = tmp_path_factory.mktemp('installed')
+  source, wheels, site = root / 'source', root / 'wheel', str(root / 'site')
+  # Built from a copy: setuptools leaves build/ behind in the tree it builds.
+  shutil.copytree(h.REPO, source, ignore=shutil.ignore_patterns(
+      '.git', '.venv', 'build', 'runs', '*.egg-info', '__pycache__'))
+  _pip('wheel', '--no-deps', '-w', str(wheels), str(source))
+  (wheel,) = wheels.iterdir()
+  _pip('install', '--no-deps', '--target', site, str(wheel))
+  return InstalledPackage(site=site, bin=os.path.join(site, 'bin'))
+
+
+@pytest.fixture(scope='session')
+def tiny_default_job(installed_package, tmp_path_factory):
+  """(workdir, exit status, stdout) of the tiny default job, run by the
+  installed `backbone-reuse-demo` in an empty working directory; the LVIS
+  job test reuses its world and upstream classifier, as users do."""
+  elsewhere = tmp_path_factory.mktemp('elsewhere')
   workdir = tmp_path_factory.mktemp('default_job') / 'job'
-  out = io.StringIO()
-  with contextlib.redirect_stdout(out):
-    code = default_job.main([f'--workdir={workdir}'] + TINY_JOB)
-  return workdir, code, out.getvalue()
+  proc = rh.run([os.path.join(installed_package.bin, 'backbone-reuse-demo'),
+                 f'--workdir={workdir}'] + TINY_JOB, timeout=1200,
+                cwd=elsewhere, PYTHONPATH=installed_package.site)
+  return workdir, proc.returncode, proc.stdout + proc.stderr
+
+
+class Upstream(NamedTuple):
+  """A classification checkpoint: its directory (params.yaml beside it),
+  its prefix, and the classifier it was saved from."""
+  directory: str
+  prefix: str
+  classifier: object
+
+
+@pytest.fixture(scope='session')
+def upstream_checkpoint(tmp_path_factory) -> Upstream:
+  """A ResNet-10 classifier saved the way Model Garden's trainer saves one,
+  weights and batch-norm statistics moved away from their initial values."""
+  directory = str(tmp_path_factory.mktemp('upstream'))
+  prefix, classifier = h.make_upstream_checkpoint(directory)
+  return Upstream(directory, prefix, classifier)
+
+
+@pytest.fixture(scope='session')
+def upstream(upstream_checkpoint) -> str:
+  """The directory of `upstream_checkpoint`."""
+  return upstream_checkpoint.directory

@@ -8,7 +8,7 @@ from official.core import exp_factory
 from official.core import task_factory
 from official.modeling import hyperparams
 
-import official_projects_backbone_reuse  # pylint: disable=unused-import
+from official_projects_backbone_reuse import registry_imports  # pylint: disable=unused-import
 from official_projects_backbone_reuse.modeling import detector
 from official_projects_backbone_reuse.modeling import reuse_policy
 

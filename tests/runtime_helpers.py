@@ -49,9 +49,9 @@ def write_config(params, path) -> str:
 
 def train_command(config_file, model_dir, *args, mode='train',
                   module=TRAIN_MODULE) -> List[str]:
-  return [sys.executable, '-m', module, '--experiment=backbone_reuse_retinanet',
-          f'--config_file={config_file}', f'--mode={mode}',
-          f'--model_dir={model_dir}', *args]
+  return python_m(module, '--experiment=backbone_reuse_retinanet',
+                  f'--config_file={config_file}', f'--mode={mode}',
+                  f'--model_dir={model_dir}', *args)
 
 
 def environment(**extra) -> Dict[str, str]:
@@ -61,8 +61,16 @@ def environment(**extra) -> Dict[str, str]:
   return env
 
 
-def run(command, timeout=300, **extra_env) -> subprocess.CompletedProcess:
-  return subprocess.run(command, cwd=h.REPO, env=environment(**extra_env),
+def python_m(module: str, *args: str) -> List[str]:
+  """The command line that runs `python -m module args...` in this venv."""
+  return [sys.executable, '-m', module, *args]
+
+
+def run(command, timeout=300, cwd=h.REPO,
+        **extra_env) -> subprocess.CompletedProcess:
+  """Runs a command to its end (the tests' one way to run one), output
+  captured, TensorFlow's C++ logs quiet, no TF_CONFIG inherited."""
+  return subprocess.run(command, cwd=cwd, env=environment(**extra_env),
                         capture_output=True, text=True, timeout=timeout,
                         check=False)
 

@@ -6,7 +6,6 @@ same original weights.
 """
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -17,10 +16,11 @@ import tf_keras
 from official.core import task_factory
 
 from official_projects_backbone_reuse import checkpoints
-from official_projects_backbone_reuse import export_saved_model
+from official_projects_backbone_reuse.serving import export_saved_model
 from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.modeling import adapters
 from tests import reuse_helpers as h
+from tests import runtime_helpers as rh
 from tests.test_reuse import _train
 
 TYPES = ('parallel', 'series', 'film')
@@ -34,13 +34,6 @@ BACKBONES = {
     'efficientnet_b0': {'type': 'efficientnet',
                         'efficientnet': {'model_id': 'b0', 'se_ratio': 0.25}},
 }
-
-
-@pytest.fixture(scope='module')
-def upstream(tmp_path_factory):
-  directory = str(tmp_path_factory.mktemp('upstream'))
-  _, classifier = h.make_upstream_checkpoint(directory)
-  return directory, classifier
 
 
 def _backbone_config(name):
@@ -146,8 +139,9 @@ def test_adapters_sit_where_the_papers_do():
                     'film': ['adapter_output']}
 
 
-def test_checkpoint_without_adapters_names_them_missing(upstream):
-  directory, classifier = upstream
+def test_checkpoint_without_adapters_names_them_missing(
+    upstream_checkpoint):
+  directory, _, classifier = upstream_checkpoint
   params = h.retinanet_config(directory)
   params.task.model.backbone_adapter.type = 'parallel'
   model = task_factory.get_task(params.task).build_model()
@@ -178,11 +172,12 @@ def test_parameter_report_shows_the_adapters():
   assert counts['total'].trained == sum(c.trained for c in parts)
 
 
+@pytest.mark.slow
 def test_only_adapters_train_and_originals_stay_bit_identical(
-    upstream, tiny_world, tmp_path):
+    upstream_checkpoint, tiny_world, tmp_path):
   # Series adapters: the most moving parts (a batch norm of their own,
   # called from inside a frozen one). The other types: the step above.
-  directory, _ = upstream
+  directory = upstream_checkpoint.directory
   params = h.set_data(h.retinanet_config(directory),
                       tiny_world.det_train_pattern, steps=3)
   params.task.model.backbone_adapter.type = 'series'
@@ -203,6 +198,7 @@ def test_only_adapters_train_and_originals_stay_bit_identical(
       [v for v in new if 'kernel' in v.name])
 
 
+@pytest.mark.slow
 def test_export_of_an_adapted_detector_matches_in_a_fresh_process(tmp_path):
   params = h.retinanet_config(input_size=128, num_classes=4)
   params.override({'task': {'model': {
@@ -232,10 +228,8 @@ def test_export_of_an_adapted_detector_matches_in_a_fresh_process(tmp_path):
             'out = serve(inputs=tf.constant(np.load(sys.argv[2])))\n'
             'print(json.dumps({k: v.numpy().tolist() for k, v in '
             'out.items()}))\n')
-  proc = subprocess.run(
-      [sys.executable, '-c', script, export_dir, str(tmp_path / 'image.npy')],
-      capture_output=True, text=True, timeout=300, check=False,
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+  proc = rh.run([sys.executable, '-c', script, export_dir,
+                 str(tmp_path / 'image.npy')])
   assert proc.returncode == 0, proc.stderr[-3000:]
   got = json.loads(proc.stdout.strip().splitlines()[-1])
   assert int(expected['num_detections'][0]) > 0

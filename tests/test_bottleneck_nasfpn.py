@@ -150,6 +150,7 @@ def test_rpn_extra_convolution_is_model_gardens_num_convs_2():
       conv(FILTERS, FILTERS, 3) + len(levels) * bn(FILTERS))
 
 
+@pytest.mark.slow
 def test_registered_and_trained_on_a_frozen_backbone():
   params = h.maskrcnn_config(input_size=SIZE)
   params.override({'task': {'model': {

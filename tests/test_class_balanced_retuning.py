@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from official.core import task_factory
 
-from official_projects_backbone_reuse.configs import loading
+from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.modeling import class_balance
 from official_projects_backbone_reuse.modeling import reuse_policy
 from tests import reuse_helpers as h
@@ -26,7 +26,7 @@ def test_effective_number_weights():
   assert weights[1] > weights[2] > weights[3]  # rarer -> heavier
   np.testing.assert_allclose(
       class_balance.class_balanced_weights(counts, 0.0), [1.0] * 5)
-  with pytest.raises(loading.ConfigError, match=r'beta=1.0: expected'):
+  with pytest.raises(ConfigError, match=r'beta=1.0: expected'):
     class_balance.class_balanced_weights(counts, 1.0)
 
 
@@ -36,12 +36,12 @@ def test_counts_come_from_the_annotation_file(tiny_world, tmp_path):
            for c in tiny_world.summary['train_classes']}
   assert counts[0] == 0
   assert {i: int(counts[i]) for i in stats} == stats
-  with pytest.raises(loading.ConfigError,
+  with pytest.raises(ConfigError,
                      match=r'category_id 24 is outside 1\.\.23'):
     class_balance.annotation_counts(tiny_world.det_train_json, 24)
   bad = tmp_path / 'bad.json'
   bad.write_text('{"images": []}')
-  with pytest.raises(loading.ConfigError,
+  with pytest.raises(ConfigError,
                      match=rf'annotation_file={bad}: not a COCO/LVIS JSON'):
     class_balance.annotation_counts(str(bad), 25)
 
@@ -60,24 +60,25 @@ def test_config_contradictions(tiny_world):
   train_json = tiny_world.det_train_json
   params = _cascade_config()
   params.task.class_balanced_retuning.enabled = True
-  with pytest.raises(loading.ConfigError,
+  with pytest.raises(ConfigError,
                      match=r're-tunes a stage-1 detector: set '
                            r'task\.init_checkpoint'):
     reuse_policy.check_config(params.task)
   params.task.init_checkpoint = '/stage1'
   params.task.init_checkpoint_modules = 'all'
-  with pytest.raises(loading.ConfigError,
+  with pytest.raises(ConfigError,
                      match=r"annotation_file='': expected the training "
                            r'annotations .* not set'):
     reuse_policy.check_config(params.task)
   params.task.class_balanced_retuning.annotation_file = train_json
   reuse_policy.check_config(params.task)
   params.task.losses.class_weights = [1.0] * 25
-  with pytest.raises(loading.ConfigError, match=r'remove '
+  with pytest.raises(ConfigError, match=r'remove '
                                                 r'task\.losses\.class_weights'):
     reuse_policy.check_config(params.task)
 
 
+@pytest.mark.slow
 def test_stage_two_moves_only_the_classification_layers(tiny_world, tmp_path):
   # Stage 1: a cascade Mask R-CNN checkpoint, saved as Model Garden's
   # trainer saves the model (the LVIS job test starts stage 2 from a real

@@ -18,13 +18,13 @@ from pycocotools.coco import COCO
 import pytest
 import tensorflow as tf
 
-from data_tools import convert_classification
-from data_tools import convert_detection
-from data_tools import make_procedural_dataset
-from data_tools import procedural
-from data_tools import procedural_layout
-from data_tools.errors import DataError
-from data_tools.shards import write_tfrecord_shards
+from official_projects_backbone_reuse.data_tools import convert_classification
+from official_projects_backbone_reuse.data_tools import convert_detection
+from official_projects_backbone_reuse.data_tools import make_procedural_dataset
+from official_projects_backbone_reuse.data_tools import procedural
+from official_projects_backbone_reuse.data_tools import procedural_layout
+from official_projects_backbone_reuse.data_tools.cli import DataError
+from official_projects_backbone_reuse.data_tools.shards import write_tfrecord_shards
 from official.vision.dataloaders import classification_input
 from official.vision.dataloaders import tf_example_decoder
 

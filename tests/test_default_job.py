@@ -1,12 +1,19 @@
-"""The default job's six steps, end to end, at a tiny scale."""
+"""The default job's six steps, end to end, at a tiny scale, run by the
+installed package from another working directory; and its re-run."""
 import json
 import os
 
 from PIL import Image
 
-from official_projects_backbone_reuse import default_job
+from official_projects_backbone_reuse.jobs import default_job
+from official_projects_backbone_reuse.jobs import steps
+import pytest
+
+_ALL_STEPS = ['dataset', 'tfrecords', 'upstream', 'untrained', 'detector',
+              'export', 'detect']
 
 
+@pytest.mark.slow
 def test_default_job_runs_every_step(tiny_default_job):
   workdir, code, out = tiny_default_job
   assert code == 0, out[-3000:]
@@ -14,16 +21,64 @@ def test_default_job_runs_every_step(tiny_default_job):
   for run in ('untrained', 'frozen_detector'):
     assert 0.0 <= summary[run]['AP'] <= 1.0
   assert 0.0 <= summary['upstream_top1'] <= 1.0
+  assert summary['reused_steps'] == []
   assert 'frozen-backbone detector' in out
   # The frozen backbone was restored, not trained from scratch.
   assert 'Restored 152 backbone variables' in out
+  # Progress lines carry the loss, and the evaluation its AP.
+  lines = out.splitlines()
+  assert any('train | step:' in l and 'training_loss ' in l for l in lines)
+  assert any('eval | step:' in l and ' AP ' in l for l in lines)
+  assert not any(l.rstrip().endswith('output:') for l in lines)
   (drawn,) = os.listdir(summary['drawn_detections'])
   with Image.open(os.path.join(summary['drawn_detections'], drawn)) as image:
     assert min(image.size) >= 256
   assert os.path.exists(os.path.join(summary['saved_model'],
                                      'saved_model.pb'))
 
-  # A second run reuses every finished step and gives the same summary.
+
+@pytest.mark.slow
+def test_a_second_run_reuses_every_step(tiny_default_job, monkeypatch,
+                                        capsys):
+  workdir, code, _ = tiny_default_job
+  assert code == 0
+  before = json.loads((workdir / 'summary.json').read_text())
+
+  def must_not_run(*args, **kwargs):
+    raise AssertionError(f'a finished step ran again: {args[:1]}')
+
+  # Every way a step runs: a command, or the data tools in this process.
+  monkeypatch.setattr(steps, 'run_logged', must_not_run)
+  monkeypatch.setattr(steps, 'stage', lambda title: 0.0)
+  from official_projects_backbone_reuse.data_tools import convert_detection
+  from official_projects_backbone_reuse.data_tools import make_procedural_dataset
+  monkeypatch.setattr(make_procedural_dataset, 'make_dataset', must_not_run)
+  monkeypatch.setattr(convert_detection, 'convert_detection', must_not_run)
   assert default_job.main([f'--workdir={workdir}']) == 0
   again = json.loads((workdir / 'summary.json').read_text())
-  assert again['frozen_detector'] == summary['frozen_detector']
+  assert again['reused_steps'] == _ALL_STEPS
+  assert again['frozen_detector'] == before['frozen_detector']
+  assert 'reused from an earlier run: ' + ', '.join(_ALL_STEPS) in (
+      capsys.readouterr().out)
+
+
+def test_progress_lines_show_the_loss_and_ap():
+  log = [
+      'I1202 15:00:00.1 1 controller.py:291] train | step:      4 | '
+      'steps/sec:    0.3 | output: \n',
+      "    {'learning_rate': 0.01,\n",
+      "     'training_loss': np.float32(1.8718)}\n",
+      'train | step:      4 | steps/sec:    0.3 | output: \n',  # printed too
+      "    {'learning_rate': 0.01,\n",
+      "     'training_loss': np.float32(1.8718)}\n",
+      'I1202 15:00:09.1 1 controller.py:343]  eval | step:      4 | '
+      "steps/sec:    1.5 | eval time:    4.0 sec | output: {'AP': 0.1234, "
+      "'AP50': np.float32(0.25), 'validation_loss': 2.5}\n",
+      'an unrelated line\n',
+  ]
+  progress = steps.ProgressLines()
+  shown = [text for text in map(progress.feed, log) if text]
+  assert shown == [
+      'train | step:      4 | steps/sec:    0.3 | training_loss 1.872',
+      'eval | step:      4 | steps/sec:    1.5 | eval time:    4.0 sec | '
+      'validation_loss 2.5, AP 0.1234, AP50 0.25']

@@ -16,17 +16,11 @@ from official.core import task_factory
 from official.vision.dataloaders import retinanet_input
 
 from official_projects_backbone_reuse import checkpoints
-from official_projects_backbone_reuse import runtime
-from official_projects_backbone_reuse.configs.loading import ConfigError
+from official_projects_backbone_reuse.runtime import checks
+from official_projects_backbone_reuse.runtime import strategies
+from official_projects_backbone_reuse.common.errors import ConfigError
 from tests import reuse_helpers as h
 from tests import runtime_helpers as rh
-
-
-@pytest.fixture(scope='module')
-def upstream(tmp_path_factory):
-  directory = str(tmp_path_factory.mktemp('upstream'))
-  h.make_upstream_checkpoint(directory)
-  return directory
 
 
 def _source_ids(path):
@@ -38,6 +32,7 @@ def _source_ids(path):
   return ids
 
 
+@pytest.mark.slow
 def test_two_replicas_on_a_split_cpu(upstream, tiny_world, tmp_path):
   params = rh.tiny_params(upstream, tiny_world, steps=4, batch=4)
   params.runtime.distribution_strategy = 'mirrored'
@@ -64,6 +59,7 @@ def test_two_replicas_on_a_split_cpu(upstream, tiny_world, tmp_path):
         f'{metrics["validation_loss"]:.4f}')
 
 
+@pytest.mark.slow
 def test_two_workers_step_together(upstream, tiny_world, tmp_path):
   # 6 steps of 4 images: one epoch of the 24 training images.
   params = rh.tiny_params(upstream, tiny_world, steps=6, batch=4,
@@ -105,7 +101,9 @@ def test_two_workers_step_together(upstream, tiny_world, tmp_path):
   assert tf.train.latest_checkpoint(str(model_dir)).endswith('ckpt-6')
   assert sorted(os.listdir(model_dir)) == [
       'checkpoint', 'ckpt-4.data-00000-of-00001', 'ckpt-4.index',
-      'ckpt-6.data-00000-of-00001', 'ckpt-6.index', 'params.yaml', 'train']
+      'ckpt-6.data-00000-of-00001', 'ckpt-6.index',
+      'operative_config.train.gin',  # gin's, as Model Garden's train.py
+      'params.yaml', 'train']
   assert len(os.listdir(model_dir / 'train')) == 1  # one summary writer
   _, err1 = outputs[1]
   temporary = [line.split('saved checkpoint to ')[1].rsplit('/', 1)[0]
@@ -132,15 +130,16 @@ def test_two_workers_step_together(upstream, tiny_world, tmp_path):
         f'{[len(o) for o in opened]}')
 
 
+@pytest.mark.slow
 def test_each_input_pipeline_reads_its_own_examples(tiny_world, tmp_path,
                                                     monkeypatch):
   """The task's own training input, one epoch per pipeline: the two
   pipelines of a two-worker run read disjoint halves of the data."""
   params = h.set_data(h.retinanet_config(), tiny_world.det_train_pattern,
                       batch=4)
-  params = runtime.settle_input_seed(params, 2, str(tmp_path))
+  params = strategies.settle_input_seed(params, 2, str(tmp_path))
   assert params.task.train_data.seed is not None
-  assert runtime.settle_input_seed(params, 1, str(tmp_path)) is params
+  assert strategies.settle_input_seed(params, 1, str(tmp_path)) is params
   # One epoch: Model Garden's reader repeats the list of files forever.
   monkeypatch.setattr(tf.data.Dataset, 'repeat', lambda self, *a, **k: self)
   parse_train = retinanet_input.Parser._parse_train_data
@@ -210,13 +209,14 @@ def test_runtime_is_checked_before_anything_runs(case, tmp_path):
     params.runtime.distribution_strategy = 'mirored'
     expected = "runtime.distribution_strategy='mirored'"
   if expected is None:
-    runtime.check_runtime(params, mode, model_dir, cpus)
+    checks.check_runtime(params, mode, model_dir, cpus)
   else:
     with pytest.raises(ConfigError) as e:
-      runtime.check_runtime(params, mode, model_dir, cpus)
+      checks.check_runtime(params, mode, model_dir, cpus)
     assert expected in str(e.value)
 
 
+@pytest.mark.slow
 def test_tpu_without_address_fails_before_writing(tmp_path):
   proc = rh.run(rh.train_command(
       h.RETINANET_YAML, tmp_path / 'run',

@@ -17,11 +17,13 @@ import pytest
 
 from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.analysis import report
+from official_projects_backbone_reuse.configs import loading
+from official_projects_backbone_reuse.configs import recipes as recipes_lib
 from official_projects_backbone_reuse.modeling import adapters
 from official_projects_backbone_reuse.modeling import reuse_policy
 
-EXPERIMENTS = report.EXPERIMENTS_DIR
-RECIPES = report.load_recipes()
+EXPERIMENTS = recipes_lib.experiments_dir()
+RECIPES = recipes_lib.load_recipes()
 INIT = {name: os.path.join(EXPERIMENTS, 'init', f'{name}.yaml')
         for name in ('freeze', 'finetune', 'scratch')}
 # The adapter overlays that no recipe uses, on one detector.
@@ -32,7 +34,7 @@ YAMLS = sorted(
     p for p in glob.glob(os.path.join(EXPERIMENTS, '**', '*.yaml'),
                          recursive=True)
     if os.path.relpath(p, EXPERIMENTS).split(os.sep)[0] != 'small'
-    and p != report.RECIPES_FILE)
+    and p != recipes_lib.experiment_file('recipes.yaml'))
 # The other initialisations, on one detector of each family; the RetinaNet
 # ones are also built (the reuse policy is the same for every family).
 INIT_SPECS = [f'{recipe}:{INIT[init]}'
@@ -44,7 +46,7 @@ BUILD_SIZE = 128
 
 
 def load(spec):
-  return report.load_spec(spec, RECIPES)
+  return loading.load_experiment(*recipes_lib.resolve(spec, RECIPES))
 
 
 def test_recipes_cover_the_paper():
@@ -171,6 +173,7 @@ def _distinct_models():
 
 @pytest.mark.parametrize('spec', _distinct_models(),
                          ids=lambda s: s.replace(EXPERIMENTS + os.sep, ''))
+@pytest.mark.slow
 def test_model_builds_and_the_reuse_mode_reaches_it(spec):
   params = load(spec)
   model = report.build_for_counting(params, input_size=BUILD_SIZE)

@@ -6,9 +6,6 @@ does (`model=`), exported once and shared by the tests.
 """
 import json
 import os
-import pathlib
-import subprocess
-import sys
 
 import numpy as np
 from PIL import Image
@@ -19,11 +16,14 @@ from official.core import exp_factory
 from official.core import task_factory
 from official.modeling import hyperparams
 
-from official_projects_backbone_reuse import detect
-from official_projects_backbone_reuse import export_saved_model
+from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.configs import loading
+from official_projects_backbone_reuse.serving import detect
+from official_projects_backbone_reuse.serving import export_saved_model
+from tests import reuse_helpers as h
+from tests import runtime_helpers as rh
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-RETINANET_YAML = REPO / 'experiments' / 'small' / 'retinanet_frozen.yaml'
+RETINANET_YAML = h.RETINANET_YAML
 SIGNATURES = {'serving_default', 'serve_image_bytes', 'serve_tf_example'}
 LABELS = {1: 'circle', 2: 'square', 3: 'triangle'}
 # Scores of a barely trained detector are low; keep every candidate box.
@@ -32,10 +32,7 @@ _GENERATOR = {'pre_nms_score_threshold': 0.0, 'pre_nms_top_k': 200,
 
 
 def _run(module, *args):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
-  return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO,
-                        env=env, capture_output=True, text=True, timeout=300,
-                        check=False)
+  return rh.run(rh.python_m(module, *args))
 
 
 def _perturbed_checkpoint(params, directory):
@@ -93,7 +90,7 @@ def retinanet(tmp_path_factory):
 def detect_cli(retinanet):
   """`python -m ...detect` on the export, in a fresh process."""
   out = retinanet['root'] / 'detections'
-  result = _run('official_projects_backbone_reuse.detect',
+  result = _run('official_projects_backbone_reuse.serving.detect',
                 f'--saved_model={retinanet["export_dir"]}',
                 f'--image={retinanet["image_path"]}', f'--output_dir={out}',
                 '--min_score=0', f'--output_json={out / "detections.json"}')
@@ -102,6 +99,7 @@ def detect_cli(retinanet):
       (out / 'detections.json').read_text()))
 
 
+@pytest.mark.slow
 def test_fresh_process_matches_trained_model(retinanet, detect_cli):
   # The reference is the trained model itself in Model Garden's serving path.
   module = export_saved_model.BackboneReuseDetectionModule(
@@ -126,6 +124,7 @@ def test_fresh_process_matches_trained_model(retinanet, detect_cli):
   assert got['class_names'] == [LABELS.get(c, str(c)) for c in got['classes']]
 
 
+@pytest.mark.slow
 def test_three_signatures_agree(retinanet):
   export_dir = retinanet['export_dir']
   assert json.loads(open(os.path.join(export_dir, 'label_map.json')).read()
@@ -147,6 +146,7 @@ def test_three_signatures_agree(retinanet):
                                  err_msg=f'{name}: {key}')
 
 
+@pytest.mark.slow
 def test_png_written(retinanet, detect_cli):
   png = detect_cli['out'] / 'image_detections.png'
   with Image.open(png) as image:
@@ -158,10 +158,11 @@ def test_png_written(retinanet, detect_cli):
       'detections.json', 'image_detections.png']  # No temporary files left.
 
 
+@pytest.mark.slow
 def test_missing_checkpoint_fails_cleanly(tmp_path):
   missing = tmp_path / 'no_run' / 'ckpt-7'
   export_dir = tmp_path / 'export'
-  result = _run('official_projects_backbone_reuse.export_saved_model',
+  result = _run('official_projects_backbone_reuse.serving.export_saved_model',
                 '--experiment=backbone_reuse_retinanet',
                 f'--config_file={RETINANET_YAML}',
                 f'--checkpoint_path={missing}', f'--export_dir={export_dir}')
@@ -172,20 +173,23 @@ def test_missing_checkpoint_fails_cleanly(tmp_path):
   assert list(tmp_path.iterdir()) == []
 
 
-def test_config_and_export_dir_errors(retinanet, tmp_path):
+def test_config_and_export_dir_errors(upstream, tmp_path):
   bad_yaml = tmp_path / 'bad.yaml'
   bad_yaml.write_text('task:\n  model:\n    no_such_key: 1\n')
-  with pytest.raises(export_saved_model.ExportError, match='bad.yaml'):
-    export_saved_model.parse_config('backbone_reuse_retinanet',
-                                    [str(bad_yaml)], '')
-  with pytest.raises(export_saved_model.ExportError, match='no_such_exp'):
-    export_saved_model.parse_config('no_such_exp', [], '')
+  with pytest.raises(ConfigError, match='bad.yaml'):
+    loading.load_experiment('backbone_reuse_retinanet', [str(bad_yaml)], '')
+  with pytest.raises(ConfigError, match='no_such_exp'):
+    loading.load_experiment('no_such_exp', [], '')
+  earlier = tmp_path / 'export'
+  earlier.mkdir()
+  (earlier / 'saved_model.pb').write_text('an earlier export')
   with pytest.raises(export_saved_model.ExportError, match='overwrite'):
-    export_saved_model.export(retinanet['params'],
-                              str(retinanet['root'] / 'model_dir'),
-                              retinanet['export_dir'])
+    # Any checkpoint: the export_dir is checked before the model is built.
+    export_saved_model.export(h.retinanet_config(), upstream, str(earlier))
+  assert (earlier / 'saved_model.pb').read_text() == 'an earlier export'
 
 
+@pytest.mark.slow
 def test_mask_rcnn_export(tmp_path):
   params = exp_factory.get_exp_config('backbone_reuse_maskrcnn')
   params = hyperparams.override_params_dict(params, {'task': {

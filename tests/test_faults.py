@@ -16,21 +16,14 @@ from official.core import task_factory
 from official.vision.serving import export_saved_model_lib
 
 from official_projects_backbone_reuse import checkpoints
-from official_projects_backbone_reuse import export_saved_model
-from official_projects_backbone_reuse import integrity
-from official_projects_backbone_reuse import runtime
+from official_projects_backbone_reuse.serving import export_saved_model
+from official_projects_backbone_reuse.runtime import integrity
+from official_projects_backbone_reuse.runtime import checks
+from official_projects_backbone_reuse.runtime import nan_guard
 from official_projects_backbone_reuse import train
-from official_projects_backbone_reuse.configs.loading import ConfigError
 from official_projects_backbone_reuse.tasks import detection
 from tests import reuse_helpers as h
 from tests import runtime_helpers as rh
-
-
-@pytest.fixture(scope='module')
-def upstream(tmp_path_factory):
-  directory = str(tmp_path_factory.mktemp('upstream'))
-  h.make_upstream_checkpoint(directory)
-  return directory
 
 
 def _train_in_process(params, model_dir, mode='train'):
@@ -58,6 +51,7 @@ def _wait_for_checkpoint(model_dir, process, timeout=300):
   return None
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_its_last_checkpoint(upstream, tiny_world,
                                                      tmp_path):
   params = rh.tiny_params(upstream, tiny_world, steps=12, batch=2,
@@ -102,6 +96,7 @@ def _damage(path, how):
     f.write(bytes(data))
 
 
+@pytest.mark.slow
 def test_damaged_tfrecords_are_named(upstream, tiny_world, tmp_path):
   shards = sorted(tf.io.gfile.glob(tiny_world.det_train_pattern))
   data_dir = tmp_path / 'data'
@@ -131,6 +126,7 @@ def _copy_run(run, tmp_path):
   return params, copy
 
 
+@pytest.mark.slow
 def test_half_written_checkpoint_stops_the_command(two_step_run, tmp_path):
   params, model_dir = _copy_run(two_step_run, tmp_path)
   os.remove(model_dir / 'ckpt-2.data-00000-of-00001')
@@ -141,15 +137,17 @@ def test_half_written_checkpoint_stops_the_command(two_step_run, tmp_path):
   assert f'{model_dir}/ckpt-2.data-00000-of-00001 missing' in proc.stderr
   # The index alone missing: TensorFlow would start again from step 0.
   os.remove(model_dir / 'ckpt-2.index')
-  with pytest.raises(ConfigError, match=r'ckpt-2\.index is missing'):
-    train.check_inputs(params, 'train', str(model_dir))
+  with pytest.raises(checkpoints.CheckpointError,
+                     match=r'ckpt-2\.index is missing'):
+    checks.check_inputs(params, 'train', str(model_dir))
 
 
+@pytest.mark.slow
 def test_truncated_checkpoint_is_named(two_step_run, tmp_path):
   params, model_dir = _copy_run(two_step_run, tmp_path)
   _damage(str(model_dir / 'ckpt-2.data-00000-of-00001'), 'truncate')
   params = params.replace(trainer={'train_steps': 4})
-  train.check_inputs(params, 'train', str(model_dir))  # the files are there
+  checks.check_inputs(params, 'train', str(model_dir))  # the files are there
   with pytest.raises(checkpoints.CheckpointError) as e:
     _train_in_process(params, model_dir)
   assert f'--model_dir: checkpoint {model_dir}/ckpt-2 is damaged' in str(
@@ -191,13 +189,14 @@ def _finite(prefix):
              if dtype.is_floating)
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_naming_the_step(upstream, tiny_world, tmp_path,
                                         monkeypatch):
   _poison_third_step(monkeypatch)
   params = rh.tiny_params(upstream, tiny_world, steps=4, batch=2,
                           eval_data=False)
   model_dir = tmp_path / 'run'
-  with pytest.raises(runtime.NonFiniteLossError) as e:
+  with pytest.raises(nan_guard.NonFiniteLossError) as e:
     _train_in_process(params, model_dir)
   message = str(e.value)
   assert 'The training loss is nan at step 3' in message
@@ -208,6 +207,7 @@ def test_nan_loss_stops_naming_the_step(upstream, tiny_world, tmp_path,
   assert latest.endswith('ckpt-2') and _finite(latest)
 
 
+@pytest.mark.slow
 def test_nan_loss_skipped_with_recovery(upstream, tiny_world, tmp_path,
                                         monkeypatch, caplog):
   _poison_third_step(monkeypatch)
@@ -221,6 +221,7 @@ def test_nan_loss_skipped_with_recovery(upstream, tiny_world, tmp_path,
   assert rh.checkpoint_step(latest) == 4 and _finite(latest)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('existing', [False, True])
 def test_full_disk_during_export(two_step_run, tmp_path, monkeypatch,
                                  existing):
@@ -245,7 +246,7 @@ def test_full_disk_during_export(two_step_run, tmp_path, monkeypatch,
                               overwrite=existing)
   message = str(e.value)
   assert f'export_dir {export_dir}: writing the SavedModel failed at ' \
-         f'{export_dir}.tmp-' in message
+         f'{tmp_path}/.export.tmp-' in message
   assert 'variables.data-00000-of-00001: No space left on device' in message
   assert os.listdir(tmp_path) == (['export'] if existing else [])
   if existing:

@@ -21,8 +21,9 @@ from official.vision.ops import preprocess_ops
 
 from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.configs import backbones as backbone_cfg
-from official_projects_backbone_reuse.configs import loading
+from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.modeling import adapters
+from official_projects_backbone_reuse.modeling import keras_weights
 from official_projects_backbone_reuse.modeling import (
     keras_application_backbone as kab)
 from official_projects_backbone_reuse.modeling import reuse_policy
@@ -144,6 +145,7 @@ def test_weights_of_another_architecture_are_named(resnet50, tmp_path):
     _backbone('ResNet50', str(tmp_path / 'none.h5'))
 
 
+@pytest.mark.slow
 def test_efficientnet_with_keras_imagenet_weights(tmp_path, monkeypatch):
   """Keras's released EfficientNet B0-B7 weights hold the ImageNet standard
   deviation as the variance of the input normalisation, and Keras builds
@@ -192,6 +194,7 @@ def _keras_config(params, model_name, weights=''):
   return params
 
 
+@pytest.mark.slow
 def test_frozen_run_keeps_every_backbone_weight(resnet50, tiny_world,
                                                 tmp_path):
   _, files = resnet50
@@ -214,8 +217,9 @@ def test_frozen_run_keeps_every_backbone_weight(resnet50, tiny_world,
       mode='train', params=params, model_dir=str(tmp_path))
   # Every backbone weight, batch-norm moving statistics included, is the
   # file's, bit for bit.
-  stored = kab.read_weights_file(files['h5'], 'ResNet50')
-  pairs = kab.match_weights(model.backbone, stored, files['h5'], 'ResNet50')
+  stored = keras_weights.read_weights_file(files['h5'], 'ResNet50')
+  pairs = keras_weights.match_weights(model.backbone, stored, files['h5'],
+                                      'ResNet50')
   assert sum(len(w) for _, w in pairs) == len(model.backbone.weights)
   for layer, values in pairs:
     for variable, value in zip(layer.weights, values):
@@ -237,6 +241,7 @@ def _losses(directory):
           for value in event.summary.value if value.tag == 'total_loss']
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('detector', ['retinanet_nasfpn', 'faster_rcnn'])
 def test_detectors_build_on_a_keras_backbone(detector):
   if detector == 'retinanet_nasfpn':
@@ -255,6 +260,7 @@ def test_detectors_build_on_a_keras_backbone(detector):
       id(v) for v in model.trainable_variables}
 
 
+@pytest.mark.slow
 def test_stochastic_depth_and_l2_follow_the_reuse_policy():
   params = _keras_config(h.retinanet_config(input_size=SIZE),
                          'EfficientNetB0')
@@ -294,6 +300,21 @@ def test_freeze_at_cuts_a_keras_application_at_its_endpoints(freeze_at):
   assert not frozen_bn.trainable  # inference mode: statistics fixed
 
 
+def test_adapters_and_freeze_at_together_on_a_keras_application():
+  # The adapters, children of the backbone, come after the application's
+  # graph among its layers; the stages are still found in that graph.
+  backbone = h.build_backbone(_keras_model_config('ResNet50'),
+                              input_size=SIZE, freeze_at=3, adapter='film')
+  graph = backbone.application_graph()
+  trained = {id(v) for v in backbone.trainable_variables}
+  assert not {id(v) for v in graph.get_layer('conv3_block1_1_conv').weights
+             } & trained
+  assert {id(v) for v in graph.get_layer('conv4_block1_1_conv').weights
+         } <= trained
+  assert set(map(id, adapters.adapter_variables(backbone))) <= trained
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize('adapter', ['parallel', 'series', 'film'])
 @pytest.mark.parametrize('model_name', ['ResNet50', 'EfficientNetB0'])
 def test_adapters_on_a_keras_application(model_name, adapter, tmp_path):
@@ -340,7 +361,7 @@ def test_keras_weights_and_init_checkpoint_are_not_both_given():
   params = _keras_config(h.retinanet_config(input_size=SIZE), 'ResNet50',
                          '/data/resnet50.h5')
   params.task.init_checkpoint = '/data/classifier/ckpt-1'
-  with pytest.raises(loading.ConfigError,
+  with pytest.raises(ConfigError,
                      match=r'task\.init_checkpoint and task\.model\.backbone'
                            r'\.keras_application\.weights both give'):
     reuse_policy.check_config(params.task)

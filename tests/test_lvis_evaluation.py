@@ -11,9 +11,9 @@ from pycocotools import mask as mask_api
 import pytest
 import tensorflow as tf
 
-from official_projects_backbone_reuse.benchmarks import lvis_eval_speed
+from tests.benchmarks import lvis_eval_speed
 from official_projects_backbone_reuse.evaluation import lvis_evaluator
-from official_projects_backbone_reuse.evaluation import lvis_reference
+from tests import lvis_reference
 
 TOL = 1e-4
 

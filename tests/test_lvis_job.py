@@ -9,16 +9,17 @@ import os
 import numpy as np
 import pytest
 
-from official_projects_backbone_reuse import lvis_job
-from official_projects_backbone_reuse.configs import loading
-from official_projects_backbone_reuse.evaluation import lvis_reference
+from official_projects_backbone_reuse.jobs import lvis_job
+from official_projects_backbone_reuse.common.errors import ConfigError
+from tests import lvis_reference
 from official_projects_backbone_reuse.tasks import detection as detection_tasks
-from official_projects_backbone_reuse.tasks.detection import (
+from official_projects_backbone_reuse.evaluation import (
     LVIS_DETECTIONS_FILE)
 from tests import reuse_helpers as h
 from tests.conftest import TINY_JOB
 
 
+@pytest.mark.slow
 def test_lvis_job_runs_every_step(tiny_default_job):
   workdir, code, _ = tiny_default_job
   assert code == 0
@@ -65,13 +66,13 @@ def test_lvis_job_runs_every_step(tiny_default_job):
 def test_lvis_evaluation_config_is_checked_before_the_run():
   params = h.maskrcnn_config()
   params.task.evaluation.type = 'lvis'
-  with pytest.raises(loading.ConfigError,
+  with pytest.raises(ConfigError,
                      match=r'task\.evaluation\.type=lvis needs '
                            r'task\.annotation_file'):
     detection_tasks.check_task_config(params.task)
   params.task.annotation_file = '/data/lvis_v1_val.json'
   detection_tasks.check_task_config(params.task)
   params.task.evaluation.type = 'voc'
-  with pytest.raises(loading.ConfigError,
+  with pytest.raises(ConfigError,
                      match=r"task\.evaluation\.type='voc': expected"):
     detection_tasks.check_task_config(params.task)

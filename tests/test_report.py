@@ -10,8 +10,9 @@ import pytest
 
 from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.analysis import report
+from official_projects_backbone_reuse.configs import recipes as recipes_lib
 
-EXPERIMENTS = report.EXPERIMENTS_DIR
+EXPERIMENTS = recipes_lib.experiments_dir()
 FROZEN = ('backbone_reuse_retinanet:' +
           os.path.join(EXPERIMENTS, 'small', 'retinanet_frozen.yaml'))
 FINETUNED = FROZEN + '+' + os.path.join(EXPERIMENTS, 'init', 'finetune.yaml')
@@ -87,8 +88,8 @@ def test_columns_follow_the_data_flow_with_cascade_stages_in_order():
 
 
 def test_a_recipe_resolves_to_its_files_then_the_given_ones():
-  recipes = report.load_recipes()
-  experiment, files = report.resolve(
+  recipes = recipes_lib.load_recipes()
+  experiment, files = recipes_lib.resolve(
       'faster_rcnn_r101_nasfpn_cascade_600ep:a.yaml+b.yaml', recipes)
   assert experiment == 'backbone_reuse_fasterrcnn'
   assert [os.path.relpath(f, EXPERIMENTS) for f in files[:-2]] == [
@@ -100,7 +101,7 @@ def test_a_recipe_resolves_to_its_files_then_the_given_ones():
 
 def test_list_prints_the_recipes(capsys):
   assert report.main(['--list']) == 0
-  assert capsys.readouterr().out == report.recipes_table(report.load_recipes())
+  assert capsys.readouterr().out == report.recipes_table(recipes_lib.load_recipes())
 
 
 @pytest.mark.parametrize('args, named', [

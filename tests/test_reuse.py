@@ -11,13 +11,6 @@ from official_projects_backbone_reuse.analysis import parameters
 from tests import reuse_helpers as h
 
 
-@pytest.fixture(scope='module')
-def upstream(tmp_path_factory):
-  directory = str(tmp_path_factory.mktemp('upstream'))
-  prefix, classifier = h.make_upstream_checkpoint(directory)
-  return directory, prefix, classifier
-
-
 def _build(params):
   task = task_factory.get_task(params.task)
   model = task.build_model()
@@ -25,8 +18,9 @@ def _build(params):
   return task, model
 
 
-def test_restored_backbone_computes_the_classifier_features(upstream):
-  directory, _, classifier = upstream
+def test_restored_backbone_computes_the_classifier_features(
+    upstream_checkpoint):
+  directory, _, classifier = upstream_checkpoint
   _, model = _build(h.retinanet_config(directory, input_size=64))
   images = tf.random.uniform([2, 64, 64, 3], seed=1)
   expected = classifier.backbone(images, training=False)
@@ -39,8 +33,10 @@ def test_restored_backbone_computes_the_classifier_features(upstream):
                                   expected[level].numpy())
 
 
-def test_every_backbone_variable_is_restored_and_counted(upstream):
-  directory, _, classifier = upstream
+@pytest.mark.slow
+def test_every_backbone_variable_is_restored_and_counted(
+    upstream_checkpoint):
+  directory, _, classifier = upstream_checkpoint
   _, model = _build(h.retinanet_config(directory))
   report = checkpoints.restore_backbone(model.backbone, directory)
   assert len(report.restored) == len(model.backbone.weights)
@@ -57,8 +53,8 @@ def test_head_of_another_label_space_is_ignored(tmp_path):
   assert checkpoints.backbone_differences(model.backbone, prefix) == []
 
 
-def test_mismatched_checkpoint_names_the_variables(upstream):
-  directory, prefix, _ = upstream
+def test_mismatched_checkpoint_names_the_variables(upstream_checkpoint):
+  directory, prefix, _ = upstream_checkpoint
   params = h.retinanet_config(prefix, model_id=18)
   params.task.model.backbone.resnet.model_id = 18
   task = task_factory.get_task(params.task)
@@ -84,8 +80,8 @@ def test_missing_checkpoint_is_named(tmp_path):
     task.initialize(model)
 
 
-def test_norm_activation_must_match_pretraining(upstream):
-  directory, _, _ = upstream
+def test_norm_activation_must_match_pretraining(upstream_checkpoint):
+  directory, _, _ = upstream_checkpoint
   params = h.retinanet_config(directory)
   params.task.model.backbone_norm_activation = None  # falls back to relu
   task = task_factory.get_task(params.task)
@@ -139,10 +135,11 @@ def _train(params, model_dir):
   return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('detector', ['retinanet', 'maskrcnn'])
 def test_frozen_backbone_is_bit_identical_after_training(
-    detector, upstream, tiny_world, tmp_path):
-  directory, _, _ = upstream
+    detector, upstream_checkpoint, tiny_world, tmp_path):
+  directory, _, _ = upstream_checkpoint
   make = h.retinanet_config if detector == 'retinanet' else h.maskrcnn_config
   params = h.set_data(make(directory), tiny_world.det_train_pattern, steps=3)
   model = _train(params, tmp_path / 'frozen')
@@ -158,6 +155,7 @@ def test_frozen_backbone_is_bit_identical_after_training(
   assert any('moving_mean' in n for n in changed)
 
 
+@pytest.mark.slow
 def test_cascade_heads_train_while_the_backbone_stays_frozen():
   params = h.maskrcnn_config()
   params.override({'task': {'model': {

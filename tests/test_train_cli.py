@@ -1,43 +1,150 @@
-"""train.py refuses bad experiments with one readable line, writing nothing."""
+"""One config path: train, export and report load experiments the same way
+(`configs.loading.load_experiment`), refuse bad ones with one readable line
+and exit status 2, writing nothing, and accept what Model Garden accepts
+(comma-separated `input_path`, `--gin_file` / `--gin_params`).
+
+The commands themselves run once, in subprocesses; every other case loads
+the flags in this process, through the function `train.py` calls."""
 import os
-import subprocess
-import sys
+import types
 
+import gin
 import pytest
+import tensorflow as tf
 
+from official_projects_backbone_reuse.analysis import report
+from official_projects_backbone_reuse.common import errors
+from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.configs import loading
+from official_projects_backbone_reuse.runtime import input_files
+from official_projects_backbone_reuse.runtime import integrity
 from tests import reuse_helpers as h
+from tests import runtime_helpers as rh
+
+BASE = ['--experiment=backbone_reuse_retinanet',
+        f'--config_file={h.RETINANET_YAML}']
+
+
+def _last_error_line(proc):
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last.startswith('error: '), last
+  return last
 
 
 def _train(tmp_path, *args):
   model_dir = tmp_path / 'run'
-  proc = subprocess.run(
-      [sys.executable, '-m', 'official_projects_backbone_reuse.train',
-       '--mode=train', f'--model_dir={model_dir}', *args],
-      capture_output=True, text=True, timeout=300, check=False)
+  proc = rh.run(rh.python_m(rh.TRAIN_MODULE, '--mode=train',
+                            f'--model_dir={model_dir}', *args))
   return proc, model_dir
 
 
+def _flags(tmp_path, experiment='backbone_reuse_retinanet', config_file=(),
+           params_override='', gin_params=()):
+  """Model Garden's flags of a `train.py --mode=train` command."""
+  return types.SimpleNamespace(
+      experiment=experiment,
+      config_file=[str(h.RETINANET_YAML), *config_file],
+      params_override=params_override, tpu=None, tf_data_service=None,
+      gin_file=None, gin_params=list(gin_params), mode='train',
+      model_dir=str(tmp_path / 'run'))
+
+
 @pytest.mark.parametrize('case', ['experiment', 'yaml_key', 'input_path',
-                                  'checkpoint'])
+                                  'checkpoint', 'gin'])
 def test_bad_config_fails_clearly(case, tmp_path):
-  base = ['--experiment=backbone_reuse_retinanet',
-          f'--config_file={h.RETINANET_YAML}']
   if case == 'experiment':
-    args, expected = ['--experiment=retinanet_froze'], "'retinanet_froze'"
+    flags, expected = _flags(tmp_path, 'retinanet_froze'), "'retinanet_froze'"
   elif case == 'yaml_key':
     bad = tmp_path / 'bad.yaml'
     bad.write_text('task:\n  model:\n    num_clases: 3\n')
-    args, expected = base + [f'--config_file={bad}'], "'num_clases'"
+    flags, expected = _flags(tmp_path, config_file=[bad]), "'num_clases'"
   elif case == 'input_path':
-    args = base + ['--params_override=task.train_data.input_path='
-                   f'{tmp_path}/none*']
+    flags = _flags(tmp_path, params_override='task.train_data.input_path='
+                   f'{tmp_path}/none*')
     expected = 'task.train_data.input_path'
-  else:
-    args = base + [f'--params_override=task.init_checkpoint={tmp_path}/x,'
-                   f'task.train_data.input_path={__file__}']
+  elif case == 'checkpoint':
+    flags = _flags(tmp_path, params_override=f'task.init_checkpoint='
+                   f'{tmp_path}/x,task.train_data.input_path={__file__}')
     expected = 'task.init_checkpoint'
-  proc, model_dir = _train(tmp_path, *args)
-  assert proc.returncode == 2, proc.stderr[-2000:]
-  last = proc.stderr.strip().splitlines()[-1]
-  assert last.startswith('error: ') and expected in last, last
-  assert not os.path.exists(model_dir)
+  else:  # Model Garden's flag, once accepted and ignored
+    flags = _flags(tmp_path, gin_params=['no_such_configurable.x = 1'])
+    expected = '--gin_params'
+  with pytest.raises(errors.UserError) as e:
+    loading.load_from_flags(flags)
+  assert expected in errors.one_line(e.value)
+  assert not os.path.exists(flags.model_dir)
+
+
+@pytest.mark.slow
+def test_train_export_and_report_refuse_a_contradiction_alike(tmp_path,
+                                                              capsys):
+  contradiction = '--params_override=task.freeze_at=2'
+  train, model_dir = _train(tmp_path, *BASE, contradiction)
+  export = rh.run(rh.python_m(
+      'official_projects_backbone_reuse.serving.export_saved_model', *BASE,
+      contradiction, f'--checkpoint_path={tmp_path}',
+      f'--export_dir={tmp_path / "export"}'))
+  assert report.main(['--input_size=128', contradiction,
+                      f'backbone_reuse_retinanet:{h.RETINANET_YAML}']) == 2
+  from_report = capsys.readouterr().err.strip().splitlines()[-1]
+  expected = 'task.freeze_at=2 contradicts task.freeze_backbone=true'
+  for line in (_last_error_line(train), _last_error_line(export),
+               from_report):
+    assert expected in line, line
+  assert os.listdir(tmp_path) == []  # not even the model dir
+
+
+def _tfrecords(directory, names):
+  directory.mkdir()
+  for name in names:
+    with tf.io.TFRecordWriter(str(directory / name)) as writer:
+      writer.write(b'record')
+
+
+def test_comma_separated_input_path_is_checked_pattern_by_pattern(tmp_path):
+  _tfrecords(tmp_path / 'a', ['a-0.tfrecord', 'a-1.tfrecord'])
+  _tfrecords(tmp_path / 'b', ['b-0.tfrecord'])
+  both = f'{tmp_path}/a/a-*, {tmp_path}/b/b-*'  # as Model Garden reads it
+  override = {'task': {'train_data': {'input_path': both}}}
+  params = loading.load_experiment('backbone_reuse_retinanet',
+                                   [h.RETINANET_YAML], override,
+                                   mode='train', model_dir=str(tmp_path))
+  assert params.task.train_data.input_path == both
+  # The search for a damaged file reads the files of both patterns.
+  assert integrity.check_input_files(params, 'train') == []
+  assert len(input_files.files(both)) == 3
+  missing = {'task': {'train_data': {
+      'input_path': f'{tmp_path}/a/a-*,{tmp_path}/c/c-*'}}}
+  with pytest.raises(ConfigError, match=rf"'{tmp_path}/c/c-\*' matches no "
+                                        'file'):
+    loading.load_experiment('backbone_reuse_retinanet', [h.RETINANET_YAML],
+                            missing, mode='train', model_dir=str(tmp_path))
+
+
+def test_gin_bindings_are_applied_as_model_garden_applies_them(tmp_path):
+  gin_file = tmp_path / 'trainer.gin'
+  gin_file.write_text('create_trainer.evaluate = False\n')
+  try:
+    loading.load_experiment('backbone_reuse_retinanet', [h.RETINANET_YAML],
+                            gin_files=[str(gin_file)],
+                            gin_params=['create_trainer.train = True'])
+    assert gin.query_parameter('create_trainer.evaluate') is False
+    assert gin.query_parameter('create_trainer.train') is True
+  finally:
+    gin.clear_config()
+  with pytest.raises(ConfigError, match='--gin_file=.*nowhere.gin: no such'):
+    loading.load_experiment('backbone_reuse_retinanet', gin_files=[
+        str(tmp_path / 'nowhere.gin')])
+
+
+def test_a_run_needs_what_a_config_alone_does_not():
+  # A stage-2 recipe can be loaded (report, studies) before its stage-1
+  # checkpoint exists; a run of it cannot.
+  stage2 = ['experiments/small/lvis_maskrcnn.yaml',
+            'experiments/small/lvis_stage2.yaml']
+  stage2 = [os.path.join(h.REPO, f) for f in stage2]
+  loading.load_experiment('backbone_reuse_maskrcnn', stage2)
+  with pytest.raises(ConfigError, match='re-tunes a stage-1 detector'):
+    loading.load_experiment('backbone_reuse_maskrcnn', stage2, mode='train',
+                            model_dir='/nonexistent')

@@ -6,14 +6,11 @@ See `class_curves` for what each file holds.
 """
 import csv
 import io
-import os
-import uuid
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, Dict, Mapping, Sequence
 
 from matplotlib import figure
 from matplotlib.backends import backend_agg
 import numpy as np
-import tensorflow as tf
 
 IOU_LABELS = {'bbox': 'box', 'segm': 'mask'}
 FREQUENCY_METRICS = ('AP', 'APr', 'APc', 'APf')
@@ -128,27 +125,3 @@ def tables_markdown(evaluations, reference: str) -> str:
     parts.append(f'### {label.capitalize()} AP by object size\n')
     parts.append(metrics_table(by_run, reference, SIZE_METRICS))
   return '\n'.join(parts)
-
-
-def write_outputs(output_dir: str, outputs: Mapping[str, Any]) -> List[str]:
-  """Writes {file name: str or bytes} into `output_dir` (made if needed):
-  every file to a temporary name first, then all renamed; on an error the
-  temporary files are removed. Returns the paths written."""
-  tf.io.gfile.makedirs(output_dir)
-  staged = []
-  try:
-    for name, data in outputs.items():
-      path = os.path.join(output_dir, name)
-      tmp = f'{path}.tmp-{uuid.uuid4().hex[:8]}'
-      staged.append((tmp, path))
-      mode = 'wb' if isinstance(data, bytes) else 'w'
-      with tf.io.gfile.GFile(tmp, mode) as f:
-        f.write(data)
-    for tmp, path in staged:
-      tf.io.gfile.rename(tmp, path, overwrite=True)
-  except BaseException:
-    for tmp, _ in staged:
-      if tf.io.gfile.exists(tmp):
-        tf.io.gfile.remove(tmp)
-    raise
-  return [path for _, path in staged]

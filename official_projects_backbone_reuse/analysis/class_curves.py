@@ -65,6 +65,7 @@ import argparse
 import collections
 import json
 import math
+import os
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -72,6 +73,8 @@ import numpy as np
 import tensorflow as tf
 
 from official_projects_backbone_reuse.analysis import class_ap_outputs
+from official_projects_backbone_reuse.common import errors
+from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.evaluation import lvis_evaluator
 
 IOU_TYPES = ('bbox', 'segm')
@@ -79,7 +82,7 @@ _PREDICTION_KEYS = ('image_id', 'category_id', 'bbox', 'score')
 _MAX_LINEAR_GRID = 2000
 
 
-class AnalysisError(Exception):
+class AnalysisError(errors.UserError):
   """A problem with the inputs or flags; the message names the file or flag."""
 
 
@@ -364,7 +367,10 @@ def _main(args) -> int:
   outputs, evaluations = analyse(gt, predictions, reference, train_counts,
                                  iou_types, args.sigma, args.max_dets, runs)
   try:
-    written = class_ap_outputs.write_outputs(args.output_dir, outputs)
+    tf.io.gfile.makedirs(args.output_dir)
+    written = {os.path.join(args.output_dir, name): data
+               for name, data in outputs.items()}
+    files.write_all_atomically(written)
   except (tf.errors.OpError, OSError) as e:
     raise AnalysisError(f'--output_dir {args.output_dir}: cannot write the '
                         f'outputs: {e}') from e
@@ -379,18 +385,10 @@ def _main(args) -> int:
   return 0
 
 
-def main(argv: Sequence[str]) -> int:
-  args = _parser().parse_args(argv)
-  try:
-    return _main(args)
-  except AnalysisError as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 2
-
-
-def run():
-  sys.exit(main(sys.argv[1:]))
+@errors.exits_on_error
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  return _main(_parser().parse_args(argv))
 
 
 if __name__ == '__main__':
-  run()
+  sys.exit(main())

@@ -26,78 +26,25 @@ Garden's default.
 """
 import argparse
 import csv
-import dataclasses
 import io
-import os
 import re
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
-
-import yaml
+from typing import Dict, List, Optional, Sequence
 
 from official.core import config_definitions as cfg
 from official.core import task_factory
 
-import official_projects_backbone_reuse  # pylint: disable=unused-import
-from official_projects_backbone_reuse import files
+from official_projects_backbone_reuse import registry_imports  # pylint: disable=unused-import
 from official_projects_backbone_reuse.analysis import parameters
+from official_projects_backbone_reuse.common import errors
+from official_projects_backbone_reuse.common import files
+from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import loading
-from official_projects_backbone_reuse.configs.loading import ConfigError
-
-EXPERIMENTS_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))), 'experiments')
-RECIPES_FILE = os.path.join(EXPERIMENTS_DIR, 'recipes.yaml')
+from official_projects_backbone_reuse.configs import recipes as recipes_lib
 
 # Columns in data-flow order; cascade stages follow their first stage.
 _COMPONENT_ORDER = ('backbone', 'adapters', 'decoder', 'rpn_head', 'head',
                     'detection_head', 'mask_head')
-
-
-@dataclasses.dataclass(frozen=True)
-class Recipe:
-  """A paper experiment: a registered experiment and its YAML files."""
-  name: str
-  paper: str
-  experiment: str
-  config_files: Tuple[str, ...]  # relative to EXPERIMENTS_DIR
-  original: Optional[str] = None
-
-
-def load_recipes(path: str = RECIPES_FILE) -> Dict[str, Recipe]:
-  """The recipes by name; none when there is no recipes file (an install
-  without the repository's experiments/)."""
-  if not os.path.exists(path):
-    return {}
-  with open(path) as f:
-    entries = yaml.safe_load(f)
-  return {name: Recipe(name=name, paper=e['paper'],
-                       experiment=e['experiment'],
-                       config_files=tuple(e['config_files']),
-                       original=e.get('original'))
-          for name, e in entries.items()}
-
-
-def resolve(spec: str, recipes: Dict[str, Recipe]) -> Tuple[str, List[str]]:
-  """The registered experiment and YAML files (in order) of NAME[:F[+F...]]."""
-  name, _, files = spec.partition(':')
-  extra = [f for f in files.split('+') if f]
-  if name in recipes:
-    recipe = recipes[name]
-    return recipe.experiment, [os.path.join(EXPERIMENTS_DIR, f)
-                               for f in recipe.config_files] + extra
-  try:
-    loading.check_experiment(name)
-  except ConfigError as e:
-    raise ConfigError(f'{name!r} is neither a recipe of {RECIPES_FILE} '
-                      f'(see --list) nor a registered experiment: {e}') from e
-  return name, extra
-
-
-def load_spec(spec: str, recipes: Dict[str, Recipe],
-              params_override: str = '') -> cfg.ExperimentConfig:
-  experiment, files = resolve(spec, recipes)
-  return loading.load_experiment(experiment, files, params_override)
 
 
 def check_input_size(params: cfg.ExperimentConfig,
@@ -172,15 +119,15 @@ def format_csv(rows) -> str:
   return out.getvalue()
 
 
-def recipes_table(recipes: Dict[str, Recipe]) -> str:
+def recipes_table(recipes: Dict[str, recipes_lib.Recipe]) -> str:
   """The recipes as a markdown table (experiments/README.md shows it)."""
   lines = ['| recipe | paper | `--experiment` | `--config_file` (in order, '
            'under `experiments/`) | Model Garden original |',
            '|---|---|---|---|---|']
   for r in recipes.values():
-    files = ' '.join(f'`{f}`' for f in r.config_files)
+    overlays = ' '.join(f'`{f}`' for f in r.config_files)
     original = f'`{r.original}`' if r.original else '-'
-    lines.append(f'| `{r.name}` | {r.paper} | `{r.experiment}` | {files} | '
+    lines.append(f'| `{r.name}` | {r.paper} | `{r.experiment}` | {overlays} | '
                  f'{original} |')
   return '\n'.join(lines) + '\n'
 
@@ -205,33 +152,33 @@ def _parser() -> argparse.ArgumentParser:
   return parser
 
 
-def main(argv: Sequence[str]) -> int:
+@errors.exits_on_error
+def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = _parser()
   args = parser.parse_args(argv)
   if not args.list and not args.experiments:
     parser.error('give at least one experiment, or --list')
-  recipes = load_recipes()
+  recipes = recipes_lib.load_recipes()
   if args.list:
     text = recipes_table(recipes)
   else:
     configs = []
     for spec in args.experiments:
       try:
-        params = load_spec(spec, recipes, args.params_override)
+        experiment, config_files = recipes_lib.resolve(spec, recipes)
+        params = loading.load_experiment(experiment, config_files,
+                                         args.params_override)
         check_input_size(params, args.input_size)
       except ConfigError as e:
-        print(f'error: {spec}: {e}', file=sys.stderr)
-        return 2
+        raise ConfigError(f'{spec}: {e}') from e
       configs.append((spec, params))
     rows = []
     for spec, params in configs:
       try:
         model = build_for_counting(params, args.input_size)
       except (ValueError, TypeError, KeyError) as e:
-        reason = loading.reason(e).strip().splitlines()[0]
-        print(f'error: {spec}: the model cannot be built: {reason}',
-              file=sys.stderr)
-        return 2
+        raise ConfigError(f'{spec}: the model cannot be built: '
+                          f'{errors.first_line(e)}') from e
       rows.append((spec, parameters.count_parameters(model)))
     text = (format_csv if args.format == 'csv' else format_markdown)(rows)
   if args.output:
@@ -241,5 +188,5 @@ def main(argv: Sequence[str]) -> int:
   return 0
 
 
-def run():
-  sys.exit(main(sys.argv[1:]))
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,28 +1,38 @@
-"""Loading experiment configs, with errors that say which flag or file.
+"""Loading an experiment config: the one path every command takes.
 
-Used by `train.py` and `export_saved_model.py`, so both accept and refuse the
-same experiments, YAML files and overrides.
+`load_experiment` is Model Garden's parsing (`train_utils.ExperimentParser`:
+the registered experiment, each `--config_file` in order, `--tpu`,
+`--tf_data_service`, then `--params_override`, all strict), the gin files and
+bindings (as Model Garden's `train.py` applies them), and every check of this
+project's tasks; for a run (`mode` given) also the runtime and the files the
+run needs. `train`, `export`, `report`, the jobs and the studies all load
+through it, so they accept and refuse the same things; any failure is one
+ConfigError naming the flag, file or key.
 """
-from typing import Sequence
+import types
+from typing import Optional, Sequence
 
+import gin
 import tensorflow as tf
 
 from official.core import config_definitions as cfg
 from official.core import exp_factory
+from official.core import train_utils
 from official.modeling import hyperparams
 
+from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.common.errors import reason
+from official_projects_backbone_reuse import registry_imports  # pylint: disable=unused-import
+from official_projects_backbone_reuse.configs import detection as detection_cfg
+from official_projects_backbone_reuse.runtime import checks
+from official_projects_backbone_reuse.tasks import detection as detection_tasks
 
-class ConfigError(ValueError):
-  """The experiment config cannot be built; the message says where."""
+# What Model Garden's parsing raises for a bad key or value.
+_PARSE_ERRORS = (KeyError, ValueError, TypeError, AttributeError,
+                 tf.errors.OpError)
 
 
-def reason(error: Exception) -> str:
-  """The readable part of a config error (KeyError quotes its message)."""
-  return str(error.args[0] if isinstance(error, KeyError) and error.args
-             else error)
-
-
-def check_experiment(experiment: str) -> None:
+def check_experiment(experiment: Optional[str]) -> None:
   """Fails unless `experiment` is registered, listing this project's."""
   if not experiment:
     raise ConfigError('--experiment is required, e.g. '
@@ -37,29 +47,119 @@ def check_experiment(experiment: str) -> None:
                       'own).') from e
 
 
-def check_config_files(config_files: Sequence[str]) -> None:
-  for path in config_files or []:
-    if not tf.io.gfile.exists(path):
-      raise ConfigError(f'--config_file={path}: no such file.')
+class _Flags(types.SimpleNamespace):
+  """The flags Model Garden's parser reads; it asks `'name' in flags`."""
+
+  def __contains__(self, name: str) -> bool:
+    return hasattr(self, name)
 
 
-def load_experiment(experiment: str, config_files: Sequence[str],
-                    params_override: str = '') -> cfg.ExperimentConfig:
-  """The registered experiment, overridden strictly by the YAML files in
-  order and then by `params_override`; validated and locked."""
-  check_experiment(experiment)
-  check_config_files(config_files)
-  params = exp_factory.get_exp_config(experiment)
-  for path in config_files or []:
+class _Parser(train_utils.ExperimentParser):
+  """Model Garden's parser, with errors that name the flag or file."""
+
+  def base_experiment(self):
+    check_experiment(self._flags_obj.experiment)
+    return super().base_experiment()
+
+  def parse_config_file(self, params):
+    for path in self._flags_obj.config_file or []:
+      if not tf.io.gfile.exists(path):
+        raise ConfigError(f'--config_file={path}: no such file.')
+      try:
+        params = hyperparams.override_params_dict(params, path,
+                                                  is_strict=True)
+      except _PARSE_ERRORS as e:
+        raise ConfigError(f'--config_file={path}: {reason(e)}') from e
+    return params
+
+  def parse_params_override(self, params):
     try:
-      params = hyperparams.override_params_dict(params, path, is_strict=True)
-    except (KeyError, ValueError, TypeError, AttributeError) as e:
-      raise ConfigError(f'--config_file={path}: {reason(e)}') from e
+      return super().parse_params_override(params)
+    except _PARSE_ERRORS as e:
+      raise ConfigError(f'--params_override: {reason(e)}') from e
+
+
+def _apply_gin(gin_files: Sequence[str], gin_params: Sequence[str]) -> None:
+  """Model Garden's train.py applies --gin_file / --gin_params first."""
+  if not gin_files and not gin_params:
+    return
+  for path in gin_files or []:
+    if not tf.io.gfile.exists(path):
+      raise ConfigError(f'--gin_file={path}: no such file.')
   try:
-    params = hyperparams.override_params_dict(params, params_override,
-                                              is_strict=True)
+    # Not finalized: a process may load several experiments (the tests).
+    gin.parse_config_files_and_bindings(gin_files, gin_params,
+                                        finalize_config=False)
+  except Exception as e:  # pylint: disable=broad-except
+    # gin raises ValueError, NameError, SyntaxError, ImportError, ...
+    what = ' '.join(str(e).split())
+    raise ConfigError(f'--gin_file/--gin_params: {what}') from e
+
+
+def check_project_config(params: cfg.ExperimentConfig, for_run: bool) -> None:
+  """This project's checks of a task (contradicting keys, reuse policy;
+  `for_run`: also the values a run needs)."""
+  if isinstance(params.task, (detection_cfg.ReuseRetinaNetTask,
+                              detection_cfg.ReuseMaskRCNNTask)):
+    detection_tasks.check_task_config(params.task, for_run)
+
+
+def load_experiment(experiment: Optional[str],
+                    config_files: Sequence[str] = (),
+                    params_override: str = '', *,
+                    tpu: Optional[str] = None,
+                    tf_data_service: Optional[str] = None,
+                    gin_files: Sequence[str] = (),
+                    gin_params: Sequence[str] = (),
+                    mode: Optional[str] = None,
+                    model_dir: Optional[str] = None,
+                    num_cpu_devices: int = 0) -> cfg.ExperimentConfig:
+  """The experiment config, parsed, checked and locked.
+
+  Args:
+    experiment: a registered experiment (`--experiment`).
+    config_files: YAML files that override it, in order (`--config_file`).
+    params_override: YAML/JSON string or file applied last.
+    tpu: `--tpu`, into `runtime.tpu`.
+    tf_data_service: `--tf_data_service`.
+    gin_files: `--gin_file`.
+    gin_params: `--gin_params`.
+    mode: for a run, `--mode`: the runtime (strategy, TPU, devices) and the
+      files the run reads (inputs, checkpoints, annotations) are checked too.
+    model_dir: for a run, `--model_dir`.
+    num_cpu_devices: for a run, `--num_cpu_devices`.
+
+  Raises:
+    ConfigError: one line naming the flag, file or key (a CheckpointError
+      for a damaged or incomplete checkpoint).
+  """
+  _apply_gin(gin_files, gin_params)
+  flags_obj = _Flags(
+      experiment=experiment,
+      config_file=[str(path) for path in config_files or []],
+      params_override=params_override, tpu=tpu,
+      tf_data_service=tf_data_service)
+  params = _Parser(flags_obj).parse()
+  try:
     params.validate()
-  except (KeyError, ValueError, TypeError, AttributeError) as e:
-    raise ConfigError(f'--params_override: {reason(e)}') from e
+  except _PARSE_ERRORS as e:
+    raise ConfigError(f'invalid experiment config: {reason(e)}') from e
+  check_project_config(params, for_run=mode is not None)
+  if mode is not None:
+    checks.check_runtime(params, mode, model_dir, num_cpu_devices)
+    checks.check_inputs(params, mode, model_dir)
   params.lock()
   return params
+
+
+def load_from_flags(flags_obj, num_cpu_devices: int = 0,
+                    run: bool = True) -> cfg.ExperimentConfig:
+  """`load_experiment` with Model Garden's flags (`official.common.flags`);
+  `run`: check the run of `--mode` in `--model_dir` too."""
+  return load_experiment(
+      flags_obj.experiment, flags_obj.config_file or [],
+      flags_obj.params_override or '', tpu=flags_obj.tpu,
+      tf_data_service=getattr(flags_obj, 'tf_data_service', None),
+      gin_files=flags_obj.gin_file or [], gin_params=flags_obj.gin_params or [],
+      mode=flags_obj.mode if run else None, model_dir=flags_obj.model_dir,
+      num_cpu_devices=num_cpu_devices)

@@ -1,8 +1,8 @@
 """LVIS v1 evaluation: the official LVIS numbers, computed fast.
 
 `evaluate` gives the same nine metrics as the LVIS API (`lvis.LVISEval`, see
-`lvis_reference`) -- tested equal on fixtures with every LVIS rule at play --
-in seconds instead of tens of minutes. Per category, the matching and the
+`tests/lvis_reference.py`) -- tested equal on fixtures with every LVIS rule
+at play -- in seconds instead of tens of minutes. Per category, the matching and the
 precision/recall accumulation run in C++ in faster-coco-eval's `lvis_style`
 mode (which also applies the not-exhaustive rule), on only the images where
 the category is verified; the metrics are then the means LVISEval takes over
@@ -36,7 +36,7 @@ import tensorflow as tf
 
 from official.vision.evaluation import coco_evaluator
 from official.vision.evaluation import coco_utils
-from official_projects_backbone_reuse import files
+from official_projects_backbone_reuse.common import files
 
 METRIC_NAMES = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'APr', 'APc', 'APf')
 _REQUIRED_KEYS = {

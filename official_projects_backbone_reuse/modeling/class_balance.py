@@ -24,7 +24,7 @@ from typing import List
 import numpy as np
 import tensorflow as tf
 
-from official_projects_backbone_reuse.configs.loading import ConfigError
+from official_projects_backbone_reuse.common.errors import ConfigError
 
 _KEY = 'task.class_balanced_retuning'
 

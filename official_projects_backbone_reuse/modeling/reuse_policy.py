@@ -52,7 +52,7 @@ from official.modeling import hyperparams
 from official.vision.configs import common
 from official.vision.modeling import backbones
 
-from official_projects_backbone_reuse.configs.loading import ConfigError
+from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.modeling import adapters
 from official_projects_backbone_reuse.modeling import (
     keras_application_backbone)
@@ -80,11 +80,12 @@ def freeze_at_of(freeze_backbone: bool, freeze_at: Optional[int]) -> int:
   return freeze_at
 
 
-def check_config(task_config) -> None:
-  """Fails with a ConfigError when the reuse keys of a task contradict."""
+def check_config(task_config, for_run: bool = True) -> None:
+  """Fails with a ConfigError when the reuse keys of a task contradict, or
+  (`for_run`) when a run would lack a value they need."""
   freeze_at_of(task_config.freeze_backbone,
                getattr(task_config, 'freeze_at', None))
-  _check_retuning(task_config)
+  _check_retuning(task_config, for_run)
   backbone = task_config.model.backbone
   if (backbone.type == 'keras_application'
       and backbone.keras_application.weights and task_config.init_checkpoint):
@@ -104,11 +105,11 @@ def retuning(task_config) -> bool:
   return bool(retune and retune.enabled)
 
 
-def _check_retuning(task_config) -> None:
+def _check_retuning(task_config, for_run: bool) -> None:
   if not retuning(task_config):
     return
   key = 'task.class_balanced_retuning.enabled=true'
-  if (not task_config.init_checkpoint
+  if ((for_run and not task_config.init_checkpoint)
       or task_config.init_checkpoint_modules != 'all'):
     raise ConfigError(
         f'{key} re-tunes a stage-1 detector: set task.init_checkpoint to its '
@@ -119,7 +120,7 @@ def _check_retuning(task_config) -> None:
     raise ConfigError(f'{key} sets task.losses.class_weights itself; remove '
                       'task.losses.class_weights.')
   path = task_config.class_balanced_retuning.annotation_file
-  if not path or not tf.io.gfile.exists(path):
+  if for_run and (not path or not tf.io.gfile.exists(path)):
     raise ConfigError(
         f'task.class_balanced_retuning.annotation_file={path!r}: expected the '
         'training annotations (COCO/LVIS JSON) that give the class weights; '

@@ -26,7 +26,8 @@ from official.vision.tasks import retinanet
 from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.configs import detection as cfg
-from official_projects_backbone_reuse.configs.loading import ConfigError
+from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.evaluation import LVIS_DETECTIONS_FILE
 from official_projects_backbone_reuse.evaluation import lvis_evaluator
 from official_projects_backbone_reuse.modeling import adapters
 from official_projects_backbone_reuse.modeling import class_balance
@@ -34,18 +35,16 @@ from official_projects_backbone_reuse.modeling import detector
 from official_projects_backbone_reuse.modeling import reuse_policy
 
 
-LVIS_DETECTIONS_FILE = 'lvis_val_detections.json'
-
-
-def check_task_config(task_config) -> None:
+def check_task_config(task_config, for_run: bool = True) -> None:
   """Fails with a ConfigError, before anything runs, when the task's own
-  keys contradict each other."""
-  reuse_policy.check_config(task_config)
+  keys contradict each other, or (`for_run`) a run would lack a value they
+  need (a checkpoint or annotation file to read)."""
+  reuse_policy.check_config(task_config, for_run)
   evaluation = task_config.evaluation
   if evaluation.type not in ('coco', 'lvis'):
     raise ConfigError(f'task.evaluation.type={evaluation.type!r}: expected '
                       '"coco" or "lvis".')
-  if evaluation.type == 'lvis' and not task_config.annotation_file:
+  if for_run and evaluation.type == 'lvis' and not task_config.annotation_file:
     raise ConfigError(
         'task.evaluation.type=lvis needs task.annotation_file: the LVIS v1 '
         'JSON of the validation images (its neg_category_ids and '

@@ -26,13 +26,13 @@ import sys
 import time
 from typing import List, Optional
 
-from official_projects_backbone_reuse import default_job
-from official_projects_backbone_reuse.tasks.detection import (
-    LVIS_DETECTIONS_FILE)
+from official_projects_backbone_reuse.common import errors
+from official_projects_backbone_reuse.evaluation import LVIS_DETECTIONS_FILE
+from official_projects_backbone_reuse.jobs import steps
 
 TOTAL_STEPS = 8
-LVIS_YAML = os.path.join(default_job.EXPERIMENTS, 'lvis_maskrcnn.yaml')
-STAGE2_YAML = os.path.join(default_job.EXPERIMENTS, 'lvis_stage2.yaml')
+LVIS_YAML = 'lvis_maskrcnn.yaml'  # in experiments/small/
+STAGE2_YAML = 'lvis_stage2.yaml'
 # run name -> (model dir, what it is); the first is the analysis reference.
 RUNS = {
     'finetuned': ('lvis_finetuned', 'stage 1, fine-tuned backbone'),
@@ -44,28 +44,29 @@ METRICS = ('AP', 'APr', 'APc', 'APf', 'mask_AP', 'mask_APr', 'mask_APc',
            'mask_APf')
 
 
-def _train(world: default_job.World, name: str, configs: List[str],
+def _train(world: steps.World, name: str, configs: List[str],
            overrides: List[str]) -> str:
   model_dir = world.path(RUNS[name][0])
-  if not os.path.exists(os.path.join(model_dir, 'metrics.json')):
-    default_job.run_logged(
-        default_job.train_cmd('backbone_reuse_maskrcnn', configs,
-                              'train_and_eval', model_dir, overrides),
+  if not world.done(name, os.path.join(model_dir, 'metrics.json')):
+    steps.run_logged(
+        steps.train_cmd('backbone_reuse_maskrcnn',
+                        [steps.small_experiment(c) for c in configs],
+                        'train_and_eval', model_dir, overrides),
         os.path.join(world.logs, f'{RUNS[name][0]}.log'))
   return model_dir
 
 
-def run_job(workdir: str, scale: default_job.Scale, sigma: float) -> dict:
+def run_job(workdir: str, scale: steps.Scale, sigma: float) -> dict:
   """Runs the eight steps; returns the summary also written to
   lvis_summary.json."""
-  from data_tools import convert_lvis  # pylint: disable=g-import-not-at-top
-
-  world = default_job.prepare_world(workdir, scale, TOTAL_STEPS)
+  world = steps.prepare_world(workdir, scale, TOTAL_STEPS)
   times = world.times
 
-  t = default_job.stage(f'4/{TOTAL_STEPS} LVIS TFRecords (federated ids)')
+  t = steps.stage(f'4/{TOTAL_STEPS} LVIS TFRecords (federated ids)')
   lvis_records = world.path('tfrecords_lvis')
-  if not os.path.exists(os.path.join(lvis_records, 'done')):
+  if not world.done('lvis_tfrecords', os.path.join(lvis_records, 'done')):
+    # Imported only when the step runs: it imports all of official.vision.
+    from official_projects_backbone_reuse.data_tools import convert_lvis  # pylint: disable=g-import-not-at-top
     for split in ('train', 'val'):
       convert_lvis.convert_lvis(world.annotations(split), [world.detection],
                                 os.path.join(lvis_records, split),
@@ -73,31 +74,32 @@ def run_job(workdir: str, scale: default_job.Scale, sigma: float) -> dict:
     open(os.path.join(lvis_records, 'done'), 'w').close()
   times['lvis_tfrecords'] = time.time() - t
 
-  steps = scale.detector_steps
+  detector_steps = scale.detector_steps
   stage1 = [
       f'task.init_checkpoint={world.upstream}',
       f'task.train_data.input_path={lvis_records}/train-*.tfrecord',
       f'task.validation_data.input_path={lvis_records}/val-*.tfrecord',
       f'task.annotation_file={world.annotations("val")}',
-      f'trainer.train_steps={steps}',
-      f'trainer.validation_interval={steps}',
-      f'trainer.checkpoint_interval={steps}',
-      f'trainer.optimizer_config.learning_rate.cosine.decay_steps={steps}']
+      f'trainer.train_steps={detector_steps}',
+      f'trainer.validation_interval={detector_steps}',
+      f'trainer.checkpoint_interval={detector_steps}',
+      'trainer.optimizer_config.learning_rate.cosine.decay_steps='
+      f'{detector_steps}']
 
-  t = default_job.stage(f'5/{TOTAL_STEPS} stage 1: Mask R-CNN on the frozen '
+  t = steps.stage(f'5/{TOTAL_STEPS} stage 1: Mask R-CNN on the frozen '
                          'backbone, LVIS evaluation')
   frozen = _train(world, 'frozen', [LVIS_YAML], stage1)
   times['frozen'] = time.time() - t
 
-  t = default_job.stage(f'6/{TOTAL_STEPS} stage 1: the same, backbone '
+  t = steps.stage(f'6/{TOTAL_STEPS} stage 1: the same, backbone '
                          'fine-tuned (the reference)')
   _train(world, 'finetuned', [LVIS_YAML],
          stage1 + ['task.freeze_backbone=false'])
   times['finetuned'] = time.time() - t
 
-  t = default_job.stage(f'7/{TOTAL_STEPS} stage 2: class-balanced '
+  t = steps.stage(f'7/{TOTAL_STEPS} stage 2: class-balanced '
                          're-tuning of the classification layer')
-  stage2_steps = max(1, steps // 5)
+  stage2_steps = max(1, detector_steps // 5)
   _train(world, 'frozen_stage2', [LVIS_YAML, STAGE2_YAML], stage1[1:] + [
       f'task.init_checkpoint={frozen}',
       'task.class_balanced_retuning.annotation_file='
@@ -109,9 +111,9 @@ def run_job(workdir: str, scale: default_job.Scale, sigma: float) -> dict:
       f'{stage2_steps}'])
   times['frozen_stage2'] = time.time() - t
 
-  t = default_job.stage(f'8/{TOTAL_STEPS} per-class analysis')
+  t = steps.stage(f'8/{TOTAL_STEPS} per-class analysis')
   analysis = world.path('lvis_analysis')
-  default_job.run_logged(
+  steps.run_logged(
       [sys.executable, '-m',
        'official_projects_backbone_reuse.analysis.class_curves']
       + [f'--run={name}={world.path(model_dir, LVIS_DETECTIONS_FILE)}'
@@ -123,29 +125,27 @@ def run_job(workdir: str, scale: default_job.Scale, sigma: float) -> dict:
   times['analysis'] = time.time() - t
 
   summary = {
-      'runs': {name: {k: default_job.metrics(world.path(model_dir)).get(k)
+      'runs': {name: {k: steps.metrics(world.path(model_dir)).get(k)
                       for k in METRICS}
                for name, (model_dir, _) in RUNS.items()},
       'analysis': analysis,
       'seconds': {k: round(v, 1) for k, v in times.items()},
+      'reused_steps': world.reused,
   }
-  default_job.write_summary(world.path('lvis_summary.json'), summary)
+  steps.write_summary(world.path('lvis_summary.json'), summary)
   return summary
 
 
+@errors.exits_on_error
 def main(argv: Optional[List[str]] = None) -> int:
-  parser = default_job.job_arguments(__doc__.split('\n\n')[0])
+  parser = steps.job_arguments(__doc__.split('\n\n')[0])
   parser.add_argument('--sigma', type=float, default=50.0,
                       help='Gaussian smoothing over training annotation '
                       'counts (the paper: 1000 on LVIS; the small world has '
                       'tens to hundreds of annotations per class)')
   args = parser.parse_args(argv)
   start = time.time()
-  try:
-    summary = run_job(args.workdir, default_job.scale_of(args), args.sigma)
-  except default_job.StepFailed as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+  summary = run_job(args.workdir, steps.scale_of(args), args.sigma)
   print('\n=== result (LVIS metrics on the val set, x100)')
   print('run            ' + ' '.join(f'{m:>8}' for m in METRICS))
   for name, values in summary['runs'].items():
@@ -153,14 +153,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         f'{100 * v:8.1f}' if v is not None and v >= 0 else f'{"-":>8}'
         for v in values.values()))
   print(f"per-class plots, CSV and tables in {summary['analysis']}")
-  print(f'wall time {time.time() - start:.0f} s; per step '
-        f"{summary['seconds']}")
+  steps.print_times(start, summary)
   return 0
 
 
-def run():
-  sys.exit(main())
-
-
 if __name__ == '__main__':
-  run()
+  sys.exit(main())

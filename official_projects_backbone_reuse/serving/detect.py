@@ -24,7 +24,6 @@ Example:
 import io
 import json
 import os
-import sys
 from typing import Dict, Iterator, List, Sequence
 
 from absl import app
@@ -36,23 +35,16 @@ import tensorflow as tf
 from official.modeling.hyperparams import params_dict
 from official.vision.utils.object_detection import visualization_utils
 
-from official_projects_backbone_reuse import files
+from official_projects_backbone_reuse.common import files
+from official_projects_backbone_reuse.common.errors import UserError
+from official_projects_backbone_reuse.common.errors import exits_on_error
+from official_projects_backbone_reuse.serving import label_map as label_maps
 
-LABEL_MAP_FILE = 'label_map.json'
 _SIGNATURE = 'serving_default'
 
 
-class DetectError(ValueError):
+class DetectError(UserError):
   """The detection cannot run as asked; the message says why and where."""
-
-
-def load_label_map(saved_model_dir: str) -> Dict[int, str]:
-  """Class id -> name from the export's label_map.json; {} when absent."""
-  path = os.path.join(saved_model_dir, LABEL_MAP_FILE)
-  if not tf.io.gfile.exists(path):
-    return {}
-  with tf.io.gfile.GFile(path) as f:
-    return {int(k): v for k, v in json.load(f).items()}
 
 
 def boxes_are_normalized(saved_model_dir: str) -> bool:
@@ -148,7 +140,7 @@ def detect(saved_model_dir: str, image_paths: Sequence[str],
   if not tf.saved_model.contains_saved_model(saved_model_dir):
     raise DetectError(f'--saved_model {saved_model_dir}: no SavedModel there.')
   normalized = boxes_are_normalized(saved_model_dir)
-  label_map = load_label_map(saved_model_dir)
+  label_map = label_maps.read(saved_model_dir)
   images = [read_image(path) for path in image_paths]
   serving = tf.saved_model.load(saved_model_dir).signatures.get(_SIGNATURE)
   if serving is None or 'detection_boxes' not in serving.structured_outputs:
@@ -229,19 +221,17 @@ def define_flags() -> None:
                       'xmax] in pixels of the image).')
 
 
-def main(argv):
+@exits_on_error
+def main(argv) -> int:
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   f = flags.FLAGS
-  try:
-    for name in ('saved_model', 'output_dir'):
-      if not f[name].value:
-        raise DetectError(f'--{name} is required.')
-    run_cli(f.saved_model, f.image or [], f.output_dir, f.min_score,
-            f.output_json)
-  except DetectError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+  for name in ('saved_model', 'output_dir'):
+    if not f[name].value:
+      raise DetectError(f'--{name} is required.')
+  run_cli(f.saved_model, f.image or [], f.output_dir, f.min_score,
+          f.output_json)
+  return 0
 
 
 def run():

@@ -14,18 +14,15 @@ Model Garden's `DetectionModule`'s. One SavedModel carries three signatures:
 The export directory also holds Model Garden's `params.yaml` and, when the
 config's `task.annotation_file` exists, `label_map.json`
 ({"<class id>": "<name>"}), so `backbone-reuse-detect` needs nothing else.
-It is written under a temporary sibling name and renamed when complete.
+It is written under a hidden temporary sibling name and renamed when
+complete.
 
 Example:
   backbone-reuse-export --experiment=backbone_reuse_retinanet \
     --config_file=experiments/small/retinanet_frozen.yaml \
     --checkpoint_path=/tmp/run --export_dir=/tmp/run/export
 """
-import json
 import os
-import shutil
-import sys
-import uuid
 from typing import List, Optional, Sequence
 
 from absl import app
@@ -41,11 +38,15 @@ from official.vision.configs import retinanet as retinanet_cfg
 from official.vision.serving import detection
 from official.vision.serving import export_saved_model_lib
 
-import official_projects_backbone_reuse  # pylint: disable=unused-import
+from official_projects_backbone_reuse import registry_imports  # pylint: disable=unused-import
 from official_projects_backbone_reuse import checkpoints
-from official_projects_backbone_reuse import detect
+from official_projects_backbone_reuse.common import files
+from official_projects_backbone_reuse.common.errors import UserError
+from official_projects_backbone_reuse.common.errors import exits_on_error
+from official_projects_backbone_reuse.common.errors import first_line
 from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.modeling import detector
+from official_projects_backbone_reuse.serving import label_map as label_maps
 
 # Model Garden input type -> signature name.
 FUNCTION_KEYS = {
@@ -57,17 +58,8 @@ FUNCTION_KEYS = {
 _DYNAMIC_BATCH_NMS_VERSIONS = ('batched', 'v2', 'v3')
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
   """The export cannot be done as asked; the message says why and where."""
-
-
-def parse_config(experiment: Optional[str], config_files: Sequence[str],
-                 params_override: str) -> cfg.ExperimentConfig:
-  """The experiment config, strictly overridden; ExportError says why not."""
-  try:
-    return loading.load_experiment(experiment, config_files, params_override)
-  except loading.ConfigError as e:
-    raise ExportError(str(e)) from e
 
 
 class BackboneReuseDetectionModule(detection.DetectionModule):
@@ -125,22 +117,8 @@ def restore_model(model: tf_keras.Model, checkpoint: str) -> None:
     tf.train.Checkpoint(model=model).read(
         checkpoint).assert_existing_objects_matched().expect_partial()
   except (AssertionError, ValueError, tf.errors.OpError) as e:
-    reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
     raise ExportError(f'checkpoint_path {checkpoint}: does not fit the model '
-                      f'of this config: {reason}') from e
-
-
-def read_label_map(annotation_file: Optional[str]) -> Optional[dict]:
-  """{"<class id>": "<name>"} from a COCO/LVIS annotation file's categories."""
-  if not annotation_file:
-    return None
-  if not tf.io.gfile.exists(annotation_file):
-    logging.warning('task.annotation_file %s does not exist; exporting '
-                    'without %s.', annotation_file, detect.LABEL_MAP_FILE)
-    return None
-  with tf.io.gfile.GFile(annotation_file) as f:
-    categories = json.load(f).get('categories', [])
-  return {str(c['id']): c['name'] for c in categories}
+                      f'of this config: {first_line(e)}') from e
 
 
 def _check_export_dir(export_dir: str, overwrite: bool) -> None:
@@ -151,11 +129,6 @@ def _check_export_dir(export_dir: str, overwrite: bool) -> None:
   elif os.path.exists(export_dir):
     raise ExportError(f'export_dir {export_dir} exists and is not a '
                       'directory.')
-
-
-def _first_line(error: Exception) -> str:
-  text = str(getattr(error, 'message', None) or error).strip()
-  return (text.splitlines() or [type(error).__name__])[0]
 
 
 def _write_export(module: BackboneReuseDetectionModule,
@@ -173,19 +146,7 @@ def _write_export(module: BackboneReuseDetectionModule,
         checkpoint_path=None, export_dir=tmp_dir, export_module=module,
         function_keys=dict(FUNCTION_KEYS))
   if label_map is not None:
-    with open(os.path.join(tmp_dir, detect.LABEL_MAP_FILE), 'w') as f:
-      json.dump(label_map, f, indent=1, sort_keys=True)
-
-
-def _move_into_place(tmp_dir: str, export_dir: str) -> None:
-  """Renames tmp_dir to export_dir, replacing what is there."""
-  if not os.path.exists(export_dir):
-    os.rename(tmp_dir, export_dir)
-    return
-  old = f'{export_dir}.old-{uuid.uuid4().hex[:8]}'
-  os.rename(export_dir, old)
-  os.rename(tmp_dir, export_dir)
-  shutil.rmtree(old)
+    label_maps.write(tmp_dir, label_map)
 
 
 def export(params: cfg.ExperimentConfig, checkpoint_path: str,
@@ -215,42 +176,28 @@ def export(params: cfg.ExperimentConfig, checkpoint_path: str,
       and an existing export_dir is unchanged).
   """
   _check_detection_task(params)
-  try:
-    checkpoint = checkpoints.resolve_checkpoint(checkpoint_path,
-                                                key='checkpoint_path')
-  except checkpoints.CheckpointError as e:
-    raise ExportError(str(e)) from e
+  checkpoint = checkpoints.resolve_checkpoint(checkpoint_path,
+                                              key='checkpoint_path')
   export_dir = os.path.abspath(export_dir)
   _check_export_dir(export_dir, overwrite)
   image_size = _image_size(params, input_image_size)
-  label_map = read_label_map(params.task.annotation_file)
-  # Not tempfile.mkdtemp: the export keeps the umask's permissions.
-  tmp_dir = f'{export_dir}.tmp-{uuid.uuid4().hex[:8]}'
+  label_map = label_maps.from_annotations(params.task.annotation_file)
+  module = build_export_module(params, batch_size, image_size)
+  restore_model(module.model, checkpoint)
   try:
-    os.makedirs(os.path.dirname(export_dir), exist_ok=True)
-    os.mkdir(tmp_dir)
-  except OSError as e:
-    raise ExportError(f'export_dir {export_dir}: cannot create '
-                      f'{e.filename or tmp_dir}: {e.strerror or e}.') from e
-  try:
-    module = build_export_module(params, batch_size, image_size)
-    restore_model(module.model, checkpoint)
-    try:
+    with files.atomic_directory(export_dir) as tmp_dir:
       _write_export(module, batch_size, image_size, label_map, tmp_dir)
-      _move_into_place(tmp_dir, export_dir)
-    except (OSError, tf.errors.OpError) as e:
-      # A full disk, a quota, a lost mount: nothing half-written is kept,
-      # and an export_dir that was there before is left as it was.
-      reason = (e.strerror if isinstance(e, OSError) and e.strerror
-                else _first_line(e))
-      where = getattr(e, 'filename', None) or tmp_dir
-      raise ExportError(
-          f'export_dir {export_dir}: writing the SavedModel failed at '
-          f'{where}: {reason}. The partial export was removed'
-          + (f'; {export_dir} was not changed.' if os.path.exists(export_dir)
-             else '.')) from e
-  finally:
-    shutil.rmtree(tmp_dir, ignore_errors=True)
+  except (OSError, tf.errors.OpError) as e:
+    # A full disk, a quota, a lost mount: nothing half-written is kept, and
+    # an export_dir that was there before is left as it was.
+    reason = (e.strerror if isinstance(e, OSError) and e.strerror
+              else first_line(e))
+    where = getattr(e, 'filename', None) or export_dir
+    raise ExportError(
+        f'export_dir {export_dir}: writing the SavedModel failed at '
+        f'{where}: {reason}. The partial export was removed'
+        + (f'; {export_dir} was not changed.' if os.path.exists(export_dir)
+           else '.')) from e
   logging.info('Exported %s to %s', checkpoint, export_dir)
   return export_dir
 
@@ -275,30 +222,28 @@ def define_flags() -> None:
   flags.DEFINE_bool('overwrite', False, 'Replace a non-empty --export_dir.')
 
 
-def main(argv):
+@exits_on_error
+def main(argv) -> int:
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   f = flags.FLAGS
+  if not f.export_dir:
+    raise ExportError('--export_dir is required.')
+  if f.batch_size < 0:
+    raise ExportError(f'--batch_size={f.batch_size}: expected a positive '
+                      'size, or 0 for a dynamic one.')
   try:
-    if not f.export_dir:
-      raise ExportError('--export_dir is required.')
-    if f.batch_size < 0:
-      raise ExportError(f'--batch_size={f.batch_size}: expected a positive '
-                        'size, or 0 for a dynamic one.')
-    try:
-      image_size = [int(v) for v in f.input_image_size or []]
-    except ValueError as e:
-      raise ExportError(f'--input_image_size={f.input_image_size}: expected '
-                        'height,width.') from e
-    params = parse_config(f.experiment, f.config_file or [],
-                          f.params_override)
-    export(params, f.checkpoint_path, f.export_dir,
-           batch_size=f.batch_size or None,
-           input_image_size=image_size or None, overwrite=f.overwrite)
-  except ExportError as e:
-    print('error: ' + ' '.join(str(e).split()), file=sys.stderr)
-    sys.exit(2)
+    image_size = [int(v) for v in f.input_image_size or []]
+  except ValueError as e:
+    raise ExportError(f'--input_image_size={f.input_image_size}: expected '
+                      'height,width.') from e
+  params = loading.load_experiment(f.experiment, f.config_file or [],
+                                   f.params_override)
+  export(params, f.checkpoint_path, f.export_dir,
+         batch_size=f.batch_size or None,
+         input_image_size=image_size or None, overwrite=f.overwrite)
   print(f.export_dir)
+  return 0
 
 
 def run():

@@ -8,7 +8,7 @@ evaluates them with both, and prints both times, the speed ratio and the
 largest absolute difference over the nine metrics.
 
 Run:
-  python -m official_projects_backbone_reuse.benchmarks.lvis_eval_speed \
+  python -m tests.benchmarks.lvis_eval_speed \
       [--images 5000 --categories 1203 --dets_per_image 300 --seed 0]
 """
 import argparse
@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from official_projects_backbone_reuse.evaluation import lvis_evaluator
-from official_projects_backbone_reuse.evaluation import lvis_reference
+from tests import lvis_reference
 
 
 def synthetic_lvis(

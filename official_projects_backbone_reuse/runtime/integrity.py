@@ -15,46 +15,31 @@ names the file:
 """
 import os
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 from absl import logging
 import tensorflow as tf
 
 from official.core import config_definitions as cfg
-from official.core import input_reader
 
 from official_projects_backbone_reuse.checkpoints import CheckpointError
+from official_projects_backbone_reuse.common.errors import UserError
+from official_projects_backbone_reuse.common.errors import first_line
+from official_projects_backbone_reuse.runtime import input_files
 
 _RECORD_DAMAGE = re.compile(r'(corrupted|truncated) record at \d+')
 _DATA_SHARD = re.compile(r'\.data-(\d{5})-of-(\d{5})$')
 
 
-class DamagedInputError(ValueError):
+class DamagedInputError(UserError):
   """An input file is damaged; the message names it and its config key."""
 
 
-def _first_line(error: BaseException) -> str:
-  text = str(getattr(error, 'message', None) or error).strip()
-  return (text.splitlines() or [type(error).__name__])[0]
-
-
-def input_patterns(input_path) -> List[str]:
-  """The file patterns of a DataConfig's `input_path`: a string (patterns
-  separated by commas), a list of them, or a Config of named ones."""
-  if not input_path:
-    return []
-  if isinstance(input_path, str):
-    return [p.strip() for p in input_path.split(',') if p.strip()]
-  if hasattr(input_path, 'as_dict'):
-    input_path = list(input_path.as_dict().values())
-  return [p for v in input_path for p in input_patterns(v)]
-
-
-def damaged_tfrecords(patterns: Sequence[str], compression_type: str = ''
+def damaged_tfrecords(input_path, compression_type: str = ''
                       ) -> List[Tuple[str, str]]:
-  """(file, what is wrong) for each damaged TFRecord file of `patterns`,
+  """(file, what is wrong) for each damaged TFRecord file of `input_path`,
   found by reading every record back (checksums included)."""
-  files = sorted(set(input_reader.match_files(list(patterns))))
+  files = input_files.files(input_path)
   logging.info('Reading back %d input files to find the damaged one.',
                len(files))
   damaged = []
@@ -64,7 +49,7 @@ def damaged_tfrecords(patterns: Sequence[str], compression_type: str = ''
           tf.constant(0, tf.int64), lambda n, _: n + 1)
     except tf.errors.OpError as e:
       found = _RECORD_DAMAGE.search(e.message)
-      damaged.append((path, found.group(0) if found else _first_line(e)))
+      damaged.append((path, found.group(0) if found else first_line(e)))
   return damaged
 
 
@@ -86,8 +71,7 @@ def check_input_files(params: cfg.ExperimentConfig, mode: str) -> List[str]:
     if file_type not in ('tfrecord', 'tfrecord_compressed'):
       continue
     compression = 'GZIP' if file_type == 'tfrecord_compressed' else ''
-    for path, reason in damaged_tfrecords(input_patterns(data.input_path),
-                                          compression):
+    for path, reason in damaged_tfrecords(data.input_path, compression):
       lines.append(f'{path}: {reason} (a file of {key}.input_path='
                    f'{data.input_path})')
   return lines
@@ -121,7 +105,7 @@ def check_model_dir(model_dir: str) -> None:
     state = tf.train.get_checkpoint_state(model_dir)
   except Exception as e:  # pylint: disable=broad-except
     raise CheckpointError(
-        f'--model_dir: {state_file} cannot be read ({_first_line(e)}); '
+        f'--model_dir: {state_file} cannot be read ({first_line(e)}); '
         'restore it, or delete it to start from step 0.') from e
   if state is None or not state.model_checkpoint_path:
     return
@@ -145,12 +129,12 @@ def check_checkpoint(prefix: str) -> Optional[str]:
       try:
         reader.get_tensor(name)
       except Exception as e:  # pylint: disable=broad-except
-        return (f'tensor {name} cannot be read ({_first_line(e)}); the data '
+        return (f'tensor {name} cannot be read ({first_line(e)}); the data '
                 f'files {prefix}.data-* are damaged or truncated')
   except CheckpointError as e:
     return str(e).split(': ', 1)[-1]
   except Exception as e:  # pylint: disable=broad-except
-    return _first_line(e)
+    return first_line(e)
   return None
 
 

@@ -1,0 +1,37 @@
+"""The command-line plumbing of data_tools and its one error type.
+
+A DataError is a problem with the user's data or paths: its message names the
+file, JSON key or record id concerned and says what was expected and what was
+found. Every data_tools command prints it as `error: <message>` on stderr and
+exits with status 2 (`common.errors`, as every command of the project).
+"""
+
+import argparse
+import json
+from typing import Callable
+
+from official_projects_backbone_reuse.common import errors
+
+
+class DataError(errors.UserError):
+  """Invalid dataset input, or an output location that cannot be used."""
+
+
+@errors.exits_on_error
+def run_main(main_fn: Callable[[], dict]) -> int:
+  """Runs `main_fn` and prints the summary it returns as JSON on stdout
+  (status 0); a DataError becomes `error: ...` on stderr and status 2."""
+  print(json.dumps(main_fn(), indent=1))
+  return 0
+
+
+def command_parser(prog: str, description: str,
+                   tfrecord_output: bool = False) -> argparse.ArgumentParser:
+  """A command's parser; with `tfrecord_output`, the flags of sharded
+  TFRecord output (--output_prefix, --num_shards)."""
+  parser = argparse.ArgumentParser(prog=prog, description=description)
+  if tfrecord_output:
+    parser.add_argument('--output_prefix', required=True,
+                        help='shards are <prefix>-00000-of-0000N.tfrecord')
+    parser.add_argument('--num_shards', type=int, default=4)
+  return parser

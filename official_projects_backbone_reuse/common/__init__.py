@@ -1,0 +1,1 @@
+"""Helpers every command shares: errors a user can act on, safe file writes."""

@@ -1,0 +1,59 @@
+"""Errors a user can act on, and the one way a command reports them.
+
+Every error that comes from the user's input (a config key, a file, a
+checkpoint, a dataset) is a `UserError`: its message names the file, key or
+variable and says what was expected. A command turns it into one line on
+stderr, `error: <message>`, and its exit status (2; 1 for a run that failed
+while running, such as a NaN loss).
+"""
+import functools
+import sys
+from typing import Callable
+
+
+class UserError(Exception):
+  """Bad input, or a run that cannot go on; the message says where."""
+  exit_code = 2
+
+
+class ConfigError(UserError, ValueError):
+  """The experiment config cannot be built; the message says which flag,
+  file or key."""
+
+
+def first_line(error: BaseException) -> str:
+  """The first line of an error's message (TensorFlow's span many)."""
+  text = str(getattr(error, 'message', None) or error).strip()
+  return (text.splitlines() or [type(error).__name__])[0]
+
+
+def reason(error: BaseException) -> str:
+  """The readable part of a config error (KeyError quotes its message)."""
+  return str(error.args[0] if isinstance(error, KeyError) and error.args
+             else error)
+
+
+def one_line(error: BaseException) -> str:
+  """The whole message folded onto one line."""
+  return ' '.join(str(error).split())
+
+
+def report(error: UserError) -> int:
+  """Prints `error: <message>` (one line) to stderr; the exit status."""
+  print(f'error: {one_line(error)}', file=sys.stderr, flush=True)
+  return error.exit_code
+
+
+def exits_on_error(main: Callable[..., int]) -> Callable[..., int]:
+  """Wraps a command's `main`: a UserError becomes one line on stderr and
+  `main` returns its exit status, instead of a traceback."""
+
+  @functools.wraps(main)
+  def wrapped(*args, **kwargs):
+    try:
+      return main(*args, **kwargs)
+    except UserError as e:
+      return report(e)
+
+  return wrapped
+

@@ -1,0 +1,70 @@
+"""Writing outputs so that no half-written file or folder is ever left.
+
+Everything is first written under a hidden temporary name beside its final
+name and renamed when complete; on any error (or Ctrl-C, or SIGTERM turned
+into an exception) the temporaries are removed. Files go through
+tf.io.gfile, so local and bucket (gs://) paths both work.
+"""
+import contextlib
+import os
+import posixpath
+import shutil
+import uuid
+from typing import Iterator, Mapping, Union
+
+import tensorflow as tf
+
+
+def temporary_path(path: str) -> str:
+  """A hidden, unique temporary sibling of `path`."""
+  directory, name = posixpath.split(path.rstrip('/'))
+  return posixpath.join(directory, f'.{name}.tmp-{os.getpid()}-'
+                        f'{uuid.uuid4().hex[:8]}')
+
+
+def write_all_atomically(outputs: Mapping[str, Union[bytes, str]]) -> None:
+  """Writes {path: data}: every file to a temporary name first, then all
+  renamed; on an error none of them is written."""
+  staged = []
+  try:
+    for path, data in outputs.items():
+      tmp = temporary_path(path)
+      staged.append((tmp, path))
+      with tf.io.gfile.GFile(tmp, 'wb' if isinstance(data, bytes) else 'w'
+                             ) as f:
+        f.write(data)
+    for tmp, path in staged:
+      tf.io.gfile.rename(tmp, path, overwrite=True)
+  except BaseException:
+    for tmp, _ in staged:
+      if tf.io.gfile.exists(tmp):
+        tf.io.gfile.remove(tmp)
+    raise
+
+
+def write_atomically(path: str, data: Union[bytes, str]) -> None:
+  """Writes one file through a temporary name."""
+  write_all_atomically({path: data})
+
+
+@contextlib.contextmanager
+def atomic_directory(directory: str) -> Iterator[str]:
+  """Yields a temporary sibling folder that replaces `directory` when the
+  block ends without error; on an error it is deleted and `directory` is
+  left as it was. Local paths only."""
+  directory = os.path.abspath(directory)
+  os.makedirs(os.path.dirname(directory), exist_ok=True)
+  staging = temporary_path(directory)
+  os.mkdir(staging)
+  try:
+    yield staging
+    if os.path.lexists(directory):
+      old = temporary_path(directory)
+      os.replace(directory, old)
+      os.replace(staging, directory)
+      shutil.rmtree(old)
+    else:
+      os.replace(staging, directory)
+  except BaseException:
+    shutil.rmtree(staging, ignore_errors=True)
+    raise

@@ -1,0 +1,72 @@
+"""The recipe registry: each experiment of the paper as a registered
+experiment plus the YAML files that override it, in order
+(`experiments/recipes.yaml`).
+
+The `experiments/` folder ships with the package (as the package
+`official_projects_backbone_reuse.experiments`), so an installed wheel finds
+the recipes and the small YAMLs of the jobs from any working directory.
+Light on purpose: the jobs read it without importing Model Garden.
+"""
+import dataclasses
+import importlib.resources
+import os
+from typing import Dict, List, Optional, Tuple
+
+import yaml
+
+from official_projects_backbone_reuse.common.errors import ConfigError
+
+_PACKAGE = 'official_projects_backbone_reuse.experiments'
+
+
+def experiments_dir() -> str:
+  """The folder of the YAML experiments, where the package was installed
+  from (an editable install: the repository's `experiments/`)."""
+  try:
+    return str(importlib.resources.files(_PACKAGE))
+  except ModuleNotFoundError as e:
+    raise ConfigError(
+        f'the experiments folder (package {_PACKAGE}) is not installed: '
+        'install the project with `pip install .` or `pip install -e .` '
+        '(a source checkout on the Python path without installing it '
+        'lacks it).') from e
+
+
+def experiment_file(*parts: str) -> str:
+  """The path of a YAML file under `experiments/`, e.g.
+  experiment_file('small', 'retinanet_frozen.yaml')."""
+  return os.path.join(experiments_dir(), *parts)
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+  """A paper experiment: a registered experiment and its YAML files."""
+  name: str
+  paper: str
+  experiment: str
+  config_files: Tuple[str, ...]  # relative to experiments_dir()
+  original: Optional[str] = None
+
+
+def load_recipes() -> Dict[str, Recipe]:
+  """The recipes of experiments/recipes.yaml, by name."""
+  with open(experiment_file('recipes.yaml')) as f:
+    entries = yaml.safe_load(f)
+  return {name: Recipe(name=name, paper=e['paper'],
+                       experiment=e['experiment'],
+                       config_files=tuple(e['config_files']),
+                       original=e.get('original'))
+          for name, e in entries.items()}
+
+
+def resolve(spec: str, recipes: Dict[str, Recipe]) -> Tuple[str, List[str]]:
+  """The experiment and YAML files (in order) of NAME[:F[+F...]]: NAME is a
+  recipe (its experiment and files) or else a registered experiment, then
+  more YAML files."""
+  name, _, more = spec.partition(':')
+  extra = [f for f in more.split('+') if f]
+  if name in recipes:
+    recipe = recipes[name]
+    return recipe.experiment, [experiment_file(f)
+                               for f in recipe.config_files] + extra
+  return name, extra

@@ -1,0 +1,129 @@
+"""The default job: the paper's pipeline end to end at laptop scale, on a CPU.
+
+No checkpoint or dataset can be downloaded on the build machines, so the job
+makes its own small world and then runs the real code paths on it:
+
+1. a procedural dataset (object-centric classification set; long-tailed
+   multi-object detection set with masks, COCO + LVIS JSON);
+2. conversion of both into sharded TFRecords (Model Garden formats);
+3. upstream: Model Garden's image-classification task pre-trains a ResNet-18
+   (ResNet-RS form) on the classification set;
+4. the untrained detector (restored frozen backbone, fresh heads) is
+   evaluated, for reference;
+5. downstream: `train.py` trains RetinaNet + FPN on the restored, frozen
+   backbone and evaluates COCO box metrics (`<run>/metrics.json`);
+6. export to a SavedModel, and detection on a val image in a fresh process,
+   drawn to a PNG.
+
+Every step runs in its own process, exactly as a user would run it, with its
+full log under `<workdir>/logs/`. Re-running the job reuses finished steps
+(and says so).
+
+  backbone-reuse-demo [--workdir runs/default_job]
+"""
+
+import json
+import os
+import sys
+import time
+from typing import List, Optional
+
+from official_projects_backbone_reuse.common import errors
+from official_projects_backbone_reuse.jobs import steps
+
+
+def run_job(workdir: str, scale: steps.Scale) -> dict:
+  """Runs the six steps; returns the summary also written to summary.json."""
+  world = steps.prepare_world(workdir, scale, total_steps=6)
+  times = world.times
+  val_json = world.annotations('val')
+
+  detector_overrides = [
+      f'task.init_checkpoint={world.upstream}',
+      f'task.train_data.input_path={world.records}/det_train-*.tfrecord',
+      f'task.validation_data.input_path={world.records}/det_val-*.tfrecord',
+      f'task.annotation_file={val_json}',
+      f'trainer.train_steps={scale.detector_steps}',
+      f'trainer.validation_interval={scale.detector_steps}',
+      'trainer.optimizer_config.learning_rate.cosine.decay_steps='
+      f'{scale.detector_steps}']
+  detector_yaml = steps.small_experiment('retinanet_frozen.yaml')
+
+  t = steps.stage('4/6 untrained detector (frozen backbone restored, fresh '
+                  'heads)')
+  untrained = world.path('detector_untrained')
+  if not world.done('untrained', os.path.join(untrained, 'metrics.json')):
+    steps.run_logged(
+        steps.train_cmd('backbone_reuse_retinanet', [detector_yaml], 'eval',
+                        untrained, detector_overrides),
+        os.path.join(world.logs, 'detector_untrained.log'))
+  times['untrained_eval'] = time.time() - t
+
+  t = steps.stage('5/6 downstream: RetinaNet on the frozen backbone')
+  detector = world.path('detector')
+  if not world.done('detector', os.path.join(detector, 'metrics.json')):
+    steps.run_logged(
+        steps.train_cmd('backbone_reuse_retinanet', [detector_yaml],
+                        'train_and_eval', detector, detector_overrides),
+        os.path.join(world.logs, 'detector.log'))
+  times['detector'] = time.time() - t
+
+  t = steps.stage('6/6 export SavedModel, detect in a fresh process')
+  export_dir = world.path('export')
+  if not world.done('export', export_dir):
+    steps.run_logged(
+        [sys.executable, '-m',
+         'official_projects_backbone_reuse.serving.export_saved_model',
+         '--experiment=backbone_reuse_retinanet',
+         f'--config_file={detector_yaml}',
+         '--params_override=' + ','.join(detector_overrides),
+         f'--checkpoint_path={detector}', f'--export_dir={export_dir}'],
+        os.path.join(world.logs, 'export.log'))
+  with open(val_json) as f:
+    first_image = json.load(f)['images'][0]['file_name']
+  image = os.path.join(world.detection, 'val', 'images', first_image)
+  drawn = world.path('detections')
+  drawn_png = os.path.join(
+      drawn, os.path.splitext(first_image)[0] + '_detections.png')
+  if not world.done('detect', drawn_png):
+    steps.run_logged(
+        [sys.executable, '-m',
+         'official_projects_backbone_reuse.serving.detect',
+         f'--saved_model={export_dir}', f'--image={image}',
+         f'--output_dir={drawn}'], os.path.join(world.logs, 'detect.log'))
+  times['export_and_detect'] = time.time() - t
+
+  summary = {
+      'upstream_top1': steps.metrics(world.upstream).get('accuracy'),
+      'untrained': {k: steps.metrics(untrained)[k] for k in ('AP', 'AP50')},
+      'frozen_detector': {k: steps.metrics(detector)[k]
+                          for k in ('AP', 'AP50')},
+      'seconds': {k: round(v, 1) for k, v in times.items()},
+      'reused_steps': world.reused,
+      'drawn_detections': drawn,
+      'saved_model': export_dir,
+  }
+  steps.write_summary(world.path('summary.json'), summary)
+  return summary
+
+
+@errors.exits_on_error
+def main(argv: Optional[List[str]] = None) -> int:
+  args = steps.job_arguments(__doc__.split('\n\n')[0]).parse_args(argv)
+  start = time.time()
+  summary = run_job(args.workdir, steps.scale_of(args))
+  print('\n=== result')
+  print(f"upstream classifier top-1 (val): {summary['upstream_top1']:.3f}")
+  untrained = summary['untrained']
+  print('val box AP / AP50, untrained detector: '
+        f"{untrained['AP']:.3f} / {untrained['AP50']:.3f}")
+  print('val box AP / AP50, frozen-backbone detector: '
+        f"{summary['frozen_detector']['AP']:.3f} / "
+        f"{summary['frozen_detector']['AP50']:.3f}")
+  print(f"detections drawn in {summary['drawn_detections']}")
+  steps.print_times(start, summary)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,251 @@
+"""What both jobs share: running a step as its own logged process, the
+sizes of the small world, and the world itself (steps 1-3).
+
+A job launches the project's commands, each step what a user would run; it
+registers nothing with Model Garden and builds no model itself.
+"""
+import argparse
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from typing import List, Optional
+
+from official_projects_backbone_reuse.common import files
+from official_projects_backbone_reuse.common.errors import UserError
+from official_projects_backbone_reuse.configs import recipes
+
+# Orbit's progress and what else a person watching a step wants to see.
+_PROGRESS_MARKERS = ('train | step', 'eval | step', 'Restored ', 'total:',
+                     'Error:', 'error:')
+# Shown from a step's output dict, in this order, when present.
+_SHOWN_VALUES = ('training_loss', 'validation_loss', 'AP', 'AP50', 'APr',
+                 'accuracy')
+_VALUE = re.compile(r"'(\w+)': (?:np\.float\d+\()?(-?[\d.]+(?:e-?\d+)?|nan|inf)")
+
+
+def small_experiment(name: str) -> str:
+  """A YAML of `experiments/small/`."""
+  return recipes.experiment_file('small', name)
+
+
+@dataclasses.dataclass
+class Scale:
+  """Sizes of the small world; the defaults are the issue's minimums."""
+  cls_images_per_class: int = 100
+  cls_val_per_class: int = 20
+  det_train_images: int = 500
+  det_val_images: int = 100
+  upstream_steps: int = 600
+  detector_steps: int = 600
+
+
+class StepFailed(UserError):
+  """A step's process exited non-zero; the message holds its log's tail."""
+  exit_code = 1
+
+
+def stage(title: str) -> float:
+  print(f'\n=== {title}', flush=True)
+  return time.time()
+
+
+class ProgressLines:
+  """Turns orbit's progress logs into one line each, with the loss (and
+  AP, accuracy) that orbit prints on the lines after `output:`."""
+
+  def __init__(self):
+    self._pending = None
+    self._shown = None
+
+  def feed(self, line: str) -> Optional[str]:
+    """The line to show for this log line, if any."""
+    if self._pending is not None:
+      self._pending += line
+      return self._finish() if '}' in line else None
+    if not any(m in line for m in _PROGRESS_MARKERS) or 'cuInit' in line:
+      return None  # ('cuInit': TensorFlow looking for a GPU)
+    text = line.split('] ', 1)[-1].strip()
+    if 'output:' not in text:
+      return self._once(text)
+    self._pending = text
+    return self._finish() if '}' in text else None
+
+  def _finish(self) -> Optional[str]:
+    head, _, output = self._pending.partition('output:')
+    self._pending = None
+    values = dict(_VALUE.findall(output))
+    shown = ', '.join(f'{k} {float(values[k]):.4g}' for k in _SHOWN_VALUES
+                      if k in values)
+    return self._once(head.rstrip(' |') + (' | ' + shown if shown else ''))
+
+  def _once(self, text: str) -> Optional[str]:
+    # Orbit both logs and prints its progress: show it once.
+    if text == self._shown:
+      return None
+    self._shown = text
+    return text[:200]
+
+
+def run_logged(cmd: List[str], log_path: str) -> None:
+  """Runs a command, full output to `log_path`, progress lines to stdout."""
+  os.makedirs(os.path.dirname(log_path), exist_ok=True)
+  print('$ ' + ' '.join(cmd), flush=True)
+  progress = ProgressLines()
+  with open(log_path, 'w', buffering=1) as log:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, bufsize=1)
+    for line in proc.stdout:
+      log.write(line)
+      shown = progress.feed(line)
+      if shown:
+        print('  ' + shown, flush=True)
+    code = proc.wait()
+  if code:
+    with open(log_path) as f:
+      tail = f.readlines()[-30:]
+    raise StepFailed(f'{cmd[2] if len(cmd) > 2 else cmd[0]} exited with '
+                     f'{code}; last lines of {log_path}:\n' + ''.join(tail))
+
+
+def train_cmd(experiment: str, configs: List[str], mode: str,
+              model_dir: str, overrides: List[str]) -> List[str]:
+  return ([sys.executable, '-m', 'official_projects_backbone_reuse.train',
+           f'--experiment={experiment}']
+          + [f'--config_file={config}' for config in configs]
+          + [f'--mode={mode}', f'--model_dir={model_dir}',
+             '--params_override=' + ','.join(overrides)])
+
+
+def write_summary(path: str, summary: dict) -> None:
+  files.write_atomically(path, json.dumps(summary, indent=2))
+
+
+def metrics(model_dir: str) -> dict:
+  with open(os.path.join(model_dir, 'metrics.json')) as f:
+    return json.load(f)
+
+
+@dataclasses.dataclass
+class World:
+  """Where the small world and the upstream classifier are in a workdir."""
+  root: str
+  times: dict = dataclasses.field(default_factory=dict)
+  reused: List[str] = dataclasses.field(default_factory=list)
+
+  def done(self, step: str, output: str) -> bool:
+    """Whether `step` finished in an earlier run (its last output,
+    `output`, exists); then it is reused, and said so."""
+    if not os.path.exists(output):
+      return False
+    print(f'  done before, reused: {output}', flush=True)
+    self.reused.append(step)
+    return True
+
+  def path(self, *parts: str) -> str:
+    return os.path.join(self.root, *parts)
+
+  @property
+  def records(self) -> str:
+    return self.path('tfrecords')
+
+  @property
+  def logs(self) -> str:
+    return self.path('logs')
+
+  @property
+  def upstream(self) -> str:
+    return self.path('upstream')
+
+  @property
+  def detection(self) -> str:
+    return self.path('data', 'detection')
+
+  def annotations(self, split: str) -> str:
+    """The COCO + LVIS v1 JSON of a detection split."""
+    return os.path.join(self.detection, 'annotations', f'{split}.json')
+
+
+def prepare_world(workdir: str, scale: Scale, total_steps: int) -> World:
+  """Steps 1-3, shared by the default job and the LVIS job: the procedural
+  dataset, its TFRecords and the upstream classifier (each reused when
+  already done)."""
+  # The data tools are imported only when a step runs: Model Garden's
+  # converters import all of official.vision.
+  # pylint: disable=g-import-not-at-top
+  os.makedirs(workdir, exist_ok=True)
+  world = World(os.path.abspath(workdir))
+  data, records = world.path('data'), world.records
+
+  t = stage(f'1/{total_steps} procedural dataset')
+  if not world.done('dataset', os.path.join(data, 'dataset.json')):
+    from official_projects_backbone_reuse.data_tools import make_procedural_dataset
+    make_procedural_dataset.make_dataset(
+        data, seed=0, cls_images_per_class=scale.cls_images_per_class,
+        cls_val_per_class=scale.cls_val_per_class,
+        det_train_images=scale.det_train_images,
+        det_val_images=scale.det_val_images)
+  world.times['dataset'] = time.time() - t
+
+  t = stage(f'2/{total_steps} TFRecords')
+  with open(os.path.join(data, 'dataset.json')) as f:
+    class_names = json.load(f)['class_names']  # label = category id - 1
+  if not world.done('tfrecords', os.path.join(records, 'done')):
+    from official_projects_backbone_reuse.data_tools import convert_classification
+    from official_projects_backbone_reuse.data_tools import convert_detection
+    shutil.rmtree(records, ignore_errors=True)
+    for split in ('train', 'val'):
+      convert_detection.convert_detection(
+          world.annotations(split),
+          os.path.join(world.detection, split, 'images'),
+          os.path.join(records, f'det_{split}'), num_shards=2)
+      convert_classification.convert_classification(
+          os.path.join(data, 'classification', split),
+          os.path.join(records, f'cls_{split}'), num_shards=2,
+          class_names=class_names)
+    open(os.path.join(records, 'done'), 'w').close()
+  world.times['tfrecords'] = time.time() - t
+
+  t = stage(f'3/{total_steps} upstream: classification pre-training '
+             '(Model Garden)')
+  if not world.done('upstream', os.path.join(world.upstream, 'metrics.json')):
+    run_logged(train_cmd(
+        'resnet_imagenet',
+        [small_experiment('upstream_classification.yaml')],
+        'train_and_eval', world.upstream,
+        [f'task.train_data.input_path={records}/cls_train-*.tfrecord',
+         f'task.validation_data.input_path={records}/cls_val-*.tfrecord',
+         f'trainer.train_steps={scale.upstream_steps}',
+         f'trainer.validation_interval={scale.upstream_steps}',
+         f'trainer.checkpoint_interval={scale.upstream_steps}',
+         'trainer.optimizer_config.learning_rate.cosine.decay_steps='
+         f'{scale.upstream_steps}']),
+        os.path.join(world.logs, 'upstream.log'))
+  world.times['upstream'] = time.time() - t
+  return world
+
+
+def job_arguments(description: str) -> argparse.ArgumentParser:
+  """The flags of a job: --workdir and the sizes of the small world."""
+  parser = argparse.ArgumentParser(description=description)
+  parser.add_argument('--workdir', default=os.path.join('runs', 'default_job'))
+  for field in dataclasses.fields(Scale):
+    parser.add_argument('--' + field.name, type=int, default=field.default)
+  return parser
+
+
+def scale_of(args: argparse.Namespace) -> Scale:
+  return Scale(**{f.name: getattr(args, f.name)
+                  for f in dataclasses.fields(Scale)})
+
+
+def print_times(start: float, summary: dict) -> None:
+  """The closing line of a job: wall time, each step's, what was reused."""
+  print(f'wall time {time.time() - start:.0f} s; per step '
+        f"{summary['seconds']}")
+  if summary['reused_steps']:
+    print(f"reused from an earlier run: {', '.join(summary['reused_steps'])}")

@@ -1,0 +1,12 @@
+"""Registers this project with Model Garden's factories, as
+`official.vision.registry_imports` does for its own: the experiments, the
+tasks and the model pieces (bottleneck NAS-FPN decoder, Keras-application
+backbone). Import it where a config is parsed or a model built; commands
+that only launch other commands (the jobs) do not need it.
+"""
+# pylint: disable=unused-import
+from official.vision import registry_imports
+from official_projects_backbone_reuse.configs import detection
+from official_projects_backbone_reuse.modeling import bottleneck_nasfpn
+from official_projects_backbone_reuse.modeling import keras_application_backbone
+from official_projects_backbone_reuse.tasks import detection as detection_tasks

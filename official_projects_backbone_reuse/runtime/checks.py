@@ -1,0 +1,123 @@
+"""Checks before a run: the runtime asked for, and the files it needs.
+
+Everything here runs before anything is written (`configs.loading` calls it
+for a run), and fails with a ConfigError (a CheckpointError for a checkpoint)
+naming the flag, key or file.
+"""
+from typing import Optional
+
+import tensorflow as tf
+
+from official.core import config_definitions as cfg
+
+from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.runtime import input_files
+from official_projects_backbone_reuse.runtime import integrity
+from official_projects_backbone_reuse.runtime.strategies import strategy_name
+
+# --tpu values that mean the TPU of this machine (a TPU VM).
+_LOCAL_TPU = ('', 'local')
+
+
+def _is_remote(path: str) -> bool:
+  return '://' in path
+
+
+def check_runtime(params: cfg.ExperimentConfig, mode: str,
+                  model_dir: Optional[str],
+                  num_cpu_devices: int = 0) -> None:
+  """Fails with a ConfigError when the run cannot work where it is asked to.
+
+  Args:
+    params: the experiment config (`runtime.tpu` holds `--tpu`).
+    mode: `--mode`.
+    model_dir: `--model_dir`.
+    num_cpu_devices: `--num_cpu_devices`.
+  """
+  name = strategy_name(params)
+  runtime = params.runtime
+  tpu = runtime.tpu
+  if name == 'tpu' and tpu is None:
+    raise ConfigError(
+        'runtime.distribution_strategy=tpu needs --tpu: the Cloud TPU\'s '
+        'name, grpc://<address>:8470, or local on a TPU VM.')
+  if tpu and name != 'tpu':
+    raise ConfigError(
+        f'--tpu={tpu} is set but runtime.distribution_strategy is {name!r}, '
+        'so the TPU would not be used: set '
+        'runtime.distribution_strategy=tpu, or drop --tpu.')
+  if name == 'tpu' and tpu not in _LOCAL_TPU:
+    # A remote TPU's own hosts read the input and write the checkpoints.
+    paths = [('--model_dir', model_dir)]
+    for key, data in (('task.train_data', params.task.train_data),
+                      ('task.validation_data', params.task.validation_data)):
+      if ('train' if key == 'task.train_data' else 'eval') in mode:
+        paths += [(f'{key}.input_path', p)
+                  for p in input_files.patterns(data.input_path)]
+    local = [f'{key}={path}' for key, path in paths
+             if path and not _is_remote(path)]
+    if local:
+      raise ConfigError(
+          f'--tpu={tpu}: the TPU\'s hosts cannot read or write local paths; '
+          'use Cloud Storage (gs://bucket/...) for ' + ', '.join(local) + '.')
+  if runtime.num_gpus < 0:
+    raise ConfigError(f'runtime.num_gpus={runtime.num_gpus} is negative.')
+  if runtime.num_gpus and name in ('one_device', 'mirrored'):
+    found = len(tf.config.list_physical_devices('GPU'))
+    if runtime.num_gpus > found:
+      raise ConfigError(
+          f'runtime.num_gpus={runtime.num_gpus}, but TensorFlow finds '
+          f'{found} GPU(s) on this machine.')
+  if num_cpu_devices < 0:
+    raise ConfigError(f'--num_cpu_devices={num_cpu_devices} is negative.')
+  if num_cpu_devices > 1 and (name != 'mirrored' or runtime.num_gpus):
+    raise ConfigError(
+        f'--num_cpu_devices={num_cpu_devices} makes replicas of CPU devices '
+        'for runtime.distribution_strategy=mirrored with runtime.num_gpus=0; '
+        f'here the strategy is {name!r} with runtime.num_gpus='
+        f'{runtime.num_gpus}.')
+  if (name == 'multi_worker_mirrored' and 'eval' in mode
+      and params.task.validation_data.sharding):
+    raise ConfigError(
+        f'--mode={mode} with runtime.distribution_strategy='
+        'multi_worker_mirrored: each worker would compute the COCO metrics '
+        'on its own part of the validation set only. Set '
+        'task.validation_data.sharding=false (every worker evaluates the '
+        'whole set), or evaluate with a separate --mode=continuous_eval job.')
+
+
+
+def check_inputs(params: cfg.ExperimentConfig, mode: str,
+                 model_dir: Optional[str]) -> None:
+  """Fails when a file the run needs is absent: every pattern of an
+  `input_path`, the checkpoint to resume from, the annotation file, the
+  `init_checkpoint`."""
+  task = params.task
+  needed = []
+  if 'train' in mode:
+    needed.append(('task.train_data.input_path', task.train_data))
+  if 'eval' in mode:
+    needed.append(('task.validation_data.input_path', task.validation_data))
+  for key, data in needed:
+    if getattr(data, 'tfds_name', None):
+      continue
+    if not input_files.patterns(data.input_path):
+      raise ConfigError(f'{key} is empty.')
+    missing = input_files.unmatched(data.input_path)
+    if missing:
+      raise ConfigError(f'{key}: {", ".join(map(repr, missing))} matches no '
+                        'file.')
+  if model_dir and ('train' in mode or mode == 'eval'):
+    # A checkpoint to resume from (or to evaluate) must be complete.
+    integrity.check_model_dir(model_dir)
+  annotation_file = getattr(task, 'annotation_file', None)
+  if 'eval' in mode and annotation_file and not tf.io.gfile.exists(
+      annotation_file):
+    raise ConfigError(f'task.annotation_file={annotation_file!r}: no such '
+                      'file.')
+  init_checkpoint = getattr(task, 'init_checkpoint', None)
+  if init_checkpoint:
+    integrity.check_checkpoint_files(
+        checkpoints.resolve_checkpoint(init_checkpoint),
+        'task.init_checkpoint')

@@ -1,0 +1,31 @@
+"""What files a DataConfig's `input_path` names: the one place that decides.
+
+Model Garden's input reader takes a string of patterns separated by commas,
+a list of such strings, or a Config of named ones (several datasets mixed);
+the checks before a run and the search for a damaged file read it the same
+way, through `patterns`.
+"""
+from typing import List
+
+import tensorflow as tf
+
+
+def patterns(input_path) -> List[str]:
+  """The file patterns of an `input_path`, in order."""
+  if not input_path:
+    return []
+  if isinstance(input_path, str):
+    return [p.strip() for p in input_path.split(',') if p.strip()]
+  if hasattr(input_path, 'as_dict'):
+    input_path = list(input_path.as_dict().values())
+  return [p for v in input_path for p in patterns(v)]
+
+
+def files(input_path) -> List[str]:
+  """Every file the patterns match, sorted, without repeats."""
+  return sorted({f for p in patterns(input_path) for f in tf.io.gfile.glob(p)})
+
+
+def unmatched(input_path) -> List[str]:
+  """The patterns that match no file."""
+  return [p for p in patterns(input_path) if not tf.io.gfile.glob(p)]

@@ -1,0 +1,2 @@
+"""Serving: one SavedModel with Model Garden's detection signatures, and a
+command that runs it on image files."""
