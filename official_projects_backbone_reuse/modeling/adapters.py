@@ -39,12 +39,24 @@ A Keras application has no blocks: it is one flat graph of leaf layers. Its
 adapters sit at the same places beyond the stem (on each spatial
 convolution, on the batch norm after it, on each residual sum for FiLM) and
 are children of the backbone (`_adapt_flat_graph`).
+
+Configs. Model Garden's backbones rebuild their blocks in their constructor,
+from the backbone's own config (`from_config`, and `clone_model`, which uses
+it), so the backbone is what must carry the adapters: an adapted Model
+Garden backbone becomes `Adapted<Backbone>` (e.g. `AdaptedResNet`), a
+registered Keras class whose config adds `backbone_adapter` and whose
+`from_config` attaches them again. A Keras application is rebuilt from no
+config of its own, so an adapted one (or an adapted layer alone) raises a
+NotImplementedError saying so rather than losing its adapters silently.
 """
 import functools
 from typing import List
 
 import tensorflow as tf
 import tf_keras
+
+from official.vision.modeling.backbones import efficientnet
+from official.vision.modeling.backbones import resnet
 
 ADAPTER_TYPES = ('none', 'parallel', 'series', 'film')
 _CONVOLUTIONS = (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D)
@@ -159,11 +171,62 @@ class _Adapted:
     outputs = super(_Adapted, self).call(inputs, *args, **kwargs)  # pylint: disable=super-with-arguments
     return self._adapter(inputs, outputs)
 
+  def get_config(self):
+    raise NotImplementedError(
+        f'{self.name} has an adapter ({self._adapter.name}) that its config '
+        'cannot rebuild: take the config of (or clone) the whole adapted '
+        'Model Garden backbone, or build the backbone again with '
+        'reuse_policy.build_backbone and copy its weights.')
+
+
+class _AdaptedBackbone:
+  """Mixed into the class of an adapted Model Garden backbone: its config
+  carries the adapters, so that `from_config` and `clone_model` rebuild
+  them (see module doc)."""
+
+  def get_config(self):
+    return dict(super().get_config(),
+                backbone_adapter=dict(self._backbone_adapter))
+
+  @classmethod
+  def from_config(cls, config, custom_objects=None):
+    config = dict(config)
+    adapter = config.pop('backbone_adapter')
+    backbone = super().from_config(config, custom_objects)
+    attach(backbone, adapter['type'],
+           tf_keras.regularizers.get(adapter['kernel_regularizer']))
+    return backbone
+
+
+class _AdaptedApplication:
+  """Mixed into the class of an adapted Keras application backbone."""
+
+  def get_config(self):
+    raise NotImplementedError(
+        f'{self.name}: adapters on a Keras application cannot be rebuilt '
+        'from config (get_config, from_config, clone_model); build the '
+        'adapted backbone again with reuse_policy.build_backbone '
+        '(task.model.backbone_adapter) and copy its weights (set_weights).')
+
 
 @functools.lru_cache(maxsize=None)
-def _adapted_class(cls):
-  return type(f'Adapted{cls.__name__}', (_Adapted, cls),
-              {'__module__': __name__})
+def _adapted_class(cls, mixin):
+  """`cls` with `mixin` first in its bases, the same class for every call;
+  registered with Keras when configs name it."""
+  if issubclass(cls, mixin):
+    return cls
+  adapted = type(f'Adapted{cls.__name__}', (mixin, cls),
+                 {'__module__': __name__})
+  if mixin is _AdaptedBackbone:  # configs name it
+    adapted = tf_keras.utils.register_keras_serializable(
+        package='BackboneReuse')(adapted)
+  return adapted
+
+
+# Registered at import, so that a config names them in any process.
+AdaptedResNet = _adapted_class(resnet.ResNet, _AdaptedBackbone)
+AdaptedEfficientNet = _adapted_class(efficientnet.EfficientNet,
+                                     _AdaptedBackbone)
 
 
 def _adapt(block, layer_name: str, layer, adapter_cls, *args) -> Adapter:
@@ -176,7 +239,8 @@ def _adapt(block, layer_name: str, layer, adapter_cls, *args) -> Adapter:
   setattr(block, name, adapter)  # tracked
   # Not tracked: a child of a frozen layer would be frozen with it.
   object.__setattr__(layer, '_adapter', adapter)
-  object.__setattr__(layer, '__class__', _adapted_class(type(layer)))
+  object.__setattr__(layer, '__class__',
+                     _adapted_class(type(layer), _Adapted))
   return adapter
 
 
@@ -229,7 +293,7 @@ def _adapt_flat_graph(backbone, adapter_type, kernel_regularizer
   the batch norm after it (series), or each residual sum (FiLM; the flat
   graph's block outputs). The backbone itself holds the adapters."""
   staged = [layer for layer, stage in backbone.layer_stages() if stage > 1]
-  graph = backbone.layers[-1]
+  graph = backbone.application_graph()
   adapted = []
   for layer in staged:
     if adapter_type == 'film':
@@ -274,16 +338,27 @@ def attach(backbone: tf_keras.Model, adapter_type: str,
   if adapter_type == 'none':
     return []
   if hasattr(backbone, 'layer_stages'):
-    return _adapt_flat_graph(backbone, adapter_type, kernel_regularizer)
+    added = _adapt_flat_graph(backbone, adapter_type, kernel_regularizer)
+    object.__setattr__(backbone, '__class__',
+                       _adapted_class(type(backbone), _AdaptedApplication))
+    return added
   found = blocks(backbone)
   if not found:
     raise ValueError(
         f'task.model.backbone_adapter.type={adapter_type!r}: the backbone '
         f'{backbone.name} ({type(backbone).__name__}) has no residual block '
         'with a spatial convolution to adapt.')
-  return [adapter for block in found
-          for adapter in _adapt_block(block, adapter_type,
-                                      kernel_regularizer)]
+  added = [adapter for block in found
+           for adapter in _adapt_block(block, adapter_type,
+                                       kernel_regularizer)]
+  # Not tracked: a plain dict, no checkpoint dependency.
+  object.__setattr__(backbone, '_backbone_adapter', {
+      'type': adapter_type,
+      'kernel_regularizer': tf_keras.regularizers.serialize(
+          kernel_regularizer)})
+  object.__setattr__(backbone, '__class__',
+                     _adapted_class(type(backbone), _AdaptedBackbone))
+  return added
 
 
 def adapter_variables(root: tf_keras.layers.Layer) -> List[tf.Variable]:
