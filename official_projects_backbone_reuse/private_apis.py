@@ -1,0 +1,282 @@
+"""Every non-public upstream API this project relies on, in one list.
+
+The project builds on Model Garden (`official.*`), tf_keras, TensorFlow and
+lvis at the versions pinned in setup.cfg, and in a few places it reaches
+past their public API: it overrides or calls private methods, swaps private
+attributes, skips an `__init__` and sets what it would have set, imports
+from `tf_keras.src`, reads layer and checkpoint names. Nothing guarantees
+those across versions. An upgrade that removes or renames one must fail
+loudly in one test (`tests/test_private_apis.py`), with a line that says
+what is gone and which code of this project uses it, not deep in a training
+run, or worse, silently change what a run computes.
+
+`PRIVATE_APIS` lists them; `missing()` checks them. Owners are imported only
+inside `missing()`, so importing this module imports nothing upstream. A new
+private use goes into `PRIVATE_APIS` (the test fails on any
+`# pylint: disable=protected-access` line whose attribute is not listed).
+"""
+import importlib
+import importlib.metadata
+import inspect
+import re
+from typing import List, NamedTuple, Sequence
+
+# How an entry proves that the private API is still there.
+# ATTRIBUTE: `owner.name` exists (a module or class attribute).
+# ASSIGNED: the source of `owner` (a function) sets `.name = ...`.
+# MENTIONED: the source of `owner` (a function, property or module) names
+#   `name`: a hook it calls, an attribute it reads, a key it defines.
+ATTRIBUTE = 'attribute'
+ASSIGNED = 'assigned'
+MENTIONED = 'mentioned'
+
+
+class PrivateApi(NamedTuple):
+  """One non-public upstream API and the code of this project using it.
+
+  Attributes:
+    owner: importable dotted path of the module, class or function that has
+      (ATTRIBUTE) or whose source sets (ASSIGNED) or names (MENTIONED) it.
+    name: the attribute (or key) relied on.
+    check: ATTRIBUTE, ASSIGNED or MENTIONED.
+    used_by: where this project uses it and what for (`module.py: function`).
+  """
+  owner: str
+  name: str
+  check: str
+  used_by: str
+
+
+_NASFPN = 'official.vision.modeling.decoders.nasfpn.NASFPN'
+_COCO_EVALUATOR = 'official.vision.evaluation.coco_evaluator.COCOEvaluator'
+_LVIS_EVALUATOR = ('evaluation/lvis_evaluator.py: LVISEvaluator skips '
+                   'COCOEvaluator.__init__ and sets it for the inherited '
+                   'update_state/reset_states/result')
+_RUNNER = 'official.core.train_lib.OrbitExperimentRunner'
+_BLOCKS = 'official.vision.modeling.layers.nn_blocks'
+_SERIES = ('modeling/adapters.py: _adapt_block (series adapter) finds the '
+           'batch norm after convolution _convN as _normN')
+_LVIS_REFERENCE = ('tests/lvis_reference.py: reference_lvis_eval builds '
+                   'lvis.LVIS from a dict, without its __init__')
+
+PRIVATE_APIS = (
+    # Model Garden: configs and tasks.
+    PrivateApi('official.core.exp_factory', '_REGISTERED_CONFIGS', ATTRIBUTE,
+               'configs/loading.py: check_experiment lists the registered '
+               'experiments of this project'),
+    PrivateApi('official.core.train_utils.ExperimentParser.__init__',
+               '_flags_obj', ASSIGNED,
+               'configs/loading.py: _Parser reads the flags it was given'),
+    PrivateApi('official.core.base_task.Task.__init__', '_task_config',
+               ASSIGNED,
+               'tasks/detection.py: build_metrics and build_losses swap the '
+               'task config for one call of the inherited method'),
+    PrivateApi('official.core.base_task.Task.task_config', '_task_config',
+               MENTIONED,
+               'tasks/detection.py: the swapped _task_config must be what '
+               'the task_config property returns'),
+    # Model Garden: trainer and runner.
+    PrivateApi('official.core.base_trainer.Trainer.__init__', '_train_loss',
+               ASSIGNED,
+               'runtime/nan_guard.py: Trainer replaces it with TrainingLoss, '
+               'which records the first non-finite step'),
+    PrivateApi('official.core.base_trainer.Trainer.train_step', '_train_loss',
+               MENTIONED,
+               'runtime/nan_guard.py: TrainingLoss only sees the losses that '
+               'train_step adds to it'),
+    PrivateApi(f'{_RUNNER}.__init__', '_build_trainer', MENTIONED,
+               'runtime/workers.py: ExperimentRunner overrides it to build '
+               'nan_guard.Trainer'),
+    PrivateApi(f'{_RUNNER}.__init__', '_maybe_build_checkpoint_manager',
+               MENTIONED,
+               'runtime/workers.py: ExperimentRunner overrides it so that '
+               'workers resume from the chief\'s checkpoints'),
+    PrivateApi(_RUNNER, '_build_best_checkpoint_exporter', ATTRIBUTE,
+               'runtime/workers.py: ExperimentRunner._build_trainer calls '
+               'it'),
+    # Model Garden: modeling.
+    PrivateApi(f'{_NASFPN}.__init__', '_conv_op', ASSIGNED,
+               'modeling/bottleneck_nasfpn.py: BottleneckNASFPN picks its '
+               'resampling convolution through it and builds bottleneck '
+               'blocks in its place'),
+    PrivateApi(f'{_NASFPN}.__init__', '_norm_op', ASSIGNED,
+               'modeling/bottleneck_nasfpn.py: BottleneckNASFPN picks its '
+               'resampling norm through it and drops the norm after a '
+               'bottleneck block'),
+    PrivateApi(f'{_NASFPN}._build_feature_pyramid', '_conv_op', MENTIONED,
+               'modeling/bottleneck_nasfpn.py: the merge-cell convolution '
+               'BottleneckNASFPN replaces by a bottleneck block'),
+    PrivateApi(_NASFPN, '_resample_feature_map', ATTRIBUTE,
+               'modeling/bottleneck_nasfpn.py: BottleneckNASFPN overrides it '
+               'to resample to the pyramid width'),
+    PrivateApi(f'{_NASFPN}.__init__', '_config_dict', ASSIGNED,
+               'modeling/bottleneck_nasfpn.py: BottleneckNASFPN reads the '
+               'decoder settings and adds its own to get_config'),
+    PrivateApi('official.vision.modeling.retinanet_model.RetinaNetModel.'
+               '__init__', '_backbone', ASSIGNED,
+               'checkpoints.py: _BACKBONE_PATHS finds a RetinaNet\'s backbone '
+               'under model/_backbone in a checkpoint'),
+    PrivateApi('official.vision.modeling.heads.instance_heads.DetectionHead.'
+               'build', 'detection-scores', MENTIONED,
+               'modeling/reuse_policy.py: retune_classification_only trains '
+               'only the layers of this name (SCORES_LAYER)'),
+    PrivateApi(f'{_BLOCKS}.ResidualBlock.build', '_conv1', ASSIGNED, _SERIES),
+    PrivateApi(f'{_BLOCKS}.ResidualBlock.build', '_norm1', ASSIGNED, _SERIES),
+    PrivateApi(f'{_BLOCKS}.ResidualBlock.build', '_conv2', ASSIGNED, _SERIES),
+    PrivateApi(f'{_BLOCKS}.ResidualBlock.build', '_norm2', ASSIGNED, _SERIES),
+    PrivateApi(f'{_BLOCKS}.BottleneckBlock.build', '_conv2', ASSIGNED,
+               _SERIES),
+    PrivateApi(f'{_BLOCKS}.BottleneckBlock.build', '_norm2', ASSIGNED,
+               _SERIES),
+    PrivateApi(f'{_BLOCKS}.InvertedBottleneckBlock.build', '_conv1',
+               ASSIGNED, _SERIES),
+    PrivateApi(f'{_BLOCKS}.InvertedBottleneckBlock.build', '_norm1',
+               ASSIGNED, _SERIES),
+    # Model Garden: evaluation.
+    PrivateApi(f'{_COCO_EVALUATOR}.__init__', '_annotation_file', ASSIGNED,
+               _LVIS_EVALUATOR),
+    PrivateApi(f'{_COCO_EVALUATOR}.__init__', '_include_mask', ASSIGNED,
+               _LVIS_EVALUATOR),
+    PrivateApi(f'{_COCO_EVALUATOR}.__init__', '_include_keypoint', ASSIGNED,
+               _LVIS_EVALUATOR),
+    PrivateApi(f'{_COCO_EVALUATOR}.__init__', '_need_rescale_bboxes',
+               ASSIGNED, _LVIS_EVALUATOR),
+    PrivateApi(f'{_COCO_EVALUATOR}.__init__', '_need_rescale_keypoints',
+               ASSIGNED, _LVIS_EVALUATOR),
+    PrivateApi(f'{_COCO_EVALUATOR}.__init__', '_required_prediction_fields',
+               ASSIGNED, _LVIS_EVALUATOR),
+    PrivateApi(f'{_COCO_EVALUATOR}.reset_states', '_predictions', ASSIGNED,
+               'evaluation/lvis_evaluator.py: LVISEvaluator.detections reads '
+               'the accumulated predictions'),
+    PrivateApi(f'{_COCO_EVALUATOR}.update_state', '_convert_to_numpy',
+               MENTIONED,
+               'evaluation/lvis_evaluator.py: LVISEvaluator overrides it to '
+               'skip the unused ground truths'),
+    # Model Garden: serving.
+    PrivateApi('official.vision.serving.export_base.ExportModule.__init__',
+               '_build_model', MENTIONED,
+               'serving/export_saved_model.py: BackboneReuseDetectionModule '
+               'overrides it to build the detector with build_detector'),
+    PrivateApi('official.vision.serving.export_base.ExportModule.__init__',
+               '_batch_size', ASSIGNED,
+               'serving/export_saved_model.py: '
+               'BackboneReuseDetectionModule._build_model'),
+    PrivateApi('official.vision.serving.detection.DetectionModule',
+               '_padded_size', ATTRIBUTE,
+               'serving/export_saved_model.py: '
+               'BackboneReuseDetectionModule._build_model'),
+    # tf_keras.
+    PrivateApi('tf_keras.layers.Layer', '_flatten_layers', ATTRIBUTE,
+               'modeling/adapters.py: blocks, adapter_variables; '
+               'modeling/reuse_policy.py: retune_classification_only, '
+               '_sublayers'),
+    PrivateApi('tf_keras.src.engine.node.Node.__init__', '_keras_history',
+               ASSIGNED,
+               'modeling/reuse_policy.py: _top_level_stages finds the layer '
+               'that outputs each backbone level'),
+    PrivateApi('tf_keras.src.saving.legacy.saved_model.utils',
+               'keras_option_scope', ATTRIBUTE,
+               'serving/export_saved_model.py: _write_export exports without '
+               'layer traces'),
+    PrivateApi('tf_keras.src.saving.legacy.saved_model.utils.'
+               'keras_option_scope', 'save_traces', MENTIONED,
+               'serving/export_saved_model.py: _write_export passes '
+               'save_traces=False'),
+    PrivateApi('tf_keras.src.applications.efficientnet', 'IMAGENET_STDDEV_RGB',
+               ATTRIBUTE,
+               'modeling/keras_weights.py: '
+               '_variance_for_plain_graph reads it by getattr; without it '
+               'EfficientNet ImageNet weights load with the wrong variance, '
+               'silently'),
+    # TensorFlow.
+    PrivateApi('tensorflow.core.protobuf.trackable_object_graph_pb2',
+               'TrackableObjectGraph', ATTRIBUTE,
+               'checkpoints.py: _CheckpointGraph parses a checkpoint\'s '
+               'object graph'),
+    PrivateApi('tensorflow.python.trackable.constants',
+               '_CHECKPOINTABLE_OBJECT_GRAPH', MENTIONED,
+               'checkpoints.py: _CheckpointGraph reads the object graph '
+               'under this key'),
+    # lvis (the reference evaluator the LVIS metrics are tested against).
+    PrivateApi('lvis.lvis.LVIS', '_create_index', ATTRIBUTE, _LVIS_REFERENCE),
+    PrivateApi('lvis.lvis.LVIS.__init__', 'dataset', ASSIGNED,
+               _LVIS_REFERENCE),
+    PrivateApi('lvis.lvis.LVIS.__init__', 'logger', ASSIGNED,
+               _LVIS_REFERENCE),
+    PrivateApi('lvis.eval', 'np', ATTRIBUTE,
+               'tests/lvis_reference.py: lvis_numpy swaps this module global '
+               'for a numpy with np.float'),
+)
+
+# Top-level package -> its distribution, pinned in setup.cfg.
+_DISTRIBUTIONS = {'official': 'tf-models-official', 'tf_keras': 'tf-keras',
+                  'tensorflow': 'tensorflow', 'lvis': 'lvis'}
+
+
+def _resolve(path: str):
+  """The module, class or function at a dotted path (ImportError or
+  AttributeError where it is gone)."""
+  parts = path.split('.')
+  obj = importlib.import_module(parts[0])
+  for i in range(1, len(parts)):
+    if inspect.ismodule(obj) and not hasattr(obj, parts[i]):
+      obj = importlib.import_module('.'.join(parts[:i + 1]))  # A submodule.
+    else:
+      obj = getattr(obj, parts[i])
+  return obj
+
+
+def _source(obj) -> str:
+  return inspect.getsource(getattr(obj, 'fget', obj))  # A property's getter.
+
+
+def _problem(api: PrivateApi) -> str:
+  """What is wrong with `api`, or '' when it is still there."""
+  try:
+    owner = _resolve(api.owner)
+  except (ImportError, AttributeError) as e:
+    return f'{api.owner} is gone ({e}), and with it {api.name}'
+  if api.check == ATTRIBUTE:
+    return '' if hasattr(owner, api.name) else (
+        f'{api.owner}.{api.name} is gone')
+  try:
+    source = _source(owner)
+  except (OSError, TypeError) as e:
+    return f'the source of {api.owner} cannot be read ({e}) to find {api.name}'
+  name = re.escape(api.name)
+  if api.check == ASSIGNED:
+    return '' if re.search(rf'\.{name}\s*=(?!=)', source) else (
+        f'{api.owner} no longer sets .{api.name}')
+  if api.check == MENTIONED:
+    return '' if re.search(rf'(?<![\w-]){name}(?![\w-])', source) else (
+        f'{api.owner} no longer mentions {api.name}')
+  return f'unknown check {api.check!r} for {api.owner} {api.name}'
+
+
+def _pin(owner: str) -> str:
+  package = owner.split('.')[0]
+  dist = _DISTRIBUTIONS.get(package, package)
+  try:
+    installed = importlib.metadata.version(dist)
+  except importlib.metadata.PackageNotFoundError:
+    installed = 'not installed'
+  return (f'{dist} is pinned in setup.cfg (installed: {installed}) — adapt '
+          'the project before upgrading.')
+
+
+def missing(apis: Sequence[PrivateApi] = PRIVATE_APIS) -> List[str]:
+  """One readable line per private API of `apis` that is gone; [] if none.
+
+  Args:
+    apis: the entries to check (default: all of `PRIVATE_APIS`).
+
+  Returns:
+    Lines like "<owner>.<name> is gone (used by <module>: <function> ...);
+    <distribution> is pinned in setup.cfg ...".
+  """
+  lines = []
+  for api in apis:
+    problem = _problem(api)
+    if problem:
+      lines.append(f'{problem} (used by {api.used_by}); {_pin(api.owner)}')
+  return lines
