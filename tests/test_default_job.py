@@ -2,6 +2,7 @@
 installed package from another working directory; and its re-run."""
 import json
 import os
+import sys
 
 from PIL import Image
 
@@ -82,3 +83,18 @@ def test_progress_lines_show_the_loss_and_ap():
       'train | step:      4 | steps/sec:    0.3 | training_loss 1.872',
       'eval | step:      4 | steps/sec:    1.5 | eval time:    4.0 sec | '
       'validation_loss 2.5, AP 0.1234, AP50 0.25']
+
+
+def test_a_failed_step_ends_the_job_with_its_error(tmp_path):
+  log = tmp_path / 'logs' / 'step.log'
+  command = [sys.executable, '-c',
+             'import sys; print("working"); '
+             'print("error: task.annotation_file=x.json: no such file.", '
+             'file=sys.stderr); sys.exit(2)']
+  with pytest.raises(steps.StepFailed) as e:
+    steps.run_logged(command, str(log))
+  assert e.value.exit_code == 1
+  assert str(e.value) == (
+      f'{command[2]} exited with 2: error: task.annotation_file=x.json: no '
+      f'such file. (its whole log: {log})')
+  assert 'working' in log.read_text()

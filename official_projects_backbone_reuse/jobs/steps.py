@@ -45,7 +45,7 @@ class Scale:
 
 
 class StepFailed(UserError):
-  """A step's process exited non-zero; the message holds its log's tail."""
+  """A step's process exited non-zero; the message holds its last error."""
   exit_code = 1
 
 
@@ -107,9 +107,11 @@ def run_logged(cmd: List[str], log_path: str) -> None:
     code = proc.wait()
   if code:
     with open(log_path) as f:
-      tail = f.readlines()[-30:]
+      lines = [line.strip() for line in f if line.strip()]
+    # The step's own one-line error, else its last line.
+    said = ([l for l in lines if l.startswith('error: ')] or lines or [''])[-1]
     raise StepFailed(f'{cmd[2] if len(cmd) > 2 else cmd[0]} exited with '
-                     f'{code}; last lines of {log_path}:\n' + ''.join(tail))
+                     f'{code}: {said} (its whole log: {log_path})')
 
 
 def train_cmd(experiment: str, configs: List[str], mode: str,
