@@ -2,15 +2,15 @@
 
 The recipes of experiments/recipes.yaml compose the YAMLs the way a user
 does (`--experiment E --config_file a.yaml --config_file b.yaml ...`). Each
-recipe is loaded strictly; each DISTINCT model (model section + reuse mode:
-schedules do not change the model) is built once, at 128x128 (parameter
-counts do not depend on the input size), and must show its reuse mode:
+recipe is loaded strictly; each DISTINCT architecture (task, backbone,
+decoder, cascade, masks) and reuse mode is built once, at 128x128
+(schedules, depth and widths do not change which parts train), and must
+show its reuse mode:
 a frozen backbone has no trained variable, a trained one has all. Adapters
 change only the backbone, so a recipe with adapters is built when its
 (backbone, adapter) pair is new; only its adapters train.
 """
 import glob
-import json
 import os
 
 import pytest
@@ -154,19 +154,22 @@ def test_init_overlays_set_the_reuse_mode(spec):
 
 
 def _distinct_models():
-  """One spec per distinct (model section, reuse mode), and per distinct
-  (backbone, adapter)."""
+  """One spec per distinct architecture and reuse mode, and per distinct
+  (backbone, adapter). Depth (ResNet-50/101) and widths (RPN convolutions,
+  512 filters) do not change which parts train; every recipe is still
+  loaded strictly by the tests above."""
   seen = {}
   for spec in list(RECIPES) + BUILT_INIT_SPECS + ADAPTER_SPECS:
     params = load(spec)
-    model = params.task.model.as_dict()
-    adapter = model.pop('backbone_adapter')['type']
-    # Neither changes which parts train (LVIS's 1,204 classes, 300 dets).
-    del model['num_classes'], model['detection_generator']
-    key = (json.dumps(model, sort_keys=True), params.task.freeze_backbone,
-           _retuning(params))
+    model = params.task.model
+    adapter = model.backbone_adapter.type
+    cascade = bool(getattr(model, 'roi_sampler', None)
+                   and model.roi_sampler.cascade_iou_thresholds)
+    key = (type(params.task).__name__, model.backbone.type,
+           model.decoder.type, cascade, getattr(model, 'include_mask', False),
+           params.task.freeze_backbone, _retuning(params))
     if adapter != 'none':
-      key = (json.dumps(model['backbone'], sort_keys=True), adapter)
+      key = (model.backbone.type, adapter)
     seen.setdefault(key, spec)
   return list(seen.values())
 
