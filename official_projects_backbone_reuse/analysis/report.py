@@ -66,7 +66,8 @@ def build_for_counting(params: cfg.ExperimentConfig,
   return task_factory.get_task(params.task.replace(model=model)).build_model()
 
 
-def _column_key(name: str):
+def component_key(name: str):
+  """Sorts components in data-flow order, cascade stages after the first."""
   base, stage = re.fullmatch(r'(.*?)(?:_(\d+))?', name).groups()
   rank = (_COMPONENT_ORDER.index(base) if base in _COMPONENT_ORDER
           else len(_COMPONENT_ORDER))
@@ -75,7 +76,7 @@ def _column_key(name: str):
 
 def component_columns(rows) -> List[str]:
   names = {n for _, counts in rows for n in counts if n != 'total'}
-  return sorted(names, key=_column_key)
+  return sorted(names, key=component_key)
 
 
 def _cell(count: Optional[parameters.ParameterCount]) -> str:
