@@ -133,9 +133,13 @@ def recipes_table(recipes: Dict[str, recipes_lib.Recipe]) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def _parser() -> argparse.ArgumentParser:
+def experiments_parser(prog: str, description: str,
+                       input_size_help: str) -> argparse.ArgumentParser:
+  """The arguments of a command over experiments (this report, the
+  resources report): NAME[:FILE[+FILE]]..., --params_override,
+  --input_size, --format, --output."""
   parser = argparse.ArgumentParser(
-      prog='backbone-reuse-report', description=__doc__,
+      prog=prog, description=description,
       formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('experiments', nargs='*', metavar='NAME[:FILE[+FILE]]',
                       help='a recipe or registered experiment, then YAML '
@@ -143,11 +147,42 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument('--params_override', default='',
                       help='applied to every experiment, after its files')
   parser.add_argument('--input_size', type=int, default=None,
-                      help='build at NxN, a multiple of 2^max_level (counts '
-                      "do not depend on it); default: the config's")
+                      help=input_size_help)
   parser.add_argument('--format', choices=('markdown', 'csv'),
                       default='markdown')
   parser.add_argument('--output', help='write here (atomically), not stdout')
+  return parser
+
+
+def load_specs(specs: Sequence[str], params_override: str,
+               input_size: Optional[int]) -> List[tuple]:
+  """(spec, config) of each NAME[:FILE[+FILE]]; errors name the spec."""
+  recipes = recipes_lib.load_recipes()
+  configs = []
+  for spec in specs:
+    try:
+      params = loading.load_experiment(*recipes_lib.resolve(spec, recipes),
+                                       params_override=params_override)
+      check_input_size(params, input_size)
+    except ConfigError as e:
+      raise ConfigError(f'{spec}: {e}') from e
+    configs.append((spec, params))
+  return configs
+
+
+def write_output(text: str, output: Optional[str]) -> None:
+  """To `output` (atomically), or to stdout."""
+  if output:
+    files.write_atomically(output, text)
+  else:
+    sys.stdout.write(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = experiments_parser(
+      'backbone-reuse-report', __doc__,
+      'build at NxN, a multiple of 2^max_level (counts do not depend on '
+      "it); default: the config's")
   parser.add_argument('--list', action='store_true',
                       help='print the recipes of experiments/recipes.yaml')
   return parser
@@ -159,20 +194,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   args = parser.parse_args(argv)
   if not args.list and not args.experiments:
     parser.error('give at least one experiment, or --list')
-  recipes = recipes_lib.load_recipes()
   if args.list:
-    text = recipes_table(recipes)
+    text = recipes_table(recipes_lib.load_recipes())
   else:
-    configs = []
-    for spec in args.experiments:
-      try:
-        experiment, config_files = recipes_lib.resolve(spec, recipes)
-        params = loading.load_experiment(experiment, config_files,
-                                         args.params_override)
-        check_input_size(params, args.input_size)
-      except ConfigError as e:
-        raise ConfigError(f'{spec}: {e}') from e
-      configs.append((spec, params))
+    configs = load_specs(args.experiments, args.params_override,
+                         args.input_size)
     rows = []
     for spec, params in configs:
       try:
@@ -182,10 +208,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                           f'{errors.first_line(e)}') from e
       rows.append((spec, parameters.count_parameters(model)))
     text = (format_csv if args.format == 'csv' else format_markdown)(rows)
-  if args.output:
-    files.write_atomically(args.output, text)
-  else:
-    sys.stdout.write(text)
+  write_output(text, args.output)
   return 0
 
 

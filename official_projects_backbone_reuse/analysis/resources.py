@@ -32,10 +32,8 @@ from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.analysis import report
 from official_projects_backbone_reuse.analysis import train_flops
 from official_projects_backbone_reuse.common import errors
-from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import loading
-from official_projects_backbone_reuse.configs import recipes as recipes_lib
 from official_projects_backbone_reuse.modeling import adapters
 
 _ADAPTERS = tuple(a for a in adapters.ADAPTER_TYPES if a != 'none')
@@ -142,44 +140,31 @@ def format_csv(rows) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-      prog='backbone-reuse-resources', description=__doc__,
-      formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('experiments', nargs='+', metavar='NAME[:FILE[+FILE]]')
+  parser = report.experiments_parser(
+      'backbone-reuse-resources', __doc__,
+      "NxN images, a multiple of 2^max_level; default: the config's")
   parser.add_argument('--variants', default='finetune,frozen',
                       help='comma-separated: finetune, frozen, parallel, '
                       'series, film, freeze_at=K')
-  parser.add_argument('--params_override', default='',
-                      help='applied to every experiment, after its files')
-  parser.add_argument('--input_size', type=int, default=None,
-                      help="NxN images, a multiple of 2^max_level; default: "
-                      "the config's")
   parser.add_argument('--batch_size', type=int, default=None,
                       help="images per step; default: the config's "
                       'task.train_data.global_batch_size')
-  parser.add_argument('--format', choices=('markdown', 'csv'),
-                      default='markdown')
-  parser.add_argument('--output', help='write here (atomically), not stdout')
   return parser
 
 
 @errors.exits_on_error
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  args = _parser().parse_args(argv)
+  parser = _parser()
+  args = parser.parse_args(argv)
+  if not args.experiments:
+    parser.error('give at least one experiment')
   if args.batch_size is not None and args.batch_size < 1:
     raise ConfigError(f'--batch_size={args.batch_size}: expected at least 1.')
-  recipes = recipes_lib.load_recipes()
   variants = [v.strip() for v in args.variants.split(',') if v.strip()]
-  configs = []
-  for spec in args.experiments:
-    try:
-      params = loading.load_experiment(*recipes_lib.resolve(spec, recipes),
-                                       params_override=args.params_override)
-      report.check_input_size(params, args.input_size)
-      configs += [(spec, v, variant_config(params, v, args.input_size))
-                  for v in variants]
-    except ConfigError as e:
-      raise ConfigError(f'{spec}: {e}') from e
+  configs = [(spec, v, variant_config(params, v, args.input_size))
+             for spec, params in report.load_specs(
+                 args.experiments, args.params_override, args.input_size)
+             for v in variants]
   rows = []
   for spec, variant, params in configs:
     batch_size = args.batch_size or params.task.train_data.global_batch_size
@@ -190,10 +175,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                  'batch_size': batch_size, 'flops': flops,
                  'parameters': counts})
   text = (format_csv if args.format == 'csv' else format_markdown)(rows)
-  if args.output:
-    files.write_atomically(args.output, text)
-  else:
-    sys.stdout.write(text)
+  report.write_output(text, args.output)
   return 0
 
 
