@@ -189,6 +189,10 @@ PRIVATE_APIS = (
                'EfficientNet ImageNet weights load with the wrong variance, '
                'silently'),
     # TensorFlow.
+    PrivateApi('tensorflow.python.framework.ops', 'get_stats_for_node_def',
+               ATTRIBUTE,
+               'analysis/train_flops.py: op_flops counts each op\'s '
+               'registered FLOPs statistic, as tf.compat.v1.profiler does'),
     PrivateApi('tensorflow.core.protobuf.trackable_object_graph_pb2',
                'TrackableObjectGraph', ATTRIBUTE,
                'checkpoints.py: _CheckpointGraph parses a checkpoint\'s '

@@ -141,10 +141,12 @@ def test_frozen_backbone_is_bit_identical_after_training(
     detector, upstream_checkpoint, tiny_world, tmp_path):
   directory, _, _ = upstream_checkpoint
   make = h.retinanet_config if detector == 'retinanet' else h.maskrcnn_config
-  params = h.set_data(make(directory), tiny_world.det_train_pattern, steps=3)
+  params = h.set_data(make(directory), tiny_world.det_train_pattern, steps=2)
   model = _train(params, tmp_path / 'frozen')
   # Every backbone variable, batch-norm moving statistics included.
   assert checkpoints.backbone_differences(model.backbone, directory) == []
+  if detector != 'retinanet':
+    return  # the control below does not depend on the detector
 
   # The same run with the backbone trained does change it: the comparison
   # above is not vacuous.
