@@ -1,8 +1,9 @@
 """`backbone-reuse-resources`: training-step FLOPs per component, counted on
-the pruned graph of the real train step, for each reuse variant.
+the pruned graph of the real train step, and step time and memory measured
+in a process per variant, for each reuse variant.
 
 The detector is the default job's RetinaNet (ResNet-18 + FPN) at 128x128,
-one image per step.
+one image per step, one process per variant, one timed step.
 """
 import csv
 import os
@@ -12,27 +13,32 @@ import pytest
 from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.analysis import resources
 from official_projects_backbone_reuse.analysis import train_flops
+from official_projects_backbone_reuse.analysis import variants
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import loading
 from tests import reuse_helpers as h
 
 SPEC = f'backbone_reuse_retinanet:{h.RETINANET_YAML}'
 SMALL = ['--input_size=128', '--batch_size=1']
+_TEXT = ('experiment', 'variant', 'device', 'largest_batch')
 
 
 @pytest.fixture(scope='module')
 def rows(tmp_path_factory):
-  """The CSV rows of fine-tuned, frozen and frozen + parallel adapters."""
+  """The CSV rows of fine-tuned, frozen and frozen + parallel adapters,
+  each measured in a process of its own; the plot's path."""
   directory = tmp_path_factory.mktemp('resources')
-  path = str(directory / 'flops.csv')
-  assert resources.main(SMALL + ['--variants=finetune,frozen,parallel',
-                                 '--format=csv', f'--output={path}',
-                                 SPEC]) == 0
-  assert os.listdir(directory) == ['flops.csv']  # no temporary left behind
+  path, plot = str(directory / 'resources.csv'), str(directory / 'fig1.png')
+  assert resources.main(SMALL + [
+      '--variants=finetune,frozen,parallel', '--repeats=1', '--steps=1',
+      '--warmup=1', '--format=csv', f'--output={path}', f'--plot={plot}',
+      SPEC]) == 0
+  # No temporary left behind.
+  assert sorted(os.listdir(directory)) == ['fig1.png', 'resources.csv']
   with open(path) as f:
-    return {row['variant']: {k: (v if k in ('experiment', 'variant')
-                                 else int(v)) for k, v in row.items()}
-            for row in csv.DictReader(f)}
+    return {row['variant']: {k: (v if k in _TEXT else float(v))
+                             for k, v in row.items()}
+            for row in csv.DictReader(f)}, plot
 
 
 def _components(row):
@@ -42,7 +48,7 @@ def _components(row):
 
 @pytest.mark.slow
 def test_totals_are_the_sum_of_the_components(rows):
-  for row in rows.values():
+  for row in rows[0].values():
     for side in ('forward', 'backward'):
       assert row[f'flops_{side}'] == sum(row[f'{c}_{side}']
                                          for c in _components(row))
@@ -51,7 +57,7 @@ def test_totals_are_the_sum_of_the_components(rows):
 
 @pytest.mark.slow
 def test_a_frozen_backbone_costs_its_forward_pass_only(rows):
-  finetune, frozen = rows['finetune'], rows['frozen']
+  finetune, frozen = rows[0]['finetune'], rows[0]['frozen']
   assert frozen['backbone_backward'] == 0
   assert frozen['backbone_forward'] == finetune['backbone_forward'] > 0
   # Backward: gradients for the inputs and for the weights of each layer.
@@ -65,55 +71,123 @@ def test_a_frozen_backbone_costs_its_forward_pass_only(rows):
 
 
 @pytest.mark.slow
+def test_a_frozen_backbone_needs_no_memory_for_its_gradients(rows):
+  finetune, frozen = rows[0]['finetune'], rows[0]['frozen']
+  for row in rows[0].values():
+    assert row['device'] == 'cpu'
+    assert 0 < row['wall_s_min'] <= row['wall_s'] <= row['wall_s_max']
+    assert row['cpu_s'] > 0 and row['peak_bytes'] > row['memory_bytes'] > 0
+  # Fine-tuning holds at least one float32 copy of the backbone's weights
+  # more (their gradients; SGD's momentum is another).
+  backbone = finetune['params_trained'] - frozen['params_trained']
+  assert frozen['memory_bytes'] + 4 * backbone < finetune['memory_bytes']
+
+
+@pytest.mark.slow
+def test_the_plot_is_a_png(rows):
+  with open(rows[1], 'rb') as f:
+    assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+@pytest.mark.slow
 def test_adapters_need_activation_gradients_not_weight_gradients(rows):
-  finetune, adapted = rows['finetune'], rows['parallel']
+  finetune, adapted = rows[0]['finetune'], rows[0]['parallel']
   assert adapted['adapters_forward'] > 0 and adapted['adapters_backward'] > 0
   assert 0 < adapted['backbone_backward'] < finetune['backbone_backward']
-  assert rows['frozen']['flops'] < adapted['flops'] < finetune['flops']
+  assert rows[0]['frozen']['flops'] < adapted['flops'] < finetune['flops']
 
 
 @pytest.mark.slow
 def test_unpruned_graph_counts_the_gradients_the_runtime_drops(rows):
   # The trap: the traced step holds the frozen backbone's weight gradients.
-  params = resources.variant_config(
+  params = variants.variant_config(
       loading.load_experiment('backbone_reuse_retinanet', [h.RETINANET_YAML]),
       'frozen', 128)
   unpruned, _ = train_flops.training_step_flops(params, 1, pruned=False)
-  assert unpruned.component('backbone') > 2 * rows['frozen'][
+  assert unpruned.component('backbone') > 2 * rows[0]['frozen'][
       'backbone_forward']
-  assert unpruned.total > 0.9 * rows['finetune']['flops']
+  assert unpruned.total > 0.9 * rows[0]['finetune']['flops']
 
 
 def test_variants_and_their_errors():
-  assert resources.variant_overrides('finetune')['freeze_backbone'] is False
-  assert resources.variant_overrides('series')['model'] == {
+  assert variants.variant_overrides('finetune')['freeze_backbone'] is False
+  assert variants.variant_overrides('series')['model'] == {
       'backbone_adapter': {'type': 'series'}}
-  assert resources.variant_overrides('freeze_at=3')['freeze_at'] == 3
+  assert variants.variant_overrides('freeze_at=3')['freeze_at'] == 3
   with pytest.raises(ConfigError, match="'frozn' is not a variant"):
-    resources.variant_overrides('frozn')
+    variants.variant_overrides('frozn')
+
+
+def _row(variant, backward, cost=None):
+  return {'experiment': 'x', 'variant': variant, 'batch_size': 2,
+          'parameters': {'total': parameters.ParameterCount(total=10,
+                                                             trained=4)},
+          'flops': train_flops.StepFlops({'backbone': 2e9, 'head': 1e9},
+                                         backward),
+          'cost': cost}
 
 
 def test_markdown_rows_and_ratios():
-  count = {'total': parameters.ParameterCount(total=10, trained=4)}
-  rows = [
-      {'experiment': 'x', 'variant': 'finetune', 'batch_size': 2,
-       'parameters': count, 'flops': train_flops.StepFlops(
-           {'backbone': 2e9, 'head': 1e9}, {'backbone': 4e9, 'head': 1e9})},
-      {'experiment': 'x', 'variant': 'frozen', 'batch_size': 2,
-       'parameters': count, 'flops': train_flops.StepFlops(
-           {'backbone': 2e9, 'head': 1e9}, {'head': 1e9})},
-  ]
+  rows = [_row('finetune', {'backbone': 4e9, 'head': 1e9}),
+          _row('frozen', {'head': 1e9})]
   lines = resources.format_markdown(rows).splitlines()
   assert lines[0].endswith('| backbone (fwd + bwd) | head (fwd + bwd) |')
   assert lines[2] == ('| x | finetune | 2 | 4 | 8.00 | 3.00 | 5.00 | 1.00 | '
                       '2.00 + 4.00 | 1.00 + 1.00 |')
   assert lines[3] == ('| x | frozen | 2 | 4 | 4.00 | 3.00 | 1.00 | 0.50 | '
                       '2.00 + 0.00 | 1.00 + 1.00 |')
+  measured = [dict(row, cost=resources.StepCost(
+      'cpu', wall, (wall, wall * 1.5), wall * 2, memory, memory + 2 ** 30))
+              for row, wall, memory in zip(rows, (0.5, 0.3),
+                                           (400 * 2 ** 20, 100 * 2 ** 20))]
+  lines = resources.format_markdown(measured).splitlines()
+  assert lines[3].startswith('| x | frozen | 2 | 4 | 4.00 | 3.00 | 1.00 | '
+                             '0.300 (0.300-0.450) | 0.600 | 100 | 1,124 | - '
+                             '| 0.50 | 0.25 | 0.60 |')
 
 
-def test_bad_arguments_end_in_one_line(capsys):
+def test_largest_batch_doubles_then_bisects():
+  tried = []
+
+  def fits_up_to(limit):
+    def fits(batch_size):
+      tried.append(batch_size)
+      return batch_size <= limit
+    return fits
+
+  assert resources.largest_batch(fits_up_to(37), 256) == '37'
+  assert tried == [1, 2, 4, 8, 16, 32, 64, 48, 40, 36, 38, 37]
+  assert resources.largest_batch(fits_up_to(1000), 100) == '>=100'
+  assert resources.largest_batch(fits_up_to(0), 100) == '0'
+
+
+def test_memory_budget_takes_the_peak_of_processes_of_their_own(monkeypatch):
+  def fake(spec, variant, args, batch_size, steps, warmup, flops=False):
+    del spec, args, steps, warmup, flops
+    per_image = (300 if variant == 'finetune' else 100) * 2 ** 20
+    return {'device': 'cpu', 'wall_s': [0.1], 'cpu_s': [0.2],
+            'baseline_bytes': 0, 'peak_bytes': per_image * batch_size,
+            'flops': {'forward': {'backbone': 1}, 'backward': {}},
+            'parameters': {'total': [10, 4]}}
+
+  monkeypatch.setattr(resources, 'measure_in_process', fake)
+  args = resources._parser().parse_args(  # pylint: disable=protected-access
+      ['--memory_budget=1000', SPEC])
+  rows = resources._measured_rows(  # pylint: disable=protected-access
+      [(SPEC, 'finetune', None, 1), (SPEC, 'frozen', None, 1)], args)
+  assert [r['cost'].largest_batch for r in rows] == ['3', '10']
+  assert rows[0]['cost'].memory_bytes == 300 * 2 ** 20
+
+
+def test_bad_arguments_end_in_one_line(capsys, tmp_path):
+  plot = str(tmp_path / 'fig1.png')
   assert resources.main(['--variants=frozen,frozn', SPEC]) == 2
   assert resources.main(['--input_size=100', SPEC]) == 2
+  assert resources.main(['--repeats=0', SPEC]) == 2
+  assert resources.main(['--variants=frozen', f'--plot={plot}', SPEC]) == 2
   errors = capsys.readouterr().err.strip().splitlines()
   assert errors[0].startswith('error: ') and "'frozn'" in errors[0]
   assert errors[1].startswith('error: ') and '2^max_level' in errors[1]
+  assert errors[2] == 'error: --repeats=0: expected at least 1.'
+  assert errors[3].startswith('error: --plot') and 'finetune' in errors[3]
+  assert not os.listdir(tmp_path)
