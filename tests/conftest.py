@@ -151,3 +151,14 @@ def upstream_checkpoint(tmp_path_factory) -> Upstream:
 def upstream(upstream_checkpoint) -> str:
   """The directory of `upstream_checkpoint`."""
   return upstream_checkpoint.directory
+
+
+# Tests run in two processes (pytest-xdist, setup.cfg). Session fixtures are
+# made once per process, so the tests of the costly ones share a process.
+_SHARED_PROCESS = ('tiny_default_job', 'installed_package')
+
+
+def pytest_collection_modifyitems(items):
+  for item in items:
+    if any(f in item.fixturenames for f in _SHARED_PROCESS):
+      item.add_marker(pytest.mark.xdist_group('default_job'))
