@@ -52,6 +52,9 @@ _COCO_EVALUATOR = 'official.vision.evaluation.coco_evaluator.COCOEvaluator'
 _LVIS_EVALUATOR = ('evaluation/lvis_evaluator.py: LVISEvaluator skips '
                    'COCOEvaluator.__init__ and sets it for the inherited '
                    'update_state/reset_states/result')
+_FAST_COCO = ('evaluation/coco_mask_evaluator.py: FastMaskCOCOEvaluator.'
+              'evaluate, Model Garden\'s COCOEvaluator.evaluate with its own '
+              'mask conversion, reads it')
 _RUNNER = 'official.core.train_lib.OrbitExperimentRunner'
 _BLOCKS = 'official.vision.modeling.layers.nn_blocks'
 _SERIES = ('modeling/adapters.py: _adapt_block (series adapter) finds the '
@@ -152,6 +155,35 @@ PRIVATE_APIS = (
                MENTIONED,
                'evaluation/lvis_evaluator.py: LVISEvaluator overrides it to '
                'skip the unused ground truths'),
+    PrivateApi(f'{_COCO_EVALUATOR}.evaluate',
+               'convert_predictions_to_coco_annotations', MENTIONED,
+               'evaluation/coco_mask_evaluator.py: FastMaskCOCOEvaluator.'
+               'evaluate is Model Garden\'s evaluate with this conversion '
+               'replaced by mask_paste.convert_predictions'),
+    PrivateApi('official.vision.evaluation.coco_utils.'
+               'convert_predictions_to_coco_annotations',
+               'paste_instance_masks', MENTIONED,
+               'evaluation/mask_paste.py: paste_and_encode pastes masks as '
+               'this function of mask_ops does (its box expansion, resize '
+               'and threshold)'),
+    PrivateApi(f'{_COCO_EVALUATOR}.__init__', '_annotation_file', ASSIGNED,
+               _FAST_COCO),
+    PrivateApi(f'{_COCO_EVALUATOR}.__init__', '_coco_gt', ASSIGNED,
+               _FAST_COCO),
+    PrivateApi(f'{_COCO_EVALUATOR}.__init__', '_include_mask', ASSIGNED,
+               _FAST_COCO),
+    PrivateApi(f'{_COCO_EVALUATOR}.__init__', '_include_keypoint', ASSIGNED,
+               _FAST_COCO),
+    PrivateApi(f'{_COCO_EVALUATOR}.__init__', '_metric_names', ASSIGNED,
+               _FAST_COCO),
+    PrivateApi(f'{_COCO_EVALUATOR}.__init__', '_per_category_metrics',
+               ASSIGNED, _FAST_COCO),
+    PrivateApi(f'{_COCO_EVALUATOR}.reset_states', '_predictions', ASSIGNED,
+               _FAST_COCO),
+    PrivateApi(f'{_COCO_EVALUATOR}.reset_states', '_groundtruths', ASSIGNED,
+               _FAST_COCO),
+    PrivateApi(_COCO_EVALUATOR, '_retrieve_per_category_metrics', ATTRIBUTE,
+               _FAST_COCO),
     # Model Garden: serving.
     PrivateApi('official.vision.serving.export_base.ExportModule.__init__',
                '_build_model', MENTIONED,

@@ -35,8 +35,8 @@ from pycocotools import mask as mask_api
 import tensorflow as tf
 
 from official.vision.evaluation import coco_evaluator
-from official.vision.evaluation import coco_utils
 from official_projects_backbone_reuse.common import files
+from official_projects_backbone_reuse.evaluation import mask_paste
 
 METRIC_NAMES = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'APr', 'APc', 'APf')
 _REQUIRED_KEYS = {
@@ -260,12 +260,14 @@ class LVISEvaluator(coco_evaluator.COCOEvaluator):
   batch, then `result()`), and it converts predictions the way COCOEvaluator
   does (its `update_state`: boxes divided by the image_info scale;
   `coco_utils.convert_predictions_to_coco_annotations`: boxes to xywh, masks
-  pasted into the original image and RLE-encoded). Differences: detections
-  past `num_detections` (padding) are dropped; all images of the annotation
-  file are evaluated, as LVIS does (an image without predictions has zero
-  detections; COCOEvaluator evaluates only the images with predictions);
-  model classes are the LVIS category ids. The ground truth always comes
-  from `annotation_file`, so `groundtruths` are not used.
+  pasted into the original image and RLE-encoded; here by
+  `mask_paste.convert_predictions`, which gives the same, faster).
+  Differences: detections past `num_detections` (padding) are dropped, their
+  masks never pasted; all images of the annotation file are evaluated, as
+  LVIS does (an image without predictions has zero detections;
+  COCOEvaluator evaluates only the images with predictions); model classes
+  are the LVIS category ids. The ground truth always comes from
+  `annotation_file`, so `groundtruths` are not used.
 
   `result()` returns AP, AP50, AP75, APs, APm, APl, APr, APc, APf of the boxes
   and, with `include_mask`, the same with a 'mask_' prefix; the full
@@ -323,17 +325,11 @@ class LVISEvaluator(coco_evaluator.COCOEvaluator):
     """The predictions so far as LVIS results (JSON-ready Python types)."""
     if not self._predictions:
       return []
-    predictions = {k: list(v) for k, v in self._predictions.items()}
-    num_detections = [n.reshape(-1) for n in predictions['num_detections']]
-    anns = coco_utils.convert_predictions_to_coco_annotations(predictions)
-    # The annotations come batch by batch, image by image, k = 0..K-1.
-    max_k = predictions['detection_classes'][0].shape[1]
-    keep = np.concatenate(
-        [np.arange(max_k)[None, :] < n[:, None] for n in num_detections])
     results = []
-    for ann, valid in zip(anns, keep.reshape(-1)):
-      if not valid:
-        continue
+    # Model Garden's annotations of the real detections (masks pasted only
+    # for them), as JSON-ready Python types.
+    for ann in mask_paste.convert_predictions(self._predictions,
+                                              drop_padding=True):
       result = {'image_id': int(ann['image_id']),
                 'category_id': int(ann['category_id']),
                 'bbox': [float(v) for v in ann['bbox']],

@@ -11,7 +11,9 @@ The subclasses change three things and nothing else:
   it, and reports what did not (see `checkpoints.py`); adapter variables are
   new by design and keep their initialisation;
 * `build_metrics` puts the LVIS evaluator in place of Model Garden's COCO
-  evaluator when `task.evaluation.type` is `lvis`.
+  evaluator when `task.evaluation.type` is `lvis`, and with `coco` and masks
+  `FastMaskCOCOEvaluator` (the same metrics; masks pasted only where they
+  count).
 """
 import os
 from typing import List
@@ -28,6 +30,7 @@ from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.configs import detection as cfg
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.evaluation import LVIS_DETECTIONS_FILE
+from official_projects_backbone_reuse.evaluation import coco_mask_evaluator
 from official_projects_backbone_reuse.evaluation import lvis_evaluator
 from official_projects_backbone_reuse.modeling import adapters
 from official_projects_backbone_reuse.modeling import class_balance
@@ -56,11 +59,17 @@ class _BackboneReuseMixin:
 
   def build_metrics(self, training: bool = True):
     """Model Garden's metrics; with `task.evaluation.type: lvis`, the LVIS
-    evaluator in place of its COCO evaluator (same interface)."""
+    evaluator in place of its COCO evaluator (same interface); with `coco`
+    and masks, its COCO evaluator made `FastMaskCOCOEvaluator`."""
     config = self.task_config
-    if training or config.evaluation.type != 'lvis' or (
-        not config.use_coco_metrics):
+    if training or not config.use_coco_metrics:
       return super().build_metrics(training)
+    if config.evaluation.type != 'lvis':
+      metrics = super().build_metrics(training)
+      if getattr(config.model, 'include_mask', False):
+        fast = coco_mask_evaluator.FastMaskCOCOEvaluator
+        self.coco_metric = fast.from_evaluator(self.coco_metric)
+      return metrics
     # Model Garden's metrics without building (and loading the annotation
     # file into) a COCO evaluator that would be thrown away.
     self._task_config = config.replace(use_coco_metrics=False)
