@@ -184,6 +184,14 @@ PRIVATE_APIS = (
                _FAST_COCO),
     PrivateApi(_COCO_EVALUATOR, '_retrieve_per_category_metrics', ATTRIBUTE,
                _FAST_COCO),
+    PrivateApi('official.vision.modeling.retinanet_model.RetinaNetModel.'
+               '__init__', '_detection_generator', ASSIGNED,
+               'modeling/detector.py: build_detector puts Float32NmsInputs '
+               'in its place under mixed precision with batched NMS'),
+    PrivateApi('official.vision.modeling.retinanet_model.RetinaNetModel.'
+               'detection_generator', '_detection_generator', MENTIONED,
+               'modeling/detector.py: the property reads what build_detector '
+               'replaced'),
     # Model Garden: serving.
     PrivateApi('official.vision.serving.export_base.ExportModule.__init__',
                '_build_model', MENTIONED,

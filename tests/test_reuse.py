@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras
 
 from official.core import task_factory
 from official.core import train_lib
@@ -173,3 +174,22 @@ def test_cascade_heads_train_while_the_backbone_stays_frozen():
   assert counts['backbone'].trained == 0
   backbone_ids = {id(v) for v in model.backbone.weights}
   assert not backbone_ids & {id(v) for v in model.trainable_variables}
+
+
+@pytest.mark.parametrize('config', [h.retinanet_config, h.maskrcnn_config])
+def test_bfloat16_detectors_evaluate_with_batched_nms(config):
+  # runtime.mixed_precision_dtype: bfloat16 makes the heads' outputs
+  # bfloat16; Model Garden's batched NMS takes float32 only.
+  params = config()
+  params.task.model.detection_generator.nms_version = 'batched'
+  tf_keras.mixed_precision.set_global_policy('mixed_bfloat16')
+  try:
+    model = task_factory.get_task(params.task).build_model()
+    outputs = model(tf.random.uniform([1, 128, 128, 3]),
+                    image_shape=tf.constant([[128.0, 128.0]]),
+                    training=False)
+  finally:
+    tf_keras.mixed_precision.set_global_policy('float32')
+  assert outputs['detection_scores'].dtype == tf.float32
+  assert outputs['detection_boxes'].shape[:2] == (
+      1, params.task.model.detection_generator.max_num_detections)

@@ -7,6 +7,7 @@ build the same model.
 """
 from typing import Optional
 
+import tensorflow as tf
 import tf_keras
 
 from official.vision.configs import maskrcnn as maskrcnn_cfg
@@ -20,6 +21,36 @@ def l2_regularizer_for(l2_weight_decay: float):
   # Halved to match tf.nn.l2_loss, as Model Garden's tasks do.
   return (tf_keras.regularizers.l2(l2_weight_decay / 2.0)
           if l2_weight_decay else None)
+
+
+class Float32NmsInputs(tf_keras.layers.Layer):
+  """Model Garden's detection generator, its float inputs cast to float32.
+
+  Under mixed precision (`runtime.mixed_precision_dtype: bfloat16`) the
+  heads give bfloat16 boxes and scores. Model Garden's NMS v1 and v2 cast
+  them to float32; its `batched` NMS (tf.image.combined_non_max_suppression,
+  the fast one on a CPU) does not, and evaluation fails with "Input 'scores'
+  of 'CombinedNonMaxSuppression' Op has type bfloat16". No variables.
+  """
+
+  def __init__(self, generator: tf_keras.layers.Layer, **kwargs):
+    super().__init__(dtype='float32', **kwargs)
+    self.generator = generator
+
+  def __call__(self, *args, **kwargs):  # as the generators: no autocasting
+    to_float32 = lambda t: (tf.cast(t, tf.float32)
+                            if isinstance(t, tf.Tensor) and t.dtype.is_floating
+                            else t)
+    return self.generator(*tf.nest.map_structure(to_float32, args),
+                          **tf.nest.map_structure(to_float32, kwargs))
+
+  def get_config(self):
+    return self.generator.get_config()
+
+
+def _needs_float32_nms(model_config) -> bool:
+  return (model_config.detection_generator.nms_version == 'batched' and
+          tf_keras.mixed_precision.global_policy().compute_dtype != 'float32')
 
 
 def build_detector(model_config, input_specs: tf_keras.layers.InputSpec,
@@ -39,6 +70,8 @@ def build_detector(model_config, input_specs: tf_keras.layers.InputSpec,
                                    model_config=model_config,
                                    l2_regularizer=l2_regularizer,
                                    backbone=backbone)
+    if _needs_float32_nms(model_config):
+      model.detection_generator = Float32NmsInputs(model.detection_generator)
     # Creates the remaining variables, as Model Garden's MaskRCNNTask does.
     images = tf_keras.Input(input_specs.shape[1:])
     image_shape = tf_keras.layers.Input([2])
@@ -48,6 +81,9 @@ def build_detector(model_config, input_specs: tf_keras.layers.InputSpec,
                                     model_config=model_config,
                                     l2_regularizer=l2_regularizer,
                                     backbone=backbone)
+    if _needs_float32_nms(model_config):
+      model._detection_generator = Float32NmsInputs(  # pylint: disable=protected-access
+          model.detection_generator)
   else:
     raise ValueError(
         f'task.model must be a RetinaNet or MaskRCNN config, got '
