@@ -162,8 +162,8 @@ def test_largest_batch_doubles_then_bisects():
 
 
 def test_memory_budget_takes_the_peak_of_processes_of_their_own(monkeypatch):
-  def fake(spec, variant, args, batch_size, steps, warmup, flops=False):
-    del spec, args, steps, warmup, flops
+  def fake(spec, variant, batch_size, *unused_args, **unused_kwargs):
+    del spec
     per_image = (300 if variant == 'finetune' else 100) * 2 ** 20
     return {'device': 'cpu', 'wall_s': [0.1], 'cpu_s': [0.2],
             'baseline_bytes': 0, 'peak_bytes': per_image * batch_size,

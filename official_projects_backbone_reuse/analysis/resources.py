@@ -83,17 +83,18 @@ def summarise(measurements: Sequence[Dict]) -> StepCost:
       peak_bytes=int(median([m['peak_bytes'] for m in measurements])))
 
 
-def measure_in_process(spec: str, variant: str, args: argparse.Namespace,
-                       batch_size: int, steps: int, warmup: int,
+def measure_in_process(spec: str, variant: str, batch_size: int, steps: int,
+                       warmup: int, params_override: str = '',
+                       input_size: Optional[int] = None,
                        flops: bool = False) -> Optional[Dict]:
   """Runs `step_cost` in a process of its own: its JSON result, or None
   when the batch does not fit in memory."""
   cmd = [sys.executable, '-m', step_cost.__name__, spec,
          f'--variant={variant}', f'--batch_size={batch_size}',
          f'--steps={steps}', f'--warmup={warmup}',
-         f'--params_override={args.params_override}']
-  if args.input_size:
-    cmd.append(f'--input_size={args.input_size}')
+         f'--params_override={params_override}']
+  if input_size:
+    cmd.append(f'--input_size={input_size}')
   if flops:
     cmd.append('--flops')
   # On Ctrl-C, subprocess.run kills the child before re-raising.
@@ -286,8 +287,9 @@ def _measured_rows(configs, args) -> List[Dict]:
       print(f'{spec} {variant}: process {repeat + 1}/{args.repeats}, '
             f'{args.steps} steps of {batch_size} image(s)', file=sys.stderr,
             flush=True)
-      result = measure_in_process(spec, variant, args, batch_size,
-                                  args.steps, args.warmup, flops=repeat == 0)
+      result = measure_in_process(spec, variant, batch_size, args.steps,
+                                  args.warmup, args.params_override,
+                                  args.input_size, flops=repeat == 0)
       if result is None:
         raise UserError(f'{spec} {variant}: a step of {batch_size} image(s) '
                         'does not fit in memory; try a smaller --batch_size.')
@@ -311,8 +313,9 @@ def _measured_rows(configs, args) -> List[Dict]:
             flush=True)
 
       def fits(batch_size, row=row):
-        result = measure_in_process(row['experiment'], row['variant'], args,
-                                    batch_size, steps=1, warmup=1)
+        result = measure_in_process(row['experiment'], row['variant'],
+                                    batch_size, 1, 1, args.params_override,
+                                    args.input_size)
         return result is not None and result['peak_bytes'] <= budget
 
       row['cost'] = dataclasses.replace(

@@ -32,30 +32,38 @@ from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.jobs import steps
 
 
+DETECTOR_EXPERIMENT = 'backbone_reuse_retinanet'
+DETECTOR_YAML = 'retinanet_frozen.yaml'  # in experiments/small/
+
+
+def detector_overrides(world: steps.World, scale: steps.Scale) -> List[str]:
+  """The detector's paths and schedule in `world` (steps 4 and 5)."""
+  return [
+      f'task.init_checkpoint={world.upstream}',
+      f'task.train_data.input_path={world.records}/det_train-*.tfrecord',
+      f'task.validation_data.input_path={world.records}/det_val-*.tfrecord',
+      f'task.annotation_file={world.annotations("val")}',
+      f'trainer.train_steps={scale.detector_steps}',
+      f'trainer.validation_interval={scale.detector_steps}',
+      'trainer.optimizer_config.learning_rate.cosine.decay_steps='
+      f'{scale.detector_steps}']
+
+
 def run_job(workdir: str, scale: steps.Scale) -> dict:
   """Runs the six steps; returns the summary also written to summary.json."""
   world = steps.prepare_world(workdir, scale, total_steps=6)
   times = world.times
   val_json = world.annotations('val')
-
-  detector_overrides = [
-      f'task.init_checkpoint={world.upstream}',
-      f'task.train_data.input_path={world.records}/det_train-*.tfrecord',
-      f'task.validation_data.input_path={world.records}/det_val-*.tfrecord',
-      f'task.annotation_file={val_json}',
-      f'trainer.train_steps={scale.detector_steps}',
-      f'trainer.validation_interval={scale.detector_steps}',
-      'trainer.optimizer_config.learning_rate.cosine.decay_steps='
-      f'{scale.detector_steps}']
-  detector_yaml = steps.small_experiment('retinanet_frozen.yaml')
+  overrides = detector_overrides(world, scale)
+  detector_yaml = steps.small_experiment(DETECTOR_YAML)
 
   t = steps.stage('4/6 untrained detector (frozen backbone restored, fresh '
                   'heads)')
   untrained = world.path('detector_untrained')
   if not world.done('untrained', os.path.join(untrained, 'metrics.json')):
     steps.run_logged(
-        steps.train_cmd('backbone_reuse_retinanet', [detector_yaml], 'eval',
-                        untrained, detector_overrides),
+        steps.train_cmd(DETECTOR_EXPERIMENT, [detector_yaml], 'eval',
+                        untrained, overrides),
         os.path.join(world.logs, 'detector_untrained.log'))
   times['untrained_eval'] = time.time() - t
 
@@ -63,8 +71,8 @@ def run_job(workdir: str, scale: steps.Scale) -> dict:
   detector = world.path('detector')
   if not world.done('detector', os.path.join(detector, 'metrics.json')):
     steps.run_logged(
-        steps.train_cmd('backbone_reuse_retinanet', [detector_yaml],
-                        'train_and_eval', detector, detector_overrides),
+        steps.train_cmd(DETECTOR_EXPERIMENT, [detector_yaml],
+                        'train_and_eval', detector, overrides),
         os.path.join(world.logs, 'detector.log'))
   times['detector'] = time.time() - t
 
@@ -74,9 +82,9 @@ def run_job(workdir: str, scale: steps.Scale) -> dict:
     steps.run_logged(
         [sys.executable, '-m',
          'official_projects_backbone_reuse.serving.export_saved_model',
-         '--experiment=backbone_reuse_retinanet',
+         f'--experiment={DETECTOR_EXPERIMENT}',
          f'--config_file={detector_yaml}',
-         '--params_override=' + ','.join(detector_overrides),
+         '--params_override=' + ','.join(overrides),
          f'--checkpoint_path={detector}', f'--export_dir={export_dir}'],
         os.path.join(world.logs, 'export.log'))
   with open(val_json) as f:

@@ -1,0 +1,121 @@
+"""float32 against bfloat16 on the default job: step time and val AP.
+
+Makes (or reuses) the default job's world and upstream classifier in
+--workdir, then, for the default job's detector (RetinaNet + FPN on the
+frozen ResNet-18, `experiments/small/retinanet_frozen.yaml`):
+
+  - step time: `backbone-reuse-resources`' measurement of one training
+    step (its `step_cost` process), one process per precision, interleaved
+    (A B A B) `--repeats` times; medians of wall and CPU time;
+  - accuracy: the detector trained and evaluated as the default job does,
+    once per precision and seed, interleaved (f32 s0, bf16 s0, f32 s1 ...),
+    each its own `train.py` process (`task.train_data.seed` = the seed; the
+    heads' initialisation is not seeded, as in any run). Finished runs are
+    reused.
+
+Prints a markdown table, also written to <workdir>/precision.md.
+
+  python -m tests.benchmarks.precision --workdir runs/default_job \\
+      [--seeds 0,1,2] [--repeats 3] [the default job's scale flags]
+"""
+import json
+import os
+import statistics
+import time
+from typing import Dict, List
+
+from official_projects_backbone_reuse.analysis import resources
+from official_projects_backbone_reuse.common import files
+from official_projects_backbone_reuse.jobs import default_job
+from official_projects_backbone_reuse.jobs import steps
+
+DTYPES = ('float32', 'bfloat16')
+
+
+def step_times(repeats: int) -> Dict[str, List[Dict]]:
+  """{dtype: step_cost results}, processes interleaved."""
+  spec = (f'{default_job.DETECTOR_EXPERIMENT}:'
+          f'{steps.small_experiment(default_job.DETECTOR_YAML)}')
+  results = {dtype: [] for dtype in DTYPES}
+  for repeat in range(repeats):
+    for dtype in DTYPES:
+      print(f'step time, {dtype}, process {repeat + 1}/{repeats}', flush=True)
+      results[dtype].append(resources.measure_in_process(
+          spec, 'frozen', batch_size=8, steps=5, warmup=2,
+          params_override=f'runtime.mixed_precision_dtype={dtype}'))
+  return results
+
+
+def train_runs(world: steps.World, scale: steps.Scale,
+               seeds: List[int]) -> Dict[str, Dict[int, Dict]]:
+  """{dtype: {seed: metrics and wall seconds}} of the detector's runs."""
+  overrides = default_job.detector_overrides(world, scale)
+  detector_yaml = steps.small_experiment(default_job.DETECTOR_YAML)
+  runs = {dtype: {} for dtype in DTYPES}
+  for seed in seeds:
+    for dtype in DTYPES:
+      name = f'precision_{dtype}_seed{seed}'
+      model_dir = world.path(name)
+      metrics_file = os.path.join(model_dir, 'metrics.json')
+      seconds = None
+      if not world.done(name, metrics_file):
+        start = time.time()
+        steps.run_logged(
+            steps.train_cmd(default_job.DETECTOR_EXPERIMENT, [detector_yaml],
+                            'train_and_eval', model_dir, overrides + [
+                                f'runtime.mixed_precision_dtype={dtype}',
+                                f'task.train_data.seed={seed}']),
+            os.path.join(world.logs, f'{name}.log'))
+        seconds = time.time() - start
+      runs[dtype][seed] = dict(steps.metrics(model_dir), seconds=seconds)
+  return runs
+
+
+def _mean_std(values: List[float]) -> str:
+  if len(values) < 2:
+    return f'{values[0]:.3f}'
+  return f'{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}'
+
+
+def table(times, runs, seeds) -> str:
+  median = statistics.median
+  wall = {d: median(median(r['wall_s']) for r in times[d]) for d in DTYPES}
+  lines = ['| precision | step s, wall | step CPU-s | vs float32 | '
+           + ' | '.join(f'AP seed {s}' for s in seeds)
+           + ' | AP mean ± std | AP50 mean ± std | run s (train + eval) |',
+           '|---|' + '---:|' * (6 + len(seeds))]
+  for dtype in DTYPES:
+    cpu = median(median(r['cpu_s']) for r in times[dtype])
+    aps = [runs[dtype][s]['AP'] for s in seeds]
+    ap50s = [runs[dtype][s]['AP50'] for s in seeds]
+    seconds = [runs[dtype][s]['seconds'] for s in seeds
+               if runs[dtype][s]['seconds'] is not None]
+    lines.append(
+        f'| {dtype} | {wall[dtype]:.3f} | {cpu:.3f} | '
+        f'{wall[dtype] / wall["float32"]:.2f} | '
+        + ' | '.join(f'{ap:.3f}' for ap in aps)
+        + f' | {_mean_std(aps)} | {_mean_std(ap50s)} | '
+        + (f'{median(seconds):.0f}' if seconds else '-') + ' |')
+  return '\n'.join(lines) + '\n'
+
+
+def main():
+  parser = steps.job_arguments(__doc__.split('\n\n')[0])
+  parser.add_argument('--seeds', default='0,1,2')
+  parser.add_argument('--repeats', type=int, default=3)
+  args = parser.parse_args()
+  seeds = [int(s) for s in args.seeds.split(',')]
+  scale = steps.scale_of(args)
+  world = steps.prepare_world(args.workdir, scale, total_steps=3)
+  times = step_times(args.repeats)
+  runs = train_runs(world, scale, seeds)
+  text = table(times, runs, seeds)
+  files.write_atomically(world.path('precision.md'), text)
+  files.write_atomically(world.path('precision.json'),
+                         json.dumps({'step_cost': times, 'runs': runs},
+                                    indent=1))
+  print(text)
+
+
+if __name__ == '__main__':
+  main()
