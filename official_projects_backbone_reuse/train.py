@@ -105,6 +105,12 @@ def run_experiment(params, mode: str, model_dir: str,
         logging.info('Images per replica: %s (%d replica(s) in sync).',
                      sizes, strategy.num_replicas_in_sync)
       runner.run()
+      if mode == 'train_and_eval' and runner.controller.last_eval_logs is None:
+        # Training had already ended (a run killed during its final
+        # evaluation, run again): orbit then skips the evaluation as well.
+        logging.info('Training had already reached step %d; evaluating.',
+                     runner.controller.global_step.numpy())
+        runner.controller.evaluate(steps=params.trainer.validation_steps)
     except (tf.errors.OpError, IndexError) as e:
       explained = integrity.explain_failure(e, params, mode, model_dir)
       if explained is None:

@@ -86,6 +86,18 @@ def test_killed_run_resumes_from_its_last_checkpoint(upstream, tiny_world,
         f'finished at step 12; losses after resuming {losses}')
 
 
+@pytest.mark.slow
+def test_a_run_killed_in_its_final_evaluation_evaluates_when_rerun(
+    upstream, tiny_world, tmp_path):
+  # Trained to the last step and checkpointed, never evaluated: as a run
+  # killed during its final evaluation. Orbit skips the evaluation too when
+  # training has nothing left to do, and exited 0 without metrics.
+  params = rh.tiny_params(upstream, tiny_world, steps=2, batch=2)
+  assert _train_in_process(params, tmp_path, mode='train') is None
+  logs = _train_in_process(params, tmp_path, mode='train_and_eval')
+  assert logs is not None and logs['global_step'] == 2 and 'AP' in logs
+
+
 def _damage(path, how):
   data = bytearray(open(path, 'rb').read())
   if how == 'truncate':
