@@ -31,10 +31,12 @@ def rows(tmp_path_factory):
   path, plot = str(directory / 'resources.csv'), str(directory / 'fig1.png')
   assert resources.main(SMALL + [
       '--variants=finetune,frozen,parallel', '--repeats=1', '--steps=1',
-      '--warmup=1', '--format=csv', f'--output={path}', f'--plot={plot}',
-      SPEC]) == 0
-  # No temporary left behind.
-  assert sorted(os.listdir(directory)) == ['fig1.png', 'resources.csv']
+      '--warmup=1', f'--output={directory}/resources.md', f'--csv={path}',
+      f'--plot={plot}', SPEC]) == 0
+  # The three outputs, no temporary left behind.
+  assert sorted(os.listdir(directory)) == ['fig1.png', 'resources.csv',
+                                           'resources.md']
+  assert (directory / 'resources.md').read_text().count(f'| {SPEC} |') == 3
   with open(path) as f:
     return {row['variant']: {k: (v if k in _TEXT else float(v))
                              for k, v in row.items()}

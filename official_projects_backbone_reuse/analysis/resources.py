@@ -347,6 +347,7 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument('--max_batch', type=int, default=256,
                       help='the largest batch the search tries')
   parser.add_argument('--plot', help='write the Figure 1 (right) PNG here')
+  parser.add_argument('--csv', help='also write the table as CSV here')
   return parser
 
 
@@ -389,6 +390,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   outputs = {args.output: text} if args.output else {}
   if args.plot:
     outputs[args.plot] = plot_png(rows)
+  if args.csv:
+    outputs[args.csv] = format_csv(rows)
   files.write_all_atomically(outputs)
   if not args.output:
     sys.stdout.write(text)
