@@ -99,12 +99,17 @@ def run_logged(cmd: List[str], log_path: str) -> None:
   with open(log_path, 'w', buffering=1) as log:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, bufsize=1)
-    for line in proc.stdout:
-      log.write(line)
-      shown = progress.feed(line)
-      if shown:
-        print('  ' + shown, flush=True)
-    code = proc.wait()
+    try:
+      for line in proc.stdout:
+        log.write(line)
+        shown = progress.feed(line)
+        if shown:
+          print('  ' + shown, flush=True)
+      code = proc.wait()
+    finally:  # Ctrl-C, or SIGTERM raised as an exception: stop the step too
+      if proc.poll() is None:
+        proc.terminate()
+        proc.wait()
   if code:
     with open(log_path) as f:
       lines = [line.strip() for line in f if line.strip()]
