@@ -33,7 +33,8 @@ ADAPTER_SPECS = [
 YAMLS = sorted(
     p for p in glob.glob(os.path.join(EXPERIMENTS, '**', '*.yaml'),
                          recursive=True)
-    if os.path.relpath(p, EXPERIMENTS).split(os.sep)[0] != 'small'
+    if os.path.relpath(p, EXPERIMENTS).split(os.sep)[0] not in ('small',
+                                                                'studies')
     and p != recipes_lib.experiment_file('recipes.yaml'))
 # The other initialisations, on one detector of each family; the RetinaNet
 # ones are also built (the reuse policy is the same for every family).
@@ -137,6 +138,7 @@ def test_recipe_has_the_values_of_its_model_garden_original(name):
   assert trainer.train_steps == expected['train_steps']
   if hasattr(model, 'roi_sampler'):
     assert model.detection_head.num_fcs == 2
+    assert model.rpn_head.num_convs == 2  # the paper's; the originals have 1
     assert model.norm_activation.activation == 'swish'
     cascade = model.roi_sampler.cascade_iou_thresholds
     assert cascade == ([0.7, 0.8] if expected['cascade'] else None)
