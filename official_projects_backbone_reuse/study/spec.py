@@ -1,0 +1,292 @@
+"""A study file: the paper's grid of detectors x initialisations x upstream
+checkpoints x seeds, and the one `train.py` command of each cell.
+
+  # experiments/studies/NAME.yaml
+  description: what the study asks
+  paper: Table 1            # optional: the paper's table it reproduces
+  rows:                     # detectors, in order of capacity
+    - name: R101 FPN
+      recipe: faster_rcnn_r101_fpn_600ep        # a recipe, or:
+      # experiment: backbone_reuse_retinanet     #   a registered experiment
+      # config_files: [small/retinanet_frozen.yaml]  # under experiments/
+      params_override: task.model.decoder.fpn.num_filters=128   # optional
+      paper: {scratch: [48.4, 70.1], imagenet/finetune: [48.6, 70.5]}
+  initialisations: [scratch, finetune, frozen, parallel]
+  upstreams: {imagenet: /ckpt/a, jft: /ckpt/b}   # checkpoint files or dirs
+  seeds: [0, 1]
+  params_override: task.train_data.input_path=...,trainer.train_steps=...
+
+A cell is (row, column, seed). A column is `scratch` (no checkpoint) or
+UPSTREAM/INIT for every other initialisation and upstream. Each cell is
+the row's experiment and files, then the initialisation's files
+(`experiments/init/*.yaml`, `experiments/adapters/*.yaml`; later files
+win, so a recipe's own init/freeze.yaml is overridden), then the study's
+and the row's `params_override`, the upstream checkpoint
+(`task.init_checkpoint`) and the seed (`task.train_data.seed`: the order
+and augmentation of the training data; the heads' initialisation is not
+seeded). `config_files` are under experiments/ unless absolute; other
+paths are used as written, and `{workdir}` anywhere in a value becomes the
+study's --workdir.
+"""
+import dataclasses
+import os
+import re
+import shlex
+import sys
+from typing import Dict, List, Optional, Tuple
+
+import yaml
+
+from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.configs import recipes as recipes_lib
+
+# The files each initialisation adds after the row's files.
+INITIALISATIONS = {
+    'scratch': ('init/scratch.yaml',),
+    'finetune': ('init/finetune.yaml',),
+    'frozen': ('init/freeze.yaml',),
+    'parallel': ('init/freeze.yaml', 'adapters/parallel.yaml'),
+    'series': ('init/freeze.yaml', 'adapters/series.yaml'),
+    'film': ('init/freeze.yaml', 'adapters/film.yaml'),
+}
+_KEYS = {'description', 'paper', 'rows', 'initialisations', 'upstreams',
+         'seeds', 'params_override'}
+_ROW_KEYS = {'name', 'recipe', 'experiment', 'config_files',
+             'params_override', 'paper'}
+# Set by the study itself; a study's own overrides may not set them.
+_OWNED = ('task.init_checkpoint', 'task.train_data.seed')
+_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.+ -]*')
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # rows are told apart by identity
+class Row:
+  name: str
+  experiment: str
+  config_files: Tuple[str, ...]  # absolute paths
+  params_override: Tuple[str, ...] = ()
+  paper: Dict[str, Tuple[float, float]] = dataclasses.field(
+      default_factory=dict)  # column -> (mAP, AP50), x100
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+  row: Row
+  column: str  # 'scratch' or 'UPSTREAM/INIT'
+  seed: int
+
+  @property
+  def initialisation(self) -> str:
+    return self.column.rpartition('/')[2]
+
+  @property
+  def upstream(self) -> Optional[str]:
+    return self.column.rpartition('/')[0] or None
+
+  @property
+  def name(self) -> str:
+    return f'{self.row.name} | {self.column} | seed {self.seed}'
+
+  def model_dir(self, workdir: str) -> str:
+    return os.path.join(workdir, 'cells', _slug(self.row.name),
+                        self.column.replace('/', '_'), f'seed{self.seed}')
+
+  def log_path(self, workdir: str) -> str:
+    return os.path.join(self.model_dir(workdir), 'train.log')
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+  path: str
+  rows: Tuple[Row, ...]
+  initialisations: Tuple[str, ...]
+  upstreams: Dict[str, str]
+  seeds: Tuple[int, ...]
+  params_override: Tuple[str, ...] = ()
+  description: str = ''
+  paper: str = ''
+
+  @property
+  def columns(self) -> List[str]:
+    """The table's columns in order: scratch, then per upstream its
+    initialisations."""
+    columns = ['scratch'] if 'scratch' in self.initialisations else []
+    for upstream in self.upstreams:
+      columns += [f'{upstream}/{init}' for init in self.initialisations
+                  if init != 'scratch']
+    return columns
+
+  def cells(self) -> List[Cell]:
+    """Every cell, seed by seed (a first result for every cell comes
+    before a second seed of any)."""
+    return [Cell(row, column, seed) for seed in self.seeds
+            for row in self.rows for column in self.columns]
+
+  def command(self, cell: Cell, workdir: str,
+              program: Tuple[str, ...] = ()) -> List[str]:
+    """The `train.py` command of a cell (`program`: how to start it;
+    default this Python's `-m official_projects_backbone_reuse.train`)."""
+    overrides = list(self.params_override) + list(cell.row.params_override)
+    if cell.upstream:
+      overrides.append(f'task.init_checkpoint={self.upstreams[cell.upstream]}')
+    overrides.append(f'task.train_data.seed={cell.seed}')
+    files = list(cell.row.config_files) + [
+        recipes_lib.experiment_file(f)
+        for f in INITIALISATIONS[cell.initialisation]]
+    program = program or (sys.executable, '-m',
+                          'official_projects_backbone_reuse.train')
+    return [_fill(part, workdir) for part in (
+        list(program) + [f'--experiment={cell.row.experiment}']
+        + [f'--config_file={f}' for f in files]
+        + ['--mode=train_and_eval', f'--model_dir={cell.model_dir(workdir)}',
+           '--params_override=' + ','.join(overrides)])]
+
+  def shell_command(self, cell: Cell, workdir: str) -> str:
+    """The command a user launches as a job of its own."""
+    return shlex.join(self.command(cell, workdir, ('backbone-reuse-train',)))
+
+
+def _fill(value: str, workdir: str) -> str:
+  return value.replace('{workdir}', os.path.abspath(workdir))
+
+
+def _slug(name: str) -> str:
+  return re.sub(r'[^A-Za-z0-9_.+-]+', '_', name).strip('_')
+
+
+def _error(path: str, where: str, message: str) -> ConfigError:
+  return ConfigError(f'{path}: {where}: {message}')
+
+
+def _overrides(path: str, where: str, value) -> Tuple[str, ...]:
+  if value is None:
+    return ()
+  if not isinstance(value, str):
+    raise _error(path, where, f'expected a string KEY=VALUE,...; found '
+                 f'{value!r}.')
+  parts = tuple(p.strip() for p in value.split(',') if p.strip())
+  for part in parts:
+    key = part.partition('=')[0].strip()
+    if key in _OWNED:
+      raise _error(path, where, f'{key} is set by the study (upstreams, '
+                   'seeds); remove it here.')
+  return parts
+
+
+def _paper(path: str, where: str, value, columns: List[str]):
+  value = value or {}
+  if not isinstance(value, dict):
+    raise _error(path, where, 'expected {column: [mAP, AP50]}.')
+  out = {}
+  for column, numbers in value.items():
+    if column not in columns:
+      raise _error(path, f'{where}.{column}', f'not a column of the study; '
+                   f'expected one of {", ".join(columns)}.')
+    if (not isinstance(numbers, (list, tuple)) or len(numbers) != 2 or
+        not all(isinstance(n, (int, float)) for n in numbers)):
+      raise _error(path, f'{where}.{column}', 'expected [mAP, AP50].')
+    out[column] = (float(numbers[0]), float(numbers[1]))
+  return out
+
+
+def _row(path: str, index: int, entry, recipes, columns) -> Row:
+  where = f'rows[{index}]'
+  if not isinstance(entry, dict):
+    raise _error(path, where, 'expected a mapping with name and recipe or '
+                 'experiment.')
+  unknown = set(entry) - _ROW_KEYS
+  if unknown:
+    raise _error(path, where, f'unknown key(s) {", ".join(sorted(unknown))}; '
+                 f'expected {", ".join(sorted(_ROW_KEYS))}.')
+  name = str(entry.get('name', ''))
+  if not _NAME.fullmatch(name):
+    raise _error(path, f'{where}.name', f'{name!r}: expected a name of '
+                 'letters, digits, spaces and _.+-.')
+  where = f'rows[{index}] ({name})'
+  if ('recipe' in entry) == ('experiment' in entry):
+    raise _error(path, where, 'give either recipe or experiment.')
+  files = entry.get('config_files') or []
+  if not isinstance(files, list):
+    raise _error(path, f'{where}.config_files', 'expected a list of YAML '
+                 'files.')
+  files = [f if os.path.isabs(f) else recipes_lib.experiment_file(f)
+           for f in files]
+  if 'recipe' in entry:
+    if entry['recipe'] not in recipes:
+      raise _error(path, f'{where}.recipe', f'{entry["recipe"]!r} is not a '
+                   'recipe of experiments/recipes.yaml.')
+    experiment, files = recipes_lib.resolve(
+        entry['recipe'] + ':' + '+'.join(files), recipes)
+  else:
+    experiment = str(entry['experiment'])
+  for f in files:
+    if not os.path.isfile(f):
+      raise _error(path, f'{where}.config_files', f'{f}: no such file.')
+  return Row(name=name, experiment=experiment, config_files=tuple(files),
+             params_override=_overrides(path, f'{where}.params_override',
+                                        entry.get('params_override')),
+             paper=_paper(path, f'{where}.paper', entry.get('paper'),
+                          columns))
+
+
+def load(path: str) -> Study:
+  """The study in `path`; a mistake is a ConfigError naming file and key."""
+  try:
+    with open(path) as f:
+      entries = yaml.safe_load(f)
+  except OSError as e:
+    raise ConfigError(f'{path}: cannot read the study: {e.strerror}.') from e
+  except yaml.YAMLError as e:
+    raise ConfigError(f'{path}: not valid YAML: '
+                      f'{" ".join(str(e).split())}') from e
+  if not isinstance(entries, dict):
+    raise ConfigError(f'{path}: expected a mapping with rows, '
+                      'initialisations, upstreams and seeds.')
+  unknown = set(entries) - _KEYS
+  if unknown:
+    raise ConfigError(f'{path}: unknown key(s) {", ".join(sorted(unknown))}; '
+                      f'expected {", ".join(sorted(_KEYS))}.')
+  inits = entries.get('initialisations') or []
+  if not isinstance(inits, list) or not inits:
+    raise _error(path, 'initialisations', 'expected a list of '
+                 f'{", ".join(INITIALISATIONS)}.')
+  for init in inits:
+    if init not in INITIALISATIONS:
+      raise _error(path, 'initialisations', f'{init!r} is not one of '
+                   f'{", ".join(INITIALISATIONS)}.')
+  if len(set(inits)) != len(inits):
+    raise _error(path, 'initialisations', 'an initialisation is repeated.')
+  upstreams = entries.get('upstreams') or {}
+  if not isinstance(upstreams, dict):
+    raise _error(path, 'upstreams', 'expected {name: checkpoint}.')
+  for name, checkpoint in upstreams.items():
+    if not _NAME.fullmatch(str(name)) or '/' in str(name):
+      raise _error(path, f'upstreams.{name}', 'expected a name of letters, '
+                   'digits and _.+-.')
+    if not isinstance(checkpoint, str) or not checkpoint:
+      raise _error(path, f'upstreams.{name}', 'expected a checkpoint path.')
+  if not upstreams and set(inits) != {'scratch'}:
+    raise _error(path, 'upstreams', 'the initialisations other than scratch '
+                 'restore an upstream checkpoint: name at least one.')
+  seeds = entries.get('seeds', [0])
+  if (not isinstance(seeds, list) or not seeds or
+      not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+      or len(set(seeds)) != len(seeds)):
+    raise _error(path, 'seeds', f'{seeds!r}: expected a list of distinct '
+                 'integers.')
+  study = Study(path=path, rows=(), initialisations=tuple(inits),
+                upstreams={str(k): v for k, v in upstreams.items()},
+                seeds=tuple(seeds),
+                params_override=_overrides(path, 'params_override',
+                                           entries.get('params_override')),
+                description=str(entries.get('description', '')).strip(),
+                paper=str(entries.get('paper', '')))
+  rows = entries.get('rows') or []
+  if not isinstance(rows, list) or not rows:
+    raise _error(path, 'rows', 'expected a list of detectors.')
+  recipes = recipes_lib.load_recipes()
+  rows = tuple(_row(path, i, entry, recipes, study.columns)
+               for i, entry in enumerate(rows))
+  names = [_slug(r.name) for r in rows]
+  if len(set(names)) != len(names):
+    raise _error(path, 'rows', 'two rows have the same name.')
+  return dataclasses.replace(study, rows=rows)

@@ -1,0 +1,206 @@
+"""A study's results in the paper's shapes: Table 1 (mAP / AP50 per
+detector and initialisation, frozen and adapter cells against their
+fine-tuned counterpart), Table 3 (parameters, total and trained when
+frozen) and Figures 3/6 (mAP against detector capacity).
+
+Numbers are x100, as the paper prints them. With several seeds a cell is
+the mean, `±` the standard deviation over seeds, and a change is marked
+`~` when it is smaller than the spread of a difference of two runs,
+sqrt(sd_a^2 + sd_b^2): within the seeds' noise.
+"""
+import csv
+import dataclasses
+import io
+import math
+import statistics
+from typing import Dict, Optional, Sequence
+
+from matplotlib import figure
+from matplotlib.backends import backend_agg
+
+from official_projects_backbone_reuse.analysis import parameters
+from official_projects_backbone_reuse.study import spec
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+  """One cell of the table: its seeds' mAP and AP50 (x100)."""
+  ap: Sequence[float]
+  ap50: Sequence[float]
+
+  @property
+  def mean(self) -> float:
+    return statistics.mean(self.ap)
+
+  @property
+  def mean50(self) -> float:
+    return statistics.mean(self.ap50)
+
+  @property
+  def sd(self) -> float:
+    return statistics.stdev(self.ap) if len(self.ap) > 1 else 0.0
+
+
+Results = Dict[str, Dict[str, Result]]  # row name -> column -> result
+
+
+def results(study: spec.Study,
+            metrics: Dict[spec.Cell, Optional[dict]]) -> Results:
+  """The cells' metrics.json (None: not finished), seeds grouped."""
+  out = {}
+  for row in study.rows:
+    for column in study.columns:
+      found = [metrics[c] for c in study.cells() if c.row == row and
+               c.column == column and metrics.get(c) is not None]
+      if found:
+        out.setdefault(row.name, {})[column] = Result(
+            ap=[100 * m['AP'] for m in found],
+            ap50=[100 * m['AP50'] for m in found])
+  return out
+
+
+def reference(column: str) -> Optional[str]:
+  """The fine-tuned column a frozen or adapter column is compared with."""
+  upstream, _, init = column.rpartition('/')
+  if not upstream or init == 'finetune':
+    return None
+  return f'{upstream}/finetune'
+
+
+def change(row: Dict[str, Result], column: str) -> Optional[tuple]:
+  """(change of mAP against the fine-tuned column, within the noise)."""
+  base = reference(column)
+  if base is None or column not in row or base not in row:
+    return None
+  delta = row[column].mean - row[base].mean
+  noise = math.hypot(row[column].sd, row[base].sd)
+  return delta, abs(delta) < noise
+
+
+def _label(study: spec.Study, column: str) -> str:
+  """`frozen` with one upstream, `imagenet frozen` with several."""
+  upstream, _, init = column.rpartition('/')
+  return f'{upstream} {init}' if upstream and len(study.upstreams) > 1 else init
+
+
+def _cell(row: Dict[str, Result], column: str) -> str:
+  if column not in row:
+    return '-'
+  result = row[column]
+  text = f'{result.mean:.1f}/{result.mean50:.1f}'
+  if len(result.ap) > 1:
+    text += f' ±{result.sd:.1f}'
+  moved = change(row, column)
+  if moved:
+    text += f' ({moved[0]:+.1f}{"~" if moved[1] else ""})'
+  return text
+
+
+def _paper_cell(paper: Dict[str, tuple], column: str) -> str:
+  if column not in paper:
+    return '-'
+  ap, ap50 = paper[column]
+  text = f'{ap:.1f}/{ap50:.1f}'
+  base = reference(column)
+  if base in paper:
+    text += f' ({ap - paper[base][0]:+.1f})'
+  return text
+
+
+def table1_markdown(study: spec.Study, found: Results) -> str:
+  """mAP/AP50 per detector and column; the paper's row under each row
+  that has the paper's numbers."""
+  columns = study.columns
+  lines = ['| detector | ' + ' | '.join(_label(study, c) for c in columns)
+           + ' | seeds |', '|---|' + '---:|' * (len(columns) + 1)]
+  for row in study.rows:
+    cells = found.get(row.name, {})
+    runs = sorted({len(r.ap) for r in cells.values()})
+    seeds = ('-' if not runs else str(runs[0]) if runs[0] == runs[-1]
+             else f'{runs[0]}-{runs[-1]}')
+    lines.append(f'| {row.name} | ' + ' | '.join(_cell(cells, c)
+                                                 for c in columns)
+                 + f' | {seeds} |')
+    if row.paper:
+      lines.append(f'| {row.name}, paper | ' + ' | '.join(
+          _paper_cell(row.paper, c) for c in columns) + ' | |')
+  legend = ('mAP/AP50 (x100); in parentheses the change of mAP against '
+            'fine-tuning from the same upstream')
+  if len(study.seeds) > 1:
+    legend += ('; mean ± standard deviation over seeds, `~` where the '
+               'change is within the seeds\' spread')
+  return '\n'.join(lines) + f'\n\n{legend}.\n'
+
+
+def table1_csv(study: spec.Study, found: Results) -> str:
+  out = io.StringIO()
+  writer = csv.writer(out, lineterminator='\n')
+  writer.writerow(['detector', 'column', 'seeds', 'mAP', 'mAP_sd', 'AP50',
+                   'mAP_change_vs_finetune', 'within_seed_spread',
+                   'paper_mAP', 'paper_AP50', 'mAP_per_seed'])
+  for row in study.rows:
+    cells = found.get(row.name, {})
+    for column in study.columns:
+      result = cells.get(column)
+      moved = change(cells, column)
+      paper = row.paper.get(column, ('', ''))
+      writer.writerow(
+          [row.name, column] +
+          ([len(result.ap), f'{result.mean:.2f}', f'{result.sd:.2f}',
+            f'{result.mean50:.2f}'] if result else [0, '', '', '']) +
+          ([f'{moved[0]:.2f}', moved[1]] if moved else ['', '']) +
+          list(paper) +
+          [' '.join(f'{a:.2f}' for a in result.ap) if result else ''])
+  return out.getvalue()
+
+
+def table3_markdown(study: spec.Study,
+                    counts: Dict[str, Dict[str, parameters.ParameterCount]],
+                    found: Results) -> str:
+  """Parameters of each detector, total and trained when the backbone is
+  frozen, and the change of mAP that freezing brought (first upstream)."""
+  upstream = next(iter(study.upstreams), None)
+  column = f'{upstream}/frozen'
+  lines = ['| detector | parameters | trained when frozen | trained % | '
+           f'mAP change, frozen vs fine-tuned ({upstream}) |',
+           '|---|---:|---:|---:|---:|']
+  for row in study.rows:
+    total = counts[row.name]['total']
+    moved = change(found.get(row.name, {}), column)
+    lines.append(f'| {row.name} | {total.total:,} | {total.trained:,} | '
+                 f'{total.trained_share:.1f} | '
+                 + (f'{moved[0]:+.1f}{"~" if moved[1] else ""}' if moved
+                    else '-') + ' |')
+  return '\n'.join(lines) + '\n'
+
+
+def capacity_png(study: spec.Study,
+                 counts: Dict[str, Dict[str, parameters.ParameterCount]],
+                 found: Results) -> bytes:
+  """Figures 3/6: mAP against the detector's parameters, one line per
+  initialisation and upstream (error bars: the seeds' standard
+  deviation)."""
+  fig = figure.Figure(figsize=(7, 4.5), dpi=100)
+  backend_agg.FigureCanvasAgg(fig)
+  ax = fig.add_subplot()
+  for i, column in enumerate(study.columns):
+    points = [(counts[r.name]['total'].total / 1e6, found[r.name][column])
+              for r in study.rows if column in found.get(r.name, {})]
+    if not points:
+      continue
+    ax.errorbar([x for x, _ in points], [r.mean for _, r in points],
+                yerr=[r.sd for _, r in points], marker='o', capsize=3,
+                color=f'C{i}', label=_label(study, column).replace('/', ' '))
+  for row in study.rows:
+    ax.annotate(row.name, (counts[row.name]['total'].total / 1e6,
+                           ax.get_ylim()[0]), fontsize=7, rotation=90,
+                va='bottom', ha='right', color='0.4')
+  ax.set_xlabel('detector parameters (millions)')
+  ax.set_ylabel('mAP (x100)')
+  ax.set_title('mAP against detector capacity (paper Figures 3 and 6)',
+               fontsize=10)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  out = io.BytesIO()
+  fig.savefig(out, format='png')
+  return out.getvalue()

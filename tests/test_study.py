@@ -1,0 +1,254 @@
+"""The study runner: study files, the paper-shaped tables, and a tiny study
+end to end (printed commands + collect, a cell killed by SIGTERM and
+resumed, the tables equal to the cells' metrics.json)."""
+import csv
+import glob
+import io
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from official_projects_backbone_reuse.analysis import parameters
+from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.jobs import steps
+from official_projects_backbone_reuse.study import runner
+from official_projects_backbone_reuse.study import spec
+from official_projects_backbone_reuse.study import tables
+from tests import reuse_helpers as h
+from tests import runtime_helpers as rh
+
+RUNNER = 'official_projects_backbone_reuse.study.runner'
+
+
+def _write(tmp_path, study, name='study.yaml'):
+  path = tmp_path / name
+  path.write_text(yaml.safe_dump(study))
+  return str(path)
+
+
+def _study(**changes):
+  study = {
+      'rows': [{'name': 'R101 FPN', 'recipe': 'faster_rcnn_r101_fpn_600ep',
+                'paper': {'scratch': [48.4, 70.1],
+                          'imagenet/finetune': [48.6, 70.5],
+                          'imagenet/frozen': [42.1, 65.3]}},
+               {'name': 'small', 'experiment': 'backbone_reuse_retinanet',
+                'config_files': ['small/retinanet_frozen.yaml'],
+                'params_override': 'trainer.train_steps=3'}],
+      'initialisations': ['scratch', 'finetune', 'frozen', 'parallel'],
+      'upstreams': {'imagenet': '/ckpt/in', 'jft': '{workdir}/jft'},
+      'seeds': [0, 1],
+      'params_override': 'runtime.mixed_precision_dtype=bfloat16'}
+  study.update(changes)
+  return study
+
+
+def test_a_study_is_a_grid_of_train_commands(tmp_path):
+  study = spec.load(_write(tmp_path, _study()))
+  assert study.columns == ['scratch', 'imagenet/finetune', 'imagenet/frozen',
+                           'imagenet/parallel', 'jft/finetune', 'jft/frozen',
+                           'jft/parallel']
+  cells = study.cells()
+  assert len(cells) == 2 * 7 * 2
+  assert [c.seed for c in cells[:14]] == [0] * 14  # every cell once first
+  frozen = next(c for c in cells if c.row.name == 'small' and
+                c.column == 'jft/parallel' and c.seed == 1)
+  command = study.command(frozen, str(tmp_path / 'w'))
+  files = [a.split('=', 1)[1] for a in command if a.startswith('--config_')]
+  assert [os.path.relpath(f, h.REPO) for f in files] == [
+      'experiments/small/retinanet_frozen.yaml', 'experiments/init/freeze.yaml',
+      'experiments/adapters/parallel.yaml']
+  assert '--experiment=backbone_reuse_retinanet' in command
+  assert '--mode=train_and_eval' in command
+  assert f'--model_dir={tmp_path}/w/cells/small/jft_parallel/seed1' in command
+  assert command[-1] == (
+      '--params_override=runtime.mixed_precision_dtype=bfloat16,'
+      f'trainer.train_steps=3,task.init_checkpoint={tmp_path}/w/jft,'
+      'task.train_data.seed=1')
+  scratch = next(c for c in cells if c.column == 'scratch')
+  command = study.command(scratch, 'w')
+  assert 'init_checkpoint' not in command[-1]
+  assert command[-4].endswith('experiments/init/scratch.yaml')
+  assert command[-5].endswith('init/freeze.yaml')  # the recipe's own
+  assert study.shell_command(scratch, 'w').startswith(
+      'backbone-reuse-train --experiment=backbone_reuse_fasterrcnn ')
+
+
+@pytest.mark.parametrize('change, said', [
+    ({'seeds': [0, 0]}, 'seeds: [0, 0]: expected a list of distinct'),
+    ({'initialisations': ['frozen', 'warm']},
+     "initialisations: 'warm' is not one of scratch, finetune, frozen"),
+    ({'upstreams': {}}, 'upstreams: the initialisations other than scratch'),
+    ({'params_override': 'task.init_checkpoint=/x'},
+     'params_override: task.init_checkpoint is set by the study'),
+    ({'rows': [{'name': 'a', 'recipe': 'no_such_recipe'}]},
+     "rows[0] (a).recipe: 'no_such_recipe' is not a recipe"),
+    ({'rows': [{'name': 'a', 'experiment': 'x', 'config_files': ['no.yaml']}]},
+     'no.yaml: no such file'),
+    ({'rows': [{'name': 'a', 'recipe': 'retinanet_r101_fpn_72ep',
+                'paper': {'jft/film': [1, 2]}}]},
+     "rows[0] (a).paper.jft/film: not a column of the study"),
+    ({'colums': []}, 'unknown key(s) colums'),
+])
+def test_a_mistake_in_a_study_names_file_and_key(tmp_path, change, said):
+  path = _write(tmp_path, _study(**change))
+  with pytest.raises(ConfigError) as raised:
+    spec.load(path)
+  assert str(raised.value).startswith(path + ': ')
+  assert said in str(raised.value)
+
+
+def test_table1_prints_the_change_against_fine_tuning_and_the_noise(tmp_path):
+  study = spec.load(_write(tmp_path, _study(upstreams={'imagenet': '/c'})))
+  row, small = study.rows
+  metrics = {}
+  for cell in study.cells():
+    ap = {'scratch': 0.30, 'imagenet/finetune': 0.40, 'imagenet/frozen': 0.35,
+          'imagenet/parallel': 0.405}[cell.column]
+    spread = 0.01 if cell.seed else -0.01  # seeds 0.01 apart on each side
+    metrics[cell] = {'AP': ap + spread, 'AP50': ap + 0.2}
+  metrics[next(c for c in metrics if c.row == small and
+               c.column == 'scratch' and c.seed == 1)] = None  # unfinished
+  found = tables.results(study, metrics)
+  text = tables.table1_markdown(study, found)
+  lines = text.splitlines()
+  assert lines[0] == ('| detector | scratch | finetune | frozen | parallel | '
+                      'seeds |')
+  # Frozen 5 points below fine-tuning, beyond the seeds' spread (1.4);
+  # adapters 0.5 above, within it.
+  assert lines[2] == ('| R101 FPN | 30.0/50.0 ±1.4 | 40.0/60.0 ±1.4 | '
+                      '35.0/55.0 ±1.4 (-5.0) | 40.5/60.5 ±1.4 (+0.5~) | 2 |')
+  assert lines[3] == ('| R101 FPN, paper | 48.4/70.1 | 48.6/70.5 | '
+                      '42.1/65.3 (-6.5) | - | |')
+  assert lines[4].startswith('| small | 29.0/50.0 | 40.0/60.0 ±1.4 |')
+  assert lines[4].endswith(' | 1-2 |')
+  rows = list(csv.DictReader(io.StringIO(tables.table1_csv(study, found))))
+  frozen = next(r for r in rows if r['detector'] == 'R101 FPN' and
+                r['column'] == 'imagenet/frozen')
+  assert frozen['mAP_per_seed'] == '34.00 36.00'
+  assert frozen['mAP_change_vs_finetune'] == '-5.00'
+  assert frozen['within_seed_spread'] == 'False'
+  assert frozen['paper_mAP'] == '42.1'
+
+
+def test_a_failed_cell_is_reported_and_the_others_go_on(tmp_path, monkeypatch,
+                                                        capsys):
+  study = spec.load(_write(tmp_path, _study(
+      rows=[_study()['rows'][1]], initialisations=['finetune', 'frozen'],
+      upstreams={'imagenet': '/c'}, seeds=[0])))
+  workdir = str(tmp_path / 'w')
+  ran = []
+
+  def fake_run(command, log_path):
+    model_dir = next(a for a in command if a.startswith('--model_dir='))
+    model_dir = model_dir.split('=', 1)[1]
+    ran.append(model_dir)
+    if 'finetune' in model_dir:
+      raise steps.StepFailed('train.py exited with 2: error: bad data')
+    os.makedirs(model_dir)
+    with open(os.path.join(model_dir, 'metrics.json'), 'w') as f:
+      json.dump({'AP': 0.25, 'AP50': 0.5}, f)
+
+  monkeypatch.setattr(steps, 'run_logged', fake_run)
+  monkeypatch.setattr(runner, 'parameter_counts', lambda study: {
+      'small': {'total': parameters.ParameterCount(10, 4)}})
+  assert runner.run(study, workdir) == 1
+  assert len(ran) == 2
+  said = capsys.readouterr()
+  assert ('error: small | imagenet/finetune | seed 0: train.py exited with 2:'
+          ' error: bad data') in said.err
+  assert '| small | - | 25.0/50.0 |' in open(f'{workdir}/table1.md').read()
+  assert runner.run(study, workdir) == 1  # only the failed cell runs again
+  assert len(ran) == 3 and 'finetune' in ran[-1]
+
+
+def _wait_for(path, proc, timeout=300):
+  end = time.time() + timeout
+  while time.time() < end and proc.poll() is None:
+    if os.path.exists(path):
+      return True
+    time.sleep(0.1)
+  return False
+
+
+@pytest.mark.slow
+def test_a_tiny_study_end_to_end(upstream, tiny_world, tmp_path, capsys):
+  params = rh.tiny_params(upstream, tiny_world, steps=4, batch=2)
+  config = rh.write_config(params, tmp_path / 'tiny.yaml')
+  row = {'experiment': 'backbone_reuse_retinanet', 'config_files': [config]}
+  study = _write(tmp_path, {
+      'rows': [dict(row, name='FPN'),
+               dict(row, name='wide FPN', params_override=(
+                   'task.model.decoder.fpn.num_filters=96,'
+                   'task.model.head.num_filters=96'))],
+      'initialisations': ['finetune', 'frozen'],
+      'upstreams': {'tiny': upstream}, 'seeds': [0]})
+  workdir = tmp_path / 'study'
+  command = rh.python_m(RUNNER, 'run', study, f'--workdir={workdir}')
+
+  # Launched by the user, cell by cell: the printed commands, then collect.
+  printed = rh.run(command + ['--print_commands'])
+  lines = printed.stdout.splitlines()
+  assert printed.returncode == 0 and len(lines) == 4, printed.stderr[-2000:]
+  path = os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH']
+  first = rh.run(shlex.split(lines[0]), PATH=path)
+  assert first.returncode == 0, first.stderr[-3000:]
+  assert runner.main(['collect', study, f'--workdir={workdir}']) == 0
+  assert '1 of 4 cells finished' in capsys.readouterr().out
+  assert len(list(csv.DictReader(open(workdir / 'table1.csv')))) == 4
+  assert rh.run(command + ['--print_commands']).stdout.splitlines() == lines[1:]
+
+  # `run` stopped by SIGTERM inside the second cell, then run again.
+  second = workdir / 'cells' / 'FPN' / 'tiny_frozen' / 'seed0'
+  with open(tmp_path / 'stopped.log', 'w') as log:
+    proc = subprocess.Popen(command, cwd=h.REPO, env=rh.environment(),
+                            stdout=log, stderr=subprocess.PIPE, text=True)
+    assert _wait_for(second / 'ckpt-2.index', proc), (
+        (tmp_path / 'stopped.log').read_text()[-3000:])
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 143, err[-3000:]
+  assert err.strip().splitlines()[-1] == (
+      'error: SIGTERM: the study stopped at cell 2/4 (FPN | tiny/frozen | '
+      'seed 0); run the same command again to go on from its last '
+      'checkpoint.')
+  assert not (second / 'metrics.json').exists()
+  time.sleep(1)
+  assert subprocess.run(['pgrep', '-f', '--', f'--model_dir={second}'],
+                        check=False).returncode == 1  # the cell stopped too
+
+  again = rh.run(command, timeout=900)
+  assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+  assert again.stdout.count('done before, reused') == 1
+  assert f'restored from checkpoint: {second}/ckpt-' in (
+      second / 'train.log').read_text()
+  rows = list(csv.DictReader(open(workdir / 'table1.csv')))
+  assert len(rows) == 4
+  for cell in rows:
+    name = 'FPN' if cell['detector'] == 'FPN' else 'wide_FPN'
+    column = cell['column'].replace('/', '_')
+    with open(workdir / 'cells' / name / column / 'seed0' /
+              'metrics.json') as f:
+      metrics = json.load(f)
+    assert float(cell['mAP']) == pytest.approx(100 * metrics['AP'], abs=0.006)
+    assert float(cell['AP50']) == pytest.approx(100 * metrics['AP50'],
+                                                abs=0.006)
+  table3 = (workdir / 'table3.md').read_text()
+  assert '| wide FPN |' in table3
+  assert (workdir / 'capacity.png').read_bytes()[:4] == b'\x89PNG'
+
+
+@pytest.mark.parametrize('path', sorted(glob.glob(os.path.join(
+    h.REPO, 'experiments', 'studies', '*.yaml'))), ids=os.path.basename)
+def test_shipped_studies_load(path):
+  study = spec.load(path)
+  assert study.description and study.rows and study.cells()
+  for row in study.rows:  # a paper table's study prints the paper's numbers
+    assert not study.paper or set(row.paper) == set(study.columns), row.name
