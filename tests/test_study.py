@@ -180,7 +180,9 @@ def _wait_for(path, proc, timeout=300):
 
 @pytest.mark.slow
 def test_a_tiny_study_end_to_end(upstream, tiny_world, tmp_path, capsys):
-  params = rh.tiny_params(upstream, tiny_world, steps=4, batch=2)
+  params = rh.tiny_params(upstream, tiny_world, steps=2, batch=2)
+  params.trainer.override({'steps_per_loop': 1, 'summary_interval': 1,
+                           'checkpoint_interval': 1})  # to resume from
   config = rh.write_config(params, tmp_path / 'tiny.yaml')
   row = {'experiment': 'backbone_reuse_retinanet', 'config_files': [config]}
   study = _write(tmp_path, {
@@ -210,7 +212,7 @@ def test_a_tiny_study_end_to_end(upstream, tiny_world, tmp_path, capsys):
   with open(tmp_path / 'stopped.log', 'w') as log:
     proc = subprocess.Popen(command, cwd=h.REPO, env=rh.environment(),
                             stdout=log, stderr=subprocess.PIPE, text=True)
-    assert _wait_for(second / 'ckpt-2.index', proc), (
+    assert _wait_for(second / 'ckpt-1.index', proc), (
         (tmp_path / 'stopped.log').read_text()[-3000:])
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
