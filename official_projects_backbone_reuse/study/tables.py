@@ -47,16 +47,15 @@ Results = Dict[str, Dict[str, Result]]  # row name -> column -> result
 def results(study: spec.Study,
             metrics: Dict[spec.Cell, Optional[dict]]) -> Results:
   """The cells' metrics.json (None: not finished), seeds grouped."""
-  out = {}
-  for row in study.rows:
-    for column in study.columns:
-      found = [metrics[c] for c in study.cells() if c.row == row and
-               c.column == column and metrics.get(c) is not None]
-      if found:
-        out.setdefault(row.name, {})[column] = Result(
-            ap=[100 * m['AP'] for m in found],
-            ap50=[100 * m['AP50'] for m in found])
-  return out
+  grouped = {}
+  for cell, found in metrics.items():  # one pass, cells in seed order
+    if found is not None:
+      grouped.setdefault(cell.row.name, {}).setdefault(
+          cell.column, []).append(found)
+  return {row: {column: Result(ap=[100 * m['AP'] for m in found],
+                               ap50=[100 * m['AP50'] for m in found])
+                for column, found in columns.items()}
+          for row, columns in grouped.items()}
 
 
 def reference(column: str) -> Optional[str]:
