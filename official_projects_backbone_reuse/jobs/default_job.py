@@ -8,11 +8,10 @@ makes its own small world and then runs the real code paths on it:
 2. conversion of both into sharded TFRecords (Model Garden formats);
 3. upstream: Model Garden's image-classification task pre-trains a ResNet-18
    (ResNet-RS form) on the classification set;
-4. the untrained detector (restored frozen backbone, fresh heads) is
-   evaluated, for reference;
-5. downstream: `train.py` trains RetinaNet + FPN on the restored, frozen
-   backbone and evaluates COCO box metrics (`<run>/metrics.json`);
-6. export to a SavedModel, and detection on a val image in a fresh process,
+4. downstream: `train.py` trains RetinaNet + FPN on the restored, frozen
+   backbone and evaluates COCO box metrics once, at the end
+   (`<run>/metrics.json`);
+5. export to a SavedModel, and detection on a val image in a fresh process,
    drawn to a PNG.
 
 Every step runs in its own process, exactly as a user would run it, with its
@@ -37,7 +36,8 @@ DETECTOR_YAML = 'retinanet_frozen.yaml'  # in experiments/small/
 
 
 def detector_overrides(world: steps.World, scale: steps.Scale) -> List[str]:
-  """The detector's paths and schedule in `world` (steps 4 and 5)."""
+  """The detector's paths and schedule in `world` (steps 4 and 5: train,
+  export)."""
   return [
       f'task.init_checkpoint={world.upstream}',
       f'task.train_data.input_path={world.records}/det_train-*.tfrecord',
@@ -50,24 +50,14 @@ def detector_overrides(world: steps.World, scale: steps.Scale) -> List[str]:
 
 
 def run_job(workdir: str, scale: steps.Scale) -> dict:
-  """Runs the six steps; returns the summary also written to summary.json."""
-  world = steps.prepare_world(workdir, scale, total_steps=6)
+  """Runs the five steps; returns the summary also written to summary.json."""
+  world = steps.prepare_world(workdir, scale, total_steps=5)
   times = world.times
   val_json = world.annotations('val')
   overrides = detector_overrides(world, scale)
   detector_yaml = steps.small_experiment(DETECTOR_YAML)
 
-  t = steps.stage('4/6 untrained detector (frozen backbone restored, fresh '
-                  'heads)')
-  untrained = world.path('detector_untrained')
-  if not world.done('untrained', os.path.join(untrained, 'metrics.json')):
-    steps.run_logged(
-        steps.train_cmd(DETECTOR_EXPERIMENT, [detector_yaml], 'eval',
-                        untrained, overrides),
-        os.path.join(world.logs, 'detector_untrained.log'))
-  times['untrained_eval'] = time.time() - t
-
-  t = steps.stage('5/6 downstream: RetinaNet on the frozen backbone')
+  t = steps.stage('4/5 downstream: RetinaNet on the frozen backbone')
   detector = world.path('detector')
   if not world.done('detector', os.path.join(detector, 'metrics.json')):
     steps.run_logged(
@@ -76,7 +66,7 @@ def run_job(workdir: str, scale: steps.Scale) -> dict:
         os.path.join(world.logs, 'detector.log'))
   times['detector'] = time.time() - t
 
-  t = steps.stage('6/6 export SavedModel, detect in a fresh process')
+  t = steps.stage('5/5 export SavedModel, detect in a fresh process')
   export_dir = world.path('export')
   if not world.done('export', export_dir):
     steps.run_logged(
@@ -103,7 +93,6 @@ def run_job(workdir: str, scale: steps.Scale) -> dict:
 
   summary = {
       'upstream_top1': steps.metrics(world.upstream).get('accuracy'),
-      'untrained': {k: steps.metrics(untrained)[k] for k in ('AP', 'AP50')},
       'frozen_detector': {k: steps.metrics(detector)[k]
                           for k in ('AP', 'AP50')},
       'seconds': {k: round(v, 1) for k, v in times.items()},
@@ -122,9 +111,6 @@ def main(argv: Optional[List[str]] = None) -> int:
   summary = run_job(args.workdir, steps.scale_of(args))
   print('\n=== result')
   print(f"upstream classifier top-1 (val): {summary['upstream_top1']:.3f}")
-  untrained = summary['untrained']
-  print('val box AP / AP50, untrained detector: '
-        f"{untrained['AP']:.3f} / {untrained['AP50']:.3f}")
   print('val box AP / AP50, frozen-backbone detector: '
         f"{summary['frozen_detector']['AP']:.3f} / "
         f"{summary['frozen_detector']['AP50']:.3f}")

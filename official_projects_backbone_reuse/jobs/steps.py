@@ -91,11 +91,13 @@ class ProgressLines:
     return text[:200]
 
 
-def run_logged(cmd: List[str], log_path: str) -> None:
-  """Runs a command, full output to `log_path`, progress lines to stdout."""
+def run_logged(cmd: List[str], log_path: str) -> dict:
+  """Runs a command, full output to `log_path`, progress lines to stdout;
+  returns what it cost: wall and CPU seconds, peak resident memory."""
   os.makedirs(os.path.dirname(log_path), exist_ok=True)
   print('$ ' + ' '.join(cmd), flush=True)
   progress = ProgressLines()
+  start = time.time()
   with open(log_path, 'w', buffering=1) as log:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, bufsize=1)
@@ -105,7 +107,8 @@ def run_logged(cmd: List[str], log_path: str) -> None:
         shown = progress.feed(line)
         if shown:
           print('  ' + shown, flush=True)
-      code = proc.wait()
+      _, status, usage = os.wait4(proc.pid, 0)  # this child's own usage
+      code = proc.returncode = os.waitstatus_to_exitcode(status)
     finally:  # Ctrl-C, or SIGTERM raised as an exception: stop the step too
       if proc.poll() is None:
         proc.terminate()
@@ -117,6 +120,9 @@ def run_logged(cmd: List[str], log_path: str) -> None:
     said = ([l for l in lines if l.startswith('error: ')] or lines or [''])[-1]
     raise StepFailed(f'{cmd[2] if len(cmd) > 2 else cmd[0]} exited with '
                      f'{code}: {said} (its whole log: {log_path})')
+  return {'wall_s': round(time.time() - start, 1),
+          'cpu_s': round(usage.ru_utime + usage.ru_stime, 1),
+          'peak_rss_mb': round(usage.ru_maxrss / 1024)}  # Linux: kB
 
 
 def train_cmd(experiment: str, configs: List[str], mode: str,
