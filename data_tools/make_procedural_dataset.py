@@ -50,10 +50,11 @@ def _write_json(path: str, content: dict) -> None:
 
 
 def _write_classification(root: str, seed: int, per_class: dict,
-                          progress: Progress, done: int) -> int:
+                          progress: Progress, done: int,
+                          classes=procedural.CLASSES, codes='cls') -> int:
   for split, count in per_class.items():
-    code = layout.SPLIT_CODES[f'cls_{split}']
-    for class_index, object_class in enumerate(procedural.CLASSES):
+    code = layout.SPLIT_CODES[f'{codes}_{split}']
+    for class_index, object_class in enumerate(classes):
       for n in range(count):
         rng = np.random.default_rng([seed, code, class_index, n])
         image = procedural.classification_image(rng, object_class,
@@ -168,6 +169,42 @@ def make_dataset(output_dir: str,
                                        progress, done)
         _write_json(os.path.join(root, 'detection', 'annotations',
                                  f'{split}.json'), annotations[split])
+      _write_json(os.path.join(root, 'dataset.json'), summary)
+  finally:
+    progress.close()
+  summary['seconds'] = round(time.time() - start, 2)
+  return summary
+
+
+def make_large_upstream_set(output_dir: str, seed: int = 0,
+                            images_per_class: int = 80,
+                            val_per_class: int = 10,
+                            overwrite: bool = False,
+                            progress_stream=None) -> dict:
+  """Writes the large upstream classification set (the world's "JFT"):
+  `classification/{train,val}/<class>/<n>.jpg` of the 240 classes of
+  `procedural.LARGE_CLASSES`, and `dataset.json`; returns its summary.
+  At the defaults, 19,200 train images: 38x the detection set's 500."""
+  _check_count('images_per_class', images_per_class, 1)
+  _check_count('val_per_class', val_per_class, 0)
+  start = time.time()
+  classes = procedural.LARGE_CLASSES
+  summary = {
+      'seed': seed,
+      'class_names': [c.name for c in classes],
+      'num_classes': len(classes),
+      'classification': {'train': images_per_class * len(classes),
+                         'val': val_per_class * len(classes),
+                         'image_size': CLASSIFICATION_IMAGE_SIZE}}
+  progress = Progress('making the large upstream set',
+                      len(classes) * (images_per_class + val_per_class),
+                      progress_stream)
+  try:
+    check_output_dir(output_dir, overwrite)
+    with atomic_directory(output_dir) as root:
+      _write_classification(root, seed, {'train': images_per_class,
+                                         'val': val_per_class}, progress, 0,
+                            classes, codes='large_cls')
       _write_json(os.path.join(root, 'dataset.json'), summary)
   finally:
     progress.close()

@@ -2,7 +2,9 @@
 
 A class is a shape (circle, square, triangle, star, cross, crescent) times an
 appearance (red solid, green striped, blue dotted, yellow checkered): a
-classifier must see both the outline and the colour/texture. Objects are
+classifier must see both the outline and the colour/texture. The large
+upstream label space (`LARGE_CLASSES`, the "JFT" of this world) crosses 10
+shapes, 6 colours and 4 textures: 240 finer classes that include the 24. Objects are
 polygons; the pixels painted for an object are exactly the pycocotools
 rasterisation of its polygon, so the COCO polygon masks and areas are exact.
 Backgrounds are smooth colour gradients with cloudy low-frequency noise and
@@ -21,19 +23,20 @@ from PIL import Image, ImageDraw
 from pycocotools import mask as mask_utils
 
 SHAPES = ('circle', 'square', 'triangle', 'star', 'cross', 'crescent')
-# (colour name, RGB, texture)
-APPEARANCES = (
-    ('red', (215, 40, 40), 'solid'),
-    ('green', (40, 175, 65), 'striped'),
-    ('blue', (45, 85, 220), 'dotted'),
-    ('yellow', (240, 200, 30), 'checkered'),
-)
+COLOURS = {'red': (215, 40, 40), 'green': (40, 175, 65),
+           'blue': (45, 85, 220), 'yellow': (240, 200, 30),
+           'orange': (245, 130, 25), 'purple': (145, 55, 200)}
+# The world's (colour, texture) pairs
+APPEARANCES = (('red', 'solid'), ('green', 'striped'), ('blue', 'dotted'),
+               ('yellow', 'checkered'))
+LARGE_SHAPES = SHAPES + ('pentagon', 'hexagon', 'diamond', 'arrow')
+TEXTURES = ('solid', 'striped', 'dotted', 'checkered')
 JPEG_QUALITY = 95
 
 
 @dataclasses.dataclass(frozen=True)
 class ObjectClass:
-  """One of the 24 classes; `name` is `<colour>_<texture>_<shape>`."""
+  """A class of the world (or of the large label space); `name` is `<colour>_<texture>_<shape>`."""
   shape: str
   colour: str
   rgb: Tuple[int, int, int]
@@ -48,8 +51,12 @@ class ObjectClass:
     return f'a {self.texture} {self.colour} {self.shape}'
 
 
-CLASSES = tuple(ObjectClass(shape, colour, rgb, texture)
-                for shape in SHAPES for colour, rgb, texture in APPEARANCES)
+CLASSES = tuple(ObjectClass(shape, colour, COLOURS[colour], texture)
+                for shape in SHAPES for colour, texture in APPEARANCES)
+LARGE_CLASSES = tuple(ObjectClass(shape, colour, rgb, texture)
+                      for shape in LARGE_SHAPES
+                      for colour, rgb in COLOURS.items()
+                      for texture in TEXTURES)
 
 
 def _regular(n: int, phase: float = np.pi / 2, radius=1.0) -> np.ndarray:
@@ -81,6 +88,13 @@ def _unit_polygon(shape: str) -> np.ndarray:
     points = _regular(3)
   elif shape == 'star':
     points = _regular(10, radius=np.tile([1.0, 0.42], 5))
+  elif shape in ('pentagon', 'hexagon'):
+    points = _regular(5 if shape == 'pentagon' else 6)
+  elif shape == 'diamond':
+    points = _regular(4) * (0.6, 1.0)
+  elif shape == 'arrow':
+    points = np.array([(0, -1), (0.9, -0.1), (0.35, -0.1), (0.35, 1),
+                       (-0.35, 1), (-0.35, -0.1), (-0.9, -0.1)])
   elif shape == 'cross':
     a = 0.34
     points = np.array([(-a, -1), (a, -1), (a, -a), (1, -a), (1, a), (a, a),
@@ -91,7 +105,7 @@ def _unit_polygon(shape: str) -> np.ndarray:
   return (points - (low + high) / 2) * (2 / (high - low).max())
 
 
-_UNIT_POLYGONS = {shape: _unit_polygon(shape) for shape in SHAPES}
+_UNIT_POLYGONS = {shape: _unit_polygon(shape) for shape in LARGE_SHAPES}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,7 +25,8 @@ from pycocotools import mask as mask_utils
 
 from official_projects_backbone_reuse.data_tools import procedural
 
-SPLIT_CODES = {'cls_train': 0, 'cls_val': 1, 'train': 2, 'val': 3}
+SPLIT_CODES = {'cls_train': 0, 'cls_val': 1, 'train': 2, 'val': 3,
+               'large_cls_train': 5, 'large_cls_val': 6}
 # Image and annotation ids of the val split start above this offset, so that
 # ids never collide across splits (as in COCO).
 ID_OFFSETS = {'train': 0, 'val': 1_000_000}

@@ -127,6 +127,21 @@ def test_objects_are_painted_exactly_over_their_masks():
   assert (red[mask].mean() > 0.97) and (red[~mask].mean() < 0.05)
 
 
+def test_the_large_upstream_set_is_finer_and_holds_the_world_classes(
+    tmp_path):
+  summary = make_procedural_dataset.make_large_upstream_set(
+      str(tmp_path / 'large'), images_per_class=1, val_per_class=0)
+  names = summary['class_names']
+  assert len(names) == len(set(names)) == 240
+  assert {c.name for c in procedural.CLASSES} < set(names)
+  train = tmp_path / 'large' / 'classification' / 'train'
+  assert _listing(train) == sorted(names)
+  assert all(_listing(train / n) == ['0000.jpg'] for n in names)
+  assert _load(str(tmp_path / 'large' / 'dataset.json'))['num_classes'] == 240
+  with pytest.raises(DataError, match='non-empty'):
+    make_procedural_dataset.make_large_upstream_set(str(tmp_path / 'large'))
+
+
 def test_make_dataset_refuses_non_empty_folder_and_overwrites(tmp_path):
   out = tmp_path / 'world'
   out.mkdir()
