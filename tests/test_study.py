@@ -96,6 +96,13 @@ def test_a_study_is_a_grid_of_train_commands(tmp_path):
                 'paper': {'jft/film': [1, 2]}}]},
      "rows[0] (a).paper.jft/film: not a column of the study"),
     ({'colums': []}, 'unknown key(s) colums'),
+    ({'upstreams': {'imagenet': '{world}/upstream'}},
+     'world: {world} is used but no world is set'),
+    ({'world': ['runs']}, "world: ['runs']: expected a directory"),
+    ({'class_curves': {'val_annotations': 'v', 'train_annotations': 't',
+                       'sigma': 0}}, 'class_curves.sigma: 0: expected a'),
+    ({'initialisation_overrides': {'film': 'trainer.train_steps=9'}},
+     "initialisation_overrides.film: not one of the study's initialisations"),
 ])
 def test_a_mistake_in_a_study_names_file_and_key(tmp_path, change, said):
   path = _write(tmp_path, _study(**change))
@@ -155,6 +162,11 @@ def test_a_failed_cell_is_reported_and_the_others_go_on(tmp_path, monkeypatch,
     os.makedirs(model_dir)
     with open(os.path.join(model_dir, 'metrics.json'), 'w') as f:
       json.dump({'AP': 0.25, 'AP50': 0.5}, f)
+    with open(log_path, 'w') as f:  # orbit's rates: the first is tracing
+      f.write(''.join(f'train | step: {s:6d} | steps/sec: {r:6.1f} | x\n'
+                      for s, r in ((50, 0.1), (100, 2.0),
+                                   (150, 2.5), (200, 4.0))))
+    return {'wall_s': 90.0, 'cpu_s': 150.0, 'peak_rss_mb': 2048}
 
   monkeypatch.setattr(steps, 'run_logged', fake_run)
   monkeypatch.setattr(runner, 'parameter_counts', lambda study: {
@@ -165,8 +177,35 @@ def test_a_failed_cell_is_reported_and_the_others_go_on(tmp_path, monkeypatch,
   assert ('error: small | imagenet/finetune | seed 0: train.py exited with 2:'
           ' error: bad data') in said.err
   assert '| small | - | 25.0/50.0 |' in open(f'{workdir}/table1.md').read()
+  cost = open(f'{workdir}/cost.md').read().splitlines()
+  assert cost[2] == '| small | imagenet/frozen | 0 | 200 | 0.400 | 1.5 | 2.5 | 2,048 |'
+  assert len(cost) == 5  # the failed cell has no cost
   assert runner.run(study, workdir) == 1  # only the failed cell runs again
   assert len(ran) == 3 and 'finetune' in ran[-1]
+
+
+def test_a_study_makes_its_world_first_and_reads_it(tmp_path, monkeypatch):
+  study = spec.load(_write(tmp_path, _study(
+      world=str(tmp_path / 'world'), rows=[_study()['rows'][1]],
+      initialisations=['scratch', 'frozen'], seeds=[0],
+      initialisation_overrides={'scratch': 'trainer.train_steps=6'},
+      upstreams={'large': '{world}/upstream_large'},
+      params_override='task.annotation_file={world}/val.json')))
+  scratch, cell = study.cells()
+  assert study.command(cell, 'w')[-1] == (
+      f'--params_override=task.annotation_file={tmp_path}/world/val.json,'
+      f'trainer.train_steps=3,task.init_checkpoint={tmp_path}/world/'
+      'upstream_large,task.train_data.seed=0')
+  assert study.command(scratch, 'w')[-1] == (  # its own schedule wins
+      f'--params_override=task.annotation_file={tmp_path}/world/val.json,'
+      'trainer.train_steps=3,trainer.train_steps=6,task.train_data.seed=0')
+  made = []
+  monkeypatch.setattr(steps, 'prepare_world', lambda root, scale, total_steps:
+                      made.append((root, total_steps)) or root)
+  monkeypatch.setattr(steps, 'prepare_large_upstream',
+                      lambda world, large, first, total: made.append(world))
+  assert runner.main(['prepare', study.path, '--workdir=w']) == 0
+  assert made == [(f'{tmp_path}/world', 5), f'{tmp_path}/world']
 
 
 def _wait_for(path, proc, timeout=300):
@@ -191,7 +230,11 @@ def test_a_tiny_study_end_to_end(upstream, tiny_world, tmp_path, capsys):
                    'task.model.decoder.fpn.num_filters=96,'
                    'task.model.head.num_filters=96'))],
       'initialisations': ['finetune', 'frozen'],
-      'upstreams': {'tiny': upstream}, 'seeds': [0]})
+      'upstreams': {'tiny': upstream}, 'seeds': [0],
+      'params_override': 'task.evaluation.type=lvis',  # saves detections
+      'class_curves': {'val_annotations': tiny_world.det_val_json,
+                       'train_annotations': tiny_world.det_train_json,
+                       'sigma': 5}})
   workdir = tmp_path / 'study'
   command = rh.python_m(RUNNER, 'run', study, f'--workdir={workdir}')
 
@@ -245,6 +288,13 @@ def test_a_tiny_study_end_to_end(upstream, tiny_world, tmp_path, capsys):
   table3 = (workdir / 'table3.md').read_text()
   assert '| wide FPN |' in table3
   assert (workdir / 'capacity.png').read_bytes()[:4] == b'\x89PNG'
+  cost = (workdir / 'cost.md').read_text()
+  assert cost.count(' | tiny/') == 3  # the cell launched by hand has none
+  for row in ('FPN', 'wide_FPN'):  # Figure 4: frozen against fine-tuned
+    curves = workdir / 'curves' / row
+    assert (curves / 'relative_ap_bbox.png').read_bytes()[:4] == b'\x89PNG'
+    assert next(csv.reader(open(curves / 'relative_ap_bbox.csv'))) == [
+        'train_annotations', 'tiny/frozen']
 
 
 @pytest.mark.parametrize('path', sorted(glob.glob(os.path.join(

@@ -12,16 +12,21 @@
       instead, to launch each as its own GPU / TPU job.
   backbone-reuse-study collect STUDY.yaml --workdir DIR
       builds the tables from the cells' model dirs, finished or not.
+  backbone-reuse-study prepare STUDY.yaml --workdir DIR
+      only makes (or reuses) the study's `world`, which `run` does first.
 
 Outputs in DIR (`study/spec.py` has the study file's format,
 `study/tables.py` the tables'): table1.md / table1.csv (mAP and AP50 per
 detector and initialisation), table3.md (parameters), capacity.png (mAP
-against detector capacity) and results.json (every cell's metrics).
+against detector capacity), cost.md (each cell's step time, wall and CPU
+time, peak memory) and results.json (every cell's metrics).
 """
 import argparse
 import json
 import os
+import re
 import signal
+import statistics
 import sys
 from typing import Dict, List, Optional, Sequence
 
@@ -54,6 +59,32 @@ def _metrics(study: spec.Study, workdir: str) -> Dict[spec.Cell, Optional[dict]]
   return found
 
 
+_RATE = re.compile(r'train \| step: +(\d+) \| steps/sec: +([\d.]+)')
+COST_FILE = 'study_cost.json'  # in a cell's model dir, written by `run`
+
+
+def _costs(study: spec.Study, workdir: str) -> Dict[spec.Cell, Optional[dict]]:
+  """Each cell's cost as `run` recorded it, with its seconds per step
+  (the median of its log's rates after the first, which holds tracing)."""
+  found = {}
+  for cell in study.cells():
+    path = os.path.join(cell.model_dir(workdir), COST_FILE)
+    if not os.path.exists(path):
+      found[cell] = None
+      continue
+    with open(path) as f:
+      cost = json.load(f)
+    with open(cell.log_path(workdir)) as f:
+      rates = {int(step): float(rate) for step, rate in _RATE.findall(f.read())}
+    steady = [rate for _, rate in sorted(rates.items())[1:] if rate > 0]
+    if steady:
+      cost['s_per_step'] = 1 / statistics.median(steady)
+    if rates:
+      cost['train_steps'] = max(rates)
+    found[cell] = cost
+  return found
+
+
 def parameter_counts(study: spec.Study) -> Dict[str, Dict]:
   """Each row's parameters, built frozen (`analysis.report`), by row name."""
   from official_projects_backbone_reuse.analysis import parameters
@@ -68,6 +99,37 @@ def parameter_counts(study: spec.Study) -> Dict[str, Dict]:
     counts[row.name] = parameters.count_parameters(
         report.build_for_counting(params, input_size=None))
   return counts
+
+
+def class_curves(study: spec.Study, workdir: str) -> List[str]:
+  """Figure 4 per detector (`backbone-reuse-analyse`) into
+  DIR/curves/<detector>/, from the first seed's saved LVIS detections;
+  returns the plots written. A detector whose reference cell (fine-tuned
+  from the first upstream) or every other cell lacks them is skipped."""
+  from official_projects_backbone_reuse.analysis import class_curves as curves
+  from official_projects_backbone_reuse.evaluation import LVIS_DETECTIONS_FILE
+  if not study.class_curves or not study.upstreams:
+    return []
+  reference = f'{next(iter(study.upstreams))}/finetune'
+  options = {k: study.fill(str(v), workdir)
+             for k, v in study.class_curves.items()}
+  written = []
+  for row in study.rows:
+    runs = {}
+    for column in study.columns:
+      cell = spec.Cell(row, column, study.seeds[0])
+      path = os.path.join(cell.model_dir(workdir), LVIS_DETECTIONS_FILE)
+      if os.path.exists(path):
+        runs[column] = path
+    if reference not in runs or len(runs) < 2:
+      continue
+    output_dir = os.path.join(workdir, 'curves', spec.slug(row.name))
+    # __wrapped__: its errors reach the study's own handler.
+    curves.main.__wrapped__([f'--run={c}={p}' for c, p in runs.items()] + [
+        f'--reference={reference}', f'--output_dir={output_dir}',
+        '--iou_types=bbox'] + [f'--{k}={v}' for k, v in options.items()])
+    written.append(os.path.join(output_dir, 'relative_ap_bbox.png'))
+  return written
 
 
 def collect(study: spec.Study, workdir: str) -> str:
@@ -86,11 +148,15 @@ def collect(study: spec.Study, workdir: str) -> str:
           tables.table3_markdown(study, counts, found),
       os.path.join(workdir, 'capacity.png'):
           tables.capacity_png(study, counts, found),
+      os.path.join(workdir, 'cost.md'):
+          tables.cost_markdown(study, _costs(study, workdir)),
       os.path.join(workdir, 'results.json'): json.dumps({
           'study': os.path.abspath(study.path),
           'cells': [{'row': c.row.name, 'column': c.column, 'seed': c.seed,
                      'model_dir': c.model_dir(workdir), 'metrics': m}
                     for c, m in metrics.items()]}, indent=1)})
+  for plot in class_curves(study, workdir):
+    print(f'class-wise AP relative to fine-tuning: {plot}')
   print(f'{finished} of {len(metrics)} cells finished; tables in {workdir}')
   return table1
 
@@ -99,8 +165,18 @@ def _raise_stopped(signum, _):
   raise Stopped(signal.Signals(signum).name, 128 + signum)
 
 
+def prepare(study: spec.Study) -> None:
+  """Makes (or reuses) the study's procedural world: the default job's
+  steps 1-3, then the large upstream set and classifier."""
+  from official_projects_backbone_reuse.jobs import steps
+  if study.world:
+    world = steps.prepare_world(study.world, steps.Scale(), total_steps=5)
+    steps.prepare_large_upstream(world, steps.LargeUpstream(), 4, 5)
+
+
 def run(study: spec.Study, workdir: str) -> int:
   """Runs every unfinished cell; 0 when all finished, 1 if any failed."""
+  from official_projects_backbone_reuse.common import files
   from official_projects_backbone_reuse.jobs import steps
   failed: List[str] = []
   metrics = _metrics(study, workdir)
@@ -108,20 +184,26 @@ def run(study: spec.Study, workdir: str) -> int:
   number, cell = 0, None
   previous = signal.signal(signal.SIGTERM, _raise_stopped)
   try:
+    prepare(study)
     for number, cell in enumerate(cells, 1):
       print(f'\n=== cell {number}/{len(cells)}: {cell.name}', flush=True)
       if metrics[cell] is not None:
         print('  done before, reused', flush=True)
         continue
       try:
-        steps.run_logged(study.command(cell, workdir), cell.log_path(workdir))
+        cost = steps.run_logged(study.command(cell, workdir),
+                                cell.log_path(workdir))
+        files.write_atomically(
+            os.path.join(cell.model_dir(workdir), COST_FILE),
+            json.dumps(cost))
       except steps.StepFailed as e:
         print(f'  failed: {e}', flush=True)
         failed.append(f'{cell.name}: {e}')
   except (KeyboardInterrupt, Stopped) as e:
     stopped = (Stopped('Ctrl-C', 130) if isinstance(e, KeyboardInterrupt)
                else e)
-    where = f' at cell {number}/{len(cells)} ({cell.name})' if cell else ''
+    where = (f' at cell {number}/{len(cells)} ({cell.name})' if cell
+             else ' while making its world')
     raise Stopped(f'{stopped}: the study stopped{where}; run the same '
                   'command again to go on from its last checkpoint.',
                   stopped.exit_code) from e
@@ -137,7 +219,7 @@ def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog='backbone-reuse-study', description=__doc__,
       formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('action', choices=('run', 'collect'))
+  parser.add_argument('action', choices=('run', 'collect', 'prepare'))
   parser.add_argument('study', help='a study YAML (experiments/studies/)')
   parser.add_argument('--workdir', required=True,
                       help='where the cells and the tables go')
@@ -155,7 +237,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   if args.action == 'collect':
     print(collect(study, workdir))
     return 0
+  if args.action == 'prepare':
+    prepare(study)
+    return 0
   if args.print_commands:
+    if study.world:
+      print(f'# the cells read the world in {study.world}: make it first '
+            f'with `backbone-reuse-study prepare {args.study} --workdir '
+            f'{args.workdir}`', file=sys.stderr)
     metrics = _metrics(study, workdir)
     for cell in study.cells():
       if metrics[cell] is None:

@@ -12,21 +12,40 @@ checkpoints x seeds, and the one `train.py` command of each cell.
       params_override: task.model.decoder.fpn.num_filters=128   # optional
       paper: {scratch: [48.4, 70.1], imagenet/finetune: [48.6, 70.5]}
   initialisations: [scratch, finetune, frozen, parallel]
+  initialisation_overrides:   # optional, e.g. a longer schedule from scratch
+    scratch: trainer.train_steps=...
   upstreams: {imagenet: /ckpt/a, jft: /ckpt/b}   # checkpoint files or dirs
   seeds: [0, 1]
   params_override: task.train_data.input_path=...,trainer.train_steps=...
+  world: runs/default_job   # optional: the procedural world, see below
+  class_curves:             # optional: Figure 4 per detector (see below)
+    val_annotations: /data/lvis_v1_val.json
+    train_annotations: /data/lvis_v1_train.json
+    sigma: 1000
 
 A cell is (row, column, seed). A column is `scratch` (no checkpoint) or
 UPSTREAM/INIT for every other initialisation and upstream. Each cell is
 the row's experiment and files, then the initialisation's files
 (`experiments/init/*.yaml`, `experiments/adapters/*.yaml`; later files
-win, so a recipe's own init/freeze.yaml is overridden), then the study's
-and the row's `params_override`, the upstream checkpoint
+win, so a recipe's own init/freeze.yaml is overridden), then the study's,
+the row's and the initialisation's `params_override`, the upstream checkpoint
 (`task.init_checkpoint`) and the seed (`task.train_data.seed`: the order
 and augmentation of the training data; the heads' initialisation is not
 seeded). `config_files` are under experiments/ unless absolute; other
 paths are used as written, and `{workdir}` anywhere in a value becomes the
 study's --workdir.
+
+`world` (optional) is a directory where the study first makes, or reuses,
+this project's procedural world (`jobs/steps.py`): the default job's
+dataset, TFRecords and upstream classifier, and the large upstream set
+and classifier. `{world}` in a value becomes that directory. With
+`world: runs/default_job` a study reuses what `backbone-reuse-demo` made.
+
+`class_curves` (optional; cells evaluated with `task.evaluation.type=lvis`,
+which saves their detections): per detector, each column's class-wise AP
+relative to fine-tuning from the first upstream, against the classes'
+training annotations (`backbone-reuse-analyse`, the paper's Figure 4),
+for the first seed.
 """
 import dataclasses
 import os
@@ -50,7 +69,9 @@ INITIALISATIONS = {
     'film': ('init/freeze.yaml', 'adapters/film.yaml'),
 }
 _KEYS = {'description', 'paper', 'rows', 'initialisations', 'upstreams',
-         'seeds', 'params_override'}
+         'seeds', 'params_override', 'world', 'initialisation_overrides',
+         'class_curves'}
+_CURVE_KEYS = {'val_annotations', 'train_annotations', 'sigma'}
 _ROW_KEYS = {'name', 'recipe', 'experiment', 'config_files',
              'params_override', 'paper'}
 # Set by the study itself; a study's own overrides may not set them.
@@ -87,7 +108,7 @@ class Cell:
     return f'{self.row.name} | {self.column} | seed {self.seed}'
 
   def model_dir(self, workdir: str) -> str:
-    return os.path.join(workdir, 'cells', _slug(self.row.name),
+    return os.path.join(workdir, 'cells', slug(self.row.name),
                         self.column.replace('/', '_'), f'seed{self.seed}')
 
   def log_path(self, workdir: str) -> str:
@@ -102,8 +123,12 @@ class Study:
   upstreams: Dict[str, str]
   seeds: Tuple[int, ...]
   params_override: Tuple[str, ...] = ()
+  initialisation_overrides: Dict[str, Tuple[str, ...]] = dataclasses.field(
+      default_factory=dict)
   description: str = ''
   paper: str = ''
+  world: str = ''  # absolute, or '' for none
+  class_curves: Dict[str, object] = dataclasses.field(default_factory=dict)
 
   @property
   def columns(self) -> List[str]:
@@ -125,7 +150,9 @@ class Study:
               program: Tuple[str, ...] = ()) -> List[str]:
     """The `train.py` command of a cell (`program`: how to start it;
     default this Python's `-m official_projects_backbone_reuse.train`)."""
-    overrides = list(self.params_override) + list(cell.row.params_override)
+    overrides = (list(self.params_override) + list(cell.row.params_override)
+                 + list(self.initialisation_overrides.get(
+                     cell.initialisation, ())))
     if cell.upstream:
       overrides.append(f'task.init_checkpoint={self.upstreams[cell.upstream]}')
     overrides.append(f'task.train_data.seed={cell.seed}')
@@ -134,7 +161,7 @@ class Study:
         for f in INITIALISATIONS[cell.initialisation]]
     program = program or (sys.executable, '-m',
                           'official_projects_backbone_reuse.train')
-    return [_fill(part, workdir) for part in (
+    return [self.fill(part, workdir) for part in (
         list(program) + [f'--experiment={cell.row.experiment}']
         + [f'--config_file={f}' for f in files]
         + ['--mode=train_and_eval', f'--model_dir={cell.model_dir(workdir)}',
@@ -145,11 +172,14 @@ class Study:
     return shlex.join(self.command(cell, workdir, ('backbone-reuse-train',)))
 
 
-def _fill(value: str, workdir: str) -> str:
-  return value.replace('{workdir}', os.path.abspath(workdir))
+  def fill(self, value: str, workdir: str) -> str:
+    """`value` with {workdir} and {world} replaced."""
+    return value.replace('{workdir}', os.path.abspath(workdir)).replace(
+        '{world}', self.world)
 
 
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
+  """A row name as a directory name."""
   return re.sub(r'[^A-Za-z0-9_.+-]+', '_', name).strip('_')
 
 
@@ -228,6 +258,41 @@ def _row(path: str, index: int, entry, recipes, columns) -> Row:
                           columns))
 
 
+def _initialisation_overrides(path: str, value, inits) -> Dict[str, Tuple]:
+  value = value or {}
+  if not isinstance(value, dict):
+    raise _error(path, 'initialisation_overrides', 'expected {initialisation:'
+                 ' KEY=VALUE,...}.')
+  for init in value:
+    if init not in inits:
+      raise _error(path, f'initialisation_overrides.{init}', 'not one of the '
+                   f'study\'s initialisations ({", ".join(inits)}).')
+  return {init: _overrides(path, f'initialisation_overrides.{init}', v)
+          for init, v in value.items()}
+
+
+def _class_curves(path: str, value) -> Dict[str, object]:
+  if value is None:
+    return {}
+  if not isinstance(value, dict) or set(value) != _CURVE_KEYS:
+    raise _error(path, 'class_curves', 'expected val_annotations, '
+                 'train_annotations and sigma.')
+  sigma = value['sigma']
+  if (not isinstance(sigma, (int, float)) or isinstance(sigma, bool) or
+      not 0 < sigma < float('inf')):
+    raise _error(path, 'class_curves.sigma', f'{sigma!r}: expected a positive'
+                 ' number of annotations.')
+  return dict(value)
+
+
+def _world(path: str, value) -> str:
+  if value is None:
+    return ''
+  if not isinstance(value, str) or not value or '{' in value:
+    raise _error(path, 'world', f'{value!r}: expected a directory.')
+  return os.path.abspath(value)
+
+
 def load(path: str) -> Study:
   """The study in `path`; a mistake is a ConfigError naming file and key."""
   try:
@@ -278,15 +343,27 @@ def load(path: str) -> Study:
                 seeds=tuple(seeds),
                 params_override=_overrides(path, 'params_override',
                                            entries.get('params_override')),
+                initialisation_overrides=_initialisation_overrides(
+                    path, entries.get('initialisation_overrides'), inits),
                 description=str(entries.get('description', '')).strip(),
-                paper=str(entries.get('paper', '')))
+                paper=str(entries.get('paper', '')),
+                world=_world(path, entries.get('world')),
+                class_curves=_class_curves(path, entries.get('class_curves')))
   rows = entries.get('rows') or []
   if not isinstance(rows, list) or not rows:
     raise _error(path, 'rows', 'expected a list of detectors.')
   recipes = recipes_lib.load_recipes()
   rows = tuple(_row(path, i, entry, recipes, study.columns)
                for i, entry in enumerate(rows))
-  names = [_slug(r.name) for r in rows]
+  names = [slug(r.name) for r in rows]
   if len(set(names)) != len(names):
     raise _error(path, 'rows', 'two rows have the same name.')
+  if not study.world:
+    values = (list(study.params_override) + list(study.upstreams.values())
+              + [v for r in rows for v in r.params_override]
+              + [v for vs in study.initialisation_overrides.values()
+                 for v in vs]
+              + [str(v) for v in study.class_curves.values()])
+    if any('{world}' in v for v in values):
+      raise _error(path, 'world', '{world} is used but no world is set.')
   return dataclasses.replace(study, rows=rows)

@@ -1,7 +1,8 @@
 """A study's results in the paper's shapes: Table 1 (mAP / AP50 per
 detector and initialisation, frozen and adapter cells against their
 fine-tuned counterpart), Table 3 (parameters, total and trained when
-frozen) and Figures 3/6 (mAP against detector capacity).
+frozen), Figures 3/6 (mAP against detector capacity) and what each
+cell cost to train.
 
 Numbers are x100, as the paper prints them. With several seeds a cell is
 the mean, `±` the standard deviation over seeds, and a change is marked
@@ -203,3 +204,26 @@ def capacity_png(study: spec.Study,
   out = io.BytesIO()
   fig.savefig(out, format='png')
   return out.getvalue()
+
+
+def cost_markdown(study: spec.Study,
+                  costs: Dict[spec.Cell, Optional[dict]]) -> str:
+  """What each cell cost: its steps, median seconds per training step (from
+  its log), and the wall time, CPU time and peak memory of the `train.py`
+  run that finished it (`steps.run_logged`)."""
+  lines = ['| detector | column | seed | steps | s/step | wall min | CPU min | '
+           'peak RSS MB |', '|---|---|---:|---:|---:|---:|---:|---:|']
+  for cell, cost in costs.items():
+    if cost is None:
+      continue
+    step = cost.get('s_per_step')
+    lines.append(
+        f'| {cell.row.name} | {cell.column} | {cell.seed} | '
+        f'{cost.get("train_steps", "-")} | '
+        + (f'{step:.3f}' if step else '-')
+        + f' | {cost["wall_s"] / 60:.1f} | {cost["cpu_s"] / 60:.1f} | '
+        f'{cost["peak_rss_mb"]:,} |')
+  return '\n'.join(lines) + (
+      '\n\nwall / CPU time and peak RSS of the run that finished the cell '
+      '(a resumed cell\'s earlier runs are not counted), with its '
+      'evaluation; s/step: the median of its logged training rates.\n')
