@@ -30,8 +30,8 @@ import random
 import sys
 from typing import List, Optional, Sequence, Tuple
 
-from PIL import Image
 
+from official_projects_backbone_reuse.common import images as images_lib
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.cli import command_parser
 from official_projects_backbone_reuse.data_tools.cli import run_main
@@ -82,7 +82,7 @@ def _read_image(path: str) -> Tuple[bytes, int, int]:
   try:
     with open(path, 'rb') as f:
       content = f.read()
-    with Image.open(io.BytesIO(content)) as image:
+    with images_lib.open_image(io.BytesIO(content)) as image:
       image.load()
       if image.format == 'JPEG' and image.mode in ('RGB', 'L'):
         return content, image.height, image.width

@@ -14,13 +14,19 @@ Everything is validated before anything is written; a DataError names the
 file, key or id concerned, and no output is left behind:
   * the annotation file is missing, not JSON, or lacks a required key
     (`images`, `annotations`, `categories`, or a key of one record);
-  * an image file is missing, cannot be decoded, is not JPEG, or its size
-    differs from the JSON's width/height;
-  * an annotation names an unknown `image_id` or `category_id`, or (with
-    masks) has a malformed segmentation: polygons [[x1, y1, x2, y2, x3, y3,
-    ...], ...], or an RLE {'size': [height, width], 'counts': ...} with
-    counts as a list of run lengths or a compressed string (a crowd
-    annotation must be RLE).
+  * an id is not an integer (a bool is not one), or repeats: image,
+    annotation and category ids; a category id is 0 (Model Garden's
+    background label) or negative;
+  * an image file is missing, cannot be decoded, is not JPEG, its size
+    differs from the JSON's width/height, or either is over
+    `common.images.MAX_IMAGE_PIXELS` (checked before decoding);
+  * an annotation names an unknown `image_id` or `category_id`, has a bbox
+    that is not 4 finite numbers, or (with masks) a malformed
+    segmentation: polygons [[x1, y1, x2, y2, x3, y3, ...], ...] of finite
+    coordinates within one image size of the image (rasterising a far-off
+    or non-finite vertex would take unbounded memory), or an RLE
+    {'size': [height, width], 'counts': ...} with counts as a list of run
+    lengths or a compressed string (a crowd annotation must be RLE).
 Box rule (as Detectron2 does for degenerate boxes): a box with non-positive
 width or height, or lying entirely outside its image, is skipped and counted;
 a box partly outside is clipped to the image (its area is capped at the
@@ -42,9 +48,9 @@ import sys
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
-from PIL import Image
 import tensorflow as tf
 
+from official_projects_backbone_reuse.common import images as images_lib
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.cli import command_parser
 from official_projects_backbone_reuse.data_tools.cli import run_main
@@ -157,9 +163,36 @@ def _check_segmentation(path: str, annotation: dict, height: int,
                     f'{str(segmentation)[:80]}')
   if not (isinstance(segmentation, list) and segmentation and all(
       isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 and
-      all(isinstance(v, (int, float)) for v in p) for p in segmentation)):
+      all(_is_number(v) for v in p) for p in segmentation)):
     raise DataError(f'{where}: expected a list of polygons [x1, y1, x2, y2, '
-                    f'x3, y3, ...], found {str(segmentation)[:80]}')
+                    f'x3, y3, ...] of finite numbers, found '
+                    f'{str(segmentation)[:80]}')
+  for polygon in segmentation:
+    xs, ys = np.array(polygon[0::2]), np.array(polygon[1::2])
+    if not (np.all(np.abs(xs - width / 2) <= 1.5 * width) and
+            np.all(np.abs(ys - height / 2) <= 1.5 * height)):
+      raise DataError(f'{where}: a polygon vertex lies more than one image '
+                      f'size outside the {width}x{height} image: '
+                      f'{str(polygon)[:80]}')
+
+
+def _is_number(value) -> bool:
+  """A finite int or float; not a bool (JSON true is not a coordinate)."""
+  return (isinstance(value, (int, float)) and not isinstance(value, bool)
+          and bool(np.isfinite(value)))
+
+
+def _check_ids(annotation_file: str, key: str, records: list) -> None:
+  """Ids of `records` (content[key]) are integers, each once."""
+  seen = set()
+  for record in records:
+    value = record['id']
+    if not isinstance(value, int) or isinstance(value, bool):
+      raise DataError(f'{annotation_file}: {key}: expected an integer id, '
+                      f'found {value!r}')
+    if value in seen:
+      raise DataError(f'{annotation_file}: {key}: id {value} appears twice')
+    seen.add(value)
 
 
 def _fit(start: float, length: float, limit: float) -> float:
@@ -194,7 +227,7 @@ def check_image(path: str, image: dict) -> None:
     raise DataError(f'{path}: image file not found (images entry id='
                     f'{image["id"]})')
   try:
-    with Image.open(path) as decoded:
+    with images_lib.open_image(path) as decoded:
       decoded.load()
       file_format, size = decoded.format, decoded.size
   except (OSError, SyntaxError, ValueError) as e:
@@ -216,18 +249,27 @@ def check_annotations(annotation_file: str, content: dict,
   annotations to write per image id, the category names by id, and the
   skip/clip report."""
   images = content['images']
+  for key in ('images', 'annotations', 'categories'):
+    _check_ids(annotation_file, key, content[key])
   by_id = {}
   for image in images:
-    if image['id'] in by_id:
-      raise DataError(f'{annotation_file}: image id {image["id"]} appears '
-                      'twice in \'images\'')
     for key in ('height', 'width'):
-      if not isinstance(image[key], int) or image[key] <= 0:
+      if (not isinstance(image[key], int) or isinstance(image[key], bool)
+          or image[key] <= 0):
         raise DataError(f'{annotation_file}: image id {image["id"]}: '
                         f'expected a positive integer {key!r}, found '
                         f'{image[key]!r}')
+    if image['height'] * image['width'] > images_lib.MAX_IMAGE_PIXELS:
+      raise DataError(f'{annotation_file}: image id {image["id"]}: '
+                      f'{image["width"]}x{image["height"]} pixels is over '
+                      f'the limit of {images_lib.MAX_IMAGE_PIXELS:,}')
     by_id[image['id']] = image
   id_to_name = {c['id']: c['name'] for c in content['categories']}
+  if 0 in id_to_name or min(id_to_name, default=1) < 0:
+    raise DataError(f'{annotation_file}: categories: id '
+                    f'{min(id_to_name)} is not allowed; category ids start at '
+                    '1 (0 is the background label of Model Garden\'s '
+                    'detectors)')
   to_write = collections.defaultdict(list)
   report = {outcome: [] for outcome in WARNINGS}
   for annotation in content['annotations']:
@@ -242,7 +284,7 @@ def check_annotations(annotation_file: str, content: dict,
                       'any entry in \'categories\'')
     bbox = annotation['bbox']
     if not (isinstance(bbox, list) and len(bbox) == 4 and all(
-        isinstance(v, (int, float)) and np.isfinite(v) for v in bbox)):
+        _is_number(v) for v in bbox)):
       raise DataError(f'{where}: expected bbox [x, y, width, height] of 4 '
                       f'numbers, found {bbox!r}')
     if include_masks:

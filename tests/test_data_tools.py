@@ -270,6 +270,27 @@ def _change_last_annotation(**changes):
   return change
 
 
+def _change_categories(categories):
+  def change(_image_dir, content):
+    return dict(content, categories=categories)
+  return change
+
+
+def _declare_size(path, side):
+  """The JPEG's header then declares side x side pixels (a small file)."""
+  data = bytearray(open(path, 'rb').read())
+  sof = data.index(b'\xff\xc0')  # baseline frame: length, precision, h, w
+  data[sof + 5:sof + 9] = side.to_bytes(2, 'big') * 2
+  open(path, 'wb').write(bytes(data))
+
+
+def _declared_size(side):
+  def change(image_dir, content):
+    _declare_size(os.path.join(image_dir, '2.jpg'), side)
+    return content
+  return change
+
+
 BAD_DETECTION_INPUTS = {  # case: (how to break the input, text in the error)
     'missing_file': (None, ['missing.json', 'not found']),
     'not_json': ('text', ['train.json', 'JSON']),
@@ -283,7 +304,49 @@ BAD_DETECTION_INPUTS = {  # case: (how to break the input, text in the error)
                          ['annotation id 12', 'category_id 7']),
     'unknown_image': (_change_last_annotation(image_id=99),
                       ['annotation id 12', 'image_id 99']),
+    'nan_polygon': (_change_last_annotation(
+        segmentation=[[float('nan'), 10, 28, 10, 28, 18]]),
+                    ['annotation id 12', 'finite numbers', 'nan']),
+    'far_polygon': (_change_last_annotation(
+        segmentation=[[1e9, 10, 28, 10, 28, 18]]),
+                    ['annotation id 12', 'more than one image size']),
+    'bool_in_bbox': (_change_last_annotation(bbox=[True, 10, 8, 8]),
+                     ['annotation id 12', 'bbox', 'True']),
+    'duplicate_annotation_id': (_change_last_annotation(id=11),
+                                ['annotations: id 11 appears twice']),
+    'string_image_id': (_change_last_annotation(id='12'),
+                        ["annotations: expected an integer id, found '12'"]),
+    'background_category': (_change_categories(
+        [{'id': 0, 'name': 'bg'}, {'id': 1, 'name': 'thing'}]),
+                            ['categories: id 0', 'background']),
+    'duplicate_category': (_change_categories(
+        [{'id': 1, 'name': 'a'}, {'id': 1, 'name': 'b'}]),
+                           ['categories: id 1 appears twice']),
+    'huge_size_in_json': (lambda _, c: dict(c, images=[
+        dict(c['images'][0], width=30000, height=30000), c['images'][1]]),
+                          ['image id 1', '30000x30000', 'limit']),
+    'huge_size_in_file': (_declared_size(9000),  # under PIL's own limit
+                          ['2.jpg', 'declares 9000x9000', 'limit']),
+    'bomb_in_file': (_declared_size(30000),  # over PIL's: it refuses first
+                     ['2.jpg', '900000000 pixels', 'limit']),
 }
+
+
+def test_every_reader_refuses_an_image_over_the_pixel_limit(tmp_path):
+  """One limit (common/images.py) for the converters and detect, checked
+  from the header: the small file below declares 81 MP."""
+  from official_projects_backbone_reuse.serving import detect
+  folder = tmp_path / 'images' / 'thing'
+  folder.mkdir(parents=True)
+  big = folder / '1.jpg'
+  Image.new('RGB', (40, 30)).save(big)
+  _declare_size(big, 9000)
+  with pytest.raises(detect.DetectError, match='declares 9000x9000'):
+    detect.read_image(str(big))
+  with pytest.raises(DataError, match='1.jpg: .*declares 9000x9000'):
+    convert_classification.convert_classification(
+        str(tmp_path / 'images'), str(tmp_path / 'out' / 'cls'))
+  assert _listing(tmp_path / 'out') == []
 
 
 @pytest.mark.parametrize('case', sorted(BAD_DETECTION_INPUTS))

@@ -36,6 +36,7 @@ from official.modeling.hyperparams import params_dict
 from official.vision.utils.object_detection import visualization_utils
 
 from official_projects_backbone_reuse.common import files
+from official_projects_backbone_reuse.common import images
 from official_projects_backbone_reuse.common.errors import UserError
 from official_projects_backbone_reuse.common.errors import exits_on_error
 from official_projects_backbone_reuse.serving import label_map as label_maps
@@ -68,7 +69,7 @@ def boxes_are_normalized(saved_model_dir: str) -> bool:
 def read_image(path: str) -> np.ndarray:
   """An image file as uint8 RGB [height, width, 3]."""
   try:
-    with Image.open(path) as image:
+    with images.open_image(path) as image:
       return np.asarray(image.convert('RGB'))
   except (OSError, ValueError) as e:
     raise DetectError(f'--image {path}: cannot be read as an image '
