@@ -14,6 +14,7 @@ Everything is validated before anything is written; a DataError names the
 file, key or id concerned, and no output is left behind:
   * the annotation file is missing, not JSON, or lacks a required key
     (`images`, `annotations`, `categories`, or a key of one record);
+  * `images`, `annotations` or `categories` is empty;
   * an id is not an integer (a bool is not one), or repeats: image,
     annotation and category ids; a category id is 0 (Model Garden's
     background label) or negative;
@@ -251,6 +252,8 @@ def check_annotations(annotation_file: str, content: dict,
   images = content['images']
   for key in ('images', 'annotations', 'categories'):
     _check_ids(annotation_file, key, content[key])
+    if not content[key]:  # an empty set would train on nothing
+      raise DataError(f'{annotation_file}: {key!r} is empty')
   by_id = {}
   for image in images:
     for key in ('height', 'width'):

@@ -27,7 +27,8 @@ A `file_name` key, if the JSON has one, is not used.
 Validation happens before anything is written, with the rules of the COCO
 conversion (see `convert_detection`: missing or non-JSON file, missing keys,
 unknown ids, malformed segmentation, image not JPEG or of another size than
-the JSON says, the same box rule), plus LVIS's: every image needs `coco_url`,
+the JSON says, the same box rule), plus LVIS's: LVIS v0.5 (1,230
+categories, COCO 2014 images) is refused; every image needs `coco_url`,
 `neg_category_ids` and `not_exhaustive_category_ids` (lists of known category
 ids); annotations need no `iscrowd` (absent means 0). Images found under no
 root are a DataError (how many, the first urls, the roots tried) unless
@@ -108,6 +109,24 @@ def split_roots(image_roots: Sequence[str]) -> List[str]:
       raise DataError(f'{root}: image root not found (expected a folder of '
                       'images, given by --image_root)')
   return roots
+
+
+def _check_lvis_v1(annotation_file: str, content: dict) -> None:
+  """LVIS v0.5 (1,230 categories on COCO 2014 images) is not LVIS v1: its
+  category ids and image urls differ, so it is refused, naming why."""
+  info = content.get('info') if isinstance(content.get('info'), dict) else {}
+  version = str(info.get('version', ''))
+  urls_2014 = [i['coco_url'] for i in content['images']
+               if isinstance(i.get('coco_url'), str) and '2014/' in i['coco_url']]
+  if version.startswith('0.5') or len(content['categories']) == 1230 or (
+      urls_2014):
+    seen = (f"info.version {version!r}" if version.startswith('0.5') else
+            f'{len(content["categories"])} categories'
+            if len(content['categories']) == 1230 else
+            f'COCO 2014 image urls ({urls_2014[0]})')
+    raise DataError(f'{annotation_file}: this is LVIS v0.5 ({seen}); the '
+                    'converter and the LVIS recipes are for LVIS v1 (1,203 '
+                    'categories on COCO 2017 images): use lvis_v1_*.json')
 
 
 def _check_lvis_images(annotation_file: str, images: Sequence[dict],
@@ -192,6 +211,7 @@ def convert_lvis(annotation_file: str,
   """
   roots = split_roots(image_roots)
   content = convert_detection.load_annotations(annotation_file, REQUIRED_KEYS)
+  _check_lvis_v1(annotation_file, content)
   for annotation in content['annotations']:
     annotation.setdefault('iscrowd', 0)
   images, to_write, id_to_name, report = convert_detection.check_annotations(

@@ -122,9 +122,9 @@ def make_dataset(output_dir: str,
       ('det_train_images', det_train_images, 1),
       ('det_val_images', det_val_images, 0)):
     _check_count(name, value, minimum)
-  if not long_tail_ratio >= 1:
-    raise DataError(
-        f'long_tail_ratio: expected a number >= 1, found {long_tail_ratio}')
+  if not 1 <= long_tail_ratio < float('inf'):
+    raise DataError(f'long_tail_ratio: expected a finite number >= 1, found '
+                    f'{long_tail_ratio}')
   start = time.time()
   plans = {split: layout.plan_detection_split(seed, split, count,
                                               long_tail_ratio)

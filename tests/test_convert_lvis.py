@@ -228,6 +228,13 @@ BAD_LVIS_INPUTS = {  # case: (how to break the JSON, texts in the error)
     'bad_rle': (_set_annotation(2, segmentation={'size': [32, 48],
                                                  'counts': [5, 3]}),
                 ['annotation id 3', 'RLE', 'summing to 1536']),
+    'lvis_v0.5_version': (lambda c: dict(c, info={'version': '0.5'}),
+                          ['lvis.json', 'LVIS v0.5', "info.version '0.5'"]),
+    'lvis_v0.5_images': (_set_image(0, coco_url='http://images.cocodataset'
+                                    '.org/val2014/COCO_val2014_9.jpg'),
+                         ['LVIS v0.5', 'COCO 2014 image urls']),
+    'no_annotations': (lambda c: dict(c, annotations=[]),
+                       ["lvis.json: 'annotations' is empty"]),
     'not_json': ('text', ['lvis.json', 'JSON']),
     'missing_root': ('root', ['nowhere', 'image root not found']),
 }

@@ -178,6 +178,11 @@ def test_make_dataset_command(tmp_path, capsys):
   assert json.loads(capsys.readouterr().out)['detection']['val']['images'] == 0
   assert make_procedural_dataset.main(args) == 2
   assert 'error: ' in capsys.readouterr().err
+  fresh = ['--output_dir', str(tmp_path / 'other')] + args[2:]
+  assert make_procedural_dataset.main(fresh + ['--long_tail_ratio=inf']) == 2
+  assert capsys.readouterr().err.startswith(
+      'error: long_tail_ratio: expected a finite number >= 1, found inf')
+  assert not (tmp_path / 'other').exists()
 
 
 # ------------------------------------------------------ detection converter
@@ -319,6 +324,8 @@ BAD_DETECTION_INPUTS = {  # case: (how to break the input, text in the error)
     'background_category': (_change_categories(
         [{'id': 0, 'name': 'bg'}, {'id': 1, 'name': 'thing'}]),
                             ['categories: id 0', 'background']),
+    'no_images': (lambda _, c: dict(c, images=[], annotations=[]),
+                  ["train.json: 'images' is empty"]),
     'duplicate_category': (_change_categories(
         [{'id': 1, 'name': 'a'}, {'id': 1, 'name': 'b'}]),
                            ['categories: id 1 appears twice']),
