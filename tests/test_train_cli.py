@@ -51,7 +51,8 @@ def _flags(tmp_path, experiment='backbone_reuse_retinanet', config_file=(),
 
 
 @pytest.mark.parametrize('case', ['experiment', 'yaml_key', 'input_path',
-                                  'checkpoint', 'gin'])
+                                  'checkpoint', 'gin', 'category_ids',
+                                  'annotation_file'])
 def test_bad_config_fails_clearly(case, tmp_path):
   if case == 'experiment':
     flags, expected = _flags(tmp_path, 'retinanet_froze'), "'retinanet_froze'"
@@ -67,6 +68,19 @@ def test_bad_config_fails_clearly(case, tmp_path):
     flags = _flags(tmp_path, params_override=f'task.init_checkpoint='
                    f'{tmp_path}/x,task.train_data.input_path={__file__}')
     expected = 'task.init_checkpoint'
+  elif case == 'category_ids':  # the small YAML has num_classes 25
+    annotations = tmp_path / 'val.json'
+    annotations.write_text('{"categories": [{"id": 1}, {"id": 30}]}')
+    flags = _flags(tmp_path, params_override=f'task.annotation_file='
+                   f'{annotations},task.train_data.input_path={__file__}')
+    expected = (f'task.annotation_file={annotations}: category id 30 (1 in '
+                'all) is not a class of the model')
+  elif case == 'annotation_file':
+    annotations = tmp_path / 'val.json'
+    annotations.write_text('{"images": []}')
+    flags = _flags(tmp_path, params_override=f'task.annotation_file='
+                   f'{annotations},task.train_data.input_path={__file__}')
+    expected = f'task.annotation_file={annotations}: cannot read the categories'
   else:  # Model Garden's flag, once accepted and ignored
     flags = _flags(tmp_path, gin_params=['no_such_configurable.x = 1'])
     expected = '--gin_params'

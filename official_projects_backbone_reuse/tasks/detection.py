@@ -15,10 +15,12 @@ The subclasses change three things and nothing else:
   `FastMaskCOCOEvaluator` (the same metrics; masks pasted only where they
   count).
 """
+import json
 import os
 from typing import List
 
 from absl import logging
+import tensorflow as tf
 import tf_keras
 
 from official.core import task_factory
@@ -52,6 +54,31 @@ def check_task_config(task_config, for_run: bool = True) -> None:
         'task.evaluation.type=lvis needs task.annotation_file: the LVIS v1 '
         'JSON of the validation images (its neg_category_ids and '
         'not_exhaustive_category_ids are part of the metric).')
+  path = task_config.annotation_file
+  # A missing file is runtime.checks' error, in the modes that evaluate.
+  if for_run and path and tf.io.gfile.exists(path):
+    _check_categories(path, task_config.model.num_classes)
+
+
+def _check_categories(path: str, num_classes: int) -> None:
+  """Every category of the annotation file is a class of the model: Model
+  Garden would drop the boxes of a larger id without a word."""
+  try:
+    with tf.io.gfile.GFile(path) as f:
+      categories = json.load(f)['categories']
+    ids = [c['id'] for c in categories]
+  except (tf.errors.OpError, ValueError, KeyError, TypeError) as e:
+    raise ConfigError(f'task.annotation_file={path}: cannot read the '
+                      f'categories of a COCO / LVIS JSON from it ({e}).') from e
+  outside = [i for i in ids if not isinstance(i, int) or not
+             0 < i < num_classes]
+  if outside:
+    raise ConfigError(
+        f'task.annotation_file={path}: category id {outside[0]!r} '
+        f'({len(outside)} in all) is not a class of the model: '
+        f'task.model.num_classes={num_classes} gives ids 1..'
+        f'{num_classes - 1} (0 is the background). Set num_classes to '
+        f'{max(i for i in ids if isinstance(i, int)) + 1} or more.')
 
 
 class _BackboneReuseMixin:
