@@ -52,7 +52,8 @@ def _flags(tmp_path, experiment='backbone_reuse_retinanet', config_file=(),
 
 @pytest.mark.parametrize('case', ['experiment', 'yaml_key', 'input_path',
                                   'checkpoint', 'gin', 'category_ids',
-                                  'annotation_file'])
+                                  'annotation_file', 'classification_records',
+                                  'no_boxes', 'class_outside'])
 def test_bad_config_fails_clearly(case, tmp_path):
   if case == 'experiment':
     flags, expected = _flags(tmp_path, 'retinanet_froze'), "'retinanet_froze'"
@@ -81,6 +82,19 @@ def test_bad_config_fails_clearly(case, tmp_path):
     flags = _flags(tmp_path, params_override=f'task.annotation_file='
                    f'{annotations},task.train_data.input_path={__file__}')
     expected = f'task.annotation_file={annotations}: cannot read the categories'
+  elif case in ('classification_records', 'no_boxes', 'class_outside'):
+    record = {'classification_records': _example(detection=False),
+              'no_boxes': _example(labels=()),
+              'class_outside': _example(labels=(3, 30))}[case]
+    _tfrecords(tmp_path / 'data', ['train-0.tfrecord'], record)
+    flags = _flags(tmp_path, params_override='task.train_data.input_path='
+                   f'{tmp_path}/data/train-*,task.init_checkpoint=')
+    expected = 'task.train_data.input_path: ' + {
+        'classification_records': f'{tmp_path}/data/train-0.tfrecord holds '
+                                  "records without 'image/object/bbox/xmin'",
+        'no_boxes': 'the first 1 records hold no boxes at all',
+        'class_outside': f'{tmp_path}/data/train-0.tfrecord: a box of class '
+                         '30 is not a class of the model'}[case]
   else:  # Model Garden's flag, once accepted and ignored
     flags = _flags(tmp_path, gin_params=['no_such_configurable.x = 1'])
     expected = '--gin_params'
@@ -109,11 +123,26 @@ def test_train_export_and_report_refuse_a_contradiction_alike(tmp_path,
   assert os.listdir(tmp_path) == []  # not even the model dir
 
 
-def _tfrecords(directory, names):
+def _example(labels=(1,), detection=True) -> bytes:
+  """A tf.Example: detection (boxes of `labels`) or classification."""
+  ints = lambda v: tf.train.Feature(int64_list=tf.train.Int64List(value=v))
+  floats = lambda v: tf.train.Feature(float_list=tf.train.FloatList(value=v))
+  feature = {'image/encoded': tf.train.Feature(
+      bytes_list=tf.train.BytesList(value=[b'jpeg']))}
+  if detection:
+    feature.update({'image/object/bbox/xmin': floats([0.1] * len(labels)),
+                    'image/object/class/label': ints(labels)})
+  else:
+    feature['image/class/label'] = ints([3])
+  return tf.train.Example(features=tf.train.Features(
+      feature=feature)).SerializeToString()
+
+
+def _tfrecords(directory, names, record=None):
   directory.mkdir()
   for name in names:
     with tf.io.TFRecordWriter(str(directory / name)) as writer:
-      writer.write(b'record')
+      writer.write(record or _example())
 
 
 def test_comma_separated_input_path_is_checked_pattern_by_pattern(tmp_path):

@@ -6,12 +6,14 @@ naming the flag, key or file.
 """
 from typing import Optional
 
+from google.protobuf import message
 import tensorflow as tf
 
 from official.core import config_definitions as cfg
 
 from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.configs import detection as detection_cfg
 from official_projects_backbone_reuse.runtime import input_files
 from official_projects_backbone_reuse.runtime import integrity
 from official_projects_backbone_reuse.runtime.strategies import strategy_name
@@ -121,3 +123,53 @@ def check_inputs(params: cfg.ExperimentConfig, mode: str,
     integrity.check_checkpoint_files(
         checkpoints.resolve_checkpoint(init_checkpoint),
         'task.init_checkpoint')
+  num_classes = getattr(getattr(task, 'model', None), 'num_classes', None)
+  if isinstance(task, (detection_cfg.ReuseRetinaNetTask,
+                       detection_cfg.ReuseMaskRCNNTask)):
+    for key, data in needed:
+      if not getattr(data, 'tfds_name', None):
+        check_detection_records(key, data.input_path, num_classes)
+
+
+# Features every Model Garden detection example has (TfExampleDecoder).
+DETECTION_FEATURES = ('image/encoded', 'image/object/bbox/xmin',
+                      'image/object/class/label')
+SAMPLED_RECORDS = 64
+
+
+def check_detection_records(key: str, input_path, num_classes: int) -> None:
+  """The first SAMPLED_RECORDS records of `input_path` are detection
+  examples, with boxes among them, of classes the model has: classification
+  records or labels beyond num_classes would train on nothing, silently.
+  (A damaged file is left to `integrity`, which names every one.)"""
+  seen, boxes = 0, 0
+  for path in input_files.files(input_path):
+    try:
+      records = [r.numpy() for r in
+                 tf.data.TFRecordDataset(path).take(SAMPLED_RECORDS - seen)]
+    except tf.errors.DataLossError:
+      continue  # damaged: integrity's report names it
+    for record in records:
+      try:
+        feature = tf.train.Example.FromString(record).features.feature
+      except message.DecodeError as e:
+        raise ConfigError(f'{key}: {path} holds records that are not '
+                          'tf.train.Example protos.') from e
+      missing = [f for f in DETECTION_FEATURES if f not in feature]
+      if missing:
+        raise ConfigError(
+            f'{key}: {path} holds records without {missing[0]!r}: not '
+            'Model Garden detection examples (classification TFRecords?).')
+      labels = feature['image/object/class/label'].int64_list.value
+      outside = [l for l in labels if not 0 < l < num_classes]
+      if outside:
+        raise ConfigError(
+            f'{key}: {path}: a box of class {outside[0]} is not a class of '
+            f'the model (task.model.num_classes={num_classes}: classes '
+            f'1..{num_classes - 1}).')
+      boxes, seen = boxes + len(labels), seen + 1
+    if seen >= SAMPLED_RECORDS:
+      break
+  if seen and not boxes:
+    raise ConfigError(f'{key}: the first {seen} records hold no boxes at '
+                      'all: nothing to learn from.')
