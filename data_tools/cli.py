@@ -20,8 +20,16 @@ class DataError(errors.UserError):
 @errors.exits_on_error
 def run_main(main_fn: Callable[[], dict]) -> int:
   """Runs `main_fn` and prints the summary it returns as JSON on stdout
-  (status 0); a DataError becomes `error: ...` on stderr and status 2."""
-  print(json.dumps(main_fn(), indent=1))
+  (status 0); a DataError becomes `error: ...` on stderr and status 2,
+  Ctrl-C (130) and SIGTERM (143) one line too, after the cleanup."""
+  try:
+    with errors.sigterm_raises():
+      summary = main_fn()
+  except (KeyboardInterrupt, errors.Stopped) as e:
+    code = 130 if isinstance(e, KeyboardInterrupt) else e.exit_code
+    name = 'Ctrl-C' if code == 130 else str(e)
+    raise errors.Stopped(f'{name}: stopped; nothing was written', code) from e
+  print(json.dumps(summary, indent=1))
   return 0
 
 
@@ -34,4 +42,7 @@ def command_parser(prog: str, description: str,
     parser.add_argument('--output_prefix', required=True,
                         help='shards are <prefix>-00000-of-0000N.tfrecord')
     parser.add_argument('--num_shards', type=int, default=4)
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace the shards of an earlier conversion '
+                        'to the same prefix')
   return parser

@@ -109,7 +109,8 @@ def convert_classification(image_root: str,
                            num_shards: int = 4,
                            class_names: Optional[Sequence[str]] = None,
                            seed: int = 0,
-                           progress_stream=None) -> dict:
+                           progress_stream=None,
+                           overwrite: bool = False) -> dict:
   """Converts `image_root/<class>/*` to Model Garden classification shards.
 
   Args:
@@ -121,6 +122,8 @@ def convert_classification(image_root: str,
       sorted.
     seed: seed of the shuffle across shards.
     progress_stream: where the progress counter goes (default stderr).
+    overwrite: replace the shards of an earlier conversion to the prefix
+      (see `shards`).
 
   Returns:
     Summary: number of classes and images, images per class, output files.
@@ -146,7 +149,7 @@ def convert_classification(image_root: str,
       label='converting classification',
       extra_files={labels_file: ''.join(f'{n}\n' for n in class_names).encode(
           'utf8')},
-      progress_stream=progress_stream)
+      progress_stream=progress_stream, overwrite=overwrite)
   return {
       'image_root': image_root,
       'num_classes': len(class_names),
@@ -174,7 +177,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   def _run() -> dict:
     class_names = args.class_names.split(',') if args.class_names else None
     return convert_classification(args.image_root, args.output_prefix,
-                                  args.num_shards, class_names, args.seed)
+                                  args.num_shards, class_names, args.seed,
+                                  overwrite=args.overwrite)
 
   return run_main(_run)
 

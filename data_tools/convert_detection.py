@@ -363,7 +363,8 @@ def convert_detection(annotation_file: str,
                       output_prefix: str,
                       num_shards: int = 4,
                       include_masks: bool = True,
-                      progress_stream=None) -> dict:
+                      progress_stream=None,
+                      overwrite: bool = False) -> dict:
   """Converts COCO-format JSON + images to Model Garden detection TFRecords.
 
   Args:
@@ -373,6 +374,8 @@ def convert_detection(annotation_file: str,
     num_shards: number of shards.
     include_masks: also write PNG instance masks from `segmentation`.
     progress_stream: where the progress counter goes (default stderr).
+    overwrite: replace the shards of an earlier conversion to the prefix
+      (see `shards`).
 
   Returns:
     Summary: images, annotations written, skipped/clipped counts with the
@@ -391,7 +394,8 @@ def convert_detection(annotation_file: str,
 
   files = write_tfrecord_shards(output_prefix, examples(), num_shards,
                                 len(images), label='converting detection',
-                                progress_stream=progress_stream)
+                                progress_stream=progress_stream,
+                                overwrite=overwrite)
   summary = {
       'annotation_file': annotation_file,
       'images': len(images),
@@ -424,7 +428,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   def _run() -> dict:
     summary = convert_detection(args.annotation_file, args.image_dir,
                                 args.output_prefix, args.num_shards,
-                                include_masks=not args.no_masks)
+                                include_masks=not args.no_masks,
+                                overwrite=args.overwrite)
     warn(summary)
     return summary
 

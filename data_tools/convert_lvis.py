@@ -188,7 +188,8 @@ def convert_lvis(annotation_file: str,
                  num_shards: int = 4,
                  include_masks: bool = True,
                  skip_missing_images: bool = False,
-                 progress_stream=None) -> dict:
+                 progress_stream=None,
+                 overwrite: bool = False) -> dict:
   """Converts LVIS v1 JSON + COCO images to Model Garden detection TFRecords.
 
   Args:
@@ -201,6 +202,8 @@ def convert_lvis(annotation_file: str,
     skip_missing_images: leave out images found under no root instead of
       failing.
     progress_stream: where the progress counter goes (default stderr).
+    overwrite: replace the shards of an earlier conversion to the prefix
+      (see `shards`).
 
   Returns:
     Summary: images and annotations written, images skipped (first urls),
@@ -233,7 +236,8 @@ def convert_lvis(annotation_file: str,
 
   files = write_tfrecord_shards(output_prefix, examples(), num_shards,
                                 len(found), label='converting LVIS',
-                                progress_stream=progress_stream)
+                                progress_stream=progress_stream,
+                                overwrite=overwrite)
   return {
       'annotation_file': annotation_file,
       'image_roots': roots,
@@ -272,7 +276,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     summary = convert_lvis(args.annotation_file, args.image_root,
                            args.output_prefix, args.num_shards,
                            include_masks=not args.no_masks,
-                           skip_missing_images=args.skip_missing_images)
+                           skip_missing_images=args.skip_missing_images,
+                           overwrite=args.overwrite)
     if summary['skipped_images']:
       print(f'warning: skipped {summary["skipped_images"]} image(s) found '
             'under no image root (first coco_urls: '

@@ -1,19 +1,26 @@
-"""The sharded TFRecord writer shared by the two converters, all or nothing.
+"""The sharded TFRecord writer shared by the converters, all or nothing.
 
 Shards (and any companion file, e.g. a label list) are written under hidden
 temporary names next to their final names and renamed only when every one of
-them is complete; on any error all temporaries are removed, so a failed
-conversion leaves no output. Used by `convert_detection` and
-`convert_classification`; not a command of its own.
+them is complete; on any error, Ctrl-C or SIGTERM all temporaries are
+removed, so a failed conversion leaves no output (and the temporaries of a
+conversion killed outright are removed by the next one). An output prefix
+owns its shards: shards of an earlier conversion to it under other names
+(another --num_shards) are an error unless `overwrite`, which removes them
+once the new ones are in place; a second conversion to the same prefix
+while one runs is refused (a lock file beside the shards). Used by the
+converters; not a command of its own.
 """
 
+import contextlib
+import glob
 import os
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional
 
 import tensorflow as tf
 
+from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.data_tools.cli import DataError
-from official_projects_backbone_reuse.common.files import temporary_path
 from official_projects_backbone_reuse.data_tools.io_utils import Progress
 
 
@@ -21,6 +28,38 @@ def shard_paths(output_prefix: str, num_shards: int) -> List[str]:
   """`{prefix}-{i:05d}-of-{n:05d}.tfrecord` for i in 0..n-1."""
   return [f'{output_prefix}-{i:05d}-of-{num_shards:05d}.tfrecord'
           for i in range(num_shards)]
+
+
+def existing_shards(output_prefix: str) -> List[str]:
+  """The shards of any conversion to `output_prefix`, sorted."""
+  return sorted(glob.glob(glob.escape(output_prefix) +
+                          '-[0-9]*-of-[0-9]*.tfrecord'))
+
+
+@contextlib.contextmanager
+def _lock(output_prefix: str) -> Iterator[None]:
+  """Holds `.<name>.lock` beside the shards (its content: the pid)."""
+  directory, name = os.path.split(os.path.abspath(output_prefix))
+  path = os.path.join(directory, f'.{name}.lock')
+  for _ in range(2):
+    try:
+      fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+      break
+    except FileExistsError:
+      with open(path) as f:
+        owner = f.read().strip()
+      if owner.isdigit() and files.running(int(owner)):
+        raise DataError(f'{output_prefix}: another conversion (pid {owner}) '
+                        'is writing to this prefix; wait for it to end')
+      os.remove(path)  # left by a killed conversion
+  else:
+    raise DataError(f'{output_prefix}: cannot take the lock {path}')
+  try:
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    yield
+  finally:
+    os.remove(path)
 
 
 def write_tfrecord_shards(
@@ -31,6 +70,7 @@ def write_tfrecord_shards(
     label: str = 'writing',
     extra_files: Optional[Dict[str, bytes]] = None,
     progress_stream=None,
+    overwrite: bool = False,
 ) -> List[str]:
   """Writes `examples` round-robin into `num_shards` shards, all or nothing.
 
@@ -44,18 +84,33 @@ def write_tfrecord_shards(
     extra_files: other outputs (path -> content) committed together with the
       shards, e.g. a label map.
     progress_stream: where the progress counter goes (default stderr).
+    overwrite: replace the shards of an earlier conversion to the prefix
+      under other names (same names are always replaced).
 
   Returns:
     The shard paths, in order.
   """
   if num_shards < 1:
     raise DataError(f'num_shards must be >= 1, found {num_shards}')
-  finals = shard_paths(output_prefix, num_shards)
   directory = os.path.dirname(os.path.abspath(output_prefix))
   os.makedirs(directory, exist_ok=True)
-  extra_files = extra_files or {}
+  with _lock(output_prefix):
+    files.remove_stale_temporaries(directory, os.path.basename(output_prefix))
+    return _write(output_prefix, examples, num_shards, total, label,
+                  extra_files or {}, progress_stream, overwrite)
+
+
+def _write(output_prefix, examples, num_shards, total, label, extra_files,
+           progress_stream, overwrite) -> List[str]:
+  finals = shard_paths(output_prefix, num_shards)
+  stale = [p for p in existing_shards(output_prefix) if p not in finals]
+  if stale and not overwrite:
+    raise DataError(f'{output_prefix}: {len(stale)} shard(s) of an earlier '
+                    f'conversion to this prefix are there ({stale[0]}, ...), '
+                    'which input_path patterns would mix with these; '
+                    'remove them or pass --overwrite')
   all_finals = finals + list(extra_files)
-  temporaries = [temporary_path(path) for path in all_finals]
+  temporaries = [files.temporary_path(path) for path in all_finals]
   writers = []
   progress = Progress(label, total, progress_stream)
   try:
@@ -71,6 +126,8 @@ def write_tfrecord_shards(
         f.write(content)
     for temporary, final in zip(temporaries, all_finals):
       os.replace(temporary, final)
+    for path in stale:
+      os.remove(path)
   except BaseException:
     for writer in writers:
       writer.close()

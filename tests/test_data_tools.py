@@ -9,6 +9,10 @@ import io
 import json
 import os
 import pathlib
+import signal
+import subprocess
+import sys
+import time
 
 import lvis
 import numpy as np
@@ -376,6 +380,68 @@ def test_bad_detection_input_fails_cleanly(tmp_path, capsys, case):
   assert all(text in err for text in expected), err
   assert _listing(out) == []
   assert not [f for f in _listing(image_dir) if '.tmp' in f]
+
+
+def _dead_pid():
+  proc = subprocess.Popen(['true'])
+  proc.wait()
+  return proc.pid
+
+
+def test_an_output_prefix_owns_its_shards(tmp_path, capsys):
+  content, image_dir, _ = _small_coco(tmp_path)
+  annotation_file = _write_json(tmp_path / 'train.json', content)
+  out = tmp_path / 'out'
+
+  def convert(*extra):
+    return convert_detection.main([
+        '--annotation_file', annotation_file, '--image_dir', image_dir,
+        '--output_prefix', str(out / 'train'), *extra])
+
+  assert convert('--num_shards=2') == 0
+  two = _listing(out)
+  assert convert('--num_shards=3') == 2  # train-* would match five shards
+  assert ('2 shard(s) of an earlier conversion to this prefix' in
+          capsys.readouterr().err)
+  assert _listing(out) == two
+  assert convert('--num_shards=3', '--overwrite') == 0
+  assert _listing(out) == [f'train-0000{i}-of-00003.tfrecord' for i in range(3)]
+
+  # A conversion running to the same prefix is refused; what a killed one
+  # left (its lock, its temporaries) is cleaned up by the next one.
+  lock = out / '.train.lock'
+  lock.write_text(str(os.getpid()))
+  assert convert('--num_shards=3') == 2
+  assert f'another conversion (pid {os.getpid()}) is writing' in (
+      capsys.readouterr().err)
+  dead = _dead_pid()
+  lock.write_text(str(dead))
+  left = out / f'.train-00000-of-00003.tfrecord.tmp-{dead}-0123abcd'
+  left.write_bytes(b'half')
+  alive = out / f'.train-00001-of-00003.tfrecord.tmp-{os.getpid()}-0123abcd'
+  alive.write_bytes(b'being written')
+  assert convert('--num_shards=3') == 0
+  assert not lock.exists() and not left.exists() and alive.exists()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_data_command_cleanly(tmp_path):
+  out = tmp_path / 'world'
+  proc = subprocess.Popen(
+      [sys.executable, '-m', 'official_projects_backbone_reuse.data_tools.'
+       'make_procedural_dataset', f'--output_dir={out}',
+       '--cls_images_per_class=400'], stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 60
+  writing = f'{tmp_path}/.world.tmp-*/classification/train/*/*.jpg'
+  while not glob.glob(writing):
+    assert time.time() < deadline and proc.poll() is None
+    time.sleep(0.05)  # until it is writing images
+  proc.send_signal(signal.SIGTERM)
+  err = proc.stderr.read()
+  assert proc.wait(timeout=60) == 143
+  assert err.strip().splitlines()[-1] == (
+      'error: SIGTERM: stopped; nothing was written')
+  assert _listing(tmp_path) == []
 
 
 def test_degenerate_boxes_are_skipped_and_partial_ones_clipped(tmp_path,

@@ -6,9 +6,11 @@ variable and says what was expected. A command turns it into one line on
 stderr, `error: <message>`, and its exit status (2; 1 for a run that failed
 while running, such as a NaN loss).
 """
+import contextlib
 import functools
+import signal
 import sys
-from typing import Callable
+from typing import Callable, Iterator
 
 
 class UserError(Exception):
@@ -19,6 +21,29 @@ class UserError(Exception):
 class ConfigError(UserError, ValueError):
   """The experiment config cannot be built; the message says which flag,
   file or key."""
+
+
+class Stopped(UserError):
+  """Stopped by Ctrl-C (exit 130) or SIGTERM (143), cleaned up."""
+
+  def __init__(self, message: str, exit_code: int):
+    super().__init__(message)
+    self.exit_code = exit_code
+
+
+def _raise_stopped(signum, _):
+  raise Stopped(signal.Signals(signum).name, 128 + signum)
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+  """Within the block SIGTERM (what `kill`, `timeout` and preemption send)
+  raises Stopped, so cleanup runs as it does for Ctrl-C."""
+  previous = signal.signal(signal.SIGTERM, _raise_stopped)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, previous)
 
 
 def first_line(error: BaseException) -> str:

@@ -6,8 +6,10 @@ into an exception) the temporaries are removed. Files go through
 tf.io.gfile, so local and bucket (gs://) paths both work.
 """
 import contextlib
+import glob
 import os
 import posixpath
+import re
 import shutil
 import uuid
 from typing import Iterator, Mapping, Union
@@ -20,6 +22,34 @@ def temporary_path(path: str) -> str:
   directory, name = posixpath.split(path.rstrip('/'))
   return posixpath.join(directory, f'.{name}.tmp-{os.getpid()}-'
                         f'{uuid.uuid4().hex[:8]}')
+
+
+_TEMPORARY = re.compile(r'\.tmp-(\d+)-[0-9a-f]{8}$')
+
+
+def running(pid: int) -> bool:
+  """Whether a process of this id runs (on this machine)."""
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # someone else's process
+    return True
+  return True
+
+
+def remove_stale_temporaries(directory: str, name_prefix: str) -> None:
+  """Removes the temporaries beside outputs named `name_prefix`* that a
+  process killed without cleanup (SIGKILL, power loss) left behind: those
+  whose pid no longer runs. Local paths only."""
+  for path in glob.glob(os.path.join(glob.escape(directory),
+                                     glob.escape('.' + name_prefix) + '*')):
+    found = _TEMPORARY.search(path)
+    if found and not running(int(found.group(1))):
+      if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+      else:
+        os.remove(path)
 
 
 def write_all_atomically(outputs: Mapping[str, Union[bytes, str]]) -> None:
@@ -54,6 +84,8 @@ def atomic_directory(directory: str) -> Iterator[str]:
   left as it was. Local paths only."""
   directory = os.path.abspath(directory)
   os.makedirs(os.path.dirname(directory), exist_ok=True)
+  remove_stale_temporaries(os.path.dirname(directory),
+                           os.path.basename(directory))
   staging = temporary_path(directory)
   os.mkdir(staging)
   try:

@@ -25,26 +25,16 @@ import argparse
 import json
 import os
 import re
-import signal
 import statistics
 import sys
 from typing import Dict, List, Optional, Sequence
 
 from official_projects_backbone_reuse.common import errors
-from official_projects_backbone_reuse.common.errors import UserError
 from official_projects_backbone_reuse.study import spec
 
 # TensorFlow, Model Garden and matplotlib are imported by the functions that
 # need them: printing the commands takes no 20 s of imports.
 # pylint: disable=g-import-not-at-top
-
-
-class Stopped(UserError):
-  """The study was stopped by Ctrl-C (exit 130) or SIGTERM (143)."""
-
-  def __init__(self, message: str, exit_code: int):
-    super().__init__(message)
-    self.exit_code = exit_code
 
 
 def _metrics(study: spec.Study, workdir: str) -> Dict[spec.Cell, Optional[dict]]:
@@ -161,10 +151,6 @@ def collect(study: spec.Study, workdir: str) -> str:
   return table1
 
 
-def _raise_stopped(signum, _):
-  raise Stopped(signal.Signals(signum).name, 128 + signum)
-
-
 def prepare(study: spec.Study) -> None:
   """Makes (or reuses) the study's procedural world: the default job's
   steps 1-3, then the large upstream set and classifier."""
@@ -182,33 +168,31 @@ def run(study: spec.Study, workdir: str) -> int:
   metrics = _metrics(study, workdir)
   cells = study.cells()
   number, cell = 0, None
-  previous = signal.signal(signal.SIGTERM, _raise_stopped)
   try:
-    prepare(study)
-    for number, cell in enumerate(cells, 1):
-      print(f'\n=== cell {number}/{len(cells)}: {cell.name}', flush=True)
-      if metrics[cell] is not None:
-        print('  done before, reused', flush=True)
-        continue
-      try:
-        cost = steps.run_logged(study.command(cell, workdir),
-                                cell.log_path(workdir))
-        files.write_atomically(
-            os.path.join(cell.model_dir(workdir), COST_FILE),
-            json.dumps(cost))
-      except steps.StepFailed as e:
-        print(f'  failed: {e}', flush=True)
-        failed.append(f'{cell.name}: {e}')
-  except (KeyboardInterrupt, Stopped) as e:
-    stopped = (Stopped('Ctrl-C', 130) if isinstance(e, KeyboardInterrupt)
-               else e)
+    with errors.sigterm_raises():
+      prepare(study)
+      for number, cell in enumerate(cells, 1):
+        print(f'\n=== cell {number}/{len(cells)}: {cell.name}', flush=True)
+        if metrics[cell] is not None:
+          print('  done before, reused', flush=True)
+          continue
+        try:
+          cost = steps.run_logged(study.command(cell, workdir),
+                                  cell.log_path(workdir))
+          files.write_atomically(
+              os.path.join(cell.model_dir(workdir), COST_FILE),
+              json.dumps(cost))
+        except steps.StepFailed as e:
+          print(f'  failed: {e}', flush=True)
+          failed.append(f'{cell.name}: {e}')
+  except (KeyboardInterrupt, errors.Stopped) as e:
+    stopped = (errors.Stopped('Ctrl-C', 130)
+               if isinstance(e, KeyboardInterrupt) else e)
     where = (f' at cell {number}/{len(cells)} ({cell.name})' if cell
              else ' while making its world')
-    raise Stopped(f'{stopped}: the study stopped{where}; run the same '
-                  'command again to go on from its last checkpoint.',
-                  stopped.exit_code) from e
-  finally:
-    signal.signal(signal.SIGTERM, previous)
+    raise errors.Stopped(f'{stopped}: the study stopped{where}; run the '
+                         'same command again to go on from its last '
+                         'checkpoint.', stopped.exit_code) from e
   print(collect(study, workdir))
   for line in failed:
     print(f'error: {line}', file=sys.stderr)
