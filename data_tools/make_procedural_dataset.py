@@ -117,6 +117,7 @@ def make_dataset(output_dir: str,
     train image/annotation counts and LVIS frequency groups.
   """
   for name, value, minimum in (
+      ('seed', seed, 0),
       ('cls_images_per_class', cls_images_per_class, 1),
       ('cls_val_per_class', cls_val_per_class, 0),
       ('det_train_images', det_train_images, 1),
@@ -185,6 +186,7 @@ def make_large_upstream_set(output_dir: str, seed: int = 0,
   `classification/{train,val}/<class>/<n>.jpg` of the 240 classes of
   `procedural.LARGE_CLASSES`, and `dataset.json`; returns its summary.
   At the defaults, 19,200 train images: 38x the detection set's 500."""
+  _check_count('seed', seed, 0)
   _check_count('images_per_class', images_per_class, 1)
   _check_count('val_per_class', val_per_class, 0)
   start = time.time()

@@ -24,6 +24,11 @@ from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.io_utils import Progress
 
 
+# Every shard is open while writing: stay well inside the usual limit of
+# 1,024 open files per process.
+MAX_SHARDS = 512
+
+
 def shard_paths(output_prefix: str, num_shards: int) -> List[str]:
   """`{prefix}-{i:05d}-of-{n:05d}.tfrecord` for i in 0..n-1."""
   return [f'{output_prefix}-{i:05d}-of-{num_shards:05d}.tfrecord'
@@ -90,10 +95,17 @@ def write_tfrecord_shards(
   Returns:
     The shard paths, in order.
   """
-  if num_shards < 1:
-    raise DataError(f'num_shards must be >= 1, found {num_shards}')
+  if not 1 <= num_shards <= MAX_SHARDS:
+    raise DataError(f'num_shards: expected 1 to {MAX_SHARDS}, found '
+                    f'{num_shards}')
   directory = os.path.dirname(os.path.abspath(output_prefix))
-  os.makedirs(directory, exist_ok=True)
+  try:
+    os.makedirs(directory, exist_ok=True)
+    if not os.access(directory, os.W_OK):
+      raise PermissionError('not writable')
+  except OSError as e:
+    raise DataError(f'{output_prefix}: cannot write shards in {directory} '
+                    f'({e.strerror or e})') from e
   with _lock(output_prefix):
     files.remove_stale_temporaries(directory, os.path.basename(output_prefix))
     return _write(output_prefix, examples, num_shards, total, label,

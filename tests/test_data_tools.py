@@ -186,6 +186,9 @@ def test_make_dataset_command(tmp_path, capsys):
   assert make_procedural_dataset.main(fresh + ['--long_tail_ratio=inf']) == 2
   assert capsys.readouterr().err.startswith(
       'error: long_tail_ratio: expected a finite number >= 1, found inf')
+  assert make_procedural_dataset.main(fresh + ['--seed=-1']) == 2
+  assert capsys.readouterr().err.startswith(
+      'error: seed: expected an integer >= 0, found -1')
   assert not (tmp_path / 'other').exists()
 
 
@@ -403,6 +406,11 @@ def test_an_output_prefix_owns_its_shards(tmp_path, capsys):
   assert convert('--num_shards=3') == 2  # train-* would match five shards
   assert ('2 shard(s) of an earlier conversion to this prefix' in
           capsys.readouterr().err)
+  assert _listing(out) == two
+  for bad, said in (('--num_shards=100000', 'num_shards: expected 1 to 512'),
+                    (f'--output_prefix={image_dir}/1.jpg/train',
+                     'cannot write shards in')):
+    assert convert(bad) == 2 and said in capsys.readouterr().err
   assert _listing(out) == two
   assert convert('--num_shards=3', '--overwrite') == 0
   assert _listing(out) == [f'train-0000{i}-of-00003.tfrecord' for i in range(3)]
