@@ -53,7 +53,9 @@ def _flags(tmp_path, experiment='backbone_reuse_retinanet', config_file=(),
 @pytest.mark.parametrize('case', ['experiment', 'yaml_key', 'input_path',
                                   'checkpoint', 'gin', 'category_ids',
                                   'annotation_file', 'classification_records',
-                                  'no_boxes', 'class_outside'])
+                                  'no_boxes', 'class_outside', 'wrong_type',
+                                  'yaml_tab', 'yaml_python_tag', 'batch_0',
+                                  'model_dir_file'])
 def test_bad_config_fails_clearly(case, tmp_path):
   if case == 'experiment':
     flags, expected = _flags(tmp_path, 'retinanet_froze'), "'retinanet_froze'"
@@ -95,13 +97,35 @@ def test_bad_config_fails_clearly(case, tmp_path):
         'no_boxes': 'the first 1 records hold no boxes at all',
         'class_outside': f'{tmp_path}/data/train-0.tfrecord: a box of class '
                          '30 is not a class of the model'}[case]
+  elif case in ('wrong_type', 'yaml_tab', 'yaml_python_tag', 'batch_0'):
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text({
+        'wrong_type': 'task:\n  model:\n    num_classes: "twenty"\n',
+        'yaml_tab': 'task:\n\tmodel: {}\n',
+        'yaml_python_tag': 'task: !!python/object/apply:os.system [ls]\n',
+        'batch_0': 'task:\n  train_data:\n    global_batch_size: 0\n'}[case])
+    flags = _flags(tmp_path, config_file=[bad], params_override=(
+        f'task.train_data.input_path={__file__}'))
+    expected = {
+        'wrong_type': "task.model.num_classes='twenty': expected a number",
+        'yaml_tab': f"--config_file={bad}: while scanning for the next token "
+                    "found character '\\t'",
+        'yaml_python_tag': f'--config_file={bad}: could not determine a '
+                           'constructor for the tag',
+        'batch_0': 'task.train_data.global_batch_size=0: expected at least 1'
+    }[case]
+  elif case == 'model_dir_file':
+    flags = _flags(tmp_path, params_override=(
+        f'task.train_data.input_path={__file__}'))
+    open(flags.model_dir, 'w').close()
+    expected = f'--model_dir={flags.model_dir}: a file, not a directory'
   else:  # Model Garden's flag, once accepted and ignored
     flags = _flags(tmp_path, gin_params=['no_such_configurable.x = 1'])
     expected = '--gin_params'
   with pytest.raises(errors.UserError) as e:
     loading.load_from_flags(flags)
   assert expected in errors.one_line(e.value)
-  assert not os.path.exists(flags.model_dir)
+  assert case == 'model_dir_file' or not os.path.exists(flags.model_dir)
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 import gin
 import tensorflow as tf
+import yaml
 
 from official.core import config_definitions as cfg
 from official.core import exp_factory
@@ -27,9 +28,10 @@ from official_projects_backbone_reuse.configs import detection as detection_cfg
 from official_projects_backbone_reuse.runtime import checks
 from official_projects_backbone_reuse.tasks import detection as detection_tasks
 
-# What Model Garden's parsing raises for a bad key or value.
+# What Model Garden's parsing raises for a bad key or value (yaml: a tab,
+# a python/ tag, ...).
 _PARSE_ERRORS = (KeyError, ValueError, TypeError, AttributeError,
-                 tf.errors.OpError)
+                 tf.errors.OpError, yaml.YAMLError)
 
 
 def check_experiment(experiment: Optional[str]) -> None:
@@ -77,6 +79,22 @@ class _Parser(train_utils.ExperimentParser):
       return super().parse_params_override(params)
     except _PARSE_ERRORS as e:
       raise ConfigError(f'--params_override: {reason(e)}') from e
+
+
+def check_types(values: dict, defaults: dict, where: str = '') -> None:
+  """A key whose default is a number or a bool holds one: Model Garden
+  keeps `num_classes: "twenty"` as a string and fails far later."""
+  for key, value in values.items():
+    default = defaults.get(key)
+    name = f'{where}{key}'
+    if isinstance(default, dict) and isinstance(value, dict):
+      check_types(value, default, name + '.')
+    elif (isinstance(default, (bool, int, float)) and value is not None and
+          (isinstance(value, bool) != isinstance(default, bool) or
+           not isinstance(value, (bool, int, float)))):
+      kind = 'true or false' if isinstance(default, bool) else 'a number'
+      raise ConfigError(f'{name}={value!r}: expected {kind} (like the '
+                        f'default, {default!r}).')
 
 
 def _apply_gin(gin_files: Sequence[str], gin_params: Sequence[str]) -> None:
@@ -144,6 +162,8 @@ def load_experiment(experiment: Optional[str],
     params.validate()
   except _PARSE_ERRORS as e:
     raise ConfigError(f'invalid experiment config: {reason(e)}') from e
+  check_types(params.as_dict(),
+              exp_factory.get_exp_config(experiment).as_dict())
   check_project_config(params, for_run=mode is not None)
   if mode is not None:
     checks.check_runtime(params, mode, model_dir, num_cpu_devices)

@@ -96,12 +96,19 @@ def check_inputs(params: cfg.ExperimentConfig, mode: str,
   `input_path`, the checkpoint to resume from, the annotation file, the
   `init_checkpoint`."""
   task = params.task
+  if model_dir and tf.io.gfile.exists(model_dir) and not tf.io.gfile.isdir(
+      model_dir):
+    raise ConfigError(f'--model_dir={model_dir}: a file, not a directory.')
   needed = []
   if 'train' in mode:
     needed.append(('task.train_data.input_path', task.train_data))
   if 'eval' in mode:
     needed.append(('task.validation_data.input_path', task.validation_data))
   for key, data in needed:
+    batch = getattr(data, 'global_batch_size', 1)
+    if batch < 1:
+      raise ConfigError(f'{key.rpartition(".")[0]}.global_batch_size={batch}:'
+                        ' expected at least 1.')
     if getattr(data, 'tfds_name', None):
       continue
     if not input_files.patterns(data.input_path):
