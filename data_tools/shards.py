@@ -15,6 +15,7 @@ converters; not a command of its own.
 import contextlib
 import glob
 import os
+import resource
 from typing import Dict, Iterable, Iterator, List, Optional
 
 import tensorflow as tf
@@ -24,9 +25,10 @@ from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.io_utils import Progress
 
 
-# Every shard is open while writing: stay well inside the usual limit of
-# 1,024 open files per process.
-MAX_SHARDS = 512
+def max_shards() -> int:
+  """Every shard is open while writing: the process's open-file limit
+  (`ulimit -n`), less room for everything else it has open."""
+  return max(1, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 64)
 
 
 def shard_paths(output_prefix: str, num_shards: int) -> List[str]:
@@ -95,8 +97,9 @@ def write_tfrecord_shards(
   Returns:
     The shard paths, in order.
   """
-  if not 1 <= num_shards <= MAX_SHARDS:
-    raise DataError(f'num_shards: expected 1 to {MAX_SHARDS}, found '
+  if not 1 <= num_shards <= max_shards():
+    raise DataError(f'num_shards: expected 1 to {max_shards()} (each shard '
+                    'is an open file while writing; see ulimit -n), found '
                     f'{num_shards}')
   directory = os.path.dirname(os.path.abspath(output_prefix))
   try:
