@@ -131,13 +131,12 @@ def check_inputs(params: cfg.ExperimentConfig, mode: str,
     integrity.check_checkpoint_files(
         checkpoints.resolve_checkpoint(init_checkpoint),
         'task.init_checkpoint')
-  num_classes = getattr(getattr(task, 'model', None), 'num_classes', None)
   if isinstance(task, (detection_cfg.ReuseRetinaNetTask,
                        detection_cfg.ReuseMaskRCNNTask)):
     for key, data in needed:
       if (not getattr(data, 'tfds_name', None) and
           getattr(data, 'file_type', 'tfrecord') == 'tfrecord'):
-        check_detection_records(key, data.input_path, num_classes)
+        check_detection_records(key, data.input_path, task.model.num_classes)
 
 
 def _first_records(path: str, count: int) -> List[bytes]:
