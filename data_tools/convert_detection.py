@@ -18,6 +18,8 @@ file, key or id concerned, and no output is left behind:
   * an id is not an integer (a bool is not one), or repeats: image,
     annotation and category ids; a category id is 0 (Model Garden's
     background label) or negative;
+  * an image's `file_name` is not a relative path inside `--image_dir`
+    (an absolute path or `..` above it would read a file from elsewhere);
   * an image file is missing, cannot be decoded, is not JPEG, its size
     differs from the JSON's width/height, or either is over
     `common.images.MAX_IMAGE_PIXELS` (checked before decoding);
@@ -52,6 +54,7 @@ import numpy as np
 import tensorflow as tf
 
 from official_projects_backbone_reuse.common import images as images_lib
+from official_projects_backbone_reuse.data_tools import io_utils
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.cli import command_parser
 from official_projects_backbone_reuse.data_tools.cli import run_main
@@ -310,7 +313,9 @@ def validate(annotation_file: str, image_dir: str,
   images, to_write, id_to_name, report = check_annotations(
       annotation_file, content, include_masks)
   for image in images:
-    check_image(os.path.join(image_dir, image['file_name']), image)
+    check_image(io_utils.path_inside(
+        image_dir, image['file_name'],
+        f'{annotation_file}: image id {image["id"]}'), image)
   return images, to_write, id_to_name, report
 
 

@@ -28,7 +28,8 @@ Validation happens before anything is written, with the rules of the COCO
 conversion (see `convert_detection`: missing or non-JSON file, missing keys,
 unknown ids, malformed segmentation, image not JPEG or of another size than
 the JSON says, the same box rule), plus LVIS's: LVIS v0.5 (1,230
-categories, COCO 2014 images) is refused; every image needs `coco_url`,
+categories, COCO 2014 images) is refused; every image needs `coco_url` (its
+last two path parts neither `.` nor `..`, which would leave the roots),
 `neg_category_ids` and `not_exhaustive_category_ids` (lists of known category
 ids); annotations need no `iscrowd` (absent means 0). Images found under no
 root are a DataError (how many, the first urls, the roots tried) unless
@@ -138,6 +139,10 @@ def _check_lvis_images(annotation_file: str, images: Sequence[dict],
     if not (isinstance(url, str) and url_parts(url)):
       raise DataError(f'{where}: expected \'coco_url\' to be a url ending in '
                       f'an image file name, found {url!r}')
+    if {'.', '..'} & set(url_parts(url)[-2:]):  # would leave the image root
+      raise DataError(f'{where}: coco_url {url!r} has a \'.\' or \'..\' '
+                      'part, which would look for the image outside the '
+                      'image roots')
     for key in FEDERATED_KEYS:
       if key not in image:
         raise DataError(

@@ -9,6 +9,23 @@ import sys
 from official_projects_backbone_reuse.data_tools.cli import DataError
 
 
+def path_inside(root: str, name, where: str) -> str:
+  """`root`/`name` for a file name read from an annotation file; DataError
+  (naming `where`) unless `name` is a relative path that stays inside
+  `root` (no absolute path, no `..` above it), so a dataset cannot make a
+  converter read and embed a file from elsewhere. Symbolic links inside
+  the root are followed on purpose (datasets are often linked in)."""
+  if not isinstance(name, str) or not name.strip():
+    raise DataError(f'{where}: expected a file name (a non-empty string), '
+                    f'found {name!r}')
+  normal = os.path.normpath(name)
+  if os.path.isabs(name) or normal == '..' or normal.startswith(
+      '..' + os.sep):
+    raise DataError(f'{where}: file name {name!r} leads outside the image '
+                    f'folder {root} (expected a path relative to it)')
+  return os.path.join(root, normal)
+
+
 def check_output_dir(output_dir: str, overwrite: bool) -> None:
   """Refuses (DataError) an `output_dir` that is a file, or a non-empty
   folder when `overwrite` is False."""

@@ -233,6 +233,9 @@ BAD_LVIS_INPUTS = {  # case: (how to break the JSON, texts in the error)
     'lvis_v0.5_images': (_set_image(0, coco_url='http://images.cocodataset'
                                     '.org/val2014/COCO_val2014_9.jpg'),
                          ['LVIS v0.5', 'COCO 2014 image urls']),
+    'coco_url_above_root': (_set_image(2, coco_url=f'{URL}/../x/../2.jpg'),
+                            ['image id 285', "'.' or '..' part",
+                             'outside the image roots']),
     'no_annotations': (lambda c: dict(c, annotations=[]),
                        ["lvis.json: 'annotations' is empty"]),
     'not_json': ('text', ['lvis.json', 'JSON']),

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -303,6 +304,17 @@ def _declared_size(side):
   return change
 
 
+def _file_name_outside(absolute):
+  """Image 2 names a real JPEG above --image_dir (relative or absolute)."""
+  def change(image_dir, content):
+    outside = os.path.join(os.path.dirname(image_dir), 'outside.jpg')
+    shutil.copy(os.path.join(image_dir, '2.jpg'), outside)
+    name = outside if absolute else '../outside.jpg'
+    return dict(content, images=[content['images'][0],
+                                 dict(content['images'][1], file_name=name)])
+  return change
+
+
 BAD_DETECTION_INPUTS = {  # case: (how to break the input, text in the error)
     'missing_file': (None, ['missing.json', 'not found']),
     'not_json': ('text', ['train.json', 'JSON']),
@@ -341,6 +353,10 @@ BAD_DETECTION_INPUTS = {  # case: (how to break the input, text in the error)
                           ['image id 1', '30000x30000', 'limit']),
     'huge_size_in_file': (_declared_size(9000),  # under PIL's own limit
                           ['2.jpg', 'declares 9000x9000', 'limit']),
+    'file_name_above_root': (_file_name_outside(False), [
+        'image id 2', "'../outside.jpg' leads outside the image folder"]),
+    'absolute_file_name': (_file_name_outside(True), [
+        'image id 2', 'outside.jpg', 'leads outside the image folder']),
     'bomb_in_file': (_declared_size(30000),  # over PIL's: it refuses first
                      ['2.jpg', '900000000 pixels', 'limit']),
 }
