@@ -100,6 +100,10 @@ def run_experiment(params, mode: str, model_dir: str,
           distribution_strategy=strategy, task=task, mode=mode,
           params=params, model_dir=workdir.path, checkpoint_dir=model_dir,
           controller_cls=_RecordingController)
+      if 'train' in mode and workdir.is_chief:
+        # After the model is built and restored: a run that fails before
+        # (a checkpoint that does not fit) leaves a fresh model_dir empty.
+        train_utils.serialize_config(params, model_dir)
       sizes = runner.per_replica_batch_sizes()
       if sizes:
         logging.info('Images per replica: %s (%d replica(s) in sync).',
@@ -129,15 +133,12 @@ def main(_) -> int:
   strategy = strategies.build_strategy(params, _NUM_CPU_DEVICES.value)
   params = strategies.settle_input_seed(
       params, strategies.num_workers(strategy), model_dir)
-  chief = strategies.is_chief(strategy)
-  if 'train' in FLAGS.mode and chief:
-    train_utils.serialize_config(params, model_dir)
   eval_logs = run_experiment(params, FLAGS.mode, model_dir, strategy)
   if eval_logs:
     path = os.path.join(model_dir, 'metrics.json')
     write_metrics(eval_logs, path)
     logging.info('Evaluation metrics written to %s', path)
-  if chief:
+  if strategies.is_chief(strategy):
     train_utils.save_gin_config(FLAGS.mode, model_dir)
   return 0
 

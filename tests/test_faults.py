@@ -181,6 +181,21 @@ def test_truncated_init_checkpoint_is_named(upstream, tmp_path):
     np.testing.assert_array_equal(v.numpy(), value)
 
 
+
+def test_a_run_that_cannot_restore_writes_nothing(upstream, tiny_world,
+                                                  tmp_path):
+  """The restore fails after the model is built (the damage is only seen
+  when reading): a fresh model_dir is left as it was, absent."""
+  damaged = tmp_path / 'upstream'
+  shutil.copytree(upstream, damaged)
+  _damage(str(damaged / 'ckpt-1.data-00000-of-00001'), 'truncate')
+  params = rh.tiny_params(str(damaged), tiny_world, steps=1, batch=2,
+                          eval_data=False)
+  with pytest.raises(checkpoints.CheckpointError, match='cannot be read'):
+    _train_in_process(params, tmp_path / 'run')
+  assert not (tmp_path / 'run').exists()
+
+
 def _poison_third_step(monkeypatch):
   """The loss of training step 3 (and so its gradients) is NaN."""
   calls = tf.Variable(0, trainable=False)

@@ -55,8 +55,8 @@ def _flags(tmp_path, experiment='backbone_reuse_retinanet', config_file=(),
                                   'annotation_file', 'classification_records',
                                   'no_boxes', 'class_outside', 'wrong_type',
                                   'yaml_tab', 'yaml_python_tag', 'batch_0',
-                                  'model_dir_file'])
-def test_bad_config_fails_clearly(case, tmp_path):
+                                  'model_dir_file', 'upstream_architecture'])
+def test_bad_config_fails_clearly(case, tmp_path, request):
   if case == 'experiment':
     flags, expected = _flags(tmp_path, 'retinanet_froze'), "'retinanet_froze'"
   elif case == 'yaml_key':
@@ -119,6 +119,14 @@ def test_bad_config_fails_clearly(case, tmp_path):
         f'task.train_data.input_path={__file__}'))
     open(flags.model_dir, 'w').close()
     expected = f'--model_dir={flags.model_dir}: a file, not a directory'
+  elif case == 'upstream_architecture':  # found before the model is built
+    upstream = request.getfixturevalue('upstream')  # a ResNet-10
+    flags = _flags(tmp_path, params_override=(
+        f'task.init_checkpoint={upstream},'
+        f'task.train_data.input_path={__file__}'))
+    expected = ('would not compute what it computed in pre-training: '
+                f'{upstream}/params.yaml differs from this config in '
+                'backbone.resnet.model_id: upstream 10, here 18')
   else:  # Model Garden's flag, once accepted and ignored
     flags = _flags(tmp_path, gin_params=['no_such_configurable.x = 1'])
     expected = '--gin_params'

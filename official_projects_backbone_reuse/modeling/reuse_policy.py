@@ -146,6 +146,13 @@ def retune_classification_only(model: tf_keras.Model
   return scores
 
 
+def restores_backbone_only(task_config) -> bool:
+  """Whether `task.init_checkpoint` gives the backbone alone (a classifier)."""
+  modules = task_config.init_checkpoint_modules
+  modules = [modules] if isinstance(modules, str) else list(modules)
+  return modules == ['backbone']
+
+
 def adapter_type(model_config) -> str:
   adapter = getattr(model_config, 'backbone_adapter', None)
   return adapter.type if adapter is not None else 'none'

@@ -15,10 +15,14 @@ from official.core import config_definitions as cfg
 from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import detection as detection_cfg
+from official_projects_backbone_reuse.tasks import detection as detection_tasks
+from official_projects_backbone_reuse.modeling import reuse_policy
 from official_projects_backbone_reuse.runtime import input_files
 from official_projects_backbone_reuse.runtime import integrity
 from official_projects_backbone_reuse.runtime.strategies import strategy_name
 
+_DETECTION_TASKS = (detection_cfg.ReuseRetinaNetTask,
+                    detection_cfg.ReuseMaskRCNNTask)
 # --tpu values that mean the TPU of this machine (a TPU VM).
 _LOCAL_TPU = ('', 'local')
 
@@ -131,8 +135,11 @@ def check_inputs(params: cfg.ExperimentConfig, mode: str,
     integrity.check_checkpoint_files(
         checkpoints.resolve_checkpoint(init_checkpoint),
         'task.init_checkpoint')
-  if isinstance(task, (detection_cfg.ReuseRetinaNetTask,
-                       detection_cfg.ReuseMaskRCNNTask)):
+    if ('train' in mode and isinstance(task, _DETECTION_TASKS) and
+        reuse_policy.restores_backbone_only(task)):
+      # Before anything is written, not when the model is built (a minute).
+      detection_tasks.check_upstream_config(task)
+  if isinstance(task, _DETECTION_TASKS):
     for key, data in needed:
       if (not getattr(data, 'tfds_name', None) and
           getattr(data, 'file_type', 'tfrecord') == 'tfrecord'):

@@ -81,6 +81,14 @@ def _check_categories(path: str, num_classes: int) -> None:
         f'{max(i for i in ids if isinstance(i, int)) + 1} or more.')
 
 
+def check_upstream_config(task_config) -> None:
+  """The backbone about to be restored from `task.init_checkpoint` is built
+  as it was pre-trained (see `checkpoints.check_upstream_config`)."""
+  checkpoints.check_upstream_config(
+      task_config.init_checkpoint, task_config.model,
+      reuse_policy.backbone_norm_activation(task_config.model))
+
+
 class _BackboneReuseMixin:
   """What both detection tasks add to Model Garden's."""
 
@@ -128,18 +136,12 @@ class _BackboneReuseMixin:
                  reuse_policy.adapter_type(config.model), '\n'.join(counts))
     return model
 
-  def _restores_backbone_only(self) -> bool:
-    modules = self.task_config.init_checkpoint_modules
-    modules = [modules] if isinstance(modules, str) else list(modules)
-    return modules == ['backbone']
-
   def initialize(self, model: tf_keras.Model):
     config = self.task_config
-    if not config.init_checkpoint or not self._restores_backbone_only():
+    if (not config.init_checkpoint or
+        not reuse_policy.restores_backbone_only(config)):
       return super().initialize(model)
-    checkpoints.check_upstream_config(
-        config.init_checkpoint, config.model,
-        reuse_policy.backbone_norm_activation(config.model))
+    check_upstream_config(config)
     checkpoints.restore_backbone(
         model.backbone, config.init_checkpoint,
         new_by_design=adapters.adapter_variables(model.backbone))
