@@ -1,16 +1,17 @@
-"""Loading and verifying backbone weights from classification checkpoints.
+"""Loading and verifying weights from checkpoints: a classifier's backbone
+into a detector, and a trained detector for export.
 
 Model Garden restores with `tf.train.Checkpoint(...).read(...)` and, when the
 objects do not match, fails with "Found N Python objects that were not bound
-to checkpointed values". Here every backbone variable is matched to its
-checkpoint entry by walking the checkpoint's own object graph in step with the
-model (the way TensorFlow matches them), so that a mismatch can be reported by
-name and shape, and a restore is complete only when every backbone variable
-came from the checkpoint.
+to checkpointed values" (and a warning per unmatched value). Here every
+variable is matched to its checkpoint entry by walking the checkpoint's own
+object graph in step with the model (the way TensorFlow matches them), so
+that a mismatch is reported by name and shape, and a restore is complete
+only when every variable asked for came from the checkpoint.
 
-Only the backbone subtree is read: a classification checkpoint with any other
-label space (ImageNet-1k, an 18,291-class "JFT-style" head, ...) restores the
-backbone and ignores its head.
+For a backbone only the backbone subtree is read: a classification
+checkpoint with any other label space (ImageNet-1k, an 18,291-class
+"JFT-style" head, ...) restores the backbone and ignores its head.
 """
 import dataclasses
 import os
@@ -35,7 +36,7 @@ _VALUE = 'VARIABLE_VALUE'
 
 
 class CheckpointError(UserError, ValueError):
-  """The checkpoint is missing or does not provide every backbone variable."""
+  """The checkpoint is missing or does not provide every variable asked."""
 
 
 @dataclasses.dataclass
@@ -43,9 +44,10 @@ class RestoreReport:
   checkpoint: str
   restored: List[str]
   new_by_design: List[str]
+  label: str = 'backbone'
 
   def summary(self) -> str:
-    return (f'Restored {len(self.restored)} backbone variables from '
+    return (f'Restored {len(self.restored)} {self.label} variables from '
             f'{self.checkpoint}; {len(self.new_by_design)} new by design.')
 
 
@@ -154,15 +156,22 @@ class _CheckpointGraph:
     return keys
 
 
-def _plan(backbone: tf_keras.Model, prefix: str,
-          new_by_design: Sequence[tf.Variable]):
-  """Pairs every backbone variable with a checkpoint entry, or fails."""
-  ckpt = _CheckpointGraph(prefix)
-  keys = ckpt.match(backbone, ckpt.backbone_node())
+_BACKBONE_HINT = ('Check that task.model.backbone (type, model_id, options) '
+                  'is the one the checkpoint was trained with.')
+_MODEL_HINT = ('Check that the config (--experiment, --config_file, '
+               '--params_override) is the one the model was trained with: '
+               'its params.yaml is beside the checkpoint.')
+
+
+def _plan(module, ckpt: _CheckpointGraph, node: int, label: str, hint: str,
+          new_by_design: Sequence[tf.Variable] = ()):
+  """Pairs every variable of `module` with the entry of checkpoint node
+  `node`, or fails naming each one missing or of another shape."""
+  keys = ckpt.match(module, node)
   new_ids = {id(v) for v in new_by_design}
   pairs, new, missing, mismatched = [], [], [], []
-  for vid, (path, var) in _object_paths(backbone).items():
-    name = f'backbone/{path} ({var.name}, shape {var.shape.as_list()})'
+  for vid, (path, var) in _object_paths(module).items():
+    name = f'{label}/{path} ({var.name}, shape {var.shape.as_list()})'
     if vid in new_ids:
       new.append(name)
     elif vid not in keys:
@@ -173,15 +182,26 @@ def _plan(backbone: tf_keras.Model, prefix: str,
     else:
       pairs.append((name, var, keys[vid]))
   if missing or mismatched:
-    lines = [f'Checkpoint {prefix} does not match the backbone: '
+    lines = [f'Checkpoint {ckpt.prefix} does not match the {label}: '
              f'{len(pairs)} variables match, {len(missing)} are missing from '
              f'the checkpoint, {len(mismatched)} have another shape.']
     lines += [f'  missing: {m}' for m in missing]
     lines += [f'  shape mismatch: {m}' for m in mismatched]
-    lines.append('Check that task.model.backbone (type, model_id, options) '
-                 'is the one the checkpoint was trained with.')
+    lines.append(hint)
     raise CheckpointError('\n'.join(lines))
-  return ckpt, pairs, new
+  return pairs, new
+
+
+def _assign(ckpt: _CheckpointGraph, pairs, new, label: str) -> RestoreReport:
+  # Everything is read before anything is assigned: a damaged file leaves
+  # the variables as they were.
+  values = [(var, ckpt.tensor(key)) for _, var, key in pairs]
+  for var, value in values:
+    var.assign(value)
+  report = RestoreReport(ckpt.prefix, [name for name, _, _ in pairs], new,
+                         label)
+  logging.info(report.summary())
+  return report
 
 
 def restore_backbone(backbone: tf_keras.Model, checkpoint: str,
@@ -201,16 +221,28 @@ def restore_backbone(backbone: tf_keras.Model, checkpoint: str,
     CheckpointError: naming each missing or mismatched variable, or the
       damaged checkpoint files; nothing is assigned in that case.
   """
-  prefix = resolve_checkpoint(checkpoint)
-  ckpt, pairs, new = _plan(backbone, prefix, new_by_design)
-  # Everything is read before anything is assigned: a damaged file leaves
-  # the backbone as it was.
-  values = [(var, ckpt.tensor(key)) for _, var, key in pairs]
-  for var, value in values:
-    var.assign(value)
-  report = RestoreReport(prefix, [name for name, _, _ in pairs], new)
-  logging.info(report.summary())
-  return report
+  ckpt = _CheckpointGraph(resolve_checkpoint(checkpoint))
+  pairs, new = _plan(backbone, ckpt, ckpt.backbone_node(), 'backbone',
+                     _BACKBONE_HINT, new_by_design)
+  return _assign(ckpt, pairs, new, 'backbone')
+
+
+def restore_model(model: tf_keras.Model, checkpoint: str,
+                  key: str = 'checkpoint_path') -> RestoreReport:
+  """Restores every variable of a trained model from a checkpoint of Model
+  Garden's trainer (the model under `model`; optimizer state not read),
+  with the backbone restore's report: each variable missing or of another
+  shape is named, and nothing is assigned then."""
+  ckpt = _CheckpointGraph(resolve_checkpoint(checkpoint, key))
+  node = ckpt.child(0, 'model')
+  if node is None:
+    top = sorted(c.local_name for c in ckpt.graph.nodes[0].children)
+    raise CheckpointError(
+        f'{key}: checkpoint {ckpt.prefix} holds no model: expected a '
+        f"top-level object 'model' (as Model Garden's trainer writes), "
+        f'found {top}.')
+  pairs, new = _plan(model, ckpt, node, 'model', _MODEL_HINT)
+  return _assign(ckpt, pairs, new, 'model')
 
 
 def backbone_differences(backbone: tf_keras.Model, checkpoint: str,
@@ -218,8 +250,9 @@ def backbone_differences(backbone: tf_keras.Model, checkpoint: str,
                          ) -> List[str]:
   """Names of backbone variables whose value is not bit-identical to the
   checkpoint's (empty when the frozen backbone is untouched)."""
-  ckpt, pairs, _ = _plan(backbone, resolve_checkpoint(checkpoint),
-                         new_by_design)
+  ckpt = _CheckpointGraph(resolve_checkpoint(checkpoint))
+  pairs, _ = _plan(backbone, ckpt, ckpt.backbone_node(), 'backbone',
+                   _BACKBONE_HINT, new_by_design)
   return [name for name, var, key in pairs
           if not np.array_equal(var.numpy(), ckpt.tensor(key))]
 

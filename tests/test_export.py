@@ -16,6 +16,7 @@ from official.core import exp_factory
 from official.core import task_factory
 from official.modeling import hyperparams
 
+from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.serving import detect
@@ -170,6 +171,24 @@ def test_missing_checkpoint_fails_cleanly(tmp_path):
   error = result.stderr.strip().splitlines()[-1]
   assert error.startswith('error: ') and 'checkpoint_path' in error
   assert str(missing) in error
+  assert list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_of_another_model_is_reported_by_variable(retinanet,
+                                                               tmp_path):
+  """The training restore's report, not "Found N Python objects that were
+  not bound", and no export left."""
+  params = retinanet['params'].replace(
+      task={'model': {'decoder': {'fpn': {'num_filters': 8}}}})
+  export_dir = tmp_path / 'export'
+  with pytest.raises(checkpoints.CheckpointError) as e:
+    export_saved_model.export(params, str(retinanet['root'] / 'model_dir'),
+                              str(export_dir))
+  message = str(e.value)
+  assert 'does not match the model: ' in message
+  assert '142 variables match, 0 are missing from the checkpoint, 38 have another shape' in message
+  assert ('shape mismatch: model/_decoder/layer_with_weights-0/bias '
+          '(lateral_5/bias:0, shape [8]): checkpoint has shape [16]') in message
   assert list(tmp_path.iterdir()) == []
 
 

@@ -111,16 +111,6 @@ def _image_size(params: cfg.ExperimentConfig,
   return size
 
 
-def restore_model(model: tf_keras.Model, checkpoint: str) -> None:
-  """Restores a trained detector, as written by Model Garden's trainer."""
-  try:
-    tf.train.Checkpoint(model=model).read(
-        checkpoint).assert_existing_objects_matched().expect_partial()
-  except (AssertionError, ValueError, tf.errors.OpError) as e:
-    raise ExportError(f'checkpoint_path {checkpoint}: does not fit the model '
-                      f'of this config: {first_line(e)}') from e
-
-
 def _check_export_dir(export_dir: str, overwrite: bool) -> None:
   if os.path.isdir(export_dir):
     if os.listdir(export_dir) and not overwrite:
@@ -183,7 +173,7 @@ def export(params: cfg.ExperimentConfig, checkpoint_path: str,
   image_size = _image_size(params, input_image_size)
   label_map = label_maps.from_annotations(params.task.annotation_file)
   module = build_export_module(params, batch_size, image_size)
-  restore_model(module.model, checkpoint)
+  checkpoints.restore_model(module.model, checkpoint)
   try:
     with files.atomic_directory(export_dir) as tmp_dir:
       _write_export(module, batch_size, image_size, label_map, tmp_dir)
