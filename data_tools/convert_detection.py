@@ -54,6 +54,7 @@ import numpy as np
 import tensorflow as tf
 
 from official_projects_backbone_reuse.common import images as images_lib
+from official_projects_backbone_reuse.common import values
 from official_projects_backbone_reuse.data_tools import io_utils
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.cli import command_parser
@@ -167,7 +168,7 @@ def _check_segmentation(path: str, annotation: dict, height: int,
                     f'{str(segmentation)[:80]}')
   if not (isinstance(segmentation, list) and segmentation and all(
       isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 and
-      all(_is_number(v) for v in p) for p in segmentation)):
+      all(values.is_number(v) for v in p) for p in segmentation)):
     raise DataError(f'{where}: expected a list of polygons [x1, y1, x2, y2, '
                     f'x3, y3, ...] of finite numbers, found '
                     f'{str(segmentation)[:80]}')
@@ -180,18 +181,12 @@ def _check_segmentation(path: str, annotation: dict, height: int,
                       f'{str(polygon)[:80]}')
 
 
-def _is_number(value) -> bool:
-  """A finite int or float; not a bool (JSON true is not a coordinate)."""
-  return (isinstance(value, (int, float)) and not isinstance(value, bool)
-          and bool(np.isfinite(value)))
-
-
 def _check_ids(annotation_file: str, key: str, records: list) -> None:
   """Ids of `records` (content[key]) are integers, each once."""
   seen = set()
   for record in records:
     value = record['id']
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not values.is_integer(value):
       raise DataError(f'{annotation_file}: {key}: expected an integer id, '
                       f'found {value!r}')
     if value in seen:
@@ -260,8 +255,7 @@ def check_annotations(annotation_file: str, content: dict,
   by_id = {}
   for image in images:
     for key in ('height', 'width'):
-      if (not isinstance(image[key], int) or isinstance(image[key], bool)
-          or image[key] <= 0):
+      if not values.is_integer(image[key]) or image[key] <= 0:
         raise DataError(f'{annotation_file}: image id {image["id"]}: '
                         f'expected a positive integer {key!r}, found '
                         f'{image[key]!r}')
@@ -290,7 +284,7 @@ def check_annotations(annotation_file: str, content: dict,
                       'any entry in \'categories\'')
     bbox = annotation['bbox']
     if not (isinstance(bbox, list) and len(bbox) == 4 and all(
-        _is_number(v) for v in bbox)):
+        values.is_number(v) for v in bbox)):
       raise DataError(f'{where}: expected bbox [x, y, width, height] of 4 '
                       f'numbers, found {bbox!r}')
     if include_masks:

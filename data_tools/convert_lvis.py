@@ -51,6 +51,7 @@ import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 import urllib.parse
 
+from official_projects_backbone_reuse.common import values
 from official_projects_backbone_reuse.data_tools import convert_detection
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.cli import command_parser
@@ -155,8 +156,7 @@ def _check_lvis_images(annotation_file: str, images: Sequence[dict],
         raise DataError(f'{where}: expected {key!r} to be a list of category '
                         f'ids, found {ids!r}')
       for category_id in ids:
-        known = (isinstance(category_id, int) and
-                 not isinstance(category_id, bool) and
+        known = (values.is_integer(category_id) and
                  category_id in id_to_name)
         if not known:
           raise DataError(f'{where}: {key!r} names category id '

@@ -296,6 +296,11 @@ def _bad_inputs(world, base):
   del no_score[0]['score']
   unknown_cat = [dict(world['predictions']['freeze'][0], category_id=99)]
   no_masks = [dict(world['predictions']['freeze'][0])]
+  first_det = world['predictions']['freeze'][0]
+  negative_box = [dict(first_det, bbox=[4, 4, -6, 8])]
+  text_in_box = [dict(first_det, bbox=[4, '4', 6, 8])]
+  text_score = [dict(first_det, score='0.9')]
+  counts = {'categories': [{'id': 1, 'instance_count': 'many'}]}
   del no_masks[0]['segmentation']
   common = [f'--val_annotations={world["val_path"]}',
             f'--train_annotations={world["train_path"]}', '--sigma=40']
@@ -325,6 +330,15 @@ def _bad_inputs(world, base):
        ['--iou_types=bbox,segm'], ['m.json', 'segmentation']),
       ('iou type', runs + common + ['--iou_types=bbox,keypoints'],
        ['--iou_types', 'keypoints']),
+      ('negative box', runs[:2] + [f'--run=x={write("n.json", negative_box)}']
+       + common, ['n.json', 'entry 0', '[4, 4, -6, 8]', 'not negative']),
+      ('text in box', runs[:2] + [f'--run=x={write("b.json", text_in_box)}']
+       + common, ['b.json', "[4, '4', 6, 8]", 'finite numbers']),
+      ('text score', runs[:2] + [f'--run=x={write("t.json", text_score)}']
+       + common, ['t.json', "score '0.9'", 'finite number']),
+      ('text count', runs + [f'--val_annotations={world["val_path"]}',
+                             f'--train_annotations={write("i.json", counts)}'],
+       ['i.json', "instance_count 'many'"]),
   ]
 
 
@@ -343,7 +357,11 @@ def test_output_dir_that_is_a_file(world, tmp_path, capsys):
   path = tmp_path / 'file'
   path.write_text('')
   assert class_curves.main(_argv(world, path)) == 2
-  assert f'--output_dir {path} is not a directory' in capsys.readouterr().err
+  assert (f'--output_dir={path}: expected a folder to write, found a file'
+          in capsys.readouterr().err)
+  # Checked before the work: under a file, or where it cannot be written.
+  assert class_curves.main(_argv(world, path / 'out')) == 2
+  assert f'{path} is a file' in capsys.readouterr().err
 
 
 def test_failure_while_writing_leaves_no_partial_files(world, tmp_path):

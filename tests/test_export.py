@@ -18,9 +18,11 @@ from official.modeling import hyperparams
 
 from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.common.errors import UserError
 from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.serving import detect
 from official_projects_backbone_reuse.serving import export_saved_model
+from official_projects_backbone_reuse.serving import label_map
 from tests import reuse_helpers as h
 from tests import runtime_helpers as rh
 
@@ -259,3 +261,37 @@ def test_boxes_to_original_pixels():
   kept = detect._detections(dict(outputs, detection_boxes=pixels[None]), 0,
                             False, 0.5, LABELS)
   assert (kept['num_detections'], kept['classes']) == (1, [1])
+
+
+@pytest.mark.parametrize('content, said', [
+    ('{"1": "circle", ', 'damaged file'),
+    ('["circle"]', 'damaged file'),
+    ('{"one": "circle"}', "invalid literal for int() with base 10: 'one'"),
+    ('{"1": 7}', 'class names (strings)'),
+])
+def test_a_damaged_label_map_is_named(tmp_path, content, said):
+  (tmp_path / 'label_map.json').write_text(content)
+  with pytest.raises(UserError, match='label_map.json: expected') as e:
+    label_map.read(str(tmp_path))
+  assert said in str(e.value)
+
+
+def test_annotations_without_categories_are_named(tmp_path):
+  path = tmp_path / 'val.json'
+  path.write_text('{"images": []}')
+  with pytest.raises(UserError, match=rf"annotation_file={path}: cannot "
+                     r"read the class names .*\('categories'\)"):
+    label_map.from_annotations(str(path))
+
+
+def test_detect_outputs_are_checked_before_the_model_loads(tmp_path):
+  a_file = tmp_path / 'file'
+  a_file.write_text('')
+  for output_dir, output_json, said in (
+      (a_file, None, f'--output_dir={a_file}: expected a folder'),
+      (tmp_path / 'out', a_file / 'x.json', f'{a_file} is a file')):
+    with pytest.raises(UserError,
+                       match=said):
+      detect.run_cli(str(tmp_path / 'no_model'), ['x.png'], str(output_dir),
+                     0.5, output_json and str(output_json))
+  assert os.listdir(tmp_path) == ['file']

@@ -99,6 +99,21 @@ def test_a_recipe_resolves_to_its_files_then_the_given_ones():
   assert files[-2:] == ['a.yaml', 'b.yaml']
 
 
+def test_output_is_checked_first_and_its_folders_made(capsys, tmp_path):
+  a_file = tmp_path / 'file'
+  a_file.write_text('')
+  # --output under a file fails before any model is built.
+  assert report.main([f'--output={a_file}/table.md', FROZEN]) == 2
+  assert capsys.readouterr().err == (
+      f'error: --output={a_file}/table.md: cannot be written, {a_file} is a '
+      'file.\n')
+  assert report.main([f'--output={tmp_path}', '--list']) == 2
+  assert 'expected a file to write, found a folder' in capsys.readouterr().err
+  new = tmp_path / 'new' / 'folder' / 'recipes.md'
+  assert report.main([f'--output={new}', '--list']) == 0
+  assert new.read_text() == report.recipes_table(recipes_lib.load_recipes())
+
+
 def test_list_prints_the_recipes(capsys):
   assert report.main(['--list']) == 0
   assert capsys.readouterr().out == report.recipes_table(recipes_lib.load_recipes())

@@ -187,9 +187,14 @@ def test_bad_arguments_end_in_one_line(capsys, tmp_path):
   assert resources.main(['--input_size=100', SPEC]) == 2
   assert resources.main(['--repeats=0', SPEC]) == 2
   assert resources.main(['--variants=frozen', f'--plot={plot}', SPEC]) == 2
+  (tmp_path / 'a_file').write_text('')
+  assert resources.main([f'--csv={tmp_path}/a_file/x.csv', SPEC]) == 2
   errors = capsys.readouterr().err.strip().splitlines()
   assert errors[0].startswith('error: ') and "'frozn'" in errors[0]
   assert errors[1].startswith('error: ') and '2^max_level' in errors[1]
   assert errors[2] == 'error: --repeats=0: expected at least 1.'
   assert errors[3].startswith('error: --plot') and 'finetune' in errors[3]
-  assert not os.listdir(tmp_path)
+  assert len(errors) == 5 and errors[4] == (
+      f'error: --csv={tmp_path}/a_file/x.csv: cannot be written, '
+      f'{tmp_path}/a_file is a file.')
+  assert os.listdir(tmp_path) == ['a_file']

@@ -75,6 +75,7 @@ import tensorflow as tf
 from official_projects_backbone_reuse.analysis import class_ap_outputs
 from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common import files
+from official_projects_backbone_reuse.common import values
 from official_projects_backbone_reuse.evaluation import lvis_evaluator
 
 IOU_TYPES = ('bbox', 'segm')
@@ -152,7 +153,12 @@ def count_train_annotations(train: Any, source: str) -> Dict[int, int]:
   if (isinstance(categories, list) and categories and
       all(isinstance(c, dict) and 'id' in c and 'instance_count' in c
           for c in categories)):
-    return {c['id']: int(c['instance_count']) for c in categories}
+    for c in categories:
+      count = c['instance_count']
+      if not (values.is_integer(count) and count >= 0):
+        raise AnalysisError(f'{source}: category id {c["id"]!r} has '
+                            f'instance_count {count!r}, expected a count.')
+    return {c['id']: c['instance_count'] for c in categories}
   raise AnalysisError(f"{source}: has no 'annotations' list (nor categories "
                       "with 'instance_count') to count training annotations "
                       'from.')
@@ -172,12 +178,18 @@ def check_predictions(detections: Any, gt: Dict[str, Any],
       raise AnalysisError(f'{source}: entry {i} lacks key {missing[0]!r}; '
                           f'LVIS results need {", ".join(_PREDICTION_KEYS)}.')
     for key in ('image_id', 'category_id'):
-      if not isinstance(det[key], int) or isinstance(det[key], bool):
+      if not values.is_integer(det[key]):
         raise AnalysisError(f'{source}: entry {i} has {key} {det[key]!r}, '
                             'expected an integer.')
-    if not (isinstance(det['bbox'], list) and len(det['bbox']) == 4):
-      raise AnalysisError(f'{source}: entry {i} has bbox {det["bbox"]!r}, '
-                          'expected [x, y, width, height].')
+    box = det['bbox']
+    if not (isinstance(box, list) and len(box) == 4 and
+            all(values.is_number(v) for v in box) and box[2] >= 0 and box[3] >= 0):
+      raise AnalysisError(f'{source}: entry {i} has bbox {box!r}, expected '
+                          '[x, y, width, height] of finite numbers, width '
+                          'and height not negative.')
+    if not values.is_number(det['score']):
+      raise AnalysisError(f'{source}: entry {i} has score {det["score"]!r}, '
+                          'expected a finite number.')
   for key, section in (('category_id', 'categories'), ('image_id', 'images')):
     unknown = ({d[key] for d in detections} -
                {entry['id'] for entry in gt[section]})
@@ -345,9 +357,7 @@ def _main(args) -> int:
                         'of annotations.')
   if args.max_dets < 1:
     raise AnalysisError(f'--max_dets {args.max_dets}: must be at least 1.')
-  if (tf.io.gfile.exists(args.output_dir) and
-      not tf.io.gfile.isdir(args.output_dir)):
-    raise AnalysisError(f'--output_dir {args.output_dir} is not a directory.')
+  files.check_output_path(args.output_dir, '--output_dir', folder=True)
   gt = load_val_annotations(args.val_annotations)
   train_source = f'--train_annotations {args.train_annotations}'
   train_counts = count_train_annotations(

@@ -194,6 +194,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   args = parser.parse_args(argv)
   if not args.list and not args.experiments:
     parser.error('give at least one experiment, or --list')
+  if args.output:
+    files.check_output_path(args.output, '--output')
   if args.list:
     text = recipes_table(recipes_lib.load_recipes())
   else:

@@ -16,6 +16,8 @@ from typing import Iterator, Mapping, Union
 
 import tensorflow as tf
 
+from official_projects_backbone_reuse.common.errors import UserError
+
 
 def temporary_path(path: str) -> str:
   """A hidden, unique temporary sibling of `path`."""
@@ -52,12 +54,38 @@ def remove_stale_temporaries(directory: str, name_prefix: str) -> None:
         os.remove(path)
 
 
+def check_output_path(path: str, flag: str, folder: bool = False) -> None:
+  """Fails (a UserError naming `flag`) when an output cannot be written at
+  `path`: a folder where a file goes (or, `folder`, a file where a folder
+  goes), a file where a folder above it should be, or no permission to
+  write in the nearest existing folder above. Folders above that do not
+  exist yet are fine (they are made when writing). Called before a
+  command's work, so a bad path costs no time. A bucket (gs://) path is
+  only checked by writing."""
+  if '://' in path:
+    return
+  path = os.path.abspath(path)
+  if os.path.isdir(path) != folder and os.path.exists(path):
+    raise UserError(f'{flag}={path}: expected a {"folder" if folder else "file"}'
+                    f' to write, found a {"file" if folder else "folder"}.')
+  above = os.path.dirname(path)
+  while not os.path.exists(above):
+    above = os.path.dirname(above)
+  if not os.path.isdir(above):
+    raise UserError(f'{flag}={path}: cannot be written, {above} is a file.')
+  if not os.access(above, os.W_OK | os.X_OK):
+    raise UserError(f'{flag}={path}: cannot be written, no permission to '
+                    f'write in {above}.')
+
+
 def write_all_atomically(outputs: Mapping[str, Union[bytes, str]]) -> None:
   """Writes {path: data}: every file to a temporary name first, then all
-  renamed; on an error none of them is written."""
+  renamed; on an error none of them is written. Missing folders above are
+  made."""
   staged = []
   try:
     for path, data in outputs.items():
+      tf.io.gfile.makedirs(posixpath.dirname(path) or '.')
       tmp = temporary_path(path)
       staged.append((tmp, path))
       with tf.io.gfile.GFile(tmp, 'wb' if isinstance(data, bytes) else 'w'

@@ -189,6 +189,9 @@ def run_cli(saved_model_dir: str, image_paths: Sequence[str], output_dir: str,
     raise DetectError('--image is required (repeat it for several images).')
   if not 0.0 <= min_score <= 1.0:
     raise DetectError(f'--min_score={min_score}: expected a value in [0, 1].')
+  files.check_output_path(output_dir, '--output_dir', folder=True)
+  if output_json:
+    files.check_output_path(output_json, '--output_json')
   png_paths = [output_png_path(output_dir, p) for p in image_paths]
   if len(set(png_paths)) != len(png_paths):
     raise DetectError('--image: two images share a file name, so their '
@@ -203,7 +206,6 @@ def run_cli(saved_model_dir: str, image_paths: Sequence[str], output_dir: str,
     print(f'{result["image"]}: {result["num_detections"]} detections -> '
           f'{png_path}')
   if output_json:
-    os.makedirs(os.path.dirname(os.path.abspath(output_json)), exist_ok=True)
     text = json.dumps(results, indent=1).encode()
     files.write_atomically(output_json, text)
 

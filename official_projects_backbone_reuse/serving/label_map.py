@@ -7,6 +7,9 @@ from typing import Dict, Optional
 from absl import logging
 import tensorflow as tf
 
+from official_projects_backbone_reuse.common import errors
+from official_projects_backbone_reuse.common.errors import UserError
+
 LABEL_MAP_FILE = 'label_map.json'
 
 
@@ -19,9 +22,14 @@ def from_annotations(annotation_file: Optional[str]) -> Optional[dict]:
     logging.warning('task.annotation_file %s does not exist; exporting '
                     'without %s.', annotation_file, LABEL_MAP_FILE)
     return None
-  with tf.io.gfile.GFile(annotation_file) as f:
-    categories = json.load(f).get('categories', [])
-  return {str(c['id']): c['name'] for c in categories}
+  try:
+    with tf.io.gfile.GFile(annotation_file) as f:
+      categories = json.load(f)['categories']
+    return {str(c['id']): str(c['name']) for c in categories}
+  except (ValueError, KeyError, TypeError) as e:  # JSON, keys, not a dict
+    raise UserError(f'task.annotation_file={annotation_file}: cannot read '
+                    f'the class names of a COCO / LVIS JSON from it '
+                    f'({errors.one_line(e)}).') from e
 
 
 def write(export_dir: str, label_map: dict) -> None:
@@ -34,5 +42,14 @@ def read(export_dir: str) -> Dict[int, str]:
   path = os.path.join(export_dir, LABEL_MAP_FILE)
   if not tf.io.gfile.exists(path):
     return {}
-  with tf.io.gfile.GFile(path) as f:
-    return {int(k): v for k, v in json.load(f).items()}
+  try:
+    with tf.io.gfile.GFile(path) as f:
+      content = json.load(f)
+    label_map = {int(k): v for k, v in content.items()}
+  except (ValueError, AttributeError, TypeError) as e:  # JSON, int(), .items
+    raise UserError(f'{path}: expected {{"<class id>": "<name>", ...}} '
+                    f'(written by backbone-reuse-export), found a damaged '
+                    f'file ({errors.one_line(e)}).') from e
+  if not all(isinstance(v, str) for v in label_map.values()):
+    raise UserError(f'{path}: expected class names (strings) as values.')
+  return label_map

@@ -218,6 +218,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   args = _parser().parse_args(argv)
   study = spec.load(args.study)
   workdir = os.path.abspath(args.workdir)
+  from official_projects_backbone_reuse.common import files  # pylint: disable=g-import-not-at-top
+  files.check_output_path(workdir, '--workdir', folder=True)
   if args.action == 'collect':
     print(collect(study, workdir))
     return 0

@@ -57,6 +57,7 @@ from typing import Dict, List, Optional, Tuple
 import yaml
 
 from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.common import values
 from official_projects_backbone_reuse.configs import recipes as recipes_lib
 
 # The files each initialisation adds after the row's files.
@@ -278,8 +279,7 @@ def _class_curves(path: str, value) -> Dict[str, object]:
     raise _error(path, 'class_curves', 'expected val_annotations, '
                  'train_annotations and sigma.')
   sigma = value['sigma']
-  if (not isinstance(sigma, (int, float)) or isinstance(sigma, bool) or
-      not 0 < sigma < float('inf')):
+  if not values.is_number(sigma) or sigma <= 0:
     raise _error(path, 'class_curves.sigma', f'{sigma!r}: expected a positive'
                  ' number of annotations.')
   return dict(value)
@@ -334,7 +334,7 @@ def load(path: str) -> Study:
                  'restore an upstream checkpoint: name at least one.')
   seeds = entries.get('seeds', [0])
   if (not isinstance(seeds, list) or not seeds or
-      not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+      not all(values.is_integer(s) for s in seeds)
       or len(set(seeds)) != len(seeds)):
     raise _error(path, 'seeds', f'{seeds!r}: expected a list of distinct '
                  'integers.')
@@ -359,11 +359,11 @@ def load(path: str) -> Study:
   if len(set(names)) != len(names):
     raise _error(path, 'rows', 'two rows have the same name.')
   if not study.world:
-    values = (list(study.params_override) + list(study.upstreams.values())
-              + [v for r in rows for v in r.params_override]
-              + [v for vs in study.initialisation_overrides.values()
-                 for v in vs]
-              + [str(v) for v in study.class_curves.values()])
-    if any('{world}' in v for v in values):
+    texts = (list(study.params_override) + list(study.upstreams.values())
+             + [v for r in rows for v in r.params_override]
+             + [v for vs in study.initialisation_overrides.values()
+                for v in vs]
+             + [str(v) for v in study.class_curves.values()])
+    if any('{world}' in v for v in texts):
       raise _error(path, 'world', '{world} is used but no world is set.')
   return dataclasses.replace(study, rows=rows)
