@@ -1,9 +1,12 @@
 """Converts a folder-per-class image tree to classification TFRecords.
 
-Input: `image_root/<class_name>/*.{jpg,jpeg,png}` (ImageNet-style). Output:
-tf.Examples in Model Garden's classification format, read by
+Input: `image_root/<class_name>/*.{jpg,jpeg,png,bmp,gif,tif,tiff,webp}`
+(ImageNet-style; any case). Other files in a class folder are skipped,
+counted in the summary and named in a warning. Output: tf.Examples in Model
+Garden's classification format, read by
 `official.vision.dataloaders.classification_input.Decoder`: image/encoded
-(JPEG; PNG inputs are re-encoded as JPEG at quality 95), image/format,
+(JPEG; other formats, and JPEGs that are not RGB or grey, are re-encoded as
+RGB JPEG at quality 95; of a GIF its first frame), image/format,
 image/class/label (0..N-1), plus image/class/text, image/height,
 image/width, image/filename, image/source_id and image/key/sha256 from
 Model Garden's `tfrecord_lib.image_info_to_feature_dict`. Labels follow the
@@ -39,7 +42,9 @@ from official_projects_backbone_reuse.data_tools.shards import write_tfrecord_sh
 from official.vision.data import tfrecord_lib
 import tensorflow as tf
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff',
+                    '.webp')
+NAMES_SHOWN = 5
 JPEG_QUALITY = 95
 
 
@@ -49,8 +54,9 @@ def labels_path(output_prefix: str) -> str:
 
 
 def list_images(image_root: str, class_names: Optional[Sequence[str]] = None
-                ) -> Tuple[List[str], List[Tuple[str, int]]]:
-  """Class names and (image path, label) pairs, validated; sorted order."""
+                ) -> Tuple[List[str], List[Tuple[str, int]], List[str]]:
+  """Class names, (image path, label) pairs, validated, in sorted order, and
+  the other entries of the class folders (skipped)."""
   if not os.path.isdir(image_root):
     raise DataError(f'{image_root}: image root folder not found')
   if class_names is None:
@@ -62,19 +68,22 @@ def list_images(image_root: str, class_names: Optional[Sequence[str]] = None
   elif len(set(class_names)) != len(class_names) or not class_names:
     raise DataError(f'class_names: expected distinct names, found '
                     f'{list(class_names)}')
-  items = []
+  items, skipped = [], []
   for label, name in enumerate(class_names):
     folder = os.path.join(image_root, name)
     if not os.path.isdir(folder):
       raise DataError(f'{folder}: class folder of class {name!r} not found')
-    files = sorted(f for f in os.listdir(folder)
-                   if f.lower().endswith(IMAGE_EXTENSIONS))
+    entries = sorted(os.listdir(folder))
+    files = [f for f in entries if f.lower().endswith(IMAGE_EXTENSIONS)
+             and os.path.isfile(os.path.join(folder, f))]
+    skipped.extend(os.path.join(folder, f) for f in entries
+                   if f not in files)
     if not files:
       raise DataError(f'{folder}: expected images '
                       f'({", ".join(IMAGE_EXTENSIONS)}) for class {name!r}, '
                       'found none')
     items.extend((os.path.join(folder, f), label) for f in files)
-  return list(class_names), items
+  return list(class_names), items, skipped
 
 
 def _read_image(path: str) -> Tuple[bytes, int, int]:
@@ -131,7 +140,7 @@ def convert_classification(image_root: str,
   Raises:
     DataError: invalid input (nothing is written then).
   """
-  class_names, items = list_images(image_root, class_names)
+  class_names, items, skipped = list_images(image_root, class_names)
   for path, _ in items:
     _read_image(path)
   order = list(range(len(items)))
@@ -156,6 +165,8 @@ def convert_classification(image_root: str,
       'images': len(items),
       'images_per_class': {name: sum(1 for _, label in items if label == i)
                            for i, name in enumerate(class_names)},
+      'skipped_files': len(skipped),
+      'first_skipped_files': skipped[:NAMES_SHOWN],
       'num_shards': num_shards,
       'output_files': files + [labels_file],
   }
@@ -176,9 +187,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
   def _run() -> dict:
     class_names = args.class_names.split(',') if args.class_names else None
-    return convert_classification(args.image_root, args.output_prefix,
-                                  args.num_shards, class_names, args.seed,
-                                  overwrite=args.overwrite)
+    summary = convert_classification(args.image_root, args.output_prefix,
+                                     args.num_shards, class_names, args.seed,
+                                     overwrite=args.overwrite)
+    if summary['skipped_files']:
+      print(f'warning: skipped {summary["skipped_files"]} file(s) that are '
+            f'not images ({", ".join(IMAGE_EXTENSIONS)}) in the class '
+            f'folders (first: {summary["first_skipped_files"]})',
+            file=sys.stderr)
+    return summary
 
   return run_main(_run)
 

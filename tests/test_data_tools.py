@@ -528,15 +528,24 @@ def test_classification_round_trip(tiny_world):
   assert labels.split() == list(tiny_world.class_names)
 
 
-def test_classification_sorted_labels_and_png_reencoding(tmp_path, capsys):
+def test_classification_sorted_labels_and_reencoding(tmp_path, capsys):
+  """PNG, WebP, BMP (any case) become JPEG; other files are counted."""
   for name, colour in (('zebra', (0, 0, 0)), ('apple', (255, 0, 0))):
-    (tmp_path / 'root' / name).mkdir(parents=True)
-    Image.new('RGB', (8, 6), colour).save(tmp_path / 'root' / name / 'a.png')
+    folder = tmp_path / 'root' / name
+    folder.mkdir(parents=True)
+    for image_name in ('a.png', 'b.webp', 'c.BMP'):
+      Image.new('RGB', (8, 6), colour).save(folder / image_name)
+    (folder / 'notes.txt').write_text('not an image')
   prefix = str(tmp_path / 'out' / 'cls')
   assert convert_classification.main([
       '--image_root', str(tmp_path / 'root'), '--output_prefix', prefix,
       '--num_shards', '1']) == 0
-  assert json.loads(capsys.readouterr().out)['images'] == 2
+  captured = capsys.readouterr()
+  summary = json.loads(captured.out)
+  assert (summary['images'], summary['skipped_files']) == (6, 2)
+  assert summary['first_skipped_files'] == [
+      str(tmp_path / 'root' / name / 'notes.txt') for name in ('apple', 'zebra')]
+  assert 'warning: skipped 2 file(s) that are not images' in captured.err
   for record in _records(prefix + '-*.tfrecord'):
     feature = tf.train.Example.FromString(record).features.feature
     encoded = feature['image/encoded'].bytes_list.value[0]
