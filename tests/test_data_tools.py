@@ -401,6 +401,47 @@ def test_bad_detection_input_fails_cleanly(tmp_path, capsys, case):
   assert not [f for f in _listing(image_dir) if '.tmp' in f]
 
 
+# Inputs that once ran away with memory (an 18 GB rasterisation of a NaN
+# polygon) or would (image-size bombs), converted under a memory limit so
+# that a regression fails here instead of taking the machine down.
+MEMORY_CASES = ('nan_polygon', 'far_polygon', 'huge_size_in_json',
+                'huge_size_in_file', 'bomb_in_file')
+_UNDER_LIMIT = """
+import json, resource, sys
+limit = 4 << 30  # bytes of address space: TensorFlow's import needs ~3 GB
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+from official_projects_backbone_reuse.data_tools import convert_detection
+print(json.dumps([convert_detection.main(argv)
+                  for argv in json.loads(sys.argv[1])]))
+"""
+
+
+@pytest.mark.slow
+def test_memory_sensitive_inputs_end_cleanly_under_a_memory_limit(tmp_path):
+  argvs, outs = [], []
+  for case in MEMORY_CASES:
+    change, _ = BAD_DETECTION_INPUTS[case]
+    case_dir = tmp_path / case
+    case_dir.mkdir()
+    content, image_dir, _ = _small_coco(case_dir)
+    out = case_dir / 'out'
+    outs.append(out)
+    argvs.append(['--annotation_file', _write_json(
+        case_dir / 'train.json', change(image_dir, content)), '--image_dir',
+                  image_dir, '--output_prefix', str(out / 'train')])
+  proc = subprocess.run([sys.executable, '-c', _UNDER_LIMIT,
+                         json.dumps(argvs)], capture_output=True, text=True,
+                        timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert json.loads(proc.stdout.strip().splitlines()[-1]) == [2] * len(
+      MEMORY_CASES)
+  errors = [l for l in proc.stderr.splitlines() if l.startswith('error: ')]
+  assert len(errors) == len(MEMORY_CASES), proc.stderr[-2000:]
+  for case, error in zip(MEMORY_CASES, errors):
+    assert all(text in error for text in BAD_DETECTION_INPUTS[case][1]), error
+  assert all(_listing(out) == [] for out in outs)
+
+
 def _dead_pid():
   proc = subprocess.Popen(['true'])
   proc.wait()
