@@ -8,6 +8,7 @@ exits with status 2 (`common.errors`, as every command of the project).
 
 import argparse
 import json
+import os
 from typing import Callable
 
 from official_projects_backbone_reuse.common import errors
@@ -33,10 +34,16 @@ def run_main(main_fn: Callable[[], dict]) -> int:
   return 0
 
 
+def default_processes() -> int:
+  """The CPU cores this process may run on: the default --num_processes."""
+  return len(os.sched_getaffinity(0))
+
+
 def command_parser(prog: str, description: str,
                    tfrecord_output: bool = False) -> argparse.ArgumentParser:
   """A command's parser; with `tfrecord_output`, the flags of sharded
-  TFRecord output (--output_prefix, --num_shards)."""
+  TFRecord output (--output_prefix, --num_shards, --overwrite,
+  --num_processes)."""
   parser = argparse.ArgumentParser(prog=prog, description=description)
   if tfrecord_output:
     parser.add_argument('--output_prefix', required=True,
@@ -45,4 +52,10 @@ def command_parser(prog: str, description: str,
     parser.add_argument('--overwrite', action='store_true',
                         help='replace the shards of an earlier conversion '
                         'to the same prefix')
+    parser.add_argument('--num_processes', type=int,
+                        default=default_processes(),
+                        help='worker processes reading and encoding the '
+                        'images (default: every core, here '
+                        f'{default_processes()}); the output does not '
+                        'depend on it')
   return parser

@@ -35,6 +35,7 @@ from typing import List, Optional, Sequence, Tuple
 
 
 from official_projects_backbone_reuse.common import images as images_lib
+from official_projects_backbone_reuse.data_tools import parallel
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.cli import command_parser
 from official_projects_backbone_reuse.data_tools.cli import run_main
@@ -102,15 +103,19 @@ def _read_image(path: str) -> Tuple[bytes, int, int]:
     raise DataError(f'{path}: cannot decode image: {e}') from e
 
 
-def _example(path: str, label: int, class_name: str, image_root: str,
-             encoded: bytes, height: int, width: int) -> tf.train.Example:
+def encode_image(job: Tuple[str, int, str, str]) -> bytes:
+  """The serialized example of (path, label, class name, image root),
+  after checking the image; run in a worker process."""
+  path, label, class_name, image_root = job
+  encoded, height, width = _read_image(path)
   name = os.path.relpath(path, image_root)
   features = tfrecord_lib.image_info_to_feature_dict(height, width, name, name,
                                                      encoded, 'jpeg')
   features['image/class/label'] = tfrecord_lib.convert_to_feature(label)
   features['image/class/text'] = tfrecord_lib.convert_to_feature(
       class_name.encode('utf8'))
-  return tf.train.Example(features=tf.train.Features(feature=features))
+  return tf.train.Example(features=tf.train.Features(
+      feature=features)).SerializeToString()
 
 
 def convert_classification(image_root: str,
@@ -119,7 +124,8 @@ def convert_classification(image_root: str,
                            class_names: Optional[Sequence[str]] = None,
                            seed: int = 0,
                            progress_stream=None,
-                           overwrite: bool = False) -> dict:
+                           overwrite: bool = False,
+                           num_processes: int = 1) -> dict:
   """Converts `image_root/<class>/*` to Model Garden classification shards.
 
   Args:
@@ -133,6 +139,8 @@ def convert_classification(image_root: str,
     progress_stream: where the progress counter goes (default stderr).
     overwrite: replace the shards of an earlier conversion to the prefix
       (see `shards`).
+    num_processes: worker processes that read and encode the images (the
+      output does not depend on it).
 
   Returns:
     Summary: number of classes and images, images per class, output files.
@@ -140,21 +148,16 @@ def convert_classification(image_root: str,
   Raises:
     DataError: invalid input (nothing is written then).
   """
+  parallel.check_processes(num_processes)
   class_names, items, skipped = list_images(image_root, class_names)
-  for path, _ in items:
-    _read_image(path)
   order = list(range(len(items)))
   random.Random(seed).shuffle(order)
-
-  def examples():
-    for index in order:
-      path, label = items[index]
-      yield _example(path, label, class_names[label], image_root,
-                     *_read_image(path))
-
+  jobs = [(items[i][0], items[i][1], class_names[items[i][1]], image_root)
+          for i in order]
   labels_file = labels_path(output_prefix)
   files = write_tfrecord_shards(
-      output_prefix, examples(), num_shards, len(items),
+      output_prefix, parallel.imap(encode_image, jobs, num_processes),
+      num_shards, len(items),
       label='converting classification',
       extra_files={labels_file: ''.join(f'{n}\n' for n in class_names).encode(
           'utf8')},
@@ -189,7 +192,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     class_names = args.class_names.split(',') if args.class_names else None
     summary = convert_classification(args.image_root, args.output_prefix,
                                      args.num_shards, class_names, args.seed,
-                                     overwrite=args.overwrite)
+                                     overwrite=args.overwrite,
+                                     num_processes=args.num_processes)
     if summary['skipped_files']:
       print(f'warning: skipped {summary["skipped_files"]} file(s) that are '
             f'not images ({", ".join(IMAGE_EXTENSIONS)}) in the class '

@@ -53,6 +53,7 @@ import urllib.parse
 
 from official_projects_backbone_reuse.common import values
 from official_projects_backbone_reuse.data_tools import convert_detection
+from official_projects_backbone_reuse.data_tools import parallel
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.cli import command_parser
 from official_projects_backbone_reuse.data_tools.cli import run_main
@@ -194,7 +195,8 @@ def convert_lvis(annotation_file: str,
                  include_masks: bool = True,
                  skip_missing_images: bool = False,
                  progress_stream=None,
-                 overwrite: bool = False) -> dict:
+                 overwrite: bool = False,
+                 num_processes: int = 1) -> dict:
   """Converts LVIS v1 JSON + COCO images to Model Garden detection TFRecords.
 
   Args:
@@ -209,6 +211,8 @@ def convert_lvis(annotation_file: str,
     progress_stream: where the progress counter goes (default stderr).
     overwrite: replace the shards of an earlier conversion to the prefix
       (see `shards`).
+    num_processes: worker processes that check the images and make the
+      examples (the output does not depend on it).
 
   Returns:
     Summary: images and annotations written, images skipped (first urls),
@@ -217,6 +221,7 @@ def convert_lvis(annotation_file: str,
   Raises:
     DataError: invalid input (nothing is written then).
   """
+  parallel.check_processes(num_processes)
   roots = split_roots(image_roots)
   content = convert_detection.load_annotations(annotation_file, REQUIRED_KEYS)
   _check_lvis_v1(annotation_file, content)
@@ -227,22 +232,15 @@ def convert_lvis(annotation_file: str,
   _check_lvis_images(annotation_file, images, id_to_name)
   found, missing = _locate_images(annotation_file, images, roots,
                                   skip_missing_images)
-  for image, root, name in found:
-    convert_detection.check_image(os.path.join(root, name), image)
-
-  def examples():
-    for image, root, name in found:
-      example = convert_detection.create_example(
-          image, root, name, to_write[image['id']], id_to_name, include_masks)
-      for key in FEDERATED_KEYS:
-        feature = example.features.feature[FEATURE_PREFIX + key]
-        feature.int64_list.value.extend(image[key])
-      yield example
-
-  files = write_tfrecord_shards(output_prefix, examples(), num_shards,
-                                len(found), label='converting LVIS',
-                                progress_stream=progress_stream,
-                                overwrite=overwrite)
+  jobs = convert_detection.image_jobs(
+      found, to_write, id_to_name, include_masks,
+      lambda image: {FEATURE_PREFIX + key: image[key]
+                     for key in FEDERATED_KEYS})
+  files = write_tfrecord_shards(
+      output_prefix,
+      parallel.imap(convert_detection.encode_image, jobs, num_processes),
+      num_shards, len(found), label='converting LVIS',
+      progress_stream=progress_stream, overwrite=overwrite)
   return {
       'annotation_file': annotation_file,
       'image_roots': roots,
@@ -282,7 +280,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            args.output_prefix, args.num_shards,
                            include_masks=not args.no_masks,
                            skip_missing_images=args.skip_missing_images,
-                           overwrite=args.overwrite)
+                           overwrite=args.overwrite,
+                           num_processes=args.num_processes)
     if summary['skipped_images']:
       print(f'warning: skipped {summary["skipped_images"]} image(s) found '
             'under no image root (first coco_urls: '

@@ -71,7 +71,7 @@ def _lock(output_prefix: str) -> Iterator[None]:
 
 def write_tfrecord_shards(
     output_prefix: str,
-    examples: Iterable[tf.train.Example],
+    records: Iterable[bytes],
     num_shards: int,
     total: int,
     label: str = 'writing',
@@ -79,12 +79,13 @@ def write_tfrecord_shards(
     progress_stream=None,
     overwrite: bool = False,
 ) -> List[str]:
-  """Writes `examples` round-robin into `num_shards` shards, all or nothing.
+  """Writes `records` round-robin into `num_shards` shards, all or nothing.
 
   Args:
     output_prefix: shards are named `{prefix}-{i:05d}-of-{n:05d}.tfrecord`.
-    examples: the tf.train.Example protos; the iterator may raise, in which
-      case nothing is left on disk.
+    records: the serialized tf.train.Examples; the iterator may raise, in
+      which case nothing is left on disk (and it is closed, which stops the
+      worker processes of `parallel.imap`).
     num_shards: number of shards (>= 1).
     total: number of examples expected, for the progress counter.
     label: text shown before the progress counter.
@@ -111,11 +112,11 @@ def write_tfrecord_shards(
                     f'({e.strerror or e})') from e
   with _lock(output_prefix):
     files.remove_stale_temporaries(directory, os.path.basename(output_prefix))
-    return _write(output_prefix, examples, num_shards, total, label,
+    return _write(output_prefix, records, num_shards, total, label,
                   extra_files or {}, progress_stream, overwrite)
 
 
-def _write(output_prefix, examples, num_shards, total, label, extra_files,
+def _write(output_prefix, records, num_shards, total, label, extra_files,
            progress_stream, overwrite) -> List[str]:
   finals = shard_paths(output_prefix, num_shards)
   stale = [p for p in existing_shards(output_prefix) if p not in finals]
@@ -130,8 +131,8 @@ def _write(output_prefix, examples, num_shards, total, label, extra_files,
   progress = Progress(label, total, progress_stream)
   try:
     writers = [tf.io.TFRecordWriter(path) for path in temporaries[:num_shards]]
-    for index, example in enumerate(examples):
-      writers[index % num_shards].write(example.SerializeToString())
+    for index, record in enumerate(records):
+      writers[index % num_shards].write(record)
       progress.update(index + 1)
     for writer in writers:
       writer.close()
@@ -144,6 +145,7 @@ def _write(output_prefix, examples, num_shards, total, label, extra_files,
     for path in stale:
       os.remove(path)
   except BaseException:
+    getattr(records, 'close', lambda: None)()
     for writer in writers:
       writer.close()
     for path in temporaries:

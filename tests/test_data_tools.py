@@ -509,6 +509,43 @@ def test_sigterm_stops_a_data_command_cleanly(tmp_path):
   assert _listing(tmp_path) == []
 
 
+@pytest.mark.slow
+def test_sigterm_stops_a_parallel_conversion_and_its_workers(tiny_world,
+                                                             tmp_path):
+  content = _load(tiny_world.det_train_json)
+  image = content['images'][0]
+  # One image listed 3,000 times: long enough a conversion to stop.
+  content['images'] = [dict(image, id=i) for i in range(1, 3001)]
+  content['annotations'] = [
+      dict(a, id=i, image_id=i) for i, a in enumerate(
+          [a for a in content['annotations'] if a['image_id'] == image['id']]
+          [:1] * 3000, start=1)]
+  annotation_file = _write_json(tmp_path / 'many.json', content)
+  out = tmp_path / 'out'
+  proc = subprocess.Popen(
+      [sys.executable, '-m', 'official_projects_backbone_reuse.data_tools.'
+       'convert_detection', f'--annotation_file={annotation_file}',
+       f'--image_dir={tiny_world.root}/detection/train/images',
+       f'--output_prefix={out}/train', '--num_processes=2'],
+      stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 120
+  while not glob.glob(f'{out}/.train-*.tmp-*'):
+    assert time.time() < deadline and proc.poll() is None
+    time.sleep(0.05)  # until it is writing shards
+  time.sleep(1)  # the workers are encoding
+  workers = subprocess.run(['pgrep', '-P', str(proc.pid)], text=True,
+                           capture_output=True).stdout.split()
+  assert len(workers) == 2
+  proc.send_signal(signal.SIGTERM)
+  err = proc.stderr.read()
+  assert proc.wait(timeout=60) == 143
+  assert err.strip().splitlines()[-1] == (
+      'error: SIGTERM: stopped; nothing was written')
+  assert 'Traceback' not in err
+  assert _listing(out) == []
+  assert not [pid for pid in workers if os.path.exists(f'/proc/{pid}')]
+
+
 def test_degenerate_boxes_are_skipped_and_partial_ones_clipped(tmp_path,
                                                                capsys):
   content, image_dir, ann = _small_coco(tmp_path)
@@ -535,9 +572,32 @@ def test_degenerate_boxes_are_skipped_and_partial_ones_clipped(tmp_path,
   assert _listing(tmp_path / 'out') == ['train-00000-of-00001.tfrecord']
 
 
+def _digests(pattern):
+  return [hashlib.sha256(open(p, 'rb').read()).hexdigest()
+          for p in sorted(glob.glob(pattern))]
+
+
+def test_worker_processes_write_the_same_shards(tiny_world, tmp_path):
+  """As the tiny world's single-process conversion, bit for bit."""
+  root = tiny_world.root
+  convert_detection.convert_detection(
+      tiny_world.det_train_json,
+      os.path.join(root, 'detection', 'train', 'images'),
+      str(tmp_path / 'det_train'), num_shards=2, num_processes=2,
+      progress_stream=io.StringIO())
+  convert_classification.convert_classification(
+      os.path.join(root, 'classification', 'train'),
+      str(tmp_path / 'cls_train'), num_shards=2, num_processes=2,
+      class_names=tiny_world.class_names, progress_stream=io.StringIO())
+  assert _digests(str(tmp_path / 'det_train-*')) == _digests(
+      tiny_world.det_train_pattern)
+  assert _digests(str(tmp_path / 'cls_train-*.tfrecord')) == _digests(
+      tiny_world.cls_train_pattern)
+
+
 def test_failed_shard_writing_leaves_nothing(tmp_path):
   def examples():
-    yield tf.train.Example()
+    yield tf.train.Example().SerializeToString()
     raise RuntimeError('decoder crashed')
 
   with pytest.raises(RuntimeError):

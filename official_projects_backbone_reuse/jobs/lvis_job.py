@@ -28,6 +28,7 @@ from typing import List, Optional
 
 from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.evaluation import LVIS_DETECTIONS_FILE
+from official_projects_backbone_reuse.data_tools import cli
 from official_projects_backbone_reuse.jobs import steps
 
 TOTAL_STEPS = 8
@@ -70,7 +71,8 @@ def run_job(workdir: str, scale: steps.Scale, sigma: float) -> dict:
     for split in ('train', 'val'):
       convert_lvis.convert_lvis(world.annotations(split), [world.detection],
                                 os.path.join(lvis_records, split),
-                                num_shards=2)
+                                num_shards=2,
+                                num_processes=cli.default_processes())
     open(os.path.join(lvis_records, 'done'), 'w').close()
   times['lvis_tfrecords'] = time.time() - t
 

@@ -18,6 +18,7 @@ from typing import List, Optional
 from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.common.errors import UserError
 from official_projects_backbone_reuse.configs import recipes
+from official_projects_backbone_reuse.data_tools import cli
 
 # Orbit's progress and what else a person watching a step wants to see.
 _PROGRESS_MARKERS = ('train | step', 'eval | step', 'Restored ', 'total:',
@@ -215,11 +216,12 @@ def prepare_world(workdir: str, scale: Scale, total_steps: int) -> World:
       convert_detection.convert_detection(
           world.annotations(split),
           os.path.join(world.detection, split, 'images'),
-          os.path.join(records, f'det_{split}'), num_shards=2)
+          os.path.join(records, f'det_{split}'), num_shards=2,
+          num_processes=cli.default_processes())
       convert_classification.convert_classification(
           os.path.join(data, 'classification', split),
           os.path.join(records, f'cls_{split}'), num_shards=2,
-          class_names=class_names)
+          class_names=class_names, num_processes=cli.default_processes())
     open(os.path.join(records, 'done'), 'w').close()
   world.times['tfrecords'] = time.time() - t
 
@@ -265,7 +267,7 @@ def prepare_large_upstream(world: World, large: LargeUpstream,
       convert_classification.convert_classification(
           os.path.join(data, 'classification', split),
           os.path.join(world.records, f'large_cls_{split}'), num_shards=4,
-          class_names=class_names)
+          class_names=class_names, num_processes=cli.default_processes())
     open(os.path.join(world.records, 'large_done'), 'w').close()
   world.times['large_dataset'] = time.time() - t
 
