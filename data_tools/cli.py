@@ -27,9 +27,9 @@ def run_main(main_fn: Callable[[], dict]) -> int:
     with errors.sigterm_raises():
       summary = main_fn()
   except (KeyboardInterrupt, errors.Stopped) as e:
-    code = 130 if isinstance(e, KeyboardInterrupt) else e.exit_code
-    name = 'Ctrl-C' if code == 130 else str(e)
-    raise errors.Stopped(f'{name}: stopped; nothing was written', code) from e
+    stopped = errors.Stopped.of(e)
+    raise errors.Stopped(f'{stopped.signal_name}: stopped; nothing was '
+                         'written', stopped.exit_code) from e
   print(json.dumps(summary, indent=1))
   return 0
 

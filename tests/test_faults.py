@@ -3,6 +3,7 @@ losses and a full disk stop with an error that names the file or step, and
 never leave a poisoned checkpoint or a half-written export behind."""
 import errno
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
@@ -16,6 +17,8 @@ from official.core import task_factory
 from official.vision.serving import export_saved_model_lib
 
 from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.common import errors
+from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.serving import export_saved_model
 from official_projects_backbone_reuse.runtime import integrity
 from official_projects_backbone_reuse.runtime import checks
@@ -194,6 +197,30 @@ def test_a_run_that_cannot_restore_writes_nothing(upstream, tiny_world,
   with pytest.raises(checkpoints.CheckpointError, match='cannot be read'):
     _train_in_process(params, tmp_path / 'run')
   assert not (tmp_path / 'run').exists()
+
+
+@pytest.mark.parametrize('signum, code, said', [
+    (signal.SIGTERM, 143, 'error: SIGTERM: stopped\n'),
+    (signal.SIGINT, 130, 'error: Ctrl-C: stopped\n')])
+def test_every_command_cleans_up_on_sigterm_as_on_ctrl_c(tmp_path, capsys,
+                                                          signum, code, said):
+  """What export, analyse, report, train ... share (`exits_on_error`): a
+  half-written output is removed and the command ends in one line."""
+  target = tmp_path / 'export'
+
+  @errors.exits_on_error
+  def command():
+    with files.atomic_directory(str(target)) as staging:
+      (pathlib.Path(staging) / 'saved_model.pb').write_text('half')
+      os.kill(os.getpid(), signum)
+      time.sleep(5)  # the signal arrives first
+    return 0
+
+  handler = signal.getsignal(signal.SIGTERM)
+  assert command() == code
+  assert capsys.readouterr().err == said
+  assert os.listdir(tmp_path) == []
+  assert signal.getsignal(signal.SIGTERM) is handler  # restored
 
 
 def _poison_third_step(monkeypatch):

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import signal
 import sys
+import threading
 from typing import Callable, Iterator
 
 
@@ -30,9 +31,20 @@ class Stopped(UserError):
     super().__init__(message)
     self.exit_code = exit_code
 
+  @property
+  def signal_name(self) -> str:
+    return ('Ctrl-C' if self.exit_code == 130 else
+            signal.Signals(self.exit_code - 128).name)
+
+  @classmethod
+  def of(cls, error: BaseException) -> 'Stopped':
+    """A KeyboardInterrupt or Stopped as a Stopped."""
+    return error if isinstance(error, Stopped) else cls('Ctrl-C: stopped',
+                                                        130)
+
 
 def _raise_stopped(signum, _):
-  raise Stopped(signal.Signals(signum).name, 128 + signum)
+  raise Stopped(f'{signal.Signals(signum).name}: stopped', 128 + signum)
 
 
 @contextlib.contextmanager
@@ -71,12 +83,18 @@ def report(error: UserError) -> int:
 
 def exits_on_error(main: Callable[..., int]) -> Callable[..., int]:
   """Wraps a command's `main`: a UserError becomes one line on stderr and
-  `main` returns its exit status, instead of a traceback."""
+  `main` returns its exit status, instead of a traceback; SIGTERM stops it
+  as Ctrl-C does (cleanup runs), each with one line, exit 143 or 130."""
 
   @functools.wraps(main)
   def wrapped(*args, **kwargs):
     try:
-      return main(*args, **kwargs)
+      if threading.current_thread() is not threading.main_thread():
+        return main(*args, **kwargs)  # signal handlers: main thread only
+      with sigterm_raises():
+        return main(*args, **kwargs)
+    except KeyboardInterrupt as e:
+      return report(Stopped.of(e))
     except UserError as e:
       return report(e)
 

@@ -186,12 +186,11 @@ def run(study: spec.Study, workdir: str) -> int:
           print(f'  failed: {e}', flush=True)
           failed.append(f'{cell.name}: {e}')
   except (KeyboardInterrupt, errors.Stopped) as e:
-    stopped = (errors.Stopped('Ctrl-C', 130)
-               if isinstance(e, KeyboardInterrupt) else e)
+    stopped = errors.Stopped.of(e)
     where = (f' at cell {number}/{len(cells)} ({cell.name})' if cell
              else ' while making its world')
-    raise errors.Stopped(f'{stopped}: the study stopped{where}; run the '
-                         'same command again to go on from its last '
+    raise errors.Stopped(f'{stopped.signal_name}: the study stopped{where}; '
+                         'run the same command again to go on from its last '
                          'checkpoint.', stopped.exit_code) from e
   print(collect(study, workdir))
   for line in failed:
