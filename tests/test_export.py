@@ -17,6 +17,7 @@ from official.core import task_factory
 from official.modeling import hyperparams
 
 from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.common.errors import UserError
 from official_projects_backbone_reuse.configs import loading
@@ -284,14 +285,68 @@ def test_annotations_without_categories_are_named(tmp_path):
     label_map.from_annotations(str(path))
 
 
-def test_detect_outputs_are_checked_before_the_model_loads(tmp_path):
-  a_file = tmp_path / 'file'
+def _bad_detect_input(case, root):
+  """run_cli's arguments for a bad input, on a fake export (its
+  saved_model.pb is not a SavedModel: every case ends before or at the
+  load)."""
+  export = root / 'export'
+  export.mkdir()
+  (export / 'saved_model.pb').write_bytes(b'not a SavedModel')
+  (export / 'params.yaml').write_text('task: {}\n')
+  image = root / 'a.png'
+  Image.new('RGB', (30, 20)).save(image)
+  args = dict(saved_model_dir=str(export), image_paths=[str(image)],
+              output_dir=str(root / 'out'), min_score=0.5, output_json=None)
+  a_file = root / 'file'
   a_file.write_text('')
-  for output_dir, output_json, said in (
-      (a_file, None, f'--output_dir={a_file}: expected a folder'),
-      (tmp_path / 'out', a_file / 'x.json', f'{a_file} is a file')):
-    with pytest.raises(UserError,
-                       match=said):
-      detect.run_cli(str(tmp_path / 'no_model'), ['x.png'], str(output_dir),
-                     0.5, output_json and str(output_json))
-  assert os.listdir(tmp_path) == ['file']
+  if case == 'no_image':
+    args['image_paths'] = []
+  elif case == 'min_score':
+    args['min_score'] = 1.5
+  elif case == 'same_names':
+    (root / 'b').mkdir()
+    Image.new('RGB', (30, 20)).save(root / 'b' / 'a.png')
+    args['image_paths'].append(str(root / 'b' / 'a.png'))
+  elif case == 'output_dir_file':
+    args['output_dir'] = str(a_file)
+  elif case == 'output_json_under_file':
+    args['output_json'] = str(a_file / 'x.json')
+  elif case == 'no_saved_model':
+    args['saved_model_dir'] = str(root / 'nothing')
+  elif case == 'no_params':
+    os.remove(export / 'params.yaml')
+  elif case == 'damaged_label_map':
+    (export / 'label_map.json').write_text('{"1": ')
+  elif case == 'missing_image':
+    args['image_paths'] = [str(root / 'none.png')]
+  elif case == 'corrupt_image':
+    image.write_bytes(b'\x89PNG broken')
+  elif case == 'text_as_image':
+    args['image_paths'] = [str(a_file)]
+  return args
+
+
+BAD_DETECT_INPUTS = {  # case: the words of its one line
+    'no_image': '--image is required',
+    'min_score': '--min_score=1.5: expected a value in [0, 1]',
+    'same_names': 'two images share a file name',
+    'output_dir_file': 'expected a folder to write, found a file',
+    'output_json_under_file': 'file is a file',
+    'no_saved_model': 'nothing: no SavedModel there',
+    'no_params': 'no params.yaml in it or its parent',
+    'damaged_label_map': 'label_map.json: expected',
+    'missing_image': 'none.png: cannot be read as an image',
+    'corrupt_image': 'a.png: cannot be read as an image',
+    'text_as_image': 'file: cannot be read as an image',
+    'damaged_saved_model': 'cannot be loaded, the export is damaged',
+}
+
+
+@pytest.mark.parametrize('case', sorted(BAD_DETECT_INPUTS))
+def test_bad_detect_input_fails_cleanly(tmp_path, case):
+  args = _bad_detect_input(case, tmp_path)
+  before = sorted(os.listdir(tmp_path))
+  with pytest.raises(UserError) as e:
+    detect.run_cli(**args)
+  assert BAD_DETECT_INPUTS[case] in errors.one_line(e.value)
+  assert sorted(os.listdir(tmp_path)) == before  # no output folder made

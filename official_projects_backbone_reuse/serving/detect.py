@@ -35,6 +35,7 @@ import tensorflow as tf
 from official.modeling.hyperparams import params_dict
 from official.vision.utils.object_detection import visualization_utils
 
+from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.common import images
 from official_projects_backbone_reuse.common.errors import UserError
@@ -143,7 +144,11 @@ def detect(saved_model_dir: str, image_paths: Sequence[str],
   normalized = boxes_are_normalized(saved_model_dir)
   label_map = label_maps.read(saved_model_dir)
   images = [read_image(path) for path in image_paths]
-  serving = tf.saved_model.load(saved_model_dir).signatures.get(_SIGNATURE)
+  try:
+    serving = tf.saved_model.load(saved_model_dir).signatures.get(_SIGNATURE)
+  except (OSError, ValueError, tf.errors.OpError) as e:
+    raise DetectError(f'--saved_model {saved_model_dir}: cannot be loaded, '
+                      f'the export is damaged ({errors.first_line(e)}).') from e
   if serving is None or 'detection_boxes' not in serving.structured_outputs:
     raise DetectError(f'--saved_model {saved_model_dir}: no `{_SIGNATURE}` '
                       'signature with detection_boxes (export with NMS).')
