@@ -143,6 +143,12 @@ def test_table1_prints_the_change_against_fine_tuning_and_the_noise(tmp_path):
   assert frozen['mAP_change_vs_finetune'] == '-5.00'
   assert frozen['within_seed_spread'] == 'False'
   assert frozen['paper_mAP'] == '42.1'
+  counts = {'R101 FPN': {'total': parameters.ParameterCount(60_000_000, 20_000_000)},
+            'small': {'total': parameters.ParameterCount(12_000_000, 1_000_000)}}
+  assert tables.table3_markdown(study, counts, found).splitlines()[2:] == [
+      '| R101 FPN | 60,000,000 | 20,000,000 | 33.3 | -5.0 |',
+      '| small | 12,000,000 | 1,000,000 | 8.3 | -5.0 |']
+  assert tables.capacity_png(study, counts, found)[:4] == b'\x89PNG'
 
 
 def test_a_failed_cell_is_reported_and_the_others_go_on(tmp_path, monkeypatch,
@@ -223,12 +229,11 @@ def test_a_tiny_study_end_to_end(upstream, tiny_world, tmp_path, capsys):
   params.trainer.override({'steps_per_loop': 1, 'summary_interval': 1,
                            'checkpoint_interval': 1})  # to resume from
   config = rh.write_config(params, tmp_path / 'tiny.yaml')
-  row = {'experiment': 'backbone_reuse_retinanet', 'config_files': [config]}
+  # One row, two cells (the smallest grid with a Figure 4 curve): the
+  # tables of several rows are tested on made-up metrics above.
   study = _write(tmp_path, {
-      'rows': [dict(row, name='FPN'),
-               dict(row, name='wide FPN', params_override=(
-                   'task.model.decoder.fpn.num_filters=96,'
-                   'task.model.head.num_filters=96'))],
+      'rows': [{'name': 'FPN', 'experiment': 'backbone_reuse_retinanet',
+                'config_files': [config]}],
       'initialisations': ['finetune', 'frozen'],
       'upstreams': {'tiny': upstream}, 'seeds': [0],
       'params_override': 'task.evaluation.type=lvis',  # saves detections
@@ -241,13 +246,13 @@ def test_a_tiny_study_end_to_end(upstream, tiny_world, tmp_path, capsys):
   # Launched by the user, cell by cell: the printed commands, then collect.
   printed = rh.run(command + ['--print_commands'])
   lines = printed.stdout.splitlines()
-  assert printed.returncode == 0 and len(lines) == 4, printed.stderr[-2000:]
+  assert printed.returncode == 0 and len(lines) == 2, printed.stderr[-2000:]
   path = os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH']
   first = rh.run(shlex.split(lines[0]), PATH=path)
   assert first.returncode == 0, first.stderr[-3000:]
   assert runner.main(['collect', study, f'--workdir={workdir}']) == 0
-  assert '1 of 4 cells finished' in capsys.readouterr().out
-  assert len(list(csv.DictReader(open(workdir / 'table1.csv')))) == 4
+  assert '1 of 2 cells finished' in capsys.readouterr().out
+  assert len(list(csv.DictReader(open(workdir / 'table1.csv')))) == 2
   assert rh.run(command + ['--print_commands']).stdout.splitlines() == lines[1:]
 
   # `run` stopped by SIGTERM inside the second cell, then run again.
@@ -261,7 +266,7 @@ def test_a_tiny_study_end_to_end(upstream, tiny_world, tmp_path, capsys):
     _, err = proc.communicate(timeout=120)
   assert proc.returncode == 143, err[-3000:]
   assert err.strip().splitlines()[-1] == (
-      'error: SIGTERM: the study stopped at cell 2/4 (FPN | tiny/frozen | '
+      'error: SIGTERM: the study stopped at cell 2/2 (FPN | tiny/frozen | '
       'seed 0); run the same command again to go on from its last '
       'checkpoint.')
   assert not (second / 'metrics.json').exists()
@@ -275,26 +280,23 @@ def test_a_tiny_study_end_to_end(upstream, tiny_world, tmp_path, capsys):
   assert f'restored from checkpoint: {second}/ckpt-' in (
       second / 'train.log').read_text()
   rows = list(csv.DictReader(open(workdir / 'table1.csv')))
-  assert len(rows) == 4
+  assert len(rows) == 2
   for cell in rows:
-    name = 'FPN' if cell['detector'] == 'FPN' else 'wide_FPN'
     column = cell['column'].replace('/', '_')
-    with open(workdir / 'cells' / name / column / 'seed0' /
+    with open(workdir / 'cells' / 'FPN' / column / 'seed0' /
               'metrics.json') as f:
       metrics = json.load(f)
     assert float(cell['mAP']) == pytest.approx(100 * metrics['AP'], abs=0.006)
     assert float(cell['AP50']) == pytest.approx(100 * metrics['AP50'],
                                                 abs=0.006)
-  table3 = (workdir / 'table3.md').read_text()
-  assert '| wide FPN |' in table3
+  assert '| FPN |' in (workdir / 'table3.md').read_text()
   assert (workdir / 'capacity.png').read_bytes()[:4] == b'\x89PNG'
   cost = (workdir / 'cost.md').read_text()
-  assert cost.count(' | tiny/') == 3  # the cell launched by hand has none
-  for row in ('FPN', 'wide_FPN'):  # Figure 4: frozen against fine-tuned
-    curves = workdir / 'curves' / row
-    assert (curves / 'relative_ap_bbox.png').read_bytes()[:4] == b'\x89PNG'
-    assert next(csv.reader(open(curves / 'relative_ap_bbox.csv'))) == [
-        'train_annotations', 'tiny/frozen']
+  assert cost.count(' | tiny/') == 1  # the cell launched by hand has none
+  curves = workdir / 'curves' / 'FPN'  # Figure 4: frozen against fine-tuned
+  assert (curves / 'relative_ap_bbox.png').read_bytes()[:4] == b'\x89PNG'
+  assert next(csv.reader(open(curves / 'relative_ap_bbox.csv'))) == [
+      'train_annotations', 'tiny/frozen']
 
 
 @pytest.mark.parametrize('path', sorted(glob.glob(os.path.join(
