@@ -395,9 +395,15 @@ def _main(args) -> int:
   return 0
 
 
+def run(argv: Sequence[str]) -> int:
+  """The command on `argv`, its errors raised (AnalysisError): for callers
+  with their own handler, such as the study runner."""
+  return _main(_parser().parse_args(argv))
+
+
 @errors.exits_on_error
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  return _main(_parser().parse_args(argv))
+  return run(argv)
 
 
 if __name__ == '__main__':

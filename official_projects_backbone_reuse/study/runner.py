@@ -114,8 +114,7 @@ def class_curves(study: spec.Study, workdir: str) -> List[str]:
     if reference not in runs or len(runs) < 2:
       continue
     output_dir = os.path.join(workdir, 'curves', spec.slug(row.name))
-    # __wrapped__: its errors reach the study's own handler.
-    curves.main.__wrapped__([f'--run={c}={p}' for c, p in runs.items()] + [
+    curves.run([f'--run={c}={p}' for c, p in runs.items()] + [
         f'--reference={reference}', f'--output_dir={output_dir}',
         '--iou_types=bbox'] + [f'--{k}={v}' for k, v in options.items()])
     written.append(os.path.join(output_dir, 'relative_ap_bbox.png'))
