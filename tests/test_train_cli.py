@@ -55,7 +55,8 @@ def _flags(tmp_path, experiment='backbone_reuse_retinanet', config_file=(),
                                   'annotation_file', 'classification_records',
                                   'no_boxes', 'class_outside', 'wrong_type',
                                   'yaml_tab', 'yaml_python_tag', 'batch_0',
-                                  'model_dir_file', 'upstream_architecture'])
+                                  'model_dir_file', 'upstream_architecture',
+                                  'empty_records'])
 def test_bad_config_fails_clearly(case, tmp_path, request):
   if case == 'experiment':
     flags, expected = _flags(tmp_path, 'retinanet_froze'), "'retinanet_froze'"
@@ -119,6 +120,13 @@ def test_bad_config_fails_clearly(case, tmp_path, request):
         f'task.train_data.input_path={__file__}'))
     open(flags.model_dir, 'w').close()
     expected = f'--model_dir={flags.model_dir}: a file, not a directory'
+  elif case == 'empty_records':
+    (tmp_path / 'data').mkdir()
+    (tmp_path / 'data' / 'train-0.tfrecord').write_bytes(b'')
+    flags = _flags(tmp_path, params_override='task.train_data.input_path='
+                   f'{tmp_path}/data/train-*,task.init_checkpoint=')
+    expected = ('task.train_data.input_path: its 1 file(s) '
+                f'({tmp_path}/data/train-0.tfrecord, ...) hold no records')
   elif case == 'upstream_architecture':  # found before the model is built
     upstream = request.getfixturevalue('upstream')  # a ResNet-10
     flags = _flags(tmp_path, params_override=(

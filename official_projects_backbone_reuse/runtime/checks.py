@@ -180,7 +180,8 @@ def check_detection_records(key: str, input_path, num_classes: int) -> None:
   records or labels beyond num_classes would train on nothing, silently.
   (A damaged file is left to `integrity`, which names every one.)"""
   seen, boxes = 0, 0
-  for path in input_files.files(input_path):
+  paths = input_files.files(input_path)
+  for path in paths:
     for record in _first_records(path, SAMPLED_RECORDS - seen):
       try:
         feature = tf.train.Example.FromString(record).features.feature
@@ -204,3 +205,7 @@ def check_detection_records(key: str, input_path, num_classes: int) -> None:
   if seen and not boxes:
     raise ConfigError(f'{key}: the first {seen} records hold no boxes at '
                       'all: nothing to learn from.')
+  if paths and not seen and all(tf.io.gfile.stat(p).length == 0
+                                for p in paths):
+    raise ConfigError(f'{key}: its {len(paths)} file(s) ({paths[0]}, ...) '
+                      'hold no records at all.')
