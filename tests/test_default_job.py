@@ -7,6 +7,7 @@ import sys
 from PIL import Image
 
 from official_projects_backbone_reuse.jobs import default_job
+from official_projects_backbone_reuse.jobs import lvis_job
 from official_projects_backbone_reuse.jobs import steps
 import pytest
 
@@ -97,3 +98,19 @@ def test_a_failed_step_ends_the_job_with_its_error(tmp_path):
       f'{command[2]} exited with 2: error: task.annotation_file=x.json: no '
       f'such file. (its whole log: {log})')
   assert 'working' in log.read_text()
+
+
+@pytest.mark.parametrize('flag, said', [
+    ('--workdir={file}', 'expected a folder to write, found a file'),
+    ('--workdir={file}/runs', 'is a file'),
+    ('--det_train_images=0', '--det_train_images=0: expected at least 1.'),
+])
+def test_bad_job_flags_end_before_any_step(tmp_path, capsys, flag, said):
+  a_file = tmp_path / 'file'
+  a_file.write_text('')
+  for main in (default_job.main, lvis_job.main):
+    assert main([flag.format(file=a_file)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and said in err and len(
+        err.splitlines()) == 1
+  assert os.listdir(tmp_path) == ['file']

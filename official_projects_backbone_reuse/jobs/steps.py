@@ -310,6 +310,13 @@ def job_arguments(description: str) -> argparse.ArgumentParser:
 
 
 def scale_of(args: argparse.Namespace) -> Scale:
+  """The sizes the job's flags give, each at least 1; --workdir is checked
+  too (before any step runs)."""
+  files.check_output_path(args.workdir, '--workdir', folder=True)
+  for field in dataclasses.fields(Scale):
+    if getattr(args, field.name) < 1:
+      raise UserError(f'--{field.name}={getattr(args, field.name)}: '
+                      'expected at least 1.')
   return Scale(**{f.name: getattr(args, f.name)
                   for f in dataclasses.fields(Scale)})
 
