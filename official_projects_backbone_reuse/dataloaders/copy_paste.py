@@ -1,0 +1,136 @@
+"""Copy-Paste augmentation (Ghiasi et al., CVPR 2021): the compositing step.
+
+Both images have already been scale-jittered, cropped and flipped to the
+same output size (Large Scale Jittering); here a random subset of the
+source's objects is pasted onto the destination by their masks, and the
+destination's ground truth is updated. In output pixels, with boxes
+[ymin, xmin, ymax, xmax] (max exclusive) and binary masks [N, H, W]:
+
+* m is drawn uniformly from 0..N_source and m of the source's objects,
+  chosen at random, are pasted with hard compositing (alpha = the union of
+  their masks); `blend_sigma` > 0 blurs alpha with a Gaussian (off by
+  default, as in the reference code);
+* destination objects lose the pixels under alpha; an object whose
+  remaining mask area is at most `occluded_area_threshold` (300) AND whose
+  tight box moved by more than `box_moved_threshold` (10) pixels in any
+  coordinate is dropped, as is one with nothing left; every remaining
+  object's box becomes the tight box of its remaining mask;
+* pasted objects carry their class and mask, their box the tight box of
+  their mask.
+
+Reference semantics: tensorflow/tpu `models/official/detection/dataloader/
+maskrcnn_parser_with_copy_paste.py` and MMDetection's `CopyPaste`. The
+visibility rule here is MMDetection's (kept when the box moved at most 10
+px OR the remaining area is over 300 px), evaluated per object; the
+tensorflow/tpu code calls `tf.reduce_any` without an axis, so as soon as
+any object moved every small object of the image is dropped: not copied.
+Crowd annotations are removed before this step (neither pasted nor kept as
+targets, as the reference's `skip_crowd_during_training`).
+"""
+from typing import Dict
+
+import tensorflow as tf
+
+Objects = Dict[str, tf.Tensor]  # image [H, W, 3], boxes, classes, masks
+
+
+def tight_boxes(masks: tf.Tensor) -> tf.Tensor:
+  """[N, 4] boxes [ymin, xmin, ymax, xmax] (max exclusive) of binary masks
+  [N, H, W]; all zeros for an empty mask."""
+  masks = tf.cast(masks > 0, tf.int32)
+  rows = tf.reduce_max(masks, axis=2)  # [N, H]
+  cols = tf.reduce_max(masks, axis=1)  # [N, W]
+  height, width = tf.shape(masks)[1], tf.shape(masks)[2]
+
+  def span(present, size):
+    first = tf.argmax(present, axis=1, output_type=tf.int32)
+    last = size - tf.argmax(tf.reverse(present, [1]), axis=1,
+                            output_type=tf.int32)
+    return first, last
+
+  ymin, ymax = span(rows, height)
+  xmin, xmax = span(cols, width)
+  boxes = tf.cast(tf.stack([ymin, xmin, ymax, xmax], axis=1), tf.float32)
+  empty = tf.equal(tf.reduce_max(rows, axis=1), 0)
+  return tf.where(empty[:, None], tf.zeros_like(boxes), boxes)
+
+
+def choose_objects(num_objects: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+  """[N] bool: m ~ uniform(0..N) objects chosen at random (stateless)."""
+  seeds = tf.random.experimental.stateless_split(seed, 2)
+  count = tf.random.stateless_uniform([], seeds[0], 0, num_objects + 1,
+                                      dtype=tf.int32)
+  order = tf.argsort(tf.random.stateless_uniform([num_objects], seeds[1]))
+  return tf.scatter_nd(order[:, None], tf.range(num_objects) < count,
+                       [num_objects])
+
+
+def _blur(alpha: tf.Tensor, sigma: float) -> tf.Tensor:
+  """alpha [H, W] blurred by a Gaussian of `sigma` pixels (separable)."""
+  radius = max(1, int(round(3 * sigma)))
+  x = tf.range(-radius, radius + 1, dtype=tf.float32)
+  kernel = tf.exp(-0.5 * tf.square(x / sigma))
+  kernel /= tf.reduce_sum(kernel)
+  # Mirrored at the border: an object at the image edge stays opaque there.
+  image = tf.pad(alpha, [[radius, radius]] * 2, mode='SYMMETRIC')
+  image = image[None, :, :, None]
+  image = tf.nn.conv2d(image, tf.reshape(kernel, [-1, 1, 1, 1]), 1, 'VALID')
+  image = tf.nn.conv2d(image, tf.reshape(kernel, [1, -1, 1, 1]), 1, 'VALID')
+  return image[0, :, :, 0]
+
+
+def paste(destination: Objects, source: Objects, chosen: tf.Tensor,
+          occluded_area_threshold: float = 300.0,
+          box_moved_threshold: float = 10.0,
+          blend_sigma: float = 0.0) -> Objects:
+  """The destination with the `chosen` ([N_source] bool) source objects
+  pasted on it, its own objects updated as the module docstring says.
+
+  Args:
+    destination: image [H, W, 3], boxes [N, 4] (output pixels), classes
+      [N], masks [N, H, W] (binary, any dtype).
+    source: the same keys, same H and W.
+    chosen: which source objects are pasted (`choose_objects`).
+    occluded_area_threshold: remaining mask area (pixels) at or under which
+      a destination object whose box moved is dropped.
+    box_moved_threshold: pixels a box coordinate must move for the object
+      to count as occluded.
+    blend_sigma: Gaussian blur of the compositing mask's edges (0: hard).
+
+  Returns:
+    image (the destination's dtype), boxes (float32), classes, masks
+    (float32 0/1): the kept destination objects, then the pasted ones.
+  """
+  pasted_masks = tf.cast(tf.boolean_mask(source['masks'], chosen) > 0,
+                         tf.float32)
+  size = tf.shape(destination['image'])[:2]
+  alpha = tf.reduce_max(tf.concat(  # [H, W]; a zero mask when none pasted
+      [pasted_masks, tf.zeros(tf.concat([[1], size], 0))], 0), axis=0)
+  occluded = alpha  # hard: a pixel under any pasted object is covered
+  if blend_sigma > 0:
+    alpha = _blur(alpha, blend_sigma)
+  dtype = destination['image'].dtype
+  image = (tf.cast(destination['image'], tf.float32) * (1 - alpha[..., None])
+           + tf.cast(source['image'], tf.float32) * alpha[..., None])
+  if dtype.is_integer:
+    image = tf.clip_by_value(tf.round(image), dtype.min, dtype.max)
+  image = tf.cast(image, dtype)
+
+  masks = tf.cast(destination['masks'] > 0, tf.float32) * (1 - occluded)
+  boxes = tight_boxes(masks)
+  moved = tf.reduce_max(
+      tf.abs(boxes - tf.cast(destination['boxes'], tf.float32)), axis=1)
+  area = tf.reduce_sum(masks, axis=[1, 2])
+  keep = tf.logical_and(
+      area > 0, tf.logical_or(area > occluded_area_threshold,
+                              moved <= box_moved_threshold))
+  return {
+      'image': image,
+      'boxes': tf.concat([tf.boolean_mask(boxes, keep),
+                          tight_boxes(pasted_masks)], 0),
+      'classes': tf.concat([
+          tf.boolean_mask(destination['classes'], keep),
+          tf.cast(tf.boolean_mask(source['classes'], chosen),
+                  destination['classes'].dtype)], 0),
+      'masks': tf.concat([tf.boolean_mask(masks, keep), pasted_masks], 0),
+  }

@@ -1,0 +1,168 @@
+"""Copy-Paste's compositing on hand-made objects: boxes tight around what
+is left of each mask, occluded objects dropped by the per-object rule,
+pasted objects carried, every empty case, and the choice of objects
+deterministic for a seed."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from official_projects_backbone_reuse.dataloaders import copy_paste
+
+SIZE = 40
+
+
+def _objects(rects, classes, colour):
+  """Rectangles [y0, x0, y1, x1) as masks and boxes on a plain image."""
+  masks = np.zeros((len(rects), SIZE, SIZE), np.float32)
+  for mask, (y0, x0, y1, x1) in zip(masks, rects):
+    mask[y0:y1, x0:x1] = 1
+  return {'image': tf.fill([SIZE, SIZE, 3], tf.constant(colour, tf.uint8)),
+          'boxes': tf.constant(np.reshape(rects, (-1, 4)), tf.float32),
+          'classes': tf.constant(classes, tf.int32),
+          'masks': tf.constant(masks)}
+
+
+def _paste(destination, source, chosen=None, **kwargs):
+  if chosen is None:
+    chosen = [True] * len(source['classes'])
+  result = copy_paste.paste(destination, source,
+                            tf.constant(chosen, tf.bool), **kwargs)
+  return {k: v.numpy() for k, v in result.items()}
+
+
+def test_tight_boxes():
+  masks = np.zeros((2, 10, 12), np.float32)
+  masks[0, 2:5, 3:7] = 1
+  masks[0, 8, 11] = 1  # a lone pixel in the corner widens the box
+  np.testing.assert_array_equal(copy_paste.tight_boxes(masks).numpy(),
+                                [[2, 3, 9, 12], [0, 0, 0, 0]])
+
+
+def test_boxes_follow_what_is_left_and_covered_objects_go():
+  destination = _objects([[0, 0, 20, 20], [30, 30, 35, 35]], [1, 2], 10)
+  source = _objects([[10, 10, 30, 30], [28, 28, 38, 38]], [3, 4], 200)
+  out = _paste(destination, source)
+  # Object 1 keeps an L (300 px, its box unmoved); object 2 is covered.
+  assert out['classes'].tolist() == [1, 3, 4]
+  expected = np.ones((SIZE, SIZE), np.float32)
+  expected[20:, :] = expected[:, 20:] = 0
+  expected[10:20, 10:20] = 0
+  np.testing.assert_array_equal(out['masks'][0], expected)
+  np.testing.assert_array_equal(out['masks'][1:],
+                                _objects([[10, 10, 30, 30], [28, 28, 38, 38]],
+                                         [3, 4], 0)['masks'])
+  np.testing.assert_array_equal(out['boxes'], [[0, 0, 20, 20],
+                                               [10, 10, 30, 30],
+                                               [28, 28, 38, 38]])
+  np.testing.assert_array_equal(
+      copy_paste.tight_boxes(out['masks']).numpy(), out['boxes'])
+  covered = np.any(out['masks'][1:] > 0, axis=0)
+  assert (out['image'][covered] == 200).all()
+  assert (out['image'][~covered] == 10).all()
+  assert out['image'].dtype == np.uint8
+
+
+def test_the_visibility_rule_is_per_object():
+  # Dropped: a strip losing its left 30 columns (100 px left, box moved 30
+  # px). Kept, untouched: a small square elsewhere, although another
+  # object moved (the tensorflow/tpu reduce_any would drop it).
+  strip_and_small = _objects([[0, 0, 10, 40], [37, 36, 40, 40]], [1, 2], 0)
+  left = _objects([[0, 0, 10, 30]], [9], 255)
+  out = _paste(strip_and_small, left)
+  assert out['classes'].tolist() == [2, 9]
+  np.testing.assert_array_equal(out['boxes'][0], [37, 36, 40, 40])
+  # Kept: moved 30 px but 400 px left, its box now tight around them.
+  big = _objects([[0, 0, 40, 40]], [1], 0)
+  out = _paste(big, _objects([[0, 0, 40, 30]], [9], 255))
+  assert out['classes'].tolist() == [1, 9]
+  np.testing.assert_array_equal(out['boxes'][0], [0, 30, 40, 40])
+  # Kept: 70 px left (under 300) but the box moved 3 px only.
+  small = _objects([[27, 20, 37, 30]], [1], 0)
+  out = _paste(small, _objects([[27, 27, 37, 30]], [9], 255))
+  assert out['classes'].tolist() == [1, 9]
+  np.testing.assert_array_equal(out['boxes'][0], [27, 20, 37, 27])
+  assert out['masks'][0].sum() == 70
+
+
+def test_thresholds_are_config():
+  destination = _objects([[0, 0, 10, 40]], [1], 0)
+  source = _objects([[0, 0, 10, 30]], [2], 255)
+  assert _paste(destination, source)['classes'].tolist() == [2]
+  kept = _paste(destination, source, occluded_area_threshold=50)
+  assert kept['classes'].tolist() == [1, 2]
+  kept = _paste(destination, source, box_moved_threshold=30)
+  assert kept['classes'].tolist() == [1, 2]
+
+
+@pytest.mark.parametrize('case', ['no_destination_objects',
+                                  'no_source_objects', 'none_chosen'])
+def test_empty_cases(case):
+  destination = _objects([[5, 5, 15, 15]], [1], 10)
+  source = _objects([[0, 0, 20, 20]], [2], 200)
+  if case == 'no_destination_objects':
+    destination = _objects(np.zeros((0, 4)), [], 10)
+  if case == 'no_source_objects':
+    source = _objects(np.zeros((0, 4)), [], 200)
+  out = _paste(destination, source, [False] if case == 'none_chosen' else None)
+  expected = {'no_destination_objects': [2], 'no_source_objects': [1],
+              'none_chosen': [1]}[case]
+  assert out['classes'].tolist() == expected
+  assert out['masks'].shape == (len(expected), SIZE, SIZE)
+  assert out['boxes'].shape == (len(expected), 4)
+  if case != 'no_destination_objects':
+    np.testing.assert_array_equal(out['image'], destination['image'])
+    np.testing.assert_array_equal(out['boxes'][0], [5, 5, 15, 15])
+
+
+def test_many_objects():
+  rng = np.random.default_rng(0)
+  corners = rng.integers(0, 30, (2, 120, 2))
+  rects = np.concatenate([corners[0], corners[0] + 1 + rng.integers(
+      0, 10, (120, 2))], axis=1)
+  destination = _objects(rects[:60], np.arange(60) % 7 + 1, 0)
+  source = _objects(rects[60:], np.arange(60) % 5 + 1, 255)
+  chosen = copy_paste.choose_objects(tf.constant(60), tf.constant([1, 2]))
+  out = _paste(destination, source, chosen.numpy())
+  assert len(out['classes']) == len(out['boxes']) == len(out['masks'])
+  assert len(out['classes']) >= chosen.numpy().sum()
+  np.testing.assert_array_equal(copy_paste.tight_boxes(out['masks']).numpy(),
+                                out['boxes'])
+  assert (out['masks'].sum(axis=(1, 2)) > 0).all()
+
+
+def test_blending_softens_the_edge_only():
+  destination = _objects([[0, 0, 40, 20]], [1], 0)
+  source = _objects([[0, 20, 40, 40]], [2], 200)
+  hard = _paste(destination, source)
+  soft = _paste(destination, source, blend_sigma=2.0)
+  assert set(np.unique(hard['image'])) == {0, 200}
+  row = soft['image'][20, :, 0]
+  assert row[0] == 0 and row[-1] == 200 and 0 < row[19] < row[20] < 200
+  np.testing.assert_array_equal(soft['masks'], hard['masks'])
+
+
+def test_the_choice_is_uniform_in_count_and_deterministic():
+  def chosen(seed, n=4):
+    return copy_paste.choose_objects(tf.constant(n),
+                                     tf.constant([seed, 7])).numpy()
+  np.testing.assert_array_equal(chosen(3), chosen(3))
+  counts = np.bincount([chosen(s).sum() for s in range(500)], minlength=5)
+  assert counts.min() > 60  # 100 expected for each of 0..4
+  assert chosen(3, n=0).shape == (0,)
+
+
+def test_it_runs_in_a_tf_data_map_with_unknown_counts():
+  destination = _objects([[0, 0, 20, 20], [30, 30, 35, 35]], [1, 2], 10)
+  source = _objects([[10, 10, 30, 30], [28, 28, 38, 38]], [3, 4], 200)
+
+  def augment(dest, src):
+    chosen = copy_paste.choose_objects(tf.shape(src['classes'])[0],
+                                       tf.constant([5, 6]))
+    return copy_paste.paste(dest, src, chosen)
+
+  data = tf.data.Dataset.from_tensors((destination, source)).map(augment)
+  assert data.element_spec['masks'].shape.as_list() == [None, SIZE, SIZE]
+  out = next(iter(data))
+  eager = augment(destination, source)
+  for key in out:
+    np.testing.assert_array_equal(out[key].numpy(), eager[key].numpy())
