@@ -27,9 +27,12 @@ any object moved every small object of the image is dropped: not copied.
 Crowd annotations are removed before this step (neither pasted nor kept as
 targets, as the reference's `skip_crowd_during_training`).
 """
-from typing import Dict
+from typing import Dict, Sequence
 
 import tensorflow as tf
+
+from official.vision.ops import box_ops
+from official.vision.ops import preprocess_ops
 
 Objects = Dict[str, tf.Tensor]  # image [H, W, 3], boxes, classes, masks
 
@@ -133,4 +136,54 @@ def paste(destination: Objects, source: Objects, chosen: tf.Tensor,
           tf.cast(tf.boolean_mask(source['classes'], chosen),
                   destination['classes'].dtype)], 0),
       'masks': tf.concat([tf.boolean_mask(masks, keep), pasted_masks], 0),
+  }
+
+
+def jitter(decoded: Dict[str, tf.Tensor], output_size: Sequence[int],
+           scale_min: float, scale_max: float, hflip: bool) -> Objects:
+  """A decoded example (Model Garden's `TfExampleDecoder`, with masks)
+  without its crowd annotations, randomly flipped and scale-jittered to
+  `output_size` by Model Garden's own LSJ ops: image float32 (0-255), boxes
+  in output pixels, classes, masks [N, H, W]; objects cropped away dropped.
+  """
+  keep = tf.logical_not(tf.cast(decoded['groundtruth_is_crowd'], tf.bool))
+  boxes = tf.boolean_mask(decoded['groundtruth_boxes'], keep)
+  classes = tf.boolean_mask(decoded['groundtruth_classes'], keep)
+  masks = tf.boolean_mask(decoded['groundtruth_instance_masks'], keep)
+  image = decoded['image']
+  image, boxes, masks = preprocess_ops.random_horizontal_flip(
+      image, boxes, masks, prob=0.5 if hflip else 0.0)
+  boxes = box_ops.denormalize_boxes(boxes, tf.shape(image)[:2])
+  image, info = preprocess_ops.resize_and_crop_image(
+      image, output_size, padded_size=output_size, aug_scale_min=scale_min,
+      aug_scale_max=scale_max)
+  boxes = preprocess_ops.resize_and_crop_boxes(boxes, info[2], info[1],
+                                               info[3])
+  masks = preprocess_ops.resize_and_crop_masks(
+      masks[..., None], info[2], output_size, info[3])[..., 0]
+  present = tf.logical_and(
+      tf.reduce_all(boxes[:, 2:] > boxes[:, :2], axis=1),
+      tf.reduce_any(masks > 0, axis=[1, 2]))
+  return {'image': image, 'boxes': tf.boolean_mask(boxes, present),
+          'classes': tf.boolean_mask(classes, present),
+          'masks': tf.boolean_mask(masks, present)}
+
+
+def as_decoded(objects: Objects, source_id: tf.Tensor) -> Dict[str, tf.Tensor]:
+  """A composite as Model Garden's decoder gives an example (uint8 image,
+  normalised boxes, no crowds), for its parser to take on from there."""
+  size = tf.shape(objects['image'])[:2]
+  image = tf.cast(tf.clip_by_value(tf.round(objects['image']), 0, 255),
+                  tf.uint8)
+  count = tf.shape(objects['classes'])[0]
+  return {
+      'source_id': source_id,
+      'image': image,
+      'height': size[0],
+      'width': size[1],
+      'groundtruth_classes': tf.cast(objects['classes'], tf.int64),
+      'groundtruth_is_crowd': tf.zeros([count], tf.bool),
+      'groundtruth_area': tf.reduce_sum(objects['masks'], axis=[1, 2]),
+      'groundtruth_boxes': box_ops.normalize_boxes(objects['boxes'], size),
+      'groundtruth_instance_masks': tf.cast(objects['masks'], tf.float32),
   }
