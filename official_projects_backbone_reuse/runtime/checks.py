@@ -15,11 +15,11 @@ from official.core import config_definitions as cfg
 from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import detection as detection_cfg
-from official_projects_backbone_reuse.tasks import detection as detection_tasks
 from official_projects_backbone_reuse.modeling import reuse_policy
 from official_projects_backbone_reuse.runtime import input_files
 from official_projects_backbone_reuse.runtime import integrity
 from official_projects_backbone_reuse.runtime.strategies import strategy_name
+from official_projects_backbone_reuse.tasks import detection as detection_tasks
 
 _DETECTION_TASKS = (detection_cfg.ReuseRetinaNetTask,
                     detection_cfg.ReuseMaskRCNNTask)
