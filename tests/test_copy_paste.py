@@ -215,3 +215,44 @@ def test_a_composite_goes_through_model_gardens_parser(tiny_world):
   np.testing.assert_allclose(labels['gt_boxes'].numpy()[:count],
                              composite['boxes'].numpy(), atol=1e-3)
   assert image.shape == (128, 128, 3)
+
+
+def _copy_paste_batches(tiny_world, seed, enabled=True, count=1):
+  from official.core import task_factory
+  from tests import reuse_helpers as h
+  params = h.set_data(h.maskrcnn_config(), tiny_world.det_train_pattern)
+  params.task.train_data.seed = seed
+  params.task.train_data.copy_paste.enabled = enabled
+  params.task.train_data.copy_paste.source_shuffle_buffer_size = 8
+  params.task.train_data.parser.aug_scale_min = 0.5
+  params.task.train_data.parser.aug_scale_max = 1.5
+  tf.random.set_seed(seed)  # Model Garden's jitter ops draw from it
+  task = task_factory.get_task(params.task)
+  data = task.build_inputs(params.task.train_data)
+  return [tf.nest.map_structure(lambda t: t.numpy(), batch)
+          for batch in data.take(count)]
+
+
+def test_the_training_input_pastes_and_is_deterministic(tiny_world):
+  (images, labels), = _copy_paste_batches(tiny_world, seed=3)
+  (again, again_labels), = _copy_paste_batches(tiny_world, seed=3)
+  (plain, plain_labels), = _copy_paste_batches(tiny_world, 3, enabled=False)
+  assert images.shape == plain.shape == (2, 128, 128, 3)
+  np.testing.assert_array_equal(images, again)
+  np.testing.assert_array_equal(labels['gt_boxes'], again_labels['gt_boxes'])
+  assert not np.array_equal(images, plain)
+  boxes = labels['gt_boxes'].reshape(-1, 4)
+  boxes = boxes[labels['gt_classes'].reshape(-1) > 0]
+  assert len(boxes) and (boxes >= 0).all() and (boxes <= 128).all()
+  assert labels['gt_masks'].shape == plain_labels['gt_masks'].shape
+
+
+def test_copy_paste_needs_masks():
+  from official_projects_backbone_reuse.common.errors import ConfigError
+  from official_projects_backbone_reuse.tasks import detection
+  from tests import reuse_helpers as h
+  params = h.maskrcnn_config()
+  params.task.train_data.copy_paste.enabled = True
+  params.task.model.include_mask = False
+  with pytest.raises(ConfigError, match='set task.model.include_mask'):
+    detection.check_task_config(params.task, for_run=False)

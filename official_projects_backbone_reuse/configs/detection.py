@@ -180,10 +180,49 @@ class ClassBalancedRetuning(hyperparams.Config):
 
 
 @dataclasses.dataclass
+class CopyPaste(hyperparams.Config):
+  """`task.train_data.copy_paste`: Copy-Paste augmentation (Ghiasi et al.,
+  CVPR 2021) of the training data, which needs instance masks
+  (`task.model.include_mask`). Each image is paired with one drawn from an
+  independently shuffled stream of the same files (images with a non-crowd
+  object); both are flipped (`parser.aug_rand_hflip`) and scale-jittered
+  (`parser.aug_scale_min/max`) to the model's input size independently,
+  and a random subset of the second's objects is pasted on the first (see
+  `dataloaders/copy_paste.py` for the rule applied to occluded objects).
+
+  Attributes:
+    enabled: apply it (training data only).
+    occluded_area_threshold: a destination object whose box moved and whose
+      remaining mask area is at most this many output pixels is dropped.
+    box_moved_threshold: output pixels a box coordinate must move for the
+      object to count as occluded.
+    blend_sigma: Gaussian blur (pixels) of the pasted masks' edges; 0: hard
+      compositing, as the reference code.
+    source_shuffle_buffer_size: shuffle buffer of the second stream.
+  """
+  enabled: bool = False
+  occluded_area_threshold: float = 300.0
+  box_moved_threshold: float = 10.0
+  blend_sigma: float = 0.0
+  source_shuffle_buffer_size: int = 1000
+
+
+@dataclasses.dataclass
+class ReuseMaskRCNNData(maskrcnn_cfg.DataConfig):
+  """Model Garden's Mask R-CNN data config with `copy_paste`."""
+  copy_paste: CopyPaste = dataclasses.field(default_factory=CopyPaste)
+
+
+@dataclasses.dataclass
 class ReuseMaskRCNNTask(maskrcnn_cfg.MaskRCNNTask):
   """`freeze_at`: Detectron2's FREEZE_AT; None follows `freeze_backbone`.
   `class_balanced_retuning`: the second stage (re-tune the classification
-  layer with a class-balanced loss). `evaluation`: COCO or LVIS metrics."""
+  layer with a class-balanced loss). `evaluation`: COCO or LVIS metrics.
+  `train_data.copy_paste`: Copy-Paste augmentation."""
+  train_data: ReuseMaskRCNNData = dataclasses.field(
+      default_factory=lambda: ReuseMaskRCNNData(is_training=True))
+  validation_data: ReuseMaskRCNNData = dataclasses.field(
+      default_factory=lambda: ReuseMaskRCNNData(is_training=False))
   freeze_at: Optional[int] = None
   model: ReuseMaskRCNN = dataclasses.field(default_factory=ReuseMaskRCNN)
   class_balanced_retuning: ClassBalancedRetuning = dataclasses.field(

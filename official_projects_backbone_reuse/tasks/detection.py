@@ -31,6 +31,7 @@ from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.configs import detection as cfg
 from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.dataloaders import copy_paste_input
 from official_projects_backbone_reuse.evaluation import LVIS_DETECTIONS_FILE
 from official_projects_backbone_reuse.evaluation import coco_mask_evaluator
 from official_projects_backbone_reuse.evaluation import lvis_evaluator
@@ -45,6 +46,11 @@ def check_task_config(task_config, for_run: bool = True) -> None:
   keys contradict each other, or (`for_run`) a run would lack a value they
   need (a checkpoint or annotation file to read)."""
   reuse_policy.check_config(task_config, for_run)
+  copy = getattr(task_config.train_data, 'copy_paste', None)
+  if copy and copy.enabled and not task_config.model.include_mask:
+    raise ConfigError('task.train_data.copy_paste.enabled pastes objects by '
+                      'their masks: set task.model.include_mask (and train '
+                      'on TFRecords with masks).')
   evaluation = task_config.evaluation
   if evaluation.type not in ('coco', 'lvis'):
     raise ConfigError(f'task.evaluation.type={evaluation.type!r}: expected '
@@ -161,6 +167,13 @@ class ReuseMaskRCNNTask(_BackboneReuseMixin, maskrcnn.MaskRCNNTask):
   loss gets class-balanced weights computed from the training annotations.
   """
   _class_weights = None
+
+  def build_inputs(self, params, input_context=None, dataset_fn=None):
+    copy = getattr(params, 'copy_paste', None)
+    if params.is_training and copy is not None and copy.enabled:
+      return copy_paste_input.build_inputs(self.task_config, params,
+                                           input_context, dataset_fn)
+    return super().build_inputs(params, input_context, dataset_fn)
 
   def class_weights(self) -> List[float]:
     """The class-balanced `losses.class_weights` of stage 2, computed from

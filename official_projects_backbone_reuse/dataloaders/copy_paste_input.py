@@ -1,0 +1,101 @@
+"""The Mask R-CNN training input with Copy-Paste (`task.train_data.copy_paste`).
+
+Model Garden's own reader, decoder and Mask R-CNN parser, with one step
+between decoding and parsing (the reader's `sample_fn`): each decoded
+example is zipped with one of an independently shuffled stream of the same
+files (examples with a non-crowd object), both are jittered and the second
+pasted on the first (`copy_paste`). The composite reaches Model Garden's
+parser at the output size, so its own flip and scale jitter are set off
+(they already happened, per image); everything after (anchor and mask
+targets, padding, augmenters) is Model Garden's. All in tf.data ops, per
+input pipeline, under every distribution strategy.
+"""
+from typing import Optional
+
+import tensorflow as tf
+
+from official.common import dataset_fn as dataset_fn_lib
+from official.vision.dataloaders import input_reader
+from official.vision.dataloaders import input_reader_factory
+from official.vision.dataloaders import maskrcnn_input
+from official.vision.dataloaders import tf_example_decoder
+
+from official_projects_backbone_reuse.dataloaders import copy_paste
+
+
+def _has_object(decoded) -> tf.Tensor:
+  return tf.reduce_any(tf.logical_not(tf.cast(
+      decoded['groundtruth_is_crowd'], tf.bool)))
+
+
+def pairs_fn(task_config, params):
+  """The reader's `sample_fn`: decoded examples -> decoded composites."""
+  options, parser = params.copy_paste, params.parser
+  size = task_config.model.input_size[:2]
+
+  def composite(destination, source, seed):
+    jittered = [copy_paste.jitter(d, size, parser.aug_scale_min,
+                                  parser.aug_scale_max, parser.aug_rand_hflip)
+                for d in (destination, source)]
+    chosen = copy_paste.choose_objects(
+        tf.shape(jittered[1]['classes'])[0], seed)
+    pasted = copy_paste.paste(
+        *jittered, chosen,
+        occluded_area_threshold=options.occluded_area_threshold,
+        box_moved_threshold=options.box_moved_threshold,
+        blend_sigma=options.blend_sigma)
+    return copy_paste.as_decoded(pasted, destination['source_id'])
+
+  def sample_fn(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    sources = dataset.filter(_has_object).shuffle(
+        options.source_shuffle_buffer_size,
+        seed=None if params.seed is None else params.seed + 1)
+    seeds = tf.data.Dataset.random(seed=params.seed).batch(2)
+    # Model Garden's jitter ops draw from stateful generators: with a seed
+    # the pairs are composed one at a time, so that they draw in order.
+    return tf.data.Dataset.zip((dataset, sources, seeds)).map(
+        composite, num_parallel_calls=(
+            None if params.seed is not None else tf.data.AUTOTUNE))
+
+  return sample_fn
+
+
+def build_inputs(task_config, params,
+                 input_context: Optional[tf.distribute.InputContext] = None,
+                 dataset_fn=None) -> tf.data.Dataset:
+  """What Model Garden's `MaskRCNNTask.build_inputs` builds, with the
+  Copy-Paste step before its parser."""
+  decoder_config = params.decoder.get()
+  decoder = tf_example_decoder.TfExampleDecoder(
+      include_mask=True,
+      regenerate_source_id=decoder_config.regenerate_source_id,
+      mask_binarize_threshold=decoder_config.mask_binarize_threshold)
+  model, parsing = task_config.model, params.parser
+  parser = maskrcnn_input.Parser(
+      output_size=model.input_size[:2],
+      min_level=model.min_level, max_level=model.max_level,
+      num_scales=model.anchor.num_scales,
+      aspect_ratios=model.anchor.aspect_ratios,
+      anchor_size=model.anchor.anchor_size,
+      rpn_match_threshold=parsing.rpn_match_threshold,
+      rpn_unmatched_threshold=parsing.rpn_unmatched_threshold,
+      rpn_batch_size_per_im=parsing.rpn_batch_size_per_im,
+      rpn_fg_fraction=parsing.rpn_fg_fraction,
+      aug_rand_hflip=False, aug_rand_vflip=False,  # done per image before
+      aug_scale_min=1.0, aug_scale_max=1.0,
+      aug_type=parsing.aug_type,
+      skip_crowd_during_training=parsing.skip_crowd_during_training,
+      max_num_instances=parsing.max_num_instances,
+      include_mask=True,
+      outer_boxes_scale=model.outer_boxes_scale,
+      mask_crop_size=parsing.mask_crop_size,
+      dtype=params.dtype)
+  reader = input_reader_factory.input_reader_generator(
+      params,
+      dataset_fn=dataset_fn or dataset_fn_lib.pick_dataset_fn(
+          params.file_type),
+      decoder_fn=decoder.decode,
+      combine_fn=input_reader.create_combine_fn(params),
+      sample_fn=pairs_fn(task_config, params),
+      parser_fn=parser.parse_fn(params.is_training))
+  return reader.read(input_context=input_context)
