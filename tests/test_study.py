@@ -177,6 +177,8 @@ def test_a_failed_cell_is_reported_and_the_others_go_on(tmp_path, monkeypatch,
   monkeypatch.setattr(steps, 'run_logged', fake_run)
   monkeypatch.setattr(runner, 'parameter_counts', lambda study: {
       'small': {'total': parameters.ParameterCount(10, 4)}})
+  monkeypatch.setattr(runner, 'step_gflops', lambda study, workdir, cells: {
+      tables.flops_key(c): 12.5 for c in cells})
   assert runner.run(study, workdir) == 1
   assert len(ran) == 2
   said = capsys.readouterr()
@@ -184,7 +186,8 @@ def test_a_failed_cell_is_reported_and_the_others_go_on(tmp_path, monkeypatch,
           ' error: bad data') in said.err
   assert '| small | - | 25.0/50.0 |' in open(f'{workdir}/table1.md').read()
   cost = open(f'{workdir}/cost.md').read().splitlines()
-  assert cost[2] == '| small | imagenet/frozen | 0 | 200 | 0.400 | 1.5 | 2.5 | 2,048 |'
+  assert cost[2] == ('| small | imagenet/frozen | 0 | 200 | 12.5 | 0.400 | '
+                     '1.5 | 2.5 | 2,048 |')
   assert len(cost) == 5  # the failed cell has no cost
   assert runner.run(study, workdir) == 1  # only the failed cell runs again
   assert len(ran) == 3 and 'finetune' in ran[-1]
@@ -293,6 +296,9 @@ def test_a_tiny_study_end_to_end(upstream, tiny_world, tmp_path, capsys):
   assert (workdir / 'capacity.png').read_bytes()[:4] == b'\x89PNG'
   cost = (workdir / 'cost.md').read_text()
   assert cost.count(' | tiny/') == 1  # the cell launched by hand has none
+  flops = json.loads((workdir / 'flops.json').read_text())
+  assert list(flops) == ['FPN|frozen'] and flops['FPN|frozen'] > 0
+  assert f' | {flops["FPN|frozen"]:,.1f} | ' in cost
   curves = workdir / 'curves' / 'FPN'  # Figure 4: frozen against fine-tuned
   assert (curves / 'relative_ap_bbox.png').read_bytes()[:4] == b'\x89PNG'
   assert next(csv.reader(open(curves / 'relative_ap_bbox.csv'))) == [

@@ -51,6 +51,7 @@ def _metrics(study: spec.Study, workdir: str) -> Dict[spec.Cell, Optional[dict]]
 
 _RATE = re.compile(r'train \| step: +(\d+) \| steps/sec: +([\d.]+)')
 COST_FILE = 'study_cost.json'  # in a cell's model dir, written by `run`
+FLOPS_FILE = 'flops.json'  # in the workdir, by `collect`
 
 
 def _costs(study: spec.Study, workdir: str) -> Dict[spec.Cell, Optional[dict]]:
@@ -73,6 +74,38 @@ def _costs(study: spec.Study, workdir: str) -> Dict[spec.Cell, Optional[dict]]:
       cost['train_steps'] = max(rates)
     found[cell] = cost
   return found
+
+
+def step_gflops(study: spec.Study, workdir: str,
+                cells: List[spec.Cell]) -> Dict[str, float]:
+  """GFLOPs of one training step of the `cells`' detector and initialisation
+  (`analysis.train_flops`: the cell's own config, batch and input size;
+  traced, not run), by `tables.flops_key`; counted once and kept in
+  DIR/flops.json."""
+  from official_projects_backbone_reuse.analysis import train_flops
+  from official_projects_backbone_reuse.common import files
+  from official_projects_backbone_reuse.configs import loading
+  from official_projects_backbone_reuse.study import tables
+  path = os.path.join(workdir, FLOPS_FILE)
+  known = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      known = json.load(f)
+  for cell in cells:
+    key = tables.flops_key(cell)
+    if key in known:
+      continue
+    args = study.command(cell, workdir)
+    value = lambda flag: [a.split('=', 1)[1] for a in args
+                          if a.startswith(f'--{flag}=')]
+    params = loading.load_experiment(cell.row.experiment,
+                                     value('config_file'),
+                                     value('params_override')[0])
+    flops, _ = train_flops.training_step_flops(
+        params, params.task.train_data.global_batch_size)
+    known[key] = flops.total / 1e9
+  files.write_atomically(path, json.dumps(known, indent=1, sort_keys=True))
+  return known
 
 
 def parameter_counts(study: spec.Study) -> Dict[str, Dict]:
@@ -128,6 +161,7 @@ def collect(study: spec.Study, workdir: str) -> str:
   metrics = _metrics(study, workdir)
   found = tables.results(study, metrics)
   counts = parameter_counts(study)
+  costs = _costs(study, workdir)
   table1 = tables.table1_markdown(study, found)
   finished = sum(m is not None for m in metrics.values())
   files.write_all_atomically({
@@ -138,7 +172,8 @@ def collect(study: spec.Study, workdir: str) -> str:
       os.path.join(workdir, 'capacity.png'):
           tables.capacity_png(study, counts, found),
       os.path.join(workdir, 'cost.md'):
-          tables.cost_markdown(study, _costs(study, workdir)),
+          tables.cost_markdown(study, costs, step_gflops(
+              study, workdir, [c for c, cost in costs.items() if cost])),
       os.path.join(workdir, 'results.json'): json.dumps({
           'study': os.path.abspath(study.path),
           'cells': [{'row': c.row.name, 'column': c.column, 'seed': c.seed,

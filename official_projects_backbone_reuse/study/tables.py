@@ -206,24 +206,38 @@ def capacity_png(study: spec.Study,
   return out.getvalue()
 
 
+def flops_key(cell: spec.Cell) -> str:
+  """FLOPs depend on the detector and initialisation, not on the upstream
+  or seed."""
+  return f'{cell.row.name}|{cell.initialisation}'
+
+
 def cost_markdown(study: spec.Study,
-                  costs: Dict[spec.Cell, Optional[dict]]) -> str:
-  """What each cell cost: its steps, median seconds per training step (from
-  its log), and the wall time, CPU time and peak memory of the `train.py`
-  run that finished it (`steps.run_logged`)."""
-  lines = ['| detector | column | seed | steps | s/step | wall min | CPU min | '
-           'peak RSS MB |', '|---|---|---:|---:|---:|---:|---:|---:|']
+                  costs: Dict[spec.Cell, Optional[dict]],
+                  gflops: Optional[Dict[str, float]] = None) -> str:
+  """What each cell cost: its steps, FLOPs per training step (`gflops`, by
+  `flops_key`), median seconds per step (from its log), and the wall time,
+  CPU time and peak memory of the `train.py` run that finished it
+  (`steps.run_logged`)."""
+  gflops = gflops or {}
+  lines = ['| detector | column | seed | steps | GFLOPs/step | s/step | '
+           'wall min | CPU min | peak RSS MB |',
+           '|---|---|---:|---:|---:|---:|---:|---:|---:|']
   for cell, cost in costs.items():
     if cost is None:
       continue
     step = cost.get('s_per_step')
+    flops = gflops.get(flops_key(cell))
     lines.append(
         f'| {cell.row.name} | {cell.column} | {cell.seed} | '
         f'{cost.get("train_steps", "-")} | '
+        + (f'{flops:,.1f}' if flops else '-') + ' | '
         + (f'{step:.3f}' if step else '-')
         + f' | {cost["wall_s"] / 60:.1f} | {cost["cpu_s"] / 60:.1f} | '
         f'{cost["peak_rss_mb"]:,} |')
   return '\n'.join(lines) + (
       '\n\nwall / CPU time and peak RSS of the run that finished the cell '
       '(a resumed cell\'s earlier runs are not counted), with its '
-      'evaluation; s/step: the median of its logged training rates.\n')
+      'evaluation; s/step: the median of its logged training rates; '
+      'GFLOPs/step: forward and backward of one training step as '
+      '`backbone-reuse-resources` counts them.\n')
