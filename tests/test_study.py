@@ -123,7 +123,7 @@ def test_table1_prints_the_change_against_fine_tuning_and_the_noise(tmp_path):
     metrics[cell] = {'AP': ap + spread, 'AP50': ap + 0.2}
   metrics[next(c for c in metrics if c.row == small and
                c.column == 'scratch' and c.seed == 1)] = None  # unfinished
-  found = tables.results(study, metrics)
+  found = tables.results(metrics)
   text = tables.table1_markdown(study, found)
   lines = text.splitlines()
   assert lines[0] == ('| detector | scratch | finetune | frozen | parallel | '
@@ -175,7 +175,7 @@ def test_a_failed_cell_is_reported_and_the_others_go_on(tmp_path, monkeypatch,
     return {'wall_s': 90.0, 'cpu_s': 150.0, 'peak_rss_mb': 2048}
 
   monkeypatch.setattr(steps, 'run_logged', fake_run)
-  monkeypatch.setattr(runner, 'parameter_counts', lambda study: {
+  monkeypatch.setattr(runner, 'parameter_counts', lambda study, workdir: {
       'small': {'total': parameters.ParameterCount(10, 4)}})
   monkeypatch.setattr(runner, 'step_gflops', lambda study, workdir, cells: {
       tables.flops_key(c): 12.5 for c in cells})
@@ -208,6 +208,11 @@ def test_a_study_makes_its_world_first_and_reads_it(tmp_path, monkeypatch):
   assert study.command(scratch, 'w')[-1] == (  # its own schedule wins
       f'--params_override=task.annotation_file={tmp_path}/world/val.json,'
       'trainer.train_steps=3,trainer.train_steps=6,task.train_data.seed=0')
+  # What the tables build (parameters, FLOPs): the cells' own config.
+  files, overrides = study.config(cell.row, 'frozen', 'w')
+  assert files[-1].endswith('experiments/init/freeze.yaml')
+  assert overrides == [f'task.annotation_file={tmp_path}/world/val.json',
+                       'trainer.train_steps=3']
   made = []
   monkeypatch.setattr(steps, 'prepare_world', lambda root, scale, total_steps:
                       made.append((root, total_steps)) or root)

@@ -95,12 +95,9 @@ def step_gflops(study: spec.Study, workdir: str,
     key = tables.flops_key(cell)
     if key in known:
       continue
-    args = study.command(cell, workdir)
-    value = lambda flag: [a.split('=', 1)[1] for a in args
-                          if a.startswith(f'--{flag}=')]
-    params = loading.load_experiment(cell.row.experiment,
-                                     value('config_file'),
-                                     value('params_override')[0])
+    files_, overrides = study.config(cell.row, cell.initialisation, workdir)
+    params = loading.load_experiment(cell.row.experiment, files_,
+                                     ','.join(overrides))
     flops, _ = train_flops.training_step_flops(
         params, params.task.train_data.global_batch_size)
     known[key] = flops.total / 1e9
@@ -108,17 +105,17 @@ def step_gflops(study: spec.Study, workdir: str,
   return known
 
 
-def parameter_counts(study: spec.Study) -> Dict[str, Dict]:
-  """Each row's parameters, built frozen (`analysis.report`), by row name."""
+def parameter_counts(study: spec.Study, workdir: str) -> Dict[str, Dict]:
+  """Each row's parameters, built frozen with the study's and the row's
+  overrides (`analysis.report`), by row name."""
   from official_projects_backbone_reuse.analysis import parameters
   from official_projects_backbone_reuse.analysis import report
   from official_projects_backbone_reuse.configs import loading
-  from official_projects_backbone_reuse.configs import recipes
   counts = {}
   for row in study.rows:
-    files_ = list(row.config_files) + [recipes.experiment_file(
-        spec.INITIALISATIONS['frozen'][0])]
-    params = loading.load_experiment(row.experiment, files_)
+    files_, overrides = study.config(row, 'frozen', workdir)
+    params = loading.load_experiment(row.experiment, files_,
+                                     ','.join(overrides))
     counts[row.name] = parameters.count_parameters(
         report.build_for_counting(params, input_size=None))
   return counts
@@ -159,8 +156,8 @@ def collect(study: spec.Study, workdir: str) -> str:
   from official_projects_backbone_reuse.common import files
   from official_projects_backbone_reuse.study import tables
   metrics = _metrics(study, workdir)
-  found = tables.results(study, metrics)
-  counts = parameter_counts(study)
+  found = tables.results(metrics)
+  counts = parameter_counts(study, workdir)
   costs = _costs(study, workdir)
   table1 = tables.table1_markdown(study, found)
   finished = sum(m is not None for m in metrics.values())

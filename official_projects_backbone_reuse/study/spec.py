@@ -147,26 +147,35 @@ class Study:
     return [Cell(row, column, seed) for seed in self.seeds
             for row in self.rows for column in self.columns]
 
+  def config(self, row: Row, initialisation: str,
+             workdir: str) -> Tuple[List[str], List[str]]:
+    """The config files and overrides of a row and initialisation, before
+    any upstream or seed: what the cells and the tables build."""
+    overrides = (list(self.params_override) + list(row.params_override)
+                 + list(self.initialisation_overrides.get(initialisation,
+                                                          ())))
+    files = list(row.config_files) + [
+        recipes_lib.experiment_file(f) for f in INITIALISATIONS[
+            initialisation]]
+    return ([self.fill(f, workdir) for f in files],
+            [self.fill(o, workdir) for o in overrides])
+
   def command(self, cell: Cell, workdir: str,
               program: Tuple[str, ...] = ()) -> List[str]:
     """The `train.py` command of a cell (`program`: how to start it;
     default this Python's `-m official_projects_backbone_reuse.train`)."""
-    overrides = (list(self.params_override) + list(cell.row.params_override)
-                 + list(self.initialisation_overrides.get(
-                     cell.initialisation, ())))
+    files, overrides = self.config(cell.row, cell.initialisation, workdir)
     if cell.upstream:
-      overrides.append(f'task.init_checkpoint={self.upstreams[cell.upstream]}')
+      overrides.append(self.fill(
+          f'task.init_checkpoint={self.upstreams[cell.upstream]}', workdir))
     overrides.append(f'task.train_data.seed={cell.seed}')
-    files = list(cell.row.config_files) + [
-        recipes_lib.experiment_file(f)
-        for f in INITIALISATIONS[cell.initialisation]]
     program = program or (sys.executable, '-m',
                           'official_projects_backbone_reuse.train')
-    return [self.fill(part, workdir) for part in (
-        list(program) + [f'--experiment={cell.row.experiment}']
-        + [f'--config_file={f}' for f in files]
-        + ['--mode=train_and_eval', f'--model_dir={cell.model_dir(workdir)}',
-           '--params_override=' + ','.join(overrides)])]
+    return list(program) + [f'--experiment={cell.row.experiment}'] + [
+        f'--config_file={f}' for f in files] + [
+            '--mode=train_and_eval',
+            f'--model_dir={cell.model_dir(workdir)}',
+            '--params_override=' + ','.join(overrides)]
 
   def shell_command(self, cell: Cell, workdir: str) -> str:
     """The command a user launches as a job of its own."""

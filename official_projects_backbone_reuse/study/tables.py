@@ -45,8 +45,7 @@ class Result:
 Results = Dict[str, Dict[str, Result]]  # row name -> column -> result
 
 
-def results(study: spec.Study,
-            metrics: Dict[spec.Cell, Optional[dict]]) -> Results:
+def results(metrics: Dict[spec.Cell, Optional[dict]]) -> Results:
   """The cells' metrics.json (None: not finished), seeds grouped."""
   grouped = {}
   for cell, found in metrics.items():  # one pass, cells in seed order
