@@ -23,10 +23,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from official_projects_backbone_reuse.data_tools import cli
 from official_projects_backbone_reuse.data_tools import make_procedural_dataset
+
+
+def detection_set(directory: str, images: int) -> Tuple[str, str]:
+  """A procedural detection set of `images` JPEGs with masks (and a token
+  classification set) in `directory`: its annotation file and image
+  folder."""
+  make_procedural_dataset.make_dataset(
+      directory, seed=0, cls_images_per_class=1, cls_val_per_class=1,
+      det_train_images=images, det_val_images=1,
+      progress_stream=io.StringIO())
+  detection = os.path.join(directory, 'detection')
+  return (os.path.join(detection, 'annotations', 'train.json'),
+          os.path.join(detection, 'train', 'images'))
 
 
 def _timed(command: List[str]) -> Dict[str, float]:
@@ -50,13 +63,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
   parser.add_argument('--num_shards', type=int, default=4)
   args = parser.parse_args(argv)
   with tempfile.TemporaryDirectory() as tmp:
-    world = os.path.join(tmp, 'world')
-    make_procedural_dataset.make_dataset(
-        world, seed=0, cls_images_per_class=1, cls_val_per_class=1,
-        det_train_images=args.images, det_val_images=1,
-        progress_stream=io.StringIO())
-    annotations = os.path.join(world, 'detection', 'annotations', 'train.json')
-    images = os.path.join(world, 'detection', 'train', 'images')
+    annotations, images = detection_set(os.path.join(tmp, 'world'),
+                                        args.images)
     processes = str(args.num_processes)
     commands = {
         'model_garden': [

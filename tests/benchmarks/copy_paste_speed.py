@@ -24,8 +24,8 @@ from typing import Optional, Sequence
 from official.core import task_factory
 
 from official_projects_backbone_reuse.data_tools import convert_detection
-from official_projects_backbone_reuse.data_tools import make_procedural_dataset
 from tests import reuse_helpers as h
+from tests.benchmarks import convert_speed
 
 
 def _images_per_second(pattern, args, copy_paste, seed) -> float:
@@ -56,15 +56,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
   parser.add_argument('--repeats', type=int, default=3)
   args = parser.parse_args(argv)
   with tempfile.TemporaryDirectory() as tmp:
-    world = os.path.join(tmp, 'world')
-    make_procedural_dataset.make_dataset(
-        world, seed=0, cls_images_per_class=1, cls_val_per_class=1,
-        det_train_images=args.images, det_val_images=1,
-        progress_stream=io.StringIO())
+    annotations, images = convert_speed.detection_set(
+        os.path.join(tmp, 'world'), args.images)
     convert_detection.convert_detection(
-        os.path.join(world, 'detection', 'annotations', 'train.json'),
-        os.path.join(world, 'detection', 'train', 'images'),
-        os.path.join(tmp, 'train'), num_shards=2,
+        annotations, images, os.path.join(tmp, 'train'), num_shards=2,
         progress_stream=io.StringIO())
     pattern = os.path.join(tmp, 'train-*')
     ways = {'plain LSJ': (False, None), 'copy-paste': (True, None),
