@@ -178,7 +178,8 @@ def _decoded_records(pattern, count):
 
 def test_jitter_keeps_boxes_and_masks_together(tiny_world):
   decoded, = _decoded_records(tiny_world.det_train_pattern, 1)
-  out = copy_paste.jitter(decoded, [128, 128], 0.5, 0.5, hflip=False)
+  out = copy_paste.jitter(decoded, [128, 128], 0.5, 0.5, hflip=False,
+                         seed=tf.constant([0, 1]))
   assert out['image'].shape == (128, 128, 3)
   assert out['masks'].shape[1:] == (128, 128)
   height, width = decoded['image'].shape[:2]
@@ -191,11 +192,41 @@ def test_jitter_keeps_boxes_and_masks_together(tiny_world):
       copy_paste.tight_boxes(out['masks']).numpy(), expected, atol=2)
 
 
+def test_jitter_is_model_gardens_resize_crop_and_pad(tiny_world):
+  decoded, = _decoded_records(tiny_world.det_train_pattern, 1)
+  image_size = tf.cast(tf.shape(decoded['image'])[:2], tf.float32)
+  flips = set()
+  for seed in range(6):  # scales 0.3-2.0: padded and cropped, flipped or not
+    seed = tf.constant([seed, 7])
+    out = copy_paste.jitter(decoded, [96, 112], 0.3, 2.0, True, seed)
+    # The draws jitter makes, then Model Garden's way: flip the whole
+    # image, resize it, crop at the offset, pad with zeros.
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    flip = bool(tf.random.stateless_uniform([], seeds[0]) < 0.5)
+    flips.add(flip)
+    scaled, _, offset = copy_paste._lsj_window(image_size, [96, 112], 0.3,
+                                               2.0, seeds[1])
+    image, masks = decoded['image'], decoded['groundtruth_instance_masks']
+    if flip:
+      image, masks = image[:, ::-1], masks[:, :, ::-1]
+    y, x = offset.numpy().astype(int)
+    def resized(tensor, method):
+      tensor = tf.image.resize(tensor, tf.cast(scaled, tf.int32),
+                               method=method)[..., y:y + 96, x:x + 112, :]
+      return tf.image.pad_to_bounding_box(tensor, 0, 0, 96, 112).numpy()
+    np.testing.assert_allclose(  # positions stepped in float32: ~1e-5 apart
+        out['image'].numpy(), resized(image, 'bilinear'), atol=0.01)
+    expected = resized(masks[..., None], 'nearest')[..., 0]
+    present = expected.reshape(len(expected), -1).any(axis=1)
+    np.testing.assert_array_equal(out['masks'].numpy(), expected[present])
+  assert flips == {True, False}
+
+
 def test_a_composite_goes_through_model_gardens_parser(tiny_world):
   from official.vision.dataloaders import maskrcnn_input
-  destination, source = [copy_paste.jitter(d, [128, 128], 0.8, 1.25, True)
-                         for d in _decoded_records(
-                             tiny_world.det_train_pattern, 2)]
+  destination, source = [
+      copy_paste.jitter(d, [128, 128], 0.8, 1.25, True, tf.constant([i, 1]))
+      for i, d in enumerate(_decoded_records(tiny_world.det_train_pattern, 2))]
   chosen = tf.ones_like(source['classes'], tf.bool)
   composite = copy_paste.paste(destination, source, chosen)
   decoded = copy_paste.as_decoded(composite, tf.constant('1'))
@@ -226,7 +257,7 @@ def _copy_paste_batches(tiny_world, seed, enabled=True, count=1):
   params.task.train_data.copy_paste.source_shuffle_buffer_size = 8
   params.task.train_data.parser.aug_scale_min = 0.5
   params.task.train_data.parser.aug_scale_max = 1.5
-  tf.random.set_seed(seed)  # Model Garden's jitter ops draw from it
+  tf.random.set_seed(seed)  # Model Garden's parser samples RPN anchors
   task = task_factory.get_task(params.task)
   data = task.build_inputs(params.task.train_data)
   return [tf.nest.map_structure(lambda t: t.numpy(), batch)

@@ -198,7 +198,8 @@ class CopyPaste(hyperparams.Config):
       object to count as occluded.
     blend_sigma: Gaussian blur (pixels) of the pasted masks' edges; 0: hard
       compositing, as the reference code.
-    source_shuffle_buffer_size: shuffle buffer of the second stream.
+    source_shuffle_buffer_size: shuffle buffer of the second stream
+      (serialized records, decoded after drawing).
   """
   enabled: bool = False
   occluded_area_threshold: float = 300.0

@@ -139,28 +139,82 @@ def paste(destination: Objects, source: Objects, chosen: tf.Tensor,
   }
 
 
+def _lsj_window(image_size: tf.Tensor, output_size: Sequence[int],
+                scale_min: float, scale_max: float, seed: tf.Tensor):
+  """Model Garden's LSJ geometry (`preprocess_ops.resize_and_crop_image`),
+  drawn statelessly: the scaled image size, its per-axis scale and the
+  crop offset, all float32 [2]."""
+  seeds = tf.random.experimental.stateless_split(seed, 2)
+  desired = tf.constant(output_size, tf.float32)
+  scaled = tf.round(desired * tf.random.stateless_uniform(
+      [], seeds[0], scale_min, scale_max))
+  scaled = tf.round(image_size * tf.reduce_min(scaled / image_size))
+  offset = tf.floor(tf.maximum(scaled - desired, 0)
+                    * tf.random.stateless_uniform([2], seeds[1]))
+  return scaled, scaled / image_size, offset
+
+
+def _sampling(size_in, size_out, scaled, offset, flip):
+  """Where each output row (or column) reads in the input, as TensorFlow's
+  half-pixel `resize` of the input to `scaled` then cropped at `offset`
+  reads: the nearest index (clipped as `resize` clips), the bilinear
+  position of the first and the last output pixel, and whether each output
+  pixel lies inside the scaled image (else it is zero padding)."""
+  out = tf.range(size_out, dtype=tf.float32) + offset
+  step = size_in / scaled
+  last = size_in - 1
+  nearest = tf.minimum(tf.floor((out + 0.5) * step), last)
+  ends = (out[::size_out - 1] + 0.5) * step - 0.5
+  if flip is not None:  # read the mirrored image: position p is last - p
+    nearest, ends = (tf.where(flip, last - nearest, nearest),
+                     tf.where(flip, last - ends, ends))
+  return tf.cast(nearest, tf.int32), ends, tf.cast(out < scaled, tf.float32)
+
+
 def jitter(decoded: Dict[str, tf.Tensor], output_size: Sequence[int],
-           scale_min: float, scale_max: float, hflip: bool) -> Objects:
+           scale_min: float, scale_max: float, hflip: bool,
+           seed: tf.Tensor) -> Objects:
   """A decoded example (Model Garden's `TfExampleDecoder`, with masks)
   without its crowd annotations, randomly flipped and scale-jittered to
-  `output_size` by Model Garden's own LSJ ops: image float32 (0-255), boxes
-  in output pixels, classes, masks [N, H, W]; objects cropped away dropped.
+  `output_size`: image float32 (0-255), boxes in output pixels, classes,
+  masks [N, H, W]; objects cropped away dropped.
+
+  The same result as Model Garden's LSJ ops (`random_horizontal_flip`,
+  `resize_and_crop_image` with `padded_size` = `output_size`,
+  `resize_and_crop_boxes` / `_masks`: bilinear image, nearest-neighbour
+  masks, zero padding), but computed for the output pixels only (its ops
+  resize the whole image, up to `scale_max`^2 its area, then crop) and
+  drawn from a stateless `seed` [2], so parallel calls stay deterministic.
   """
   keep = tf.logical_not(tf.cast(decoded['groundtruth_is_crowd'], tf.bool))
   boxes = tf.boolean_mask(decoded['groundtruth_boxes'], keep)
   classes = tf.boolean_mask(decoded['groundtruth_classes'], keep)
   masks = tf.boolean_mask(decoded['groundtruth_instance_masks'], keep)
   image = decoded['image']
-  image, boxes, masks = preprocess_ops.random_horizontal_flip(
-      image, boxes, masks, prob=0.5 if hflip else 0.0)
-  boxes = box_ops.denormalize_boxes(boxes, tf.shape(image)[:2])
-  image, info = preprocess_ops.resize_and_crop_image(
-      image, output_size, padded_size=output_size, aug_scale_min=scale_min,
-      aug_scale_max=scale_max)
-  boxes = preprocess_ops.resize_and_crop_boxes(boxes, info[2], info[1],
-                                               info[3])
-  masks = preprocess_ops.resize_and_crop_masks(
-      masks[..., None], info[2], output_size, info[3])[..., 0]
+  seeds = tf.random.experimental.stateless_split(seed, 2)
+  flip = tf.random.stateless_uniform([], seeds[0]) < (0.5 if hflip else 0.0)
+  image_size = tf.cast(tf.shape(image)[:2], tf.float32)
+  scaled, scale, offset = _lsj_window(image_size, output_size, scale_min,
+                                      scale_max, seeds[1])
+  rows = _sampling(image_size[0], output_size[0], scaled[0], offset[0], None)
+  cols = _sampling(image_size[1], output_size[1], scaled[1], offset[1], flip)
+  inside = rows[2][:, None] * cols[2][None, :]
+
+  # Bilinear as TensorFlow's resize, at the output pixels only: the image
+  # padded by its edge pixels, so that reading between the last pixel
+  # centre and the border clamps as `resize` does.
+  padded = tf.pad(image, [[1, 1], [1, 1], [0, 0]], mode='SYMMETRIC')
+  box = (tf.stack([rows[1][0], cols[1][0], rows[1][1], cols[1][1]]) + 1) / (
+      tf.tile(image_size, [2]) + 1)
+  image = tf.image.crop_and_resize(padded[None], box[None], [0],
+                                   output_size)[0] * inside[..., None]
+  masks = tf.gather(tf.gather(masks, rows[0], axis=1), cols[0], axis=2)
+  masks = tf.cast(masks, tf.float32) * inside
+
+  boxes = tf.where(flip, preprocess_ops.horizontal_flip_boxes(boxes), boxes)
+  boxes = preprocess_ops.resize_and_crop_boxes(
+      box_ops.denormalize_boxes(boxes, image_size), scale, output_size,
+      offset)
   present = tf.logical_and(
       tf.reduce_all(boxes[:, 2:] > boxes[:, :2], axis=1),
       tf.reduce_any(masks > 0, axis=[1, 2]))

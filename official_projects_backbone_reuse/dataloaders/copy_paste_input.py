@@ -1,10 +1,10 @@
 """The Mask R-CNN training input with Copy-Paste (`task.train_data.copy_paste`).
 
 Model Garden's own reader, decoder and Mask R-CNN parser, with one step
-between decoding and parsing (the reader's `sample_fn`): each decoded
-example is zipped with one of an independently shuffled stream of the same
-files (examples with a non-crowd object), both are jittered and the second
-pasted on the first (`copy_paste`). The composite reaches Model Garden's
+before parsing (the reader's `sample_fn`): each example is zipped with one
+of an independently shuffled stream of the same files (examples with a
+non-crowd object), both are decoded and jittered and the second pasted on
+the first (`copy_paste`). The composite reaches Model Garden's
 parser at the output size, so its own flip and scale jitter are set off
 (they already happened, per image); everything after (anchor and mask
 targets, padding, augmenters) is Model Garden's. All in tf.data ops, per
@@ -23,22 +23,38 @@ from official.vision.dataloaders import tf_example_decoder
 from official_projects_backbone_reuse.dataloaders import copy_paste
 
 
-def _has_object(decoded) -> tf.Tensor:
-  return tf.reduce_any(tf.logical_not(tf.cast(
-      decoded['groundtruth_is_crowd'], tf.bool)))
+def _has_object(serialized: tf.Tensor) -> tf.Tensor:
+  """Whether a serialized example has a non-crowd object (no decoding)."""
+  parsed = tf.io.parse_single_example(serialized, {
+      'image/object/class/label': tf.io.VarLenFeature(tf.int64),
+      'image/object/is_crowd': tf.io.VarLenFeature(tf.int64)})
+  count = tf.shape(parsed['image/object/class/label'].values)[0]
+  crowd = parsed['image/object/is_crowd'].values
+  # Model Garden's decoder: no is_crowd feature means no crowds.
+  crowds = tf.cond(tf.shape(crowd)[0] > 0,
+                   lambda: tf.reduce_sum(tf.cast(crowd > 0, tf.int32)),
+                   lambda: 0)
+  return count > crowds
 
 
-def pairs_fn(task_config, params):
-  """The reader's `sample_fn`: decoded examples -> decoded composites."""
+def pairs_fn(task_config, params, decode):
+  """The reader's `sample_fn`: serialized examples -> decoded composites.
+
+  The records stay serialized until here (Model Garden's shuffle buffer
+  holds records, not decoded images), the second stream is shuffled as
+  records too, and each pair is decoded inside the parallel map."""
   options, parser = params.copy_paste, params.parser
   size = task_config.model.input_size[:2]
 
   def composite(destination, source, seed):
-    jittered = [copy_paste.jitter(d, size, parser.aug_scale_min,
-                                  parser.aug_scale_max, parser.aug_rand_hflip)
-                for d in (destination, source)]
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    destination, source = decode(destination), decode(source)
+    jittered = [copy_paste.jitter(example, size, parser.aug_scale_min,
+                                  parser.aug_scale_max, parser.aug_rand_hflip,
+                                  seeds[i])
+                for i, example in enumerate((destination, source))]
     chosen = copy_paste.choose_objects(
-        tf.shape(jittered[1]['classes'])[0], seed)
+        tf.shape(jittered[1]['classes'])[0], seeds[2])
     pasted = copy_paste.paste(
         *jittered, chosen,
         occluded_area_threshold=options.occluded_area_threshold,
@@ -51,11 +67,9 @@ def pairs_fn(task_config, params):
         options.source_shuffle_buffer_size,
         seed=None if params.seed is None else params.seed + 1)
     seeds = tf.data.Dataset.random(seed=params.seed).batch(2)
-    # Model Garden's jitter ops draw from stateful generators: with a seed
-    # the pairs are composed one at a time, so that they draw in order.
+    # Every draw is stateless from its pair's seed: parallel and ordered.
     return tf.data.Dataset.zip((dataset, sources, seeds)).map(
-        composite, num_parallel_calls=(
-            None if params.seed is not None else tf.data.AUTOTUNE))
+        composite, num_parallel_calls=tf.data.AUTOTUNE)
 
   return sample_fn
 
@@ -94,8 +108,8 @@ def build_inputs(task_config, params,
       params,
       dataset_fn=dataset_fn or dataset_fn_lib.pick_dataset_fn(
           params.file_type),
-      decoder_fn=decoder.decode,
+      decoder_fn=None,  # decoded in pairs, by `pairs_fn`
       combine_fn=input_reader.create_combine_fn(params),
-      sample_fn=pairs_fn(task_config, params),
+      sample_fn=pairs_fn(task_config, params, decoder.decode),
       parser_fn=parser.parse_fn(params.is_training))
   return reader.read(input_context=input_context)
