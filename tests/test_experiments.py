@@ -83,6 +83,16 @@ def test_readme_shows_every_recipe():
       '`backbone-reuse-report --list` into it.')
 
 
+@pytest.mark.parametrize(
+    'name', sorted(n for n in RECIPES if '_copy_paste' in n))
+def test_copy_paste_recipes_differ_from_their_twins_only_by_it(name):
+  with_it = load(name).as_dict()
+  without = load(name.replace('_copy_paste', '')).as_dict()
+  assert with_it['task']['train_data']['copy_paste'].pop('enabled')
+  assert not without['task']['train_data']['copy_paste'].pop('enabled')
+  assert with_it == without
+
+
 def _retuning(params):
   return reuse_policy.retuning(params.task)
 
