@@ -193,6 +193,7 @@ def test_jitter_keeps_boxes_and_masks_together(tiny_world):
 
 
 def test_jitter_is_model_gardens_resize_crop_and_pad(tiny_world):
+  from official.vision.ops import preprocess_ops
   decoded, = _decoded_records(tiny_world.det_train_pattern, 1)
   image_size = tf.cast(tf.shape(decoded['image'])[:2], tf.float32)
   flips = set()
@@ -210,12 +211,15 @@ def test_jitter_is_model_gardens_resize_crop_and_pad(tiny_world):
     if flip:
       image, masks = image[:, ::-1], masks[:, :, ::-1]
     y, x = offset.numpy().astype(int)
-    def resized(tensor, method):
+    def resized(tensor, method, padding=0.0):
       tensor = tf.image.resize(tensor, tf.cast(scaled, tf.int32),
                                method=method)[..., y:y + 96, x:x + 112, :]
-      return tf.image.pad_to_bounding_box(tensor, 0, 0, 96, 112).numpy()
+      return tf.image.pad_to_bounding_box(tensor - padding, 0, 0, 96,
+                                          112).numpy() + padding
     np.testing.assert_allclose(  # positions stepped in float32: ~1e-5 apart
-        out['image'].numpy(), resized(image, 'bilinear'), atol=0.01)
+        out['image'].numpy(), resized(image, 'bilinear',
+                                      np.float32(preprocess_ops.MEAN_RGB)),
+        atol=0.01)
     expected = resized(masks[..., None], 'nearest')[..., 0]
     present = expected.reshape(len(expected), -1).any(axis=1)
     np.testing.assert_array_equal(out['masks'].numpy(), expected[present])

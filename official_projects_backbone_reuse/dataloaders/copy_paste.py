@@ -182,7 +182,7 @@ def jitter(decoded: Dict[str, tf.Tensor], output_size: Sequence[int],
   The same result as Model Garden's LSJ ops (`random_horizontal_flip`,
   `resize_and_crop_image` with `padded_size` = `output_size`,
   `resize_and_crop_boxes` / `_masks`: bilinear image, nearest-neighbour
-  masks, zero padding), but computed for the output pixels only (its ops
+  masks; padding as Model Garden's once normalised), but computed for the output pixels only (its ops
   resize the whole image, up to `scale_max`^2 its area, then crop) and
   drawn from a stateless `seed` [2], so parallel calls stay deterministic.
   """
@@ -207,7 +207,11 @@ def jitter(decoded: Dict[str, tf.Tensor], output_size: Sequence[int],
   box = (tf.stack([rows[1][0], cols[1][0], rows[1][1], cols[1][1]]) + 1) / (
       tf.tile(image_size, [2]) + 1)
   image = tf.image.crop_and_resize(padded[None], box[None], [0],
-                                   output_size)[0] * inside[..., None]
+                                   output_size)[0]
+  # Padded with the mean pixel: Model Garden pads after normalising, with
+  # zeros, which is the mean once the parser normalises the composite.
+  image = image * inside[..., None] + tf.constant(
+      preprocess_ops.MEAN_RGB) * (1 - inside[..., None])
   masks = tf.gather(tf.gather(masks, rows[0], axis=1), cols[0], axis=2)
   masks = tf.cast(masks, tf.float32) * inside
 

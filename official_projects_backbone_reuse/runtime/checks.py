@@ -5,7 +5,7 @@ for a run), and fails with a ConfigError (a CheckpointError for a checkpoint)
 naming the flag, key or file.
 """
 import struct
-from typing import List, Optional
+from typing import Any, List, Optional, Sequence, Tuple
 
 from google.protobuf import message
 import tensorflow as tf
@@ -109,19 +109,7 @@ def check_inputs(params: cfg.ExperimentConfig, mode: str,
     needed.append(('task.train_data.input_path', task.train_data))
   if 'eval' in mode:
     needed.append(('task.validation_data.input_path', task.validation_data))
-  for key, data in needed:
-    batch = getattr(data, 'global_batch_size', 1)
-    if batch < 1:
-      raise ConfigError(f'{key.rpartition(".")[0]}.global_batch_size={batch}:'
-                        ' expected at least 1.')
-    if getattr(data, 'tfds_name', None):
-      continue
-    if not input_files.patterns(data.input_path):
-      raise ConfigError(f'{key} is empty.')
-    missing = input_files.unmatched(data.input_path)
-    if missing:
-      raise ConfigError(f'{key}: {", ".join(map(repr, missing))} matches no '
-                        'file.')
+  check_input_data(task, needed)
   if model_dir and ('train' in mode or mode == 'eval'):
     # A checkpoint to resume from (or to evaluate) must be complete.
     integrity.check_model_dir(model_dir)
@@ -139,6 +127,25 @@ def check_inputs(params: cfg.ExperimentConfig, mode: str,
         reuse_policy.restores_backbone_only(task)):
       # Before anything is written, not when the model is built (a minute).
       detection_tasks.check_upstream_config(task)
+
+
+def check_input_data(task, needed: Sequence[Tuple[str, Any]]) -> None:
+  """Fails when a data config of `needed` ((its input_path key, the data
+  config), ...) has no batch, a pattern that matches no file, or (for
+  detection) first records that are not what the task reads."""
+  for key, data in needed:
+    batch = getattr(data, 'global_batch_size', 1)
+    if batch < 1:
+      raise ConfigError(f'{key.rpartition(".")[0]}.global_batch_size={batch}:'
+                        ' expected at least 1.')
+    if getattr(data, 'tfds_name', None):
+      continue
+    if not input_files.patterns(data.input_path):
+      raise ConfigError(f'{key} is empty.')
+    missing = input_files.unmatched(data.input_path)
+    if missing:
+      raise ConfigError(f'{key}: {", ".join(map(repr, missing))} matches no '
+                        'file.')
   if isinstance(task, _DETECTION_TASKS):
     for key, data in needed:
       if (not getattr(data, 'tfds_name', None) and
