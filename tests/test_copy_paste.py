@@ -252,7 +252,8 @@ def test_a_composite_goes_through_model_gardens_parser(tiny_world):
   assert image.shape == (128, 128, 3)
 
 
-def _copy_paste_batches(tiny_world, seed, enabled=True, count=1):
+def _copy_paste_batches(tiny_world, seed, enabled=True, count=1,
+                        context=None):
   from official.core import task_factory
   from tests import reuse_helpers as h
   params = h.set_data(h.maskrcnn_config(), tiny_world.det_train_pattern)
@@ -263,7 +264,7 @@ def _copy_paste_batches(tiny_world, seed, enabled=True, count=1):
   params.task.train_data.parser.aug_scale_max = 1.5
   tf.random.set_seed(seed)  # Model Garden's parser samples RPN anchors
   task = task_factory.get_task(params.task)
-  data = task.build_inputs(params.task.train_data)
+  data = task.build_inputs(params.task.train_data, context)
   return [tf.nest.map_structure(lambda t: t.numpy(), batch)
           for batch in data.take(count)]
 
@@ -280,6 +281,17 @@ def test_the_training_input_pastes_and_is_deterministic(tiny_world):
   boxes = boxes[labels['gt_classes'].reshape(-1) > 0]
   assert len(boxes) and (boxes >= 0).all() and (boxes <= 128).all()
   assert labels['gt_masks'].shape == plain_labels['gt_masks'].shape
+
+
+def test_each_input_pipeline_composes_its_own_batch(tiny_world):
+  # Two pipelines (a two-worker run): each reads its half of the files,
+  # pairs within it and batches per replica (global batch 2 -> 1).
+  (first, _), (second, _) = [
+      _copy_paste_batches(tiny_world, 3, context=tf.distribute.InputContext(
+          num_input_pipelines=2, input_pipeline_id=i,
+          num_replicas_in_sync=2))[0] for i in range(2)]
+  assert first.shape == second.shape == (1, 128, 128, 3)
+  assert not np.array_equal(first, second)
 
 
 def test_copy_paste_needs_masks():
