@@ -72,7 +72,12 @@ def test_lvis_evaluation_config_is_checked_before_the_run():
     detection_tasks.check_task_config(params.task)
   params.task.annotation_file = '/data/lvis_v1_val.json'
   detection_tasks.check_task_config(params.task)
+  params.task.evaluation.type = 'pascal'
+  with pytest.raises(ConfigError, match=r"task\.evaluation\.type='pascal': "
+                                        r'expected "coco", "lvis" or "voc"'):
+    detection_tasks.check_task_config(params.task)
   params.task.evaluation.type = 'voc'
-  with pytest.raises(ConfigError,
-                     match=r"task\.evaluation\.type='voc': expected"):
+  params.task.annotation_file = None
+  with pytest.raises(ConfigError, match=r'task\.evaluation\.type=voc needs '
+                                        r'task\.annotation_file'):
     detection_tasks.check_task_config(params.task)

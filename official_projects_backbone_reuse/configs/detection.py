@@ -130,11 +130,15 @@ class Evaluation(hyperparams.Config):
   Model Garden's `task.use_coco_metrics: true`).
 
   Attributes:
-    type: `coco` (Model Garden's COCOEvaluator) or `lvis` (federated LVIS v1
+    type: `coco` (Model Garden's COCOEvaluator), `lvis` (federated LVIS v1
       evaluation: AP, AP50, AP75, APs/m/l, APr/c/f, and `mask_*` with masks;
       `task.annotation_file` must be the LVIS v1 JSON of the validation
-      images; see `evaluation/lvis_evaluator.py`). Model classes are the
-      dataset's category ids (LVIS v1: num_classes 1204).
+      images; see `evaluation/lvis_evaluator.py`) or `voc` (Pascal VOC's
+      devkit rules, difficult objects ignored: AP50 all-point and 11-point,
+      AP70, AP over IoU .5:.95, each per class; `task.annotation_file` is
+      the JSON `backbone-reuse-convert-voc` writes; see
+      `evaluation/voc_evaluator.py`). Model classes are the dataset's
+      category ids (LVIS v1: num_classes 1204; VOC: 21).
     max_detections_per_image: LVIS's cap (300); set
       `task.model.detection_generator.max_num_detections` as high, Model
       Garden's default is 100.

@@ -229,20 +229,26 @@ def evaluate(gt: Dict[str, Any], detections: Sequence[Dict[str, Any]],
   }
 
 
-def load_lvis_annotations(annotation_file: str) -> Dict[str, Any]:
-  """The LVIS v1 JSON at `annotation_file`, or a ValueError naming it."""
+def load_json(annotation_file: str, what: str, needed_for: str) -> Any:
+  """The JSON at `annotation_file` (local or gs://), or a ValueError naming
+  it; `what` names the file in messages, `needed_for` says why one is
+  needed."""
   if not annotation_file:
-    raise ValueError('LVISEvaluator needs annotation_file, the LVIS v1 JSON: '
-                     'the image-level neg_category_ids and '
-                     'not_exhaustive_category_ids are part of the metric.')
+    raise ValueError(f'The evaluator needs annotation_file, {needed_for}')
   if not tf.io.gfile.exists(annotation_file):
-    raise ValueError(f'LVIS annotation file {annotation_file} does not exist.')
+    raise ValueError(f'{what} {annotation_file} does not exist.')
   with tf.io.gfile.GFile(annotation_file) as f:
     try:
-      gt = json.load(f)
+      return json.load(f)
     except json.JSONDecodeError as e:
-      raise ValueError(
-          f'LVIS annotation file {annotation_file} is not JSON: {e}') from e
+      raise ValueError(f'{what} {annotation_file} is not JSON: {e}') from e
+
+
+def load_lvis_annotations(annotation_file: str) -> Dict[str, Any]:
+  """The LVIS v1 JSON at `annotation_file`, or a ValueError naming it."""
+  gt = load_json(annotation_file, 'LVIS annotation file',
+                 'the LVIS v1 JSON: the image-level neg_category_ids and '
+                 'not_exhaustive_category_ids are part of the metric.')
   check_lvis_gt(gt, source=f'LVIS annotation file {annotation_file}')
   return gt
 
@@ -253,21 +259,77 @@ def _to_numpy(value):
   return np.array(value.numpy() if hasattr(value, 'numpy') else value)
 
 
-class LVISEvaluator(coco_evaluator.COCOEvaluator):
-  """LVIS metrics for Model Garden detection tasks, in place of COCOEvaluator.
+class ResultsEvaluator(coco_evaluator.COCOEvaluator):
+  """Model Garden's COCOEvaluator interface (`update_state(groundtruths,
+  predictions)` per batch, then `result()`) for metrics computed from
+  results-format detections against an annotation file (LVIS, VOC).
 
-  Used like COCOEvaluator (`update_state(groundtruths, predictions)` per
-  batch, then `result()`), and it converts predictions the way COCOEvaluator
-  does (its `update_state`: boxes divided by the image_info scale;
-  `coco_utils.convert_predictions_to_coco_annotations`: boxes to xywh, masks
-  pasted into the original image and RLE-encoded; here by
-  `mask_paste.convert_predictions`, which gives the same, faster).
-  Differences: detections past `num_detections` (padding) are dropped, their
-  masks never pasted; all images of the annotation file are evaluated, as
-  LVIS does (an image without predictions has zero detections;
-  COCOEvaluator evaluates only the images with predictions); model classes
-  are the LVIS category ids. The ground truth always comes from
-  `annotation_file`, so `groundtruths` are not used.
+  Predictions are converted the way COCOEvaluator does (its `update_state`:
+  boxes divided by the image_info scale;
+  `coco_utils.convert_predictions_to_coco_annotations`: boxes to xywh,
+  masks pasted into the original image and RLE-encoded; here by
+  `mask_paste.convert_predictions`, which gives the same, faster), except
+  that detections past `num_detections` (padding) are dropped, their masks
+  never pasted. The ground truth comes from the subclass's annotation file,
+  so `groundtruths` are not used. A subclass implements `evaluate`.
+  """
+
+  def __init__(self, include_mask: bool, need_rescale_bboxes: bool = True):
+    """Initializes the evaluator.
+
+    Args:
+      include_mask: also keep `detection_masks` (RLEs in `detections()`).
+      need_rescale_bboxes: divide boxes by the image_info scale, as
+        COCOEvaluator does (Model Garden tasks predict in the resized image).
+    """
+    # COCOEvaluator.__init__ is not called: it loads the JSON into pycocotools
+    # for COCO evaluation. The attributes its update_state, reset_states and
+    # result use are set here.
+    # pylint: disable=super-init-not-called
+    self._include_mask = include_mask
+    self._include_keypoint = False
+    self._need_rescale_bboxes = need_rescale_bboxes
+    self._need_rescale_keypoints = False
+    self._required_prediction_fields = [
+        'source_id', 'num_detections', 'detection_classes', 'detection_scores',
+        'detection_boxes'] + (['image_info'] if need_rescale_bboxes else [])
+    if include_mask:
+      self._required_prediction_fields += ['detection_masks', 'image_info']
+    self.last_evaluation = {}
+    self.reset_states()
+
+  def _convert_to_numpy(self, groundtruths, predictions):
+    """Tensors (or numpy arrays, per-replica tuples) to numpy copies."""
+    return None, {k: _to_numpy(v) for k, v in predictions.items()}
+
+  def detections(self) -> List[Dict[str, Any]]:
+    """The predictions so far as results (JSON-ready Python types)."""
+    if not self._predictions:
+      return []
+    results = []
+    # Model Garden's annotations of the real detections (masks pasted only
+    # for them), as JSON-ready Python types.
+    for ann in mask_paste.convert_predictions(self._predictions,
+                                              drop_padding=True):
+      result = {'image_id': int(ann['image_id']),
+                'category_id': int(ann['category_id']),
+                'bbox': [float(v) for v in ann['bbox']],
+                'score': float(ann['score'])}
+      if 'segmentation' in ann:
+        rle = ann['segmentation']
+        result['segmentation'] = {'size': [int(s) for s in rle['size']],
+                                  'counts': rle['counts'].decode('ascii')}
+      results.append(result)
+    return results
+
+
+class LVISEvaluator(ResultsEvaluator):
+  """LVIS metrics for Model Garden detection tasks, in place of COCOEvaluator
+  (see `ResultsEvaluator` for the interface and the conversion).
+
+  All images of the annotation file are evaluated, as LVIS does (an image
+  without predictions has zero detections; COCOEvaluator evaluates only the
+  images with predictions); model classes are the LVIS category ids.
 
   `result()` returns AP, AP50, AP75, APs, APm, APl, APr, APc, APf of the boxes
   and, with `include_mask`, the same with a 'mask_' prefix; the full
@@ -288,58 +350,19 @@ class LVISEvaluator(coco_evaluator.COCOEvaluator):
       predictions_path: if set, `result()` also writes the LVIS-format
         detections (a JSON list, the input of `evaluate`) there, atomically;
         with masks on all of LVIS val this file takes gigabytes.
-      need_rescale_bboxes: divide boxes by the image_info scale, as
-        COCOEvaluator does (Model Garden tasks predict in the resized image).
+      need_rescale_bboxes: see `ResultsEvaluator`.
     """
-    # COCOEvaluator.__init__ is not called: it loads the JSON into pycocotools
-    # for COCO evaluation. The attributes its update_state, reset_states and
-    # result use are set here.
-    # pylint: disable=super-init-not-called
     if max_dets < 1:
       raise ValueError(f'max_dets must be at least 1, not {max_dets}.')
     self._gt = load_lvis_annotations(annotation_file)
     self._annotation_file = annotation_file
-    self._include_mask = include_mask
-    self._include_keypoint = False
     self._max_dets = max_dets
     self._predictions_path = predictions_path
-    self._need_rescale_bboxes = need_rescale_bboxes
-    self._need_rescale_keypoints = False
-    self._required_prediction_fields = [
-        'source_id', 'num_detections', 'detection_classes', 'detection_scores',
-        'detection_boxes'] + (['image_info'] if need_rescale_bboxes else [])
-    if include_mask:
-      self._required_prediction_fields += ['detection_masks', 'image_info']
-    self.last_evaluation = {}
-    self.reset_states()
+    super().__init__(include_mask, need_rescale_bboxes)
 
   @property
   def name(self) -> str:
     return 'lvis_metric'
-
-  def _convert_to_numpy(self, groundtruths, predictions):
-    """Tensors (or numpy arrays, per-replica tuples) to numpy copies."""
-    return None, {k: _to_numpy(v) for k, v in predictions.items()}
-
-  def detections(self) -> List[Dict[str, Any]]:
-    """The predictions so far as LVIS results (JSON-ready Python types)."""
-    if not self._predictions:
-      return []
-    results = []
-    # Model Garden's annotations of the real detections (masks pasted only
-    # for them), as JSON-ready Python types.
-    for ann in mask_paste.convert_predictions(self._predictions,
-                                              drop_padding=True):
-      result = {'image_id': int(ann['image_id']),
-                'category_id': int(ann['category_id']),
-                'bbox': [float(v) for v in ann['bbox']],
-                'score': float(ann['score'])}
-      if 'segmentation' in ann:
-        rle = ann['segmentation']
-        result['segmentation'] = {'size': [int(s) for s in rle['size']],
-                                  'counts': rle['counts'].decode('ascii')}
-      results.append(result)
-    return results
 
   def evaluate(self) -> Dict[str, np.float32]:
     """LVIS metrics of the predictions so far (see the class docstring)."""

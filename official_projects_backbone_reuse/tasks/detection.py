@@ -10,8 +10,9 @@ The subclasses change three things and nothing else:
   name and shape, verifies that every original backbone variable came from
   it, and reports what did not (see `checkpoints.py`); adapter variables are
   new by design and keep their initialisation;
-* `build_metrics` puts the LVIS evaluator in place of Model Garden's COCO
-  evaluator when `task.evaluation.type` is `lvis`, and with `coco` and masks
+* `build_metrics` puts the LVIS or VOC evaluator in place of Model Garden's
+  COCO evaluator when `task.evaluation.type` is `lvis` or `voc`, and with
+  `coco` and masks
   `FastMaskCOCOEvaluator` (the same metrics; masks pasted only where they
   count).
 """
@@ -35,6 +36,7 @@ from official_projects_backbone_reuse.dataloaders import copy_paste_input
 from official_projects_backbone_reuse.evaluation import LVIS_DETECTIONS_FILE
 from official_projects_backbone_reuse.evaluation import coco_mask_evaluator
 from official_projects_backbone_reuse.evaluation import lvis_evaluator
+from official_projects_backbone_reuse.evaluation import voc_evaluator
 from official_projects_backbone_reuse.modeling import adapters
 from official_projects_backbone_reuse.modeling import class_balance
 from official_projects_backbone_reuse.modeling import detector
@@ -52,14 +54,19 @@ def check_task_config(task_config, for_run: bool = True) -> None:
                       'their masks: set task.model.include_mask (and train '
                       'on TFRecords with masks).')
   evaluation = task_config.evaluation
-  if evaluation.type not in ('coco', 'lvis'):
+  if evaluation.type not in ('coco', 'lvis', 'voc'):
     raise ConfigError(f'task.evaluation.type={evaluation.type!r}: expected '
-                      '"coco" or "lvis".')
+                      '"coco", "lvis" or "voc".')
   if for_run and evaluation.type == 'lvis' and not task_config.annotation_file:
     raise ConfigError(
         'task.evaluation.type=lvis needs task.annotation_file: the LVIS v1 '
         'JSON of the validation images (its neg_category_ids and '
         'not_exhaustive_category_ids are part of the metric).')
+  if for_run and evaluation.type == 'voc' and not task_config.annotation_file:
+    raise ConfigError(
+        'task.evaluation.type=voc needs task.annotation_file: the JSON '
+        'backbone-reuse-convert-voc wrote beside the validation shards (its '
+        'difficult flags are part of the metric).')
   path = task_config.annotation_file
   # A missing file is runtime.checks' error, in the modes that evaluate.
   if for_run and path and tf.io.gfile.exists(path):
@@ -99,13 +106,14 @@ class _BackboneReuseMixin:
   """What both detection tasks add to Model Garden's."""
 
   def build_metrics(self, training: bool = True):
-    """Model Garden's metrics; with `task.evaluation.type: lvis`, the LVIS
-    evaluator in place of its COCO evaluator (same interface); with `coco`
-    and masks, its COCO evaluator made `FastMaskCOCOEvaluator`."""
+    """Model Garden's metrics; with `task.evaluation.type: lvis` or `voc`,
+    the LVIS or VOC evaluator in place of its COCO evaluator (same
+    interface); with `coco` and masks, its COCO evaluator made
+    `FastMaskCOCOEvaluator`."""
     config = self.task_config
     if training or not config.use_coco_metrics:
       return super().build_metrics(training)
-    if config.evaluation.type != 'lvis':
+    if config.evaluation.type == 'coco':
       metrics = super().build_metrics(training)
       if getattr(config.model, 'include_mask', False):
         fast = coco_mask_evaluator.FastMaskCOCOEvaluator
@@ -118,6 +126,9 @@ class _BackboneReuseMixin:
       metrics = super().build_metrics(training)
     finally:
       self._task_config = config
+    if config.evaluation.type == 'voc':
+      self.coco_metric = voc_evaluator.VOCEvaluator(config.annotation_file)
+      return metrics
     self.coco_metric = lvis_evaluator.LVISEvaluator(
         annotation_file=config.annotation_file,
         include_mask=getattr(config.model, 'include_mask', False),

@@ -1,0 +1,215 @@
+"""Pascal VOC detection metrics: per-class AP and mAP, as the devkit.
+
+The rules of the official VOC devkit (`VOCevaldet.m`, `VOCap.m`):
+
+* per class, detections of every image are ranked by score (ties keep their
+  order); each is matched to the ground-truth box of its image and class
+  it overlaps most (IoU); it is a true positive when that overlap is at
+  least the threshold (**>=**, the devkit's rule; py-faster-rcnn and
+  Detectron2 use >) and the box was not matched before, a false positive
+  when it was (a duplicate) or the overlap is under the threshold;
+* a detection whose best match is a *difficult* object counts neither way,
+  and difficult objects are not among the positives to recall;
+* AP is the area under the precision envelope (VOC2010 and later, "all
+  points"), or the mean of the envelope's precision at recall 0, 0.1, ...,
+  1 (VOC2007, "11 points");
+* mAP is the mean over the classes that have a positive; a class without
+  one has no AP (left out, None).
+
+Boxes are continuous pixel coordinates (COCO's [x, y, width, height]):
+the VOC converter stores VOC's 1-based inclusive corners (xmin, ymin,
+xmax, ymax) as [xmin - 1, ymin - 1, xmax, ymax], so width = xmax - xmin +
+1, the devkit's own; the IoU here needs no +1.
+
+Reported: `AP50` (all points at IoU 0.5, VOC2010+), `AP50_voc07` (11
+points), `AP70` (all points at IoU 0.7: the localisation metric of Li et
+al.'s analysis of detection pre-training) and `AP` (all points averaged over
+IoU 0.50:0.05:0.95, COCO's thresholds on the VOC rules), each also per class.
+"""
+import re
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from official_projects_backbone_reuse.evaluation import lvis_evaluator
+
+COCO_THRESHOLDS = tuple(t / 100 for t in range(50, 100, 5))
+
+
+def average_precision(recall: np.ndarray, precision: np.ndarray,
+                      eleven_point: bool) -> float:
+  """AP of a ranked list's recall and precision (VOC2007 11-point or
+  VOC2010+ all-point)."""
+  recall, precision = np.asarray(recall, float), np.asarray(precision, float)
+  if eleven_point:
+    return float(np.mean([
+        precision[recall >= t].max() if (recall >= t).any() else 0.0
+        for t in (k / 10 for k in range(11))]))
+  recall = np.concatenate([[0.0], recall, [1.0]])
+  precision = np.concatenate([[0.0], precision, [0.0]])
+  envelope = np.maximum.accumulate(precision[::-1])[::-1]
+  steps = np.nonzero(recall[1:] != recall[:-1])[0] + 1
+  return float(np.sum((recall[steps] - recall[steps - 1]) * envelope[steps]))
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+  """IoU of one [x, y, w, h] box with each of `boxes`."""
+  left = np.maximum(box[0], boxes[:, 0])
+  top = np.maximum(box[1], boxes[:, 1])
+  right = np.minimum(box[0] + box[2], boxes[:, 0] + boxes[:, 2])
+  bottom = np.minimum(box[1] + box[3], boxes[:, 1] + boxes[:, 3])
+  inter = np.maximum(right - left, 0) * np.maximum(bottom - top, 0)
+  union = box[2] * box[3] + boxes[:, 2] * boxes[:, 3] - inter
+  return inter / np.maximum(union, np.finfo(np.float64).tiny)
+
+
+def _ranked_outcomes(truth: Dict[Any, Dict[str, np.ndarray]],
+                     detections: List[Dict[str, Any]],
+                     threshold: float) -> np.ndarray:
+  """+1 (true positive), -1 (false positive) or 0 (matched a difficult
+  object) for each detection of one class, ranked by score."""
+  order = np.argsort([-d['score'] for d in detections], kind='stable')
+  matched = {image: np.zeros(len(t['boxes']), bool)
+             for image, t in truth.items()}
+  outcomes = np.full(len(detections), -1)
+  for rank, index in enumerate(order):
+    detection = detections[index]
+    objects = truth.get(detection['image_id'])
+    if objects is None or not len(objects['boxes']):
+      continue
+    overlaps = _iou(np.asarray(detection['bbox'], float), objects['boxes'])
+    best = int(np.argmax(overlaps))
+    if overlaps[best] < threshold:
+      continue
+    if objects['difficult'][best]:
+      outcomes[rank] = 0
+    elif not matched[detection['image_id']][best]:
+      matched[detection['image_id']][best] = True
+      outcomes[rank] = 1
+  return outcomes
+
+
+def class_ap(truth: Dict[Any, Dict[str, np.ndarray]],
+             detections: List[Dict[str, Any]], threshold: float,
+             eleven_point: bool = False) -> Optional[float]:
+  """AP of one class: `truth` maps image id -> {'boxes' [n, 4] xywh,
+  'difficult' [n] bool}; `detections` are COCO results of that class.
+  None when the class has no positive (non-difficult) object."""
+  positives = sum(int(np.sum(~t['difficult'])) for t in truth.values())
+  if not positives:
+    return None
+  outcomes = _ranked_outcomes(truth, detections, threshold)
+  outcomes = outcomes[outcomes != 0]
+  true_positives = np.cumsum(outcomes == 1)
+  false_positives = np.cumsum(outcomes == -1)
+  recall = true_positives / positives
+  precision = true_positives / np.maximum(true_positives + false_positives,
+                                          np.finfo(np.float64).eps)
+  return average_precision(recall, precision, eleven_point)
+
+
+def _mean(values: Sequence[Optional[float]]) -> float:
+  defined = [v for v in values if v is not None]
+  return float(np.mean(defined)) if defined else -1.0
+
+
+def evaluate(gt: Dict[str, Any], detections: Sequence[Dict[str, Any]]
+             ) -> Dict[str, Any]:
+  """VOC metrics of COCO-format `detections` against a COCO-format `gt`
+  whose annotations carry `difficult` (0/1; absent: 0).
+
+  Returns {'metrics': {'AP50', 'AP50_voc07', 'AP70', 'AP'}, 'per_class':
+  {category_id: the same four (None: no positive)}, 'positives':
+  {category_id: non-difficult objects}}; a mean is -1 when no class has a
+  positive.
+  """
+  truth = {c['id']: {} for c in gt['categories']}
+  for ann in gt['annotations']:
+    objects = truth[ann['category_id']].setdefault(
+        ann['image_id'], {'boxes': [], 'difficult': []})
+    objects['boxes'].append(ann['bbox'])
+    objects['difficult'].append(bool(ann.get('difficult', 0)))
+  for per_image in truth.values():
+    for objects in per_image.values():
+      objects['boxes'] = np.reshape(np.asarray(objects['boxes'], float),
+                                    (-1, 4))
+      objects['difficult'] = np.asarray(objects['difficult'], bool)
+  by_class = {c: [] for c in truth}
+  for detection in detections:
+    by_class.setdefault(detection['category_id'], []).append(detection)
+  per_class = {}
+  for category in truth:
+    found = by_class[category]
+    per_class[category] = {
+        'AP50': class_ap(truth[category], found, 0.5),
+        'AP50_voc07': class_ap(truth[category], found, 0.5,
+                               eleven_point=True),
+        'AP70': class_ap(truth[category], found, 0.7),
+    }
+    at_thresholds = [class_ap(truth[category], found, t)
+                     for t in COCO_THRESHOLDS]
+    per_class[category]['AP'] = (None if at_thresholds[0] is None
+                                 else float(np.mean(at_thresholds)))
+  metrics = {name: _mean([ap[name] for ap in per_class.values()])
+             for name in ('AP50', 'AP50_voc07', 'AP70', 'AP')}
+  positives = {c: sum(int(np.sum(~o['difficult'])) for o in t.values())
+               for c, t in truth.items()}
+  return {'metrics': metrics, 'per_class': per_class,
+          'positives': positives}
+
+
+def load_annotations(annotation_file: str) -> Dict[str, Any]:
+  """The COCO-format JSON of `backbone-reuse-convert-voc`, or a ValueError
+  naming it."""
+  gt = lvis_evaluator.load_json(
+      annotation_file, 'VOC annotation file',
+      'the JSON that backbone-reuse-convert-voc writes beside the shards: '
+      'the difficult flags are part of the metric.')
+  if not isinstance(gt, dict) or any(
+      not isinstance(gt.get(key), list)
+      for key in ('images', 'annotations', 'categories')):
+    raise ValueError(f'VOC annotation file {annotation_file}: expected a '
+                     'COCO-format object with images, annotations and '
+                     'categories lists.')
+  return gt
+
+
+def _tag(name: str) -> str:
+  return re.sub(r'[^A-Za-z0-9_.-]', '_', str(name))
+
+
+class VOCEvaluator(lvis_evaluator.ResultsEvaluator):
+  """VOC metrics (see the module docstring) for Model Garden detection
+  tasks, in place of COCOEvaluator (`task.evaluation.type: voc`).
+
+  `result()` returns AP50, AP50_voc07, AP70 and AP, then per class
+  `AP50/<name>`, `AP50_voc07/<name>` and `AP70/<name>` (-1 for a class
+  without a positive); `self.last_evaluation` keeps `evaluate`'s output.
+  """
+
+  def __init__(self, annotation_file: str, need_rescale_bboxes: bool = True):
+    self._gt = load_annotations(annotation_file)
+    self._annotation_file = annotation_file
+    self._names = {c['id']: c.get('name', c['id'])
+                   for c in self._gt['categories']}
+    super().__init__(include_mask=False,
+                     need_rescale_bboxes=need_rescale_bboxes)
+
+  @property
+  def name(self) -> str:
+    return 'voc_metric'
+
+  def evaluate(self) -> Dict[str, np.float32]:
+    detections = self.detections()
+    lvis_evaluator.check_image_ids(
+        detections, self._gt,
+        source=f'the annotation file {self._annotation_file}')
+    self.last_evaluation = evaluate(self._gt, detections)
+    metrics = {name: np.float32(value) for name, value
+               in self.last_evaluation['metrics'].items()}
+    for category, values in self.last_evaluation['per_class'].items():
+      for name in ('AP50', 'AP50_voc07', 'AP70'):
+        value = values[name]
+        metrics[f'{name}/{_tag(self._names[category])}'] = np.float32(
+            -1.0 if value is None else value)
+    return metrics
