@@ -29,6 +29,7 @@ import numpy as np
 
 from official_projects_backbone_reuse.data_tools import procedural
 from official_projects_backbone_reuse.data_tools import procedural_layout as layout
+from official_projects_backbone_reuse.data_tools import voc_layout as voc_layout_lib
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.cli import command_parser
 from official_projects_backbone_reuse.data_tools.cli import run_main
@@ -97,7 +98,8 @@ def make_dataset(output_dir: str,
                  det_val_images: int = 100,
                  long_tail_ratio: float = 150.0,
                  overwrite: bool = False,
-                 progress_stream=None) -> dict:
+                 progress_stream=None,
+                 voc_layout: bool = False) -> dict:
   """Writes the procedural world into `output_dir`; returns its summary.
 
   Args:
@@ -111,6 +113,9 @@ def make_dataset(output_dir: str,
       the rarest class (> 1 gives a long tail; 1 gives a balanced set).
     overwrite: replace a non-empty `output_dir`.
     progress_stream: where the progress counter goes (default stderr).
+    voc_layout: also write the detection splits in Pascal VOC's layout,
+      `voc/VOC2007` with `trainval` (train) and `test` (val), for
+      `backbone-reuse-convert-voc` (`voc_layout.write_voc_layout`).
 
   Returns:
     The content of `dataset.json`: seed, classes, counts per split, per-class
@@ -170,6 +175,12 @@ def make_dataset(output_dir: str,
                                        progress, done)
         _write_json(os.path.join(root, 'detection', 'annotations',
                                  f'{split}.json'), annotations[split])
+        if voc_layout:
+          voc_layout_lib.write_voc_layout(
+              os.path.join(root, 'detection', 'annotations', f'{split}.json'),
+              os.path.join(root, 'detection', split, 'images'),
+              os.path.join(root, 'voc', 'VOC2007'),
+              'trainval' if split == 'train' else 'test')
       _write_json(os.path.join(root, 'dataset.json'), summary)
   finally:
     progress.close()
@@ -227,6 +238,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--det_val_images', type=int, default=100)
   parser.add_argument('--long_tail_ratio', type=float, default=150.0)
   parser.add_argument('--overwrite', action='store_true')
+  parser.add_argument('--voc_layout', action='store_true',
+                      help='also write the detection splits in Pascal VOC '
+                      'layout under voc/VOC2007 (trainval, test)')
   args = parser.parse_args(argv)
 
   def _run() -> dict:
