@@ -62,6 +62,7 @@ def test_hand_computed_fixture():
   assert result['positives'] == {1: 2, 2: 1, 3: 0}
   metrics = result['metrics']
   assert metrics['AP50'] == pytest.approx(0.375)
+  assert 'AP50_novel' not in metrics  # only with novel classes given
   assert metrics['AP50_voc07'] == pytest.approx(8.5 / 22)
   assert metrics['AP70'] == pytest.approx(0.25)
 
@@ -100,22 +101,23 @@ def test_average_precision_definitions():
 
 
 def test_the_evaluator_takes_model_garden_predictions(tmp_path):
-  # A detector that finds every object (in the resized frame, image_info
-  # scale 0.5) scores AP 1 on classes with a positive; padding slots past
-  # num_detections are not detections.
+  # A detector that finds every object but class 2's (in the resized
+  # frame, image_info scale 0.5) scores AP 1 on class 1 and 0 on class 2;
+  # padding slots past num_detections are not detections.
   import json
   gt = _gt()
   path = tmp_path / 'voc.json'
   path.write_text(json.dumps(gt))
-  evaluator = voc_evaluator.VOCEvaluator(str(path))
+  evaluator = voc_evaluator.VOCEvaluator(str(path), novel_category_ids=[2])
   by_image = {1: [], 2: []}
   for ann in gt['annotations']:
     x, y, w, h = ann['bbox']
-    by_image[ann['image_id']].append(
-        ([y / 2, x / 2, (y + h) / 2, (x + w) / 2], ann['category_id']))
+    if ann['category_id'] != 2:
+      by_image[ann['image_id']].append(
+          ([y / 2, x / 2, (y + h) / 2, (x + w) / 2], ann['category_id']))
   slots = 4
   boxes = np.zeros((2, slots, 4), np.float32)
-  classes = np.ones((2, slots), np.int64)  # padding: class 1, score 0.9
+  classes = np.full((2, slots), 2, np.int64)  # padding: class 2, score .9
   scores = np.full((2, slots), 0.9, np.float32)
   for row, image in enumerate((1, 2)):
     for k, (box, category) in enumerate(by_image[image]):
@@ -128,9 +130,12 @@ def test_the_evaluator_takes_model_garden_predictions(tmp_path):
       'image_info': np.tile(np.array([[[100, 100], [50, 50], [0.5, 0.5],
                                        [0, 0]]], np.float32), (2, 1, 1))})
   metrics = evaluator.result()
-  assert metrics['AP50'] == metrics['AP70'] == metrics['AP'] == 1.0
-  assert metrics['AP50/c1'] == metrics['AP50_voc07/c2'] == 1.0
+  assert metrics['AP50/c1'] == metrics['AP70/c1'] == 1.0
+  assert metrics['AP50/c2'] == metrics['AP50_voc07/c2'] == 0.0
   assert metrics['AP50/c3'] == -1.0  # no positive
+  assert metrics['AP50'] == metrics['AP'] == 0.5
+  # Few-shot means: novel {2}; base {1, 3}, 3 without an AP.
+  assert metrics['AP50_novel'] == 0.0 and metrics['AP50_base'] == 1.0
   assert evaluator.last_evaluation['positives'] == {1: 2, 2: 1, 3: 0}
 
 

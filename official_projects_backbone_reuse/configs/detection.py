@@ -36,7 +36,7 @@ The registered experiments are the Model Garden COCO experiments with these
 task types; `experiments/*.yaml` override them.
 """
 import dataclasses
-from typing import Optional
+from typing import List, Optional
 
 from official.core import config_definitions as cfg
 from official.core import exp_factory
@@ -145,10 +145,13 @@ class Evaluation(hyperparams.Config):
     save_predictions: with `lvis`, also write the validation detections
       (LVIS results JSON) to `<model_dir>/lvis_val_detections.json`, the
       input of `backbone-reuse-analyse`.
+    novel_category_ids: with `voc`, the few-shot split's novel classes:
+      `AP50_novel` (nAP50) and `AP50_base` (bAP50) are reported too.
   """
   type: str = 'coco'
   max_detections_per_image: int = 300
   save_predictions: bool = True
+  novel_category_ids: List[int] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass

@@ -182,13 +182,19 @@ class VOCEvaluator(lvis_evaluator.ResultsEvaluator):
   """VOC metrics (see the module docstring) for Model Garden detection
   tasks, in place of COCOEvaluator (`task.evaluation.type: voc`).
 
-  `result()` returns AP50, AP50_voc07, AP70 and AP, then per class
+  `result()` returns AP50, AP50_voc07, AP70 and AP (with
+  `novel_category_ids`, AP50_novel and AP50_base: the mean AP50 of the
+  novel and of the other classes, few-shot detection's nAP50 / bAP50),
+  then per class
   `AP50/<name>`, `AP50_voc07/<name>` and `AP70/<name>` (-1 for a class
   without a positive); `self.last_evaluation` keeps `evaluate`'s output.
   """
 
-  def __init__(self, annotation_file: str, need_rescale_bboxes: bool = True):
+  def __init__(self, annotation_file: str,
+               novel_category_ids: Sequence[int] = (),
+               need_rescale_bboxes: bool = True):
     self._gt = load_annotations(annotation_file)
+    self._novel = set(novel_category_ids)
     self._annotation_file = annotation_file
     self._names = {c['id']: c.get('name', c['id'])
                    for c in self._gt['categories']}
@@ -207,6 +213,12 @@ class VOCEvaluator(lvis_evaluator.ResultsEvaluator):
     self.last_evaluation = evaluate(self._gt, detections)
     metrics = {name: np.float32(value) for name, value
                in self.last_evaluation['metrics'].items()}
+    if self._novel:  # few-shot detection: nAP50 and bAP50
+      per_class = self.last_evaluation['per_class']
+      for name, novel in (('AP50_novel', True), ('AP50_base', False)):
+        metrics[name] = np.float32(_mean(
+            [v['AP50'] for c, v in per_class.items()
+             if (c in self._novel) == novel]))
     for category, values in self.last_evaluation['per_class'].items():
       for name in ('AP50', 'AP50_voc07', 'AP70'):
         value = values[name]

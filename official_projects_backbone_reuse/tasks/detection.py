@@ -127,7 +127,8 @@ class _BackboneReuseMixin:
     finally:
       self._task_config = config
     if config.evaluation.type == 'voc':
-      self.coco_metric = voc_evaluator.VOCEvaluator(config.annotation_file)
+      self.coco_metric = voc_evaluator.VOCEvaluator(
+          config.annotation_file, config.evaluation.novel_category_ids)
       return metrics
     self.coco_metric = lvis_evaluator.LVISEvaluator(
         annotation_file=config.annotation_file,

@@ -1,0 +1,204 @@
+"""Few-shot detection splits of a VOC set, as FsDet (Wang et al. 2020,
+"Frustratingly Simple Few-Shot Object Detection") makes them.
+
+From the COCO-format JSON of `backbone-reuse-convert-voc` (VOC07+12
+trainval), writes into `--output_dir`:
+  base_split{1,2,3}.json     base training: every image, the novel classes'
+                             objects removed, images left without an object
+                             dropped (Detectron2 drops empty images);
+  seed{S}/{K}shot.json       the K-shot fine-tuning set of every class
+                             (base and novel), K in --shots, for each seed;
+                             the same for every split (FsDet's files do not
+                             depend on the split either).
+Each is a COCO-format annotation file over the same images (file names
+relative to the VOC root), for `backbone-reuse-convert-detection
+--image_dir <voc root> --no_masks`.
+
+Sampling (FsDet's `prepare_voc_few_shot.py`): for each seed, Python's
+`random.seed(seed)`, then class by class in label order, shot by shot in
+increasing K: draw (without replacement) as many images containing the
+class as the shots added since the previous K, and keep the drawn images
+not already taken until they hold at least that many objects of the class;
+so a K-shot set contains the smaller ones. As FsDet's, a draw that hits an
+image taken before is skipped, not redrawn, so a set can hold fewer than K
+objects of a class; kept so that, over the same image order (07 then 12
+trainval) and seed, the sets are FsDet's (tested against its loop). An
+image sampled for a class contributes only that class's objects (as
+FsDet's loader); an image sampled for two classes carries both.
+
+Splits (FsDet's `PASCAL_VOC_NOVEL_CATEGORIES`): novel classes of split 1:
+bird, bus, cow, motorbike, sofa; split 2: aeroplane, bottle, cow, horse,
+sofa; split 3: boat, cat, motorbike, sheep, sofa. Other class names (the
+procedural world in VOC layout) take `--novel` instead.
+"""
+import json
+import os
+import random
+import sys
+from typing import Dict, List, Optional, Sequence
+
+from official_projects_backbone_reuse.common import files
+from official_projects_backbone_reuse.data_tools import convert_detection
+from official_projects_backbone_reuse.data_tools.cli import DataError
+from official_projects_backbone_reuse.data_tools.cli import command_parser
+from official_projects_backbone_reuse.data_tools.cli import run_main
+
+VOC_NOVEL_CLASSES = {
+    1: ('bird', 'bus', 'cow', 'motorbike', 'sofa'),
+    2: ('aeroplane', 'bottle', 'cow', 'horse', 'sofa'),
+    3: ('boat', 'cat', 'motorbike', 'sheep', 'sofa'),
+}
+SHOTS = (1, 2, 3, 5, 10)
+
+
+def _objects_by_class(content: dict) -> Dict[int, Dict[int, List[dict]]]:
+  """category id -> image id -> its (non-crowd) objects of the class, images
+  in file order."""
+  by_class = {c['id']: {} for c in content['categories']}
+  for ann in content['annotations']:
+    if not ann.get('iscrowd'):
+      by_class[ann['category_id']].setdefault(ann['image_id'], []).append(ann)
+  return by_class
+
+
+def sample_shots(content: dict, shots: Sequence[int], seed: int
+                 ) -> Dict[int, Dict[int, List[int]]]:
+  """K -> category id -> the image ids of its K-shot set (FsDet's rule,
+  see the module docstring)."""
+  by_class = _objects_by_class(content)
+  rng = random.Random(seed)
+  chosen = {k: {} for k in shots}
+  for category in sorted(by_class):
+    images = list(by_class[category])
+    taken: List[int] = []
+    previous = 0
+    for k in sorted(shots):
+      needed = k - previous
+      previous = k
+      objects = 0
+      for image in rng.sample(images, min(needed, len(images))):
+        if image in taken:
+          continue
+        taken.append(image)
+        objects += len(by_class[category][image])
+        if objects >= needed:
+          break
+      chosen[k][category] = list(taken)
+  return chosen
+
+
+def subset(content: dict, objects: Dict[int, List[dict]]) -> dict:
+  """The annotation file restricted to `objects` (image id -> its objects),
+  images in the original order."""
+  images = [image for image in content['images'] if image['id'] in objects]
+  return {'images': images,
+          'annotations': [a for image in images for a in objects[image['id']]],
+          'categories': content['categories']}
+
+
+def few_shot_set(content: dict, per_class: Dict[int, List[int]]) -> dict:
+  """The set of `sample_shots`'s per-class images: each with the objects of
+  the classes it was drawn for."""
+  by_class = _objects_by_class(content)
+  objects: Dict[int, List[dict]] = {}
+  for category, images in per_class.items():
+    for image in images:
+      objects.setdefault(image, []).extend(by_class[category][image])
+  return subset(content, objects)
+
+
+def base_set(content: dict, novel_ids: Sequence[int]) -> dict:
+  """Every image with its base-class objects; images without one dropped."""
+  objects: Dict[int, List[dict]] = {}
+  for ann in content['annotations']:
+    if ann['category_id'] not in novel_ids:
+      objects.setdefault(ann['image_id'], []).append(ann)
+  return subset(content, objects)
+
+
+def novel_ids_of(content: dict, split: int,
+                 novel: Optional[Sequence[str]] = None) -> List[int]:
+  """Category ids of the split's novel classes (`novel` names, if given)."""
+  names = {c['name']: c['id'] for c in content['categories']}
+  wanted = list(novel) if novel else list(VOC_NOVEL_CLASSES[split])
+  unknown = [n for n in wanted if n not in names]
+  if unknown:
+    raise DataError(f'novel class {unknown[0]!r} is not a category of the '
+                    f'annotation file (it has {", ".join(names)})')
+  return [names[n] for n in wanted]
+
+
+def write_splits(annotation_file: str, output_dir: str,
+                 seeds: Sequence[int], shots: Sequence[int] = SHOTS,
+                 splits: Sequence[int] = (1, 2, 3),
+                 novel: Optional[Sequence[str]] = None) -> dict:
+  """Writes the base sets and the seeds' K-shot sets (module docstring),
+  all or nothing; returns the summary."""
+  content = convert_detection.load_annotations(annotation_file)
+  if not seeds or min(seeds) < 0:
+    raise DataError(f'--seeds: expected non-negative seeds, found {seeds}')
+  if not shots or min(shots) < 1:
+    raise DataError(f'--shots: expected positive counts, found {shots}')
+  outputs = {}
+  summary = {'annotation_file': annotation_file, 'base': {}, 'shots': {}}
+  for split in splits:
+    novel_ids = novel_ids_of(content, split, novel)
+    base = base_set(content, novel_ids)
+    path = os.path.join(output_dir, f'base_split{split}.json')
+    outputs[path] = json.dumps(base)
+    summary['base'][split] = {'images': len(base['images']),
+                              'novel_category_ids': novel_ids}
+  for seed in seeds:
+    for k, per_class in sample_shots(content, shots, seed).items():
+      chosen = few_shot_set(content, per_class)
+      path = os.path.join(output_dir, f'seed{seed}', f'{k}shot.json')
+      outputs[path] = json.dumps(chosen)
+      summary['shots'][f'seed{seed}/{k}shot'] = len(chosen['images'])
+  files.write_all_atomically(outputs)
+  summary['output_files'] = sorted(outputs)
+  return summary
+
+
+def _integers(text: str, flag: str) -> List[int]:
+  """`0-9` or `1,2,3,5,10` -> integers."""
+  try:
+    if '-' in text:
+      first, last = (int(v) for v in text.split('-'))
+      return list(range(first, last + 1))
+    return [int(v) for v in text.split(',') if v.strip()]
+  except ValueError as e:
+    raise DataError(f'{flag}: expected N-M or N,N,..., found {text!r}') from e
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  """Command line entry point; returns the exit status."""
+  parser = command_parser(
+      'backbone-reuse-few-shot-voc', 'Write FsDet-style few-shot splits '
+      '(base sets, seeded K-shot sets) of a converted VOC set.')
+  parser.add_argument('--annotation_file', required=True,
+                      help='the JSON of backbone-reuse-convert-voc (07+12 '
+                      'trainval)')
+  parser.add_argument('--output_dir', required=True)
+  parser.add_argument('--seeds', default='0-9', help='N-M or N,N,...')
+  parser.add_argument('--shots', default=','.join(map(str, SHOTS)))
+  parser.add_argument('--splits', default='1,2,3')
+  parser.add_argument('--novel', default='',
+                      help='novel class names (one split), for sets that '
+                      'are not VOC')
+  args = parser.parse_args(argv)
+
+  def _run() -> dict:
+    novel = [n.strip() for n in args.novel.split(',') if n.strip()]
+    splits = [1] if novel else _integers(args.splits, '--splits')
+    if not set(splits) <= set(VOC_NOVEL_CLASSES):
+      raise DataError(f'--splits: expected some of 1,2,3, found {splits}')
+    files.check_output_path(args.output_dir, '--output_dir', folder=True)
+    return write_splits(args.annotation_file, args.output_dir,
+                        _integers(args.seeds, '--seeds'),
+                        _integers(args.shots, '--shots'), splits, novel)
+
+  return run_main(_run)
+
+
+if __name__ == '__main__':
+  sys.exit(main())
