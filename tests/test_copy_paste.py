@@ -294,6 +294,22 @@ def test_each_input_pipeline_composes_its_own_batch(tiny_world):
   assert not np.array_equal(first, second)
 
 
+@pytest.mark.parametrize('labels, crowds, expected', [
+    ([], None, False), ([3], None, True), ([3, 4], [1, 1], False),
+    ([3, 4], [1, 0], True)])
+def test_sources_are_examples_with_a_non_crowd_object(labels, crowds,
+                                                      expected):
+  from official_projects_backbone_reuse.dataloaders import copy_paste_input
+  feature = {'image/object/class/label': tf.train.Feature(
+      int64_list=tf.train.Int64List(value=labels))}
+  if crowds is not None:
+    feature['image/object/is_crowd'] = tf.train.Feature(
+        int64_list=tf.train.Int64List(value=crowds))
+  example = tf.train.Example(features=tf.train.Features(feature=feature))
+  assert bool(copy_paste_input._has_object(
+      tf.constant(example.SerializeToString()))) == expected
+
+
 def test_copy_paste_needs_masks():
   from official_projects_backbone_reuse.common.errors import ConfigError
   from official_projects_backbone_reuse.tasks import detection

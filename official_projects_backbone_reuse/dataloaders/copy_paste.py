@@ -182,9 +182,10 @@ def jitter(decoded: Dict[str, tf.Tensor], output_size: Sequence[int],
   The same result as Model Garden's LSJ ops (`random_horizontal_flip`,
   `resize_and_crop_image` with `padded_size` = `output_size`,
   `resize_and_crop_boxes` / `_masks`: bilinear image, nearest-neighbour
-  masks; padding as Model Garden's once normalised), but computed for the output pixels only (its ops
-  resize the whole image, up to `scale_max`^2 its area, then crop) and
-  drawn from a stateless `seed` [2], so parallel calls stay deterministic.
+  masks; padding as Model Garden's once normalised), but computed for the
+  output pixels only (its ops resize the whole image, up to `scale_max`^2
+  its area, then crop) and drawn from a stateless `seed` [2], so parallel
+  calls stay deterministic.
   """
   keep = tf.logical_not(tf.cast(decoded['groundtruth_is_crowd'], tf.bool))
   boxes = tf.boolean_mask(decoded['groundtruth_boxes'], keep)

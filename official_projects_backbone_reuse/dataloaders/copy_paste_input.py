@@ -29,11 +29,9 @@ def _has_object(serialized: tf.Tensor) -> tf.Tensor:
       'image/object/class/label': tf.io.VarLenFeature(tf.int64),
       'image/object/is_crowd': tf.io.VarLenFeature(tf.int64)})
   count = tf.shape(parsed['image/object/class/label'].values)[0]
-  crowd = parsed['image/object/is_crowd'].values
-  # Model Garden's decoder: no is_crowd feature means no crowds.
-  crowds = tf.cond(tf.shape(crowd)[0] > 0,
-                   lambda: tf.reduce_sum(tf.cast(crowd > 0, tf.int32)),
-                   lambda: 0)
+  # No is_crowd feature means no crowds, as Model Garden's decoder reads it.
+  crowds = tf.reduce_sum(tf.cast(parsed['image/object/is_crowd'].values > 0,
+                                 tf.int32))
   return count > crowds
 
 
