@@ -1,6 +1,6 @@
 """Model Garden's RetinaNet and Mask R-CNN tasks, reusing a classifier backbone.
 
-The subclasses change three things and nothing else:
+What the subclasses add to Model Garden's tasks, and nothing else:
 
 * `build_model` builds the backbone through the reuse policy (own
   normalisation/activation, frozen whole or up to `task.freeze_at`,
@@ -12,9 +12,12 @@ The subclasses change three things and nothing else:
   new by design and keep their initialisation;
 * `build_metrics` puts the LVIS or VOC evaluator in place of Model Garden's
   COCO evaluator when `task.evaluation.type` is `lvis` or `voc`, and with
-  `coco` and masks
-  `FastMaskCOCOEvaluator` (the same metrics; masks pasted only where they
-  count).
+  `coco` and masks `FastMaskCOCOEvaluator` (the same metrics; masks pasted
+  only where they count);
+* Mask R-CNN: `build_inputs` adds Copy-Paste when
+  `task.train_data.copy_paste.enabled`; in LVIS stage 2
+  (`task.class_balanced_retuning`), `build_model` leaves only the
+  classification layers trainable and `build_losses` weighs the classes.
 """
 import json
 import os
