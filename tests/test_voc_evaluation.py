@@ -142,3 +142,18 @@ def test_the_evaluator_takes_model_garden_predictions(tmp_path):
 def test_a_missing_annotation_file_is_named(tmp_path):
   with pytest.raises(ValueError, match='missing.json does not exist'):
     voc_evaluator.VOCEvaluator(str(tmp_path / 'missing.json'))
+
+
+@pytest.mark.parametrize('key, value, where', [
+    ('category_id', 9, 'categories'), ('image_id', 5, 'images')])
+def test_an_annotation_of_an_unknown_id_is_named(tmp_path, key, value,
+                                                 where):
+  import json
+  gt = _gt()
+  gt['annotations'][2][key] = value
+  path = tmp_path / 'voc.json'
+  path.write_text(json.dumps(gt))
+  with pytest.raises(ValueError, match=f'annotation id 2 has {key} {value}, '
+                                       f'which is not the id of any of its '
+                                       f'{where}'):
+    voc_evaluator.VOCEvaluator(str(path))

@@ -171,6 +171,15 @@ def load_annotations(annotation_file: str) -> Dict[str, Any]:
     raise ValueError(f'VOC annotation file {annotation_file}: expected a '
                      'COCO-format object with images, annotations and '
                      'categories lists.')
+  categories = {c.get('id') for c in gt['categories']}
+  images = {i.get('id') for i in gt['images']}
+  for ann in gt['annotations']:
+    for key, known, where in (('category_id', categories, 'categories'),
+                              ('image_id', images, 'images')):
+      if ann.get(key) not in known:
+        raise ValueError(f'VOC annotation file {annotation_file}: annotation '
+                         f'id {ann.get("id")} has {key} {ann.get(key)!r}, '
+                         f'which is not the id of any of its {where}.')
   return gt
 
 
