@@ -177,8 +177,10 @@ def convert_voc(voc_root: str, sets: Sequence[Tuple[str, str]],
   where = f'{voc_root} ({",".join(f"{y}:{s}" for y, s in sets)})'
   images, to_write, id_to_name, report = convert_detection.check_annotations(
       where, content, include_masks=False)
-  located = [(image, voc_root, image['file_name']) for image in images
-             if io_utils.path_inside(voc_root, image['file_name'], where)]
+  located = []
+  for image in images:
+    io_utils.path_inside(voc_root, image['file_name'], where)
+    located.append((image, voc_root, image['file_name']))
   jobs = convert_detection.image_jobs(located, to_write, id_to_name,
                                       include_masks=False)
   annotation_file = f'{output_prefix}.json'

@@ -89,15 +89,12 @@ def _ranked_outcomes(truth: Dict[Any, Dict[str, np.ndarray]],
   return outcomes
 
 
-def class_ap(truth: Dict[Any, Dict[str, np.ndarray]],
-             detections: List[Dict[str, Any]], threshold: float,
-             eleven_point: bool = False) -> Optional[float]:
-  """AP of one class: `truth` maps image id -> {'boxes' [n, 4] xywh,
-  'difficult' [n] bool}; `detections` are COCO results of that class.
-  None when the class has no positive (non-difficult) object."""
-  positives = sum(int(np.sum(~t['difficult'])) for t in truth.values())
-  if not positives:
-    return None
+def _curve(truth: Dict[Any, Dict[str, np.ndarray]],
+           detections: List[Dict[str, Any]], threshold: float,
+           positives: int):
+  """Recall and precision down the ranked detections of one class:
+  `truth` maps image id -> {'boxes' [n, 4] xywh, 'difficult' [n] bool};
+  `detections` are COCO results of that class; `positives` > 0."""
   outcomes = _ranked_outcomes(truth, detections, threshold)
   outcomes = outcomes[outcomes != 0]
   true_positives = np.cumsum(outcomes == 1)
@@ -105,7 +102,24 @@ def class_ap(truth: Dict[Any, Dict[str, np.ndarray]],
   recall = true_positives / positives
   precision = true_positives / np.maximum(true_positives + false_positives,
                                           np.finfo(np.float64).eps)
-  return average_precision(recall, precision, eleven_point)
+  return recall, precision
+
+
+def class_aps(truth: Dict[Any, Dict[str, np.ndarray]],
+              detections: List[Dict[str, Any]],
+              positives: int) -> Dict[str, Optional[float]]:
+  """AP50, AP50_voc07, AP70 and AP of one class (see `_curve`), the
+  matching done once per IoU threshold; all None without a positive."""
+  if not positives:
+    return dict.fromkeys(('AP50', 'AP50_voc07', 'AP70', 'AP'))
+  curves = {t: _curve(truth, detections, t, positives)
+            for t in COCO_THRESHOLDS}
+  aps = {t: average_precision(*curve, eleven_point=False)
+         for t, curve in curves.items()}
+  return {'AP50': aps[0.5],
+          'AP50_voc07': average_precision(*curves[0.5], eleven_point=True),
+          'AP70': aps[0.7],
+          'AP': float(np.mean(list(aps.values())))}
 
 
 def _mean(values: Sequence[Optional[float]]) -> float:
@@ -137,23 +151,12 @@ def evaluate(gt: Dict[str, Any], detections: Sequence[Dict[str, Any]]
   by_class = {c: [] for c in truth}
   for detection in detections:
     by_class.setdefault(detection['category_id'], []).append(detection)
-  per_class = {}
-  for category in truth:
-    found = by_class[category]
-    per_class[category] = {
-        'AP50': class_ap(truth[category], found, 0.5),
-        'AP50_voc07': class_ap(truth[category], found, 0.5,
-                               eleven_point=True),
-        'AP70': class_ap(truth[category], found, 0.7),
-    }
-    at_thresholds = [class_ap(truth[category], found, t)
-                     for t in COCO_THRESHOLDS]
-    per_class[category]['AP'] = (None if at_thresholds[0] is None
-                                 else float(np.mean(at_thresholds)))
-  metrics = {name: _mean([ap[name] for ap in per_class.values()])
-             for name in ('AP50', 'AP50_voc07', 'AP70', 'AP')}
   positives = {c: sum(int(np.sum(~o['difficult'])) for o in t.values())
                for c, t in truth.items()}
+  per_class = {c: class_aps(truth[c], by_class[c], positives[c])
+               for c in truth}
+  metrics = {name: _mean([ap[name] for ap in per_class.values()])
+             for name in ('AP50', 'AP50_voc07', 'AP70', 'AP')}
   return {'metrics': metrics, 'per_class': per_class,
           'positives': positives}
 

@@ -46,6 +46,16 @@ from official_projects_backbone_reuse.modeling import detector
 from official_projects_backbone_reuse.modeling import reuse_policy
 
 
+# The evaluations that read their ground truth from task.annotation_file.
+_ANNOTATION_FILE_OF = {
+    'lvis': 'the LVIS v1 JSON of the validation images (its '
+            'neg_category_ids and not_exhaustive_category_ids are part of '
+            'the metric)',
+    'voc': 'the JSON backbone-reuse-convert-voc wrote beside the validation '
+           'shards (its difficult flags are part of the metric)',
+}
+
+
 def check_task_config(task_config, for_run: bool = True) -> None:
   """Fails with a ConfigError, before anything runs, when the task's own
   keys contradict each other, or (`for_run`) a run would lack a value they
@@ -60,16 +70,10 @@ def check_task_config(task_config, for_run: bool = True) -> None:
   if evaluation.type not in ('coco', 'lvis', 'voc'):
     raise ConfigError(f'task.evaluation.type={evaluation.type!r}: expected '
                       '"coco", "lvis" or "voc".')
-  if for_run and evaluation.type == 'lvis' and not task_config.annotation_file:
-    raise ConfigError(
-        'task.evaluation.type=lvis needs task.annotation_file: the LVIS v1 '
-        'JSON of the validation images (its neg_category_ids and '
-        'not_exhaustive_category_ids are part of the metric).')
-  if for_run and evaluation.type == 'voc' and not task_config.annotation_file:
-    raise ConfigError(
-        'task.evaluation.type=voc needs task.annotation_file: the JSON '
-        'backbone-reuse-convert-voc wrote beside the validation shards (its '
-        'difficult flags are part of the metric).')
+  needed = _ANNOTATION_FILE_OF.get(evaluation.type)
+  if for_run and needed and not task_config.annotation_file:
+    raise ConfigError(f'task.evaluation.type={evaluation.type} needs '
+                      f'task.annotation_file: {needed}.')
   path = task_config.annotation_file
   # A missing file is runtime.checks' error, in the modes that evaluate.
   if for_run and path and tf.io.gfile.exists(path):
