@@ -233,10 +233,13 @@ def test_export_of_an_adapted_detector_matches_in_a_fresh_process(tmp_path):
   assert proc.returncode == 0, proc.stderr[-3000:]
   got = json.loads(proc.stdout.strip().splitlines()[-1])
   assert int(expected['num_detections'][0]) > 0
-  for key in ('num_detections', 'detection_boxes', 'detection_scores',
-              'detection_classes'):
+  # Boxes are in pixels of a 128 px image: the saved graph and the eager
+  # model differ in float rounding (CI once saw 4e-4 px), so a hundredth of a
+  # pixel; scores and classes stay tight.
+  for key, atol in (('num_detections', 0), ('detection_boxes', 1e-2),
+                    ('detection_scores', 1e-4), ('detection_classes', 0)):
     np.testing.assert_allclose(got[key], expected[key].numpy(), rtol=1e-4,
-                               atol=1e-4, err_msg=key)
+                               atol=atol, err_msg=key)
   saved = [name for name, _ in tf.train.list_variables(
       os.path.join(export_dir, 'variables', 'variables'))]
   assert any('adapter_norm2/norm/gamma' in name for name in saved)
