@@ -1,5 +1,6 @@
 """Loading and verifying weights from checkpoints: a classifier's backbone
-into a detector, and a trained detector for export.
+into a detector, any parts of a detector from several checkpoints
+(`task.init_checkpoints`), and a trained detector for export.
 
 Model Garden restores with `tf.train.Checkpoint(...).read(...)` and, when the
 objects do not match, fails with "Found N Python objects that were not bound
@@ -11,7 +12,9 @@ only when every variable asked for came from the checkpoint.
 
 For a backbone only the backbone subtree is read: a classification
 checkpoint with any other label space (ImageNet-1k, an 18,291-class
-"JFT-style" head, ...) restores the backbone and ignores its head.
+"JFT-style" head, ...) restores the backbone and ignores its head. The
+same holds for any part (`restore_parts`): only its subtree is read, and
+variables asked to be skipped (label-space layers) are reported as such.
 """
 import dataclasses
 import os
@@ -28,11 +31,19 @@ from official.modeling import hyperparams
 
 from official_projects_backbone_reuse.common.errors import UserError
 
-# Where a backbone sits in the checkpoints Model Garden trainers write: its
-# trainers save `model.checkpoint_items` (backbone=...) at the top level, and
-# `tf.train.Checkpoint(model=...)` files hold it under the model.
-_BACKBONE_PATHS = (('backbone',), ('model', 'backbone'), ('model', '_backbone'))
 _VALUE = 'VARIABLE_VALUE'
+STAGE_SEPARATOR = '/'  # detection_head/1: stage 1 of a cascade's heads.
+
+
+def part_paths(part: str) -> List[Tuple[str, ...]]:
+  """Where a detector part (a key of Model Garden's `checkpoint_items`,
+  `detection_head/<i>` for one cascade stage) may sit in a checkpoint, most
+  likely first: Model Garden's trainers save `checkpoint_items` at the top
+  level; `tf.train.Checkpoint(model=...)` files hold it under `model`, by
+  Mask R-CNN's attribute name or RetinaNet's (with '_')."""
+  module, _, stage = part.partition(STAGE_SEPARATOR)
+  paths = [(module,), ('model', module), ('model', '_' + module)]
+  return [p + ((stage,) if stage else ()) for p in paths]
 
 
 class CheckpointError(UserError, ValueError):
@@ -41,14 +52,52 @@ class CheckpointError(UserError, ValueError):
 
 @dataclasses.dataclass
 class RestoreReport:
+  """What a restore did to one part, variable by variable.
+
+  `skipped`: variables the checkpoint may have but was asked not to give
+  (label-space layers); they keep their initialisation. `note`: what
+  happens to the part next ('frozen', 'trained')."""
   checkpoint: str
   restored: List[str]
   new_by_design: List[str]
   label: str = 'backbone'
+  skipped: List[str] = dataclasses.field(default_factory=list)
+  note: str = ''
 
   def summary(self) -> str:
+    skipped = (f'; {len(self.skipped)} skipped on purpose'
+               if self.skipped else '')
+    note = f'; {self.note}' if self.note else ''
     return (f'Restored {len(self.restored)} {self.label} variables from '
-            f'{self.checkpoint}; {len(self.new_by_design)} new by design.')
+            f'{self.checkpoint}; {len(self.new_by_design)} new by design'
+            f'{skipped}{note}.')
+
+  def details(self) -> str:
+    """The summary, then each variable not restored, by name."""
+    lines = [self.summary()]
+    lines += [f'  new by design: {n}' for n in self.new_by_design]
+    lines += [f'  skipped on purpose: {n}' for n in self.skipped]
+    return '\n'.join(lines)
+
+
+@dataclasses.dataclass
+class Part:
+  """One part of a model to restore from a checkpoint.
+
+  Attributes:
+    label: its name in reports and errors (`decoder`, `detection_head/1`).
+    module: the model's object (a layer, or a list of layers).
+    paths: where it may sit in the checkpoint (see `part_paths`).
+    new_by_design: its variables the checkpoint cannot have (adapters).
+    skipped: its variables not to restore whatever the checkpoint holds.
+    note: for the report, what happens to the part next.
+  """
+  label: str
+  module: object
+  paths: Sequence[Tuple[str, ...]]
+  new_by_design: Sequence[tf.Variable] = ()
+  skipped: Sequence[tf.Variable] = ()
+  note: str = ''
 
 
 def resolve_checkpoint(path: str, key: str = 'task.init_checkpoint') -> str:
@@ -122,8 +171,9 @@ class _CheckpointGraph:
         return ref.node_id
     return None
 
-  def backbone_node(self) -> int:
-    for path in _BACKBONE_PATHS:
+  def node(self, paths: Sequence[Tuple[str, ...]], label: str) -> int:
+    """The node at the first of `paths` the checkpoint has."""
+    for path in paths:
       node = 0
       for name in path:
         node = self.child(node, name) if node is not None else None
@@ -131,9 +181,8 @@ class _CheckpointGraph:
         return node
     top = sorted(c.local_name for c in self.graph.nodes[0].children)
     raise CheckpointError(
-        f'Checkpoint {self.prefix} holds no backbone: expected a top-level '
-        f'object named one of {["/".join(p) for p in _BACKBONE_PATHS]}, '
-        f'found {top}.')
+        f'Checkpoint {self.prefix} holds no {label}: expected an object at '
+        f'one of {["/".join(p) for p in paths]}, found top-level {top}.')
 
   def match(self, root, node_id: int) -> Dict[int, str]:
     """Checkpoint keys of the variables under `root`, by id of the variable."""
@@ -164,16 +213,21 @@ _MODEL_HINT = ('Check that the config (--experiment, --config_file, '
 
 
 def _plan(module, ckpt: _CheckpointGraph, node: int, label: str, hint: str,
-          new_by_design: Sequence[tf.Variable] = ()):
+          new_by_design: Sequence[tf.Variable] = (),
+          skipped: Sequence[tf.Variable] = ()):
   """Pairs every variable of `module` with the entry of checkpoint node
-  `node`, or fails naming each one missing or of another shape."""
+  `node`, or fails naming each one missing or of another shape. Returns
+  (pairs, new by design, skipped): the two lists of names."""
   keys = ckpt.match(module, node)
   new_ids = {id(v) for v in new_by_design}
-  pairs, new, missing, mismatched = [], [], [], []
+  skipped_ids = {id(v) for v in skipped}
+  pairs, new, skip, missing, mismatched = [], [], [], [], []
   for vid, (path, var) in _object_paths(module).items():
     name = f'{label}/{path} ({var.name}, shape {var.shape.as_list()})'
     if vid in new_ids:
       new.append(name)
+    elif vid in skipped_ids:
+      skip.append(name)
     elif vid not in keys:
       missing.append(name)
     elif list(ckpt.shapes[keys[vid]]) != var.shape.as_list():
@@ -189,19 +243,58 @@ def _plan(module, ckpt: _CheckpointGraph, node: int, label: str, hint: str,
     lines += [f'  shape mismatch: {m}' for m in mismatched]
     lines.append(hint)
     raise CheckpointError('\n'.join(lines))
-  return pairs, new
+  return pairs, new, skip
 
 
-def _assign(ckpt: _CheckpointGraph, pairs, new, label: str) -> RestoreReport:
+def _assign(planned) -> List[RestoreReport]:
+  """Assigns what `_plan` paired: ((checkpoint, [(label, pairs, new,
+  skipped, note), ...]), ...)."""
   # Everything is read before anything is assigned: a damaged file leaves
   # the variables as they were.
-  values = [(var, ckpt.tensor(key)) for _, var, key in pairs]
+  values = [(var, ckpt.tensor(key)) for ckpt, plans in planned
+            for _, pairs, _, _, _ in plans for _, var, key in pairs]
   for var, value in values:
     var.assign(value)
-  report = RestoreReport(ckpt.prefix, [name for name, _, _ in pairs], new,
-                         label)
-  logging.info(report.summary())
-  return report
+  reports = [RestoreReport(ckpt.prefix, [name for name, _, _ in pairs], new,
+                           label, skip, note)
+             for ckpt, plans in planned
+             for label, pairs, new, skip, note in plans]
+  for report in reports:
+    logging.info(report.details())
+  return reports
+
+
+_PART_HINT = ('Check that the detector config (decoder, heads, their '
+              'widths) is the one the checkpoint was trained with, or name '
+              'the layers in the entry\'s skip.')
+_HINTS = {'backbone': _BACKBONE_HINT, 'model': _MODEL_HINT}
+
+
+def restore_parts(sources: Sequence[Tuple[str, str, Sequence[Part]]]
+                  ) -> List[RestoreReport]:
+  """Restores parts of a model from one or more checkpoints ((checkpoint,
+  the config key that names it, parts), ...): each variable of each part
+  is restored, new by design or skipped on purpose, else an error names
+  it. Every checkpoint is read and every mismatch found before anything is
+  assigned; the errors of all parts come together."""
+  planned, errors = [], []
+  for checkpoint, key, parts in sources:
+    ckpt = _CheckpointGraph(resolve_checkpoint(checkpoint, key))
+    plans = []
+    for part in parts:
+      try:
+        node = ckpt.node(part.paths, part.label)
+        pairs, new, skip = _plan(part.module, ckpt, node, part.label,
+                                 _HINTS.get(part.label, _PART_HINT),
+                                 part.new_by_design, part.skipped)
+      except CheckpointError as e:
+        errors.append(f'{key}: {e}')
+        continue
+      plans.append((part.label, pairs, new, skip, part.note))
+    planned.append((ckpt, plans))
+  if errors:
+    raise CheckpointError('\n'.join(errors))
+  return _assign(planned)
 
 
 def restore_backbone(backbone: tf_keras.Model, checkpoint: str,
@@ -221,10 +314,8 @@ def restore_backbone(backbone: tf_keras.Model, checkpoint: str,
     CheckpointError: naming each missing or mismatched variable, or the
       damaged checkpoint files; nothing is assigned in that case.
   """
-  ckpt = _CheckpointGraph(resolve_checkpoint(checkpoint))
-  pairs, new = _plan(backbone, ckpt, ckpt.backbone_node(), 'backbone',
-                     _BACKBONE_HINT, new_by_design)
-  return _assign(ckpt, pairs, new, 'backbone')
+  part = Part('backbone', backbone, part_paths('backbone'), new_by_design)
+  return restore_parts([(checkpoint, 'task.init_checkpoint', [part])])[0]
 
 
 def restore_model(model: tf_keras.Model, checkpoint: str,
@@ -233,16 +324,8 @@ def restore_model(model: tf_keras.Model, checkpoint: str,
   Garden's trainer (the model under `model`; optimizer state not read),
   with the backbone restore's report: each variable missing or of another
   shape is named, and nothing is assigned then."""
-  ckpt = _CheckpointGraph(resolve_checkpoint(checkpoint, key))
-  node = ckpt.child(0, 'model')
-  if node is None:
-    top = sorted(c.local_name for c in ckpt.graph.nodes[0].children)
-    raise CheckpointError(
-        f'{key}: checkpoint {ckpt.prefix} holds no model: expected a '
-        f"top-level object 'model' (as Model Garden's trainer writes), "
-        f'found {top}.')
-  pairs, new = _plan(model, ckpt, node, 'model', _MODEL_HINT)
-  return _assign(ckpt, pairs, new, 'model')
+  part = Part('model', model, [('model',)])
+  return restore_parts([(checkpoint, key, [part])])[0]
 
 
 def backbone_differences(backbone: tf_keras.Model, checkpoint: str,
@@ -250,11 +333,23 @@ def backbone_differences(backbone: tf_keras.Model, checkpoint: str,
                          ) -> List[str]:
   """Names of backbone variables whose value is not bit-identical to the
   checkpoint's (empty when the frozen backbone is untouched)."""
+  return part_differences(
+      [Part('backbone', backbone, part_paths('backbone'), new_by_design)],
+      checkpoint)
+
+
+def part_differences(parts: Sequence[Part], checkpoint: str) -> List[str]:
+  """Names of the parts' variables (new by design and skipped ones aside)
+  whose value is not bit-identical to the checkpoint's."""
   ckpt = _CheckpointGraph(resolve_checkpoint(checkpoint))
-  pairs, _ = _plan(backbone, ckpt, ckpt.backbone_node(), 'backbone',
-                   _BACKBONE_HINT, new_by_design)
-  return [name for name, var, key in pairs
-          if not np.array_equal(var.numpy(), ckpt.tensor(key))]
+  changed = []
+  for part in parts:
+    pairs, _, _ = _plan(part.module, ckpt, ckpt.node(part.paths, part.label),
+                        part.label, _HINTS.get(part.label, _PART_HINT),
+                        part.new_by_design, part.skipped)
+    changed += [name for name, var, key in pairs
+                if not np.array_equal(var.numpy(), ckpt.tensor(key))]
+  return changed
 
 
 def check_upstream_config(checkpoint: str, model_config, backbone_norm) -> None:
@@ -272,8 +367,11 @@ def check_upstream_config(checkpoint: str, model_config, backbone_norm) -> None:
     return
   ours = {'backbone': model_config.backbone.as_dict(),
           'norm_activation': backbone_norm.as_dict()}
+  # A detector's params.yaml (a backbone from a detection checkpoint) may
+  # give its backbone a normalisation of its own.
   theirs = {'backbone': upstream['backbone'],
-            'norm_activation': upstream.get('norm_activation', {})}
+            'norm_activation': (upstream.get('backbone_norm_activation') or
+                                upstream.get('norm_activation', {}))}
   diffs = []
   btype = ours['backbone'].get('type')
   for k, v in ours['backbone'].get(btype, {}).items():

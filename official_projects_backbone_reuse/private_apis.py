@@ -118,12 +118,36 @@ PRIVATE_APIS = (
                'decoder settings and adds its own to get_config'),
     PrivateApi('official.vision.modeling.retinanet_model.RetinaNetModel.'
                '__init__', '_backbone', ASSIGNED,
-               'checkpoints.py: _BACKBONE_PATHS finds a RetinaNet\'s backbone '
-               'under model/_backbone in a checkpoint'),
+               'checkpoints.py: part_paths finds a RetinaNet\'s parts '
+               'under model/_backbone, model/_decoder, model/_head in a '
+               'checkpoint'),
+    PrivateApi('official.vision.modeling.retinanet_model.RetinaNetModel.'
+               '__init__', '_decoder', ASSIGNED,
+               'checkpoints.py: part_paths finds a RetinaNet\'s parts '
+               'under model/_backbone, model/_decoder, model/_head in a '
+               'checkpoint'),
+    PrivateApi('official.vision.modeling.retinanet_model.RetinaNetModel.'
+               '__init__', '_head', ASSIGNED,
+               'checkpoints.py: part_paths finds a RetinaNet\'s parts '
+               'under model/_backbone, model/_decoder, model/_head in a '
+               'checkpoint'),
     PrivateApi('official.vision.modeling.heads.instance_heads.DetectionHead.'
                'build', 'detection-scores', MENTIONED,
                'modeling/reuse_policy.py: retune_classification_only trains '
-               'only the layers of this name (SCORES_LAYER)'),
+               'only the layers of this name (SCORES_LAYER); '
+               'modeling/detector_parts.py: a label-space layer'),
+    PrivateApi('official.vision.modeling.heads.instance_heads.DetectionHead.'
+               'build', 'detection-boxes', MENTIONED,
+               'modeling/detector_parts.py: a label-space layer when '
+               'class-specific'),
+    PrivateApi('official.vision.modeling.heads.instance_heads.MaskHead.'
+               'build', 'mask-logits', MENTIONED,
+               'modeling/detector_parts.py: a label-space layer when '
+               'class-specific'),
+    PrivateApi('official.vision.modeling.heads.dense_prediction_heads.'
+               'RetinaNetHead.build', "'scores'", MENTIONED,
+               'modeling/detector_parts.py: RetinaNet\'s classifier, a '
+               'label-space layer (scores-<level> when not shared)'),
     PrivateApi(f'{_BLOCKS}.ResidualBlock.build', '_conv1', ASSIGNED, _SERIES),
     PrivateApi(f'{_BLOCKS}.ResidualBlock.build', '_norm1', ASSIGNED, _SERIES),
     PrivateApi(f'{_BLOCKS}.ResidualBlock.build', '_conv2', ASSIGNED, _SERIES),
@@ -209,8 +233,12 @@ PRIVATE_APIS = (
     # tf_keras.
     PrivateApi('tf_keras.layers.Layer', '_flatten_layers', ATTRIBUTE,
                'modeling/adapters.py: blocks, adapter_variables; '
-               'modeling/reuse_policy.py: retune_classification_only, '
-               '_sublayers'),
+               'modeling/reuse_policy.py: _sublayers; '
+               'modeling/detector_parts.py: leaves'),
+    PrivateApi('tf_keras.src.engine.base_layer.Layer.__init__',
+               '_callable_losses', ASSIGNED,
+               'modeling/reuse_policy.py: freeze_leaves empties it, dropping '
+               'the L2 penalty of a frozen layer'),
     PrivateApi('tf_keras.src.engine.node.Node.__init__', '_keras_history',
                ASSIGNED,
                'modeling/reuse_policy.py: _top_level_stages finds the layer '

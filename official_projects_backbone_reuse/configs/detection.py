@@ -21,6 +21,11 @@ paper needs, so every Model Garden key keeps its meaning and YAMLs written for
 * `task.class_balanced_retuning` (Faster/Mask R-CNN) is the second stage
   of the LVIS recipe: only the classification layer of the detection heads
   re-trains, with class-balanced loss weights.
+* `task.init_checkpoints` restores any parts (backbone, decoder, heads)
+  from several checkpoints, each frozen or trained, label-space layers
+  left new (e.g. backbone from a classifier, decoder and heads from a COCO
+  detector); `task.init_checkpoint` with `init_checkpoint_modules: backbone`
+  is the one-source case and keeps working.
 * `task.evaluation.type: lvis` reports LVIS metrics (rare/common/frequent)
   in place of COCO's.
 * `task.model.decoder.type: bottleneck_nasfpn` selects the NAS-FPN whose
@@ -155,10 +160,48 @@ class Evaluation(hyperparams.Config):
 
 
 @dataclasses.dataclass
+class InitCheckpoint(hyperparams.Config):
+  """One entry of `task.init_checkpoints`: parts of the detector restored
+  from one checkpoint (see `modeling/detector_parts.py` for the parts and
+  their label-space layers, `checkpoints.restore_parts` for the report).
+
+  Attributes:
+    checkpoint: a checkpoint prefix or a directory of checkpoints (a
+      classifier for `backbone`; a detector of Model Garden's trainer, or
+      `tf.train.Checkpoint(model=...)`, for any part).
+    modules: the parts it gives: `backbone`, `decoder`, and `head`
+      (RetinaNet) or `rpn_head`, `detection_head` (every cascade stage),
+      `detection_head/<i>` (stage i), `mask_head`.
+    frozen: whether the restored parts stay frozen; their label-space
+      layers and `skip` layers train all the same (with `detection_head`:
+      TFA's few-shot fine-tuning). Unset: trained, but the backbone follows
+      `task.freeze_backbone` / `task.freeze_at`, which decide it (an entry
+      may only repeat them).
+    skip_label_space: leave the label-space layers as initialised (the
+      class-score layer, class-specific box and mask outputs); false when
+      the checkpoint was trained on the same classes.
+    skip: more layer names (fnmatch patterns) to leave as initialised.
+    reinit_novel_classes: with `skip_label_space: false`, re-initialise
+      the rows of `task.evaluation.novel_category_ids` in the restored
+      detection-head classifier and class-specific box regressor, keeping
+      the others (FsDet's checkpoint surgery, randinit).
+  """
+  checkpoint: str = ''
+  modules: List[str] = dataclasses.field(default_factory=list)
+  frozen: Optional[bool] = None
+  skip_label_space: bool = True
+  skip: List[str] = dataclasses.field(default_factory=list)
+  reinit_novel_classes: bool = False
+
+
+@dataclasses.dataclass
 class ReuseRetinaNetTask(retinanet_cfg.RetinaNetTask):
   """`freeze_at`: Detectron2's FREEZE_AT; None follows `freeze_backbone`.
-  `evaluation`: COCO or LVIS metrics."""
+  `evaluation`: COCO or LVIS metrics. `init_checkpoints`: parts from
+  several checkpoints, in place of `init_checkpoint`."""
   freeze_at: Optional[int] = None
+  init_checkpoints: List[InitCheckpoint] = dataclasses.field(
+      default_factory=list)
   model: ReuseRetinaNet = dataclasses.field(default_factory=ReuseRetinaNet)
   evaluation: Evaluation = dataclasses.field(default_factory=Evaluation)
 
@@ -226,12 +269,15 @@ class ReuseMaskRCNNTask(maskrcnn_cfg.MaskRCNNTask):
   """`freeze_at`: Detectron2's FREEZE_AT; None follows `freeze_backbone`.
   `class_balanced_retuning`: the second stage (re-tune the classification
   layer with a class-balanced loss). `evaluation`: COCO or LVIS metrics.
-  `train_data.copy_paste`: Copy-Paste augmentation."""
+  `train_data.copy_paste`: Copy-Paste augmentation. `init_checkpoints`:
+  parts from several checkpoints, in place of `init_checkpoint`."""
   train_data: ReuseMaskRCNNData = dataclasses.field(
       default_factory=lambda: ReuseMaskRCNNData(is_training=True))
   validation_data: ReuseMaskRCNNData = dataclasses.field(
       default_factory=lambda: ReuseMaskRCNNData(is_training=False))
   freeze_at: Optional[int] = None
+  init_checkpoints: List[InitCheckpoint] = dataclasses.field(
+      default_factory=list)
   model: ReuseMaskRCNN = dataclasses.field(default_factory=ReuseMaskRCNN)
   class_balanced_retuning: ClassBalancedRetuning = dataclasses.field(
       default_factory=ClassBalancedRetuning)

@@ -13,7 +13,10 @@ Two config keys decide it:
 
 `task.class_balanced_retuning.enabled` (the LVIS recipe's stage 2) freezes
 the whole detector but the classification layers of its detection heads
-(`retune_classification_only`).
+(`retune_classification_only`). An entry of `task.init_checkpoints` with
+`frozen: true` freezes the decoder and heads it restores, all but their
+label-space and `skip` layers (`freeze_parts`); the backbone's entry may
+only repeat what `freeze_at` says.
 
 A frozen part computes, during detection training, exactly what it computed
 at the end of pre-training, and never changes:
@@ -42,7 +45,7 @@ and including the layer that outputs endpoint L (ResNet's
 leaf layers; its stages are cut at its endpoints in graph order, the stem
 ending at its last stride-2 layer (`KerasApplicationBackbone.layer_stages`).
 """
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from absl import logging
 import tensorflow as tf
@@ -54,11 +57,12 @@ from official.vision.modeling import backbones
 
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.modeling import adapters
+from official_projects_backbone_reuse.modeling import detector_parts
 from official_projects_backbone_reuse.modeling import (
     keras_application_backbone)
 
 FREEZE_ALL = 5  # freeze_at that freezes the whole backbone.
-SCORES_LAYER = 'detection-scores'  # Model Garden's detection-head classifier.
+SCORES_LAYER = detector_parts.SCORES_LAYER
 _STEM = 1
 
 
@@ -83,9 +87,10 @@ def freeze_at_of(freeze_backbone: bool, freeze_at: Optional[int]) -> int:
 def check_config(task_config, for_run: bool = True) -> None:
   """Fails with a ConfigError when the reuse keys of a task contradict, or
   (`for_run`) when a run would lack a value they need."""
-  freeze_at_of(task_config.freeze_backbone,
-               getattr(task_config, 'freeze_at', None))
+  freeze_at = freeze_at_of(task_config.freeze_backbone,
+                           getattr(task_config, 'freeze_at', None))
   _check_retuning(task_config, for_run)
+  _check_init_checkpoints(task_config, freeze_at, for_run)
   backbone = task_config.model.backbone
   if (backbone.type == 'keras_application'
       and backbone.keras_application.weights and task_config.init_checkpoint):
@@ -97,6 +102,86 @@ def check_config(task_config, for_run: bool = True) -> None:
   if adapter not in adapters.ADAPTER_TYPES:
     raise ConfigError(f'task.model.backbone_adapter.type={adapter!r}: '
                       f'expected one of {list(adapters.ADAPTER_TYPES)}.')
+
+
+def _check_init_checkpoints(task_config, freeze_at: int,
+                            for_run: bool) -> None:
+  """`task.init_checkpoints` well formed, and its backbone entry agreeing
+  with freeze_at, which alone decides what of the backbone trains."""
+  detector_parts.check_entries(task_config, for_run)
+  entries = list(getattr(task_config, 'init_checkpoints', None) or [])
+  if not entries:
+    return
+  backbone = [(i, e) for i, e in enumerate(entries)
+              if detector_parts.BACKBONE in e.modules]
+  if not backbone and freeze_at:
+    raise ConfigError(
+        'task.init_checkpoints gives no backbone, and task.freeze_backbone / '
+        f'task.freeze_at (freeze_at {freeze_at}) would freeze it at its '
+        'random initialisation: add an entry with modules [backbone], or '
+        'set task.freeze_backbone: false.')
+  for i, entry in backbone:
+    agrees = freeze_at == (FREEZE_ALL if entry.frozen else 0)
+    if entry.frozen is not None and not agrees:
+      raise ConfigError(
+          f'task.init_checkpoints[{i}].frozen='
+          f'{str(entry.frozen).lower()} contradicts task.freeze_backbone='
+          f'{str(task_config.freeze_backbone).lower()} / task.freeze_at='
+          f'{task_config.freeze_at} (freeze_at {freeze_at}), which decide '
+          'what of the backbone trains: leave frozen unset in the backbone\'s '
+          'entry, or make them agree.')
+
+
+def part_state(task_config, entry, part: str) -> str:
+  """What happens to a part restored by `entry`: 'frozen', 'trained' or,
+  for a partly frozen backbone, 'frozen up to freeze_at k'."""
+  if part == detector_parts.BACKBONE:
+    freeze_at = freeze_at_of(task_config.freeze_backbone,
+                             task_config.freeze_at)
+    if freeze_at in (0, FREEZE_ALL):
+      return 'frozen' if freeze_at else 'trained'
+    return f'frozen up to freeze_at {freeze_at}'
+  state = 'trained'
+  if entry.frozen:
+    trained = detector_parts.label_space_patterns(task_config.model, part)
+    state = 'frozen, its label-space layers trained' if trained else 'frozen'
+  if entry.reinit_novel_classes and part.startswith('detection_head'):
+    state += ('; rows of the novel classes re-initialised (FsDet\'s '
+              'randinit surgery)')
+  return state
+
+
+def freeze_parts(model: tf_keras.Model, task_config
+                 ) -> List[tf_keras.layers.Layer]:
+  """Freezes the decoder and heads that `task.init_checkpoints` entries
+  with `frozen: true` restore, but their label-space and skipped layers,
+  which train (restored or not); returns the frozen leaves."""
+  frozen = []
+  for i, entry in enumerate(getattr(task_config, 'init_checkpoints', None)
+                            or []):
+    for name, obj, skipped in detector_parts.entry_parts(
+        model, task_config.model, entry, f'task.init_checkpoints[{i}]'):
+      training = skipped + detector_parts.skipped_leaves(
+          obj, detector_parts.label_space_patterns(task_config.model, name))
+      training_ids = {id(leaf) for leaf in training}
+      if entry.frozen and name != detector_parts.BACKBONE:
+        frozen += [leaf for leaf in detector_parts.leaves(obj)
+                   if id(leaf) not in training_ids]
+      for leaf in training:
+        leaf.trainable = True
+  freeze_leaves(frozen)
+  if frozen:
+    logging.info('task.init_checkpoints: %d decoder / head layers frozen.',
+                 len(frozen))
+  return frozen
+
+
+def freeze_leaves(leaves: Sequence[tf_keras.layers.Layer]) -> None:
+  """Makes leaf layers non-trainable (a batch norm then runs on its moving
+  statistics) and drops their L2 penalty, a constant once they are."""
+  for leaf in leaves:
+    leaf.trainable = False
+    leaf._callable_losses = []  # pylint: disable=protected-access
 
 
 def retuning(task_config) -> bool:
@@ -132,25 +217,16 @@ def retune_classification_only(model: tf_keras.Model
   """Freezes every weighted leaf layer of a Faster/Mask R-CNN but the
   classification layers of its detection heads (one per cascade stage);
   returns those."""
-  leaves = [layer for layer in model._flatten_layers(include_self=False)  # pylint: disable=protected-access
-            if layer.weights and not _sublayers(layer)]
+  leaves = detector_parts.leaves(model)
   scores = [layer for layer in leaves if layer.name == SCORES_LAYER]
   if not scores:
     raise ConfigError(
         'task.class_balanced_retuning: the model has no classification '
         f'layer named {SCORES_LAYER!r} (Model Garden\'s detection head).')
-  for layer in leaves:
-    layer.trainable = layer.name == SCORES_LAYER
+  freeze_leaves([layer for layer in leaves if layer.name != SCORES_LAYER])
   logging.info('Class-balanced re-tuning: %d classification layer(s) train, '
                '%d layers frozen.', len(scores), len(leaves) - len(scores))
   return scores
-
-
-def restores_backbone_only(task_config) -> bool:
-  """Whether `task.init_checkpoint` gives the backbone alone (a classifier)."""
-  modules = task_config.init_checkpoint_modules
-  modules = [modules] if isinstance(modules, str) else list(modules)
-  return modules == ['backbone']
 
 
 def adapter_type(model_config) -> str:

@@ -15,7 +15,6 @@ from official.core import config_definitions as cfg
 from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import detection as detection_cfg
-from official_projects_backbone_reuse.modeling import reuse_policy
 from official_projects_backbone_reuse.runtime import input_files
 from official_projects_backbone_reuse.runtime import integrity
 from official_projects_backbone_reuse.runtime.strategies import strategy_name
@@ -118,15 +117,17 @@ def check_inputs(params: cfg.ExperimentConfig, mode: str,
       annotation_file):
     raise ConfigError(f'task.annotation_file={annotation_file!r}: no such '
                       'file.')
-  init_checkpoint = getattr(task, 'init_checkpoint', None)
-  if init_checkpoint:
-    integrity.check_checkpoint_files(
-        checkpoints.resolve_checkpoint(init_checkpoint),
-        'task.init_checkpoint')
-    if ('train' in mode and isinstance(task, _DETECTION_TASKS) and
-        reuse_policy.restores_backbone_only(task)):
-      # Before anything is written, not when the model is built (a minute).
-      detection_tasks.check_upstream_config(task)
+  sources = [('task.init_checkpoint', getattr(task, 'init_checkpoint', None))]
+  sources += [(f'task.init_checkpoints[{i}].checkpoint', entry.checkpoint)
+              for i, entry in enumerate(
+                  getattr(task, 'init_checkpoints', None) or [])]
+  for key, checkpoint in sources:
+    if checkpoint:
+      integrity.check_checkpoint_files(
+          checkpoints.resolve_checkpoint(checkpoint, key), key)
+  if 'train' in mode and isinstance(task, _DETECTION_TASKS):
+    # Before anything is written, not when the model is built (a minute).
+    detection_tasks.check_upstream_config(task)
 
 
 def check_input_data(task, needed: Sequence[Tuple[str, Any]]) -> None:

@@ -9,7 +9,9 @@ What the subclasses add to Model Garden's tasks, and nothing else:
 * `initialize` restores the backbone from a classification checkpoint by
   name and shape, verifies that every original backbone variable came from
   it, and reports what did not (see `checkpoints.py`); adapter variables are
-  new by design and keep their initialisation;
+  new by design and keep their initialisation; with `task.init_checkpoints`,
+  any parts from several checkpoints the same way, label-space layers
+  skipped, and `build_model` freezes the parts an entry says are frozen;
 * `build_metrics` puts the LVIS or VOC evaluator in place of Model Garden's
   COCO evaluator when `task.evaluation.type` is `lvis` or `voc`, and with
   `coco` and masks `FastMaskCOCOEvaluator` (the same metrics; masks pasted
@@ -43,6 +45,7 @@ from official_projects_backbone_reuse.evaluation import voc_evaluator
 from official_projects_backbone_reuse.modeling import adapters
 from official_projects_backbone_reuse.modeling import class_balance
 from official_projects_backbone_reuse.modeling import detector
+from official_projects_backbone_reuse.modeling import detector_parts
 from official_projects_backbone_reuse.modeling import reuse_policy
 
 
@@ -102,11 +105,45 @@ def _check_categories(path: str, num_classes: int) -> None:
 
 
 def check_upstream_config(task_config) -> None:
-  """The backbone about to be restored from `task.init_checkpoint` is built
-  as it was pre-trained (see `checkpoints.check_upstream_config`)."""
-  checkpoints.check_upstream_config(
-      task_config.init_checkpoint, task_config.model,
-      reuse_policy.backbone_norm_activation(task_config.model))
+  """The backbone about to be restored (`task.init_checkpoint` or its
+  `task.init_checkpoints` entry) is built as it was pre-trained (see
+  `checkpoints.check_upstream_config`)."""
+  checkpoint = detector_parts.backbone_checkpoint(task_config)
+  if checkpoint:
+    checkpoints.check_upstream_config(
+        checkpoint, task_config.model,
+        reuse_policy.backbone_norm_activation(task_config.model))
+
+
+def restore_parts(model: tf_keras.Model, task_config
+                  ) -> List[checkpoints.RestoreReport]:
+  """Restores the parts `task.init_checkpoints` names, each checked variable
+  by variable (adapters new by design, label-space and `skip` layers
+  skipped on purpose); one report per part, logged."""
+  sources = []
+  for i, entry in enumerate(task_config.init_checkpoints):
+    key = f'task.init_checkpoints[{i}]'
+    parts = []
+    for name, obj, skipped in detector_parts.entry_parts(
+        model, task_config.model, entry, key):
+      parts.append(checkpoints.Part(
+          name, obj, checkpoints.part_paths(name),
+          new_by_design=(adapters.adapter_variables(obj)
+                         if name == detector_parts.BACKBONE else ()),
+          skipped=[v for leaf in skipped for v in leaf.weights],
+          note=reuse_policy.part_state(task_config, entry, name)))
+    sources.append((entry.checkpoint, f'{key}.checkpoint', parts))
+  reports = checkpoints.restore_parts(sources)
+  novel = task_config.evaluation.novel_category_ids
+  for entry, (_, _, parts) in zip(task_config.init_checkpoints, sources):
+    for part in parts:
+      if entry.reinit_novel_classes and part.label.startswith(
+          'detection_head'):
+        heads = part.module if isinstance(part.module, list) else [
+            part.module]
+        for head in heads:
+          detector_parts.reinit_class_rows(head, novel)
+  return reports
 
 
 class _BackboneReuseMixin:
@@ -153,6 +190,7 @@ class _BackboneReuseMixin:
         tf_keras.layers.InputSpec(shape=[None] + config.model.input_size),
         l2_weight_decay=config.losses.l2_weight_decay,
         freeze_backbone=config.freeze_backbone, freeze_at=config.freeze_at)
+    reuse_policy.freeze_parts(model, config)
     counts = parameters.format_counts(parameters.count_parameters(model))
     logging.info('Backbone frozen up to freeze_at %d, adapters: %s. '
                  'Parameters:\n%s',
@@ -163,13 +201,16 @@ class _BackboneReuseMixin:
 
   def initialize(self, model: tf_keras.Model):
     config = self.task_config
-    if (not config.init_checkpoint or
-        not reuse_policy.restores_backbone_only(config)):
-      return super().initialize(model)
-    check_upstream_config(config)
-    checkpoints.restore_backbone(
-        model.backbone, config.init_checkpoint,
-        new_by_design=adapters.adapter_variables(model.backbone))
+    if config.init_checkpoints:
+      check_upstream_config(config)
+      restore_parts(model, config)
+    elif detector_parts.backbone_checkpoint(config):
+      check_upstream_config(config)
+      checkpoints.restore_backbone(
+          model.backbone, config.init_checkpoint,
+          new_by_design=adapters.adapter_variables(model.backbone))
+    else:
+      super().initialize(model)
 
 
 @task_factory.register_task_cls(cfg.ReuseRetinaNetTask)

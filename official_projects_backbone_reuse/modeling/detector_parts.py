@@ -1,0 +1,229 @@
+"""The parts of a detector that `task.init_checkpoints` restores and freezes.
+
+A part is a key of Model Garden's `model.checkpoint_items`: RetinaNet has
+`backbone`, `decoder`, `head`; Faster / Mask / Cascade R-CNN `backbone`,
+`decoder`, `rpn_head`, `detection_head` (every stage) or
+`detection_head/<i>` (stage i, 0 the first), and `mask_head` with masks.
+
+Label-space layers: the layers whose shape or meaning is tied to the
+classes of the dataset a checkpoint was trained on. A detector trained on
+COCO (81 outputs) gives its decoder and heads to a VOC detector (21) only
+without them. Skipped by default (`skip_label_space`), they keep their
+initialisation and always train, also in a frozen part:
+
+* `detection_head`: the classifier `detection-scores`, and the box regressor
+  `detection-boxes` when it is class-specific (4 outputs per class, i.e.
+  `task.model.detection_head.class_agnostic_bbox_pred: false`);
+* `mask_head`: its output `mask-logits` when class-specific
+  (`task.model.mask_head.class_agnostic: false`);
+* `head` (RetinaNet): the classifier `scores` (`scores-<level>` when the
+  levels do not share it).
+
+The RPN and the decoder are class-agnostic. Names are Model Garden's layer
+names; `skip` adds layer-name patterns (fnmatch) of one's own.
+"""
+import fnmatch
+from typing import Dict, List, Sequence
+
+import tensorflow as tf
+import tf_keras
+
+from official.vision.configs import maskrcnn as maskrcnn_cfg
+
+from official_projects_backbone_reuse.common.errors import ConfigError
+
+BACKBONE = 'backbone'
+SCORES_LAYER = 'detection-scores'  # Model Garden's detection-head classifier.
+STAGE_SEPARATOR = '/'
+_ENTRY_KEYS = ('checkpoint', 'modules', 'frozen', 'skip_label_space', 'skip',
+               'reinit_novel_classes')
+
+
+def part_names(model_config) -> List[str]:
+  """The parts a detector of `model_config` has, by the names of
+  `task.init_checkpoints[].modules`."""
+  if not isinstance(model_config, maskrcnn_cfg.MaskRCNN):
+    return [BACKBONE, 'decoder', 'head']
+  stages = 1 + len(model_config.roi_sampler.cascade_iou_thresholds or [])
+  names = [BACKBONE, 'decoder', 'rpn_head', 'detection_head']
+  names += [f'detection_head{STAGE_SEPARATOR}{i}' for i in range(stages)]
+  if model_config.include_mask:
+    names.append('mask_head')
+  return names
+
+
+def label_space_patterns(model_config, part: str) -> List[str]:
+  """Layer names (fnmatch patterns) of `part` tied to the label space."""
+  module = part.split(STAGE_SEPARATOR)[0]
+  if module == 'head':
+    return ['scores', 'scores-*']
+  if module == 'detection_head':
+    agnostic = model_config.detection_head.class_agnostic_bbox_pred
+    return [SCORES_LAYER] + ([] if agnostic else ['detection-boxes'])
+  if module == 'mask_head' and not model_config.mask_head.class_agnostic:
+    return ['mask-logits']
+  return []
+
+
+def skip_patterns(model_config, entry, part: str) -> List[str]:
+  """The layer-name patterns of `part` that `entry` leaves as initialised."""
+  own = list(entry.skip or [])
+  return own + (label_space_patterns(model_config, part)
+                if entry.skip_label_space else [])
+
+
+def check_entries(task_config, for_run: bool = True) -> None:
+  """Fails with a ConfigError naming the key when `task.init_checkpoints`
+  is malformed, names a part twice, comes with `task.init_checkpoint`, or
+  (`for_run`) lacks a checkpoint (no model needed; `reuse_policy` checks
+  what it freezes)."""
+  entries = list(getattr(task_config, 'init_checkpoints', None) or [])
+  if not entries:
+    return
+  if task_config.init_checkpoint:
+    raise ConfigError(
+        f'task.init_checkpoint={task_config.init_checkpoint!r} and '
+        'task.init_checkpoints both say where weights come from: set one '
+        '(task.init_checkpoints takes a backbone entry too).')
+  names = part_names(task_config.model)
+  given: Dict[str, str] = {}
+  for i, entry in enumerate(entries):
+    key = f'task.init_checkpoints[{i}]'
+    unknown = sorted(set(entry.as_dict()) - set(_ENTRY_KEYS))
+    if unknown:
+      raise ConfigError(f'{key}.{unknown[0]}: unknown key; an entry has '
+                        f'{list(_ENTRY_KEYS)}.')
+    if not isinstance(entry.checkpoint, str) or (for_run and
+                                                 not entry.checkpoint):
+      raise ConfigError(f'{key}.checkpoint is empty: expected a checkpoint '
+                        'prefix or a directory of checkpoints.')
+    if entry.frozen not in (None, True, False):
+      raise ConfigError(f'{key}.frozen={entry.frozen!r}: expected true, '
+                        'false or unset.')
+    for flag in ('skip_label_space', 'reinit_novel_classes'):
+      if entry.as_dict()[flag] not in (True, False):
+        raise ConfigError(f'{key}.{flag}={entry.as_dict()[flag]!r}: '
+                          'expected true or false.')
+    modules = entry.modules
+    if isinstance(modules, str) or not modules or not all(
+        isinstance(m, str) for m in modules):
+      raise ConfigError(f'{key}.modules={modules!r}: expected a list of '
+                        f'parts among {names}.')
+    if isinstance(entry.skip, str) or not all(
+        isinstance(s, str) for s in entry.skip or []):
+      raise ConfigError(f'{key}.skip={entry.skip!r}: expected a list of '
+                        'layer names (fnmatch patterns).')
+    for module in modules:
+      if module not in names:
+        raise ConfigError(f'{key}.modules: {module!r} is not a part of this '
+                          f'detector; it has {names}.')
+      for other, where in given.items():
+        if _overlap(module, other):
+          raise ConfigError(f'{key}.modules: {module!r} is already given by '
+                            f'{where} ({other!r}).')
+      given[module] = key
+    if entry.reinit_novel_classes:
+      _check_reinit(task_config, entry, key)
+
+
+def _check_reinit(task_config, entry, key: str) -> None:
+  novel = list(task_config.evaluation.novel_category_ids or [])
+  num_classes = task_config.model.num_classes
+  if entry.skip_label_space:
+    raise ConfigError(f'{key}.reinit_novel_classes re-initialises rows of '
+                      'the restored class layers: set '
+                      f'{key}.skip_label_space: false.')
+  if not any(m.split(STAGE_SEPARATOR)[0] == 'detection_head'
+             for m in entry.modules):
+    raise ConfigError(f'{key}.reinit_novel_classes: the entry gives no '
+                      'detection_head, whose class layers it re-initialises.')
+  if not novel or not all(isinstance(i, int) and 0 < i < num_classes
+                          for i in novel):
+    raise ConfigError(
+        f'{key}.reinit_novel_classes: task.evaluation.novel_category_ids='
+        f'{novel} must name the novel classes, ids 1..{num_classes - 1}.')
+
+
+def _overlap(a: str, b: str) -> bool:
+  """Whether two part names cover a common part (a head and its stage)."""
+  return (a == b or a.startswith(b + STAGE_SEPARATOR) or
+          b.startswith(a + STAGE_SEPARATOR))
+
+
+def part_objects(model: tf_keras.Model) -> Dict[str, object]:
+  """The model's objects by part name (`detection_head/<i>` per stage)."""
+  objects = dict(model.checkpoint_items)
+  heads = objects.get('detection_head')
+  if isinstance(heads, (list, tuple)):
+    for i, head in enumerate(heads):
+      objects[f'detection_head{STAGE_SEPARATOR}{i}'] = head
+  return objects
+
+
+def leaves(part_object) -> List[tf_keras.layers.Layer]:
+  """The weighted leaf layers of a part (a layer or a list of layers)."""
+  roots = part_object if isinstance(part_object, (list, tuple)) else [
+      part_object]
+  found = []
+  for root in roots:
+    for layer in root._flatten_layers(include_self=True):  # pylint: disable=protected-access
+      children = list(layer._flatten_layers(include_self=False,  # pylint: disable=protected-access
+                                            recursive=False))
+      if layer.weights and not children:
+        found.append(layer)
+  return found
+
+
+def skipped_leaves(part_object, patterns: Sequence[str]
+                   ) -> List[tf_keras.layers.Layer]:
+  """The leaf layers of a part whose names match one of `patterns`."""
+  return [leaf for leaf in leaves(part_object)
+          if any(fnmatch.fnmatchcase(leaf.name, p) for p in patterns)]
+
+
+def entry_parts(model: tf_keras.Model, model_config, entry, key: str):
+  """[(part name, its object, its skipped leaf layers), ...] of one entry
+  of `task.init_checkpoints`; a ConfigError when an own `skip` pattern
+  matches no layer of its parts (a typo would restore what it meant)."""
+  objects = part_objects(model)
+  parts = [(name, objects[name],
+            skipped_leaves(objects[name],
+                           skip_patterns(model_config, entry, name)))
+           for name in entry.modules]
+  for pattern in entry.skip or []:
+    if not any(fnmatch.fnmatchcase(leaf.name, pattern)
+               for _, _, skipped in parts for leaf in skipped):
+      raise ConfigError(f'{key}.skip: {pattern!r} matches no layer of '
+                        f'{list(entry.modules)}.')
+  return parts
+
+
+def backbone_checkpoint(task_config) -> str:
+  """The checkpoint the backbone is restored from ('' when none)."""
+  if task_config.init_checkpoints:
+    return next((e.checkpoint for e in task_config.init_checkpoints
+                 if BACKBONE in e.modules), '')
+  modules = task_config.init_checkpoint_modules
+  modules = [modules] if isinstance(modules, str) else list(modules)
+  return task_config.init_checkpoint if modules == [BACKBONE] else ''
+
+
+def reinit_class_rows(head, class_ids: Sequence[int]) -> None:
+  """Re-initialises the outputs of `class_ids` in a detection head's
+  classifier (normal(0, 0.01)) and class-specific box regressor (normal(0,
+  0.001), 4 outputs per class), biases zero, as FsDet's checkpoint surgery
+  (randinit); the other classes' rows stay as they are."""
+  for leaf in leaves(head):
+    if leaf.name == SCORES_LAYER:
+      columns, stddev = list(class_ids), 0.01
+    elif leaf.name == 'detection-boxes' and leaf.kernel.shape[-1] > 4:
+      columns, stddev = [4 * i + k for i in class_ids for k in range(4)], 0.001
+    else:
+      continue
+    index = tf.constant(columns)[:, None]
+    kernel = tf.transpose(leaf.kernel)  # one row per output
+    leaf.kernel.assign(tf.transpose(tf.tensor_scatter_nd_update(
+        kernel, index, tf.random.normal([len(columns), kernel.shape[1]],
+                                        stddev=stddev))))
+    leaf.bias.assign(tf.tensor_scatter_nd_update(
+        leaf.bias, index, tf.zeros([len(columns)])))
