@@ -20,6 +20,7 @@ from official_projects_backbone_reuse.analysis import report
 from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.configs import recipes as recipes_lib
 from official_projects_backbone_reuse.modeling import adapters
+from official_projects_backbone_reuse.modeling import detector_parts
 from official_projects_backbone_reuse.modeling import reuse_policy
 
 EXPERIMENTS = recipes_lib.experiments_dir()
@@ -165,6 +166,12 @@ def test_init_overlays_set_the_reuse_mode(spec):
     assert params.task.init_checkpoint_modules == 'backbone'
 
 
+def _frozen_parts(params):
+  """The decoder and heads that task.init_checkpoints entries freeze."""
+  return tuple(sorted(m for e in params.task.init_checkpoints if e.frozen
+                      for m in e.modules if m != 'backbone'))
+
+
 def _distinct_models():
   """One spec per distinct architecture and reuse mode, and per distinct
   (backbone, adapter). Depth (ResNet-50/101) and widths (RPN convolutions,
@@ -181,7 +188,7 @@ def _distinct_models():
                    and model.roi_sampler.cascade_iou_thresholds)
     key = (type(params.task).__name__, model.backbone.type,
            model.decoder.type, cascade, getattr(model, 'include_mask', False),
-           params.task.freeze_backbone)
+           params.task.freeze_backbone, _frozen_parts(params))
     if adapter != 'none':
       key = (model.backbone.type, adapter)
     seen.setdefault(key, spec)
@@ -206,10 +213,17 @@ def test_model_builds_and_the_reuse_mode_reaches_it(spec):
                       if id(v) in trained_ids and id(v) not in adapter_ids]
   has_adapters = params.task.model.backbone_adapter.type != 'none'
   assert ('adapters' in counts) == has_adapters
+  frozen_parts = _frozen_parts(params)
   if params.task.freeze_backbone:
     assert backbone.trained == 0 and not backbone_trained
     assert all(c.trained == c.total > 0 for k, c in parts.items()
-               if k != 'backbone'), counts
+               if k != 'backbone' and k not in frozen_parts), counts
   else:
     assert backbone.trained == backbone.total
     assert counts['total'].trained == counts['total'].total
+  if frozen_parts:  # TFA: of the frozen parts, the class layers train
+    frozen_trained = {v.name.split('/')[-2] for part in frozen_parts
+                      for v in detector_parts.part_objects(model)[part]
+                      .trainable_weights}
+    assert frozen_trained == {'detection-scores', 'detection-boxes'}
+    assert counts['decoder'].trained == counts['rpn_head'].trained == 0
