@@ -61,11 +61,13 @@ def _objects_by_class(content: dict) -> Dict[int, Dict[int, List[dict]]]:
   return by_class
 
 
-def sample_shots(content: dict, shots: Sequence[int], seed: int
+def sample_shots(content: dict, shots: Sequence[int], seed: int,
+                 by_class: Optional[dict] = None
                  ) -> Dict[int, Dict[int, List[int]]]:
   """K -> category id -> the image ids of its K-shot set (FsDet's rule,
-  see the module docstring)."""
-  by_class = _objects_by_class(content)
+  see the module docstring). `by_class`: `_objects_by_class(content)`,
+  when the caller has it."""
+  by_class = by_class or _objects_by_class(content)
   rng = random.Random(seed)
   chosen = {k: {} for k in shots}
   for category in sorted(by_class):
@@ -96,10 +98,11 @@ def subset(content: dict, objects: Dict[int, List[dict]]) -> dict:
           'categories': content['categories']}
 
 
-def few_shot_set(content: dict, per_class: Dict[int, List[int]]) -> dict:
+def few_shot_set(content: dict, per_class: Dict[int, List[int]],
+                 by_class: Optional[dict] = None) -> dict:
   """The set of `sample_shots`'s per-class images: each with the objects of
   the classes it was drawn for."""
-  by_class = _objects_by_class(content)
+  by_class = by_class or _objects_by_class(content)
   objects: Dict[int, List[dict]] = {}
   for category, images in per_class.items():
     for image in images:
@@ -148,9 +151,10 @@ def write_splits(annotation_file: str, output_dir: str,
     outputs[path] = json.dumps(base)
     summary['base'][split] = {'images': len(base['images']),
                               'novel_category_ids': novel_ids}
+  by_class = _objects_by_class(content)  # once: it is most of the time
   for seed in seeds:
-    for k, per_class in sample_shots(content, shots, seed).items():
-      chosen = few_shot_set(content, per_class)
+    for k, per_class in sample_shots(content, shots, seed, by_class).items():
+      chosen = few_shot_set(content, per_class, by_class)
       path = os.path.join(output_dir, f'seed{seed}', f'{k}shot.json')
       outputs[path] = json.dumps(chosen)
       summary['shots'][f'seed{seed}/{k}shot'] = len(chosen['images'])
