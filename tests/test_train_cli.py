@@ -56,7 +56,8 @@ def _flags(tmp_path, experiment='backbone_reuse_retinanet', config_file=(),
                                   'no_boxes', 'class_outside', 'wrong_type',
                                   'yaml_tab', 'yaml_python_tag', 'batch_0',
                                   'model_dir_file', 'upstream_architecture',
-                                  'empty_records'])
+                                  'empty_records', 'init_checkpoints',
+                                  'init_checkpoints_upstream'])
 def test_bad_config_fails_clearly(case, tmp_path, request):
   if case == 'experiment':
     flags, expected = _flags(tmp_path, 'retinanet_froze'), "'retinanet_froze'"
@@ -135,6 +136,24 @@ def test_bad_config_fails_clearly(case, tmp_path, request):
     expected = ('would not compute what it computed in pre-training: '
                 f'{upstream}/params.yaml differs from this config in '
                 'backbone.resnet.model_id: upstream 10, here 18')
+  elif case in ('init_checkpoints', 'init_checkpoints_upstream'):
+    # A part's checkpoint, checked before the run as task.init_checkpoint.
+    upstream = (request.getfixturevalue('upstream')
+                if case.endswith('upstream') else f'{tmp_path}/x')
+    entries = tmp_path / 'entries.yaml'
+    entries.write_text(
+        'task:\n  init_checkpoint: ""\n  init_checkpoints:\n'
+        f'    - {{checkpoint: {tmp_path}/y, modules: [decoder, head]}}\n'
+        f'    - {{checkpoint: {upstream}, modules: [backbone]}}\n')
+    flags = _flags(tmp_path, config_file=[entries], params_override=(
+        f'task.train_data.input_path={__file__}'))
+    expected = ({'init_checkpoints': f"task.init_checkpoints[0].checkpoint="
+                                     f"'{tmp_path}/y': no such checkpoint"}
+                .get(case, f'{upstream}/params.yaml differs from this config '
+                           'in backbone.resnet.model_id: upstream 10, here '
+                           '18'))
+    if case.endswith('upstream'):
+      h.make_upstream_checkpoint(str(tmp_path / 'y'))  # the first exists
   else:  # Model Garden's flag, once accepted and ignored
     flags = _flags(tmp_path, gin_params=['no_such_configurable.x = 1'])
     expected = '--gin_params'
