@@ -30,11 +30,12 @@ import tf_keras
 
 from official.vision.configs import maskrcnn as maskrcnn_cfg
 
+from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.common.errors import ConfigError
 
 BACKBONE = 'backbone'
 SCORES_LAYER = 'detection-scores'  # Model Garden's detection-head classifier.
-STAGE_SEPARATOR = '/'
+STAGE_SEPARATOR = checkpoints.STAGE_SEPARATOR  # detection_head/1
 _ENTRY_KEYS = ('checkpoint', 'modules', 'frozen', 'skip_label_space', 'skip',
                'reinit_novel_classes')
 
