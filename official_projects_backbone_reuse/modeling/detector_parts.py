@@ -210,10 +210,10 @@ def backbone_checkpoint(task_config) -> str:
 
 
 def reinit_class_rows(head, class_ids: Sequence[int]) -> None:
-  """Re-initialises the outputs of `class_ids` in a detection head's
-  classifier (normal(0, 0.01)) and class-specific box regressor (normal(0,
-  0.001), 4 outputs per class), biases zero, as FsDet's checkpoint surgery
-  (randinit); the other classes' rows stay as they are."""
+  """Re-initialises the outputs of `class_ids` in the classifier (normal(0,
+  0.01)) and class-specific box regressor (normal(0, 0.001), 4 outputs per
+  class) of a detection head or list of heads, biases zero, as FsDet's
+  checkpoint surgery (randinit); the other classes' rows stay as they are."""
   for leaf in leaves(head):
     if leaf.name == SCORES_LAYER:
       columns, stddev = list(class_ids), 0.01

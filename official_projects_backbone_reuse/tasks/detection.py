@@ -138,11 +138,8 @@ def restore_parts(model: tf_keras.Model, task_config
   for entry, (_, _, parts) in zip(task_config.init_checkpoints, sources):
     for part in parts:
       if entry.reinit_novel_classes and part.label.startswith(
-          'detection_head'):
-        heads = part.module if isinstance(part.module, list) else [
-            part.module]
-        for head in heads:
-          detector_parts.reinit_class_rows(head, novel)
+          'detection_head'):  # one stage, or all (a list)
+        detector_parts.reinit_class_rows(part.module, novel)
   return reports
 
 
