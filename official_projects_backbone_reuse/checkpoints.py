@@ -72,10 +72,12 @@ class RestoreReport:
             f'{self.checkpoint}; {len(self.new_by_design)} new by design'
             f'{skipped}{note}.')
 
-  def details(self) -> str:
-    """The summary, then each variable not restored, by name."""
+  def details(self, new_by_design: bool = True) -> str:
+    """The summary, then each variable skipped on purpose and (if
+    `new_by_design`) each new by design, by name."""
     lines = [self.summary()]
-    lines += [f'  new by design: {n}' for n in self.new_by_design]
+    if new_by_design:
+      lines += [f'  new by design: {n}' for n in self.new_by_design]
     lines += [f'  skipped on purpose: {n}' for n in self.skipped]
     return '\n'.join(lines)
 
@@ -259,8 +261,8 @@ def _assign(planned) -> List[RestoreReport]:
                            label, skip, note)
              for ckpt, plans in planned
              for label, pairs, new, skip, note in plans]
-  for report in reports:
-    logging.info(report.details())
+  for report in reports:  # adapters, new by design, are counted: hundreds
+    logging.info(report.details(new_by_design=False))
   return reports
 
 
