@@ -4,8 +4,8 @@ Everything here runs before anything is written (`configs.loading` calls it
 for a run), and fails with a ConfigError (a CheckpointError for a checkpoint)
 naming the flag, key or file.
 """
-import struct
-from typing import Any, List, Optional, Sequence, Tuple
+import itertools
+from typing import Any, Optional, Sequence, Tuple
 
 from google.protobuf import message
 import tensorflow as tf
@@ -13,6 +13,7 @@ import tensorflow as tf
 from official.core import config_definitions as cfg
 
 from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.common import tfrecords
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import detection as detection_cfg
 from official_projects_backbone_reuse.runtime import input_files
@@ -154,28 +155,6 @@ def check_input_data(task, needed: Sequence[Tuple[str, Any]]) -> None:
         check_detection_records(key, data.input_path, task.model.num_classes)
 
 
-def _first_records(path: str, count: int) -> List[bytes]:
-  """Up to `count` records of an uncompressed TFRecord file, read without
-  TensorFlow's runtime (a collective strategy must be made before it
-  starts); fewer where the file looks damaged (integrity names it)."""
-  records = []
-  with tf.io.gfile.GFile(path, 'rb') as f:
-    while len(records) < count:
-      header = f.read(12)  # length (uint64), its masked CRC (uint32)
-      if len(header) < 12:
-        break
-      length = struct.unpack('<Q', header[:8])[0]
-      if length > _MAX_RECORD_BYTES:
-        break
-      data = f.read(length)
-      f.read(4)  # the data's masked CRC
-      if len(data) < length:
-        break
-      records.append(data)
-  return records
-
-
-_MAX_RECORD_BYTES = 1 << 30
 # Features every Model Garden detection example has (TfExampleDecoder).
 DETECTION_FEATURES = ('image/encoded', 'image/object/bbox/xmin',
                       'image/object/class/label')
@@ -190,7 +169,8 @@ def check_detection_records(key: str, input_path, num_classes: int) -> None:
   seen, boxes = 0, 0
   paths = input_files.files(input_path)
   for path in paths:
-    for record in _first_records(path, SAMPLED_RECORDS - seen):
+    for record in itertools.islice(tfrecords.read_records(path),
+                                   SAMPLED_RECORDS - seen):
       try:
         feature = tf.train.Example.FromString(record).features.feature
       except message.DecodeError:
