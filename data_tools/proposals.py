@@ -239,8 +239,11 @@ def write_proposals(input_pattern: str, output_prefix: str, num_shards: int,
   paths = input_files.files(input_pattern)
   if not paths:
     raise DataError(f'--input_pattern={input_pattern!r} matches no file')
-  total = sum(1 for path in paths
-              for _ in tfrecords.read_records(path, count=True))
+  try:  # a damaged file is named here, before anything is computed
+    total = sum(1 for path in paths
+                for _ in tfrecords.read_records(path, True, strict=True))
+  except ValueError as e:
+    raise DataError(str(e)) from e
   jobs = (_Job(record, f'{path} (record {index})', settings)
           for path in paths
           for index, record in enumerate(tfrecords.read_records(path)))

@@ -132,3 +132,15 @@ def test_bad_settings_are_named(tmp_path, capsys, flag, value):
                                 str(tmp_path / 'out/p'), 1) + [flag, value])
   assert status == 2
   assert flag in capsys.readouterr().err
+
+
+def test_a_truncated_input_file_is_named(tmp_path, capsys):
+  _write(tmp_path / 'in-0.tfrecord', [_record(_scene(), b'a')] * 2)
+  data = (tmp_path / 'in-0.tfrecord').read_bytes()
+  (tmp_path / 'in-0.tfrecord').write_bytes(data[:-20])
+  status = proposals.main(_args(str(tmp_path / 'in-*'),
+                                str(tmp_path / 'out/p'), 1))
+  assert status == 2
+  error = capsys.readouterr().err.strip().splitlines()[-1]
+  assert 'in-0.tfrecord: record 1 is truncated or damaged' in error
+  assert not glob.glob(str(tmp_path / 'out/*'))

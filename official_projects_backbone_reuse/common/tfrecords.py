@@ -14,23 +14,37 @@ import tensorflow as tf
 _MAX_RECORD_BYTES = 1 << 30
 
 
-def read_records(path: str, count: bool = False) -> Iterator[bytes]:
+def read_records(path: str, count: bool = False,
+                 strict: bool = False) -> Iterator[bytes]:
   """The records of `path` in order (with `count`, an empty bytes per
-  record, its data skipped); ends early where the file looks damaged."""
+  record, its data skipped). Where the file looks damaged they end early,
+  or (`strict`) a ValueError names the file and the record."""
+  index = 0
+
+  def damaged():
+    if strict:
+      raise ValueError(f'{path}: record {index} is truncated or damaged')
+
   with tf.io.gfile.GFile(path, 'rb') as f:
     while True:
       header = f.read(12)  # length (uint64), its masked CRC (uint32)
-      if len(header) < 12:
+      if not header:
         return
+      if len(header) < 12:
+        return damaged()
       length = struct.unpack('<Q', header[:8])[0]
       if length > _MAX_RECORD_BYTES:
-        return
+        return damaged()
       if count:
-        f.seek(length + 4, 1)  # the data, its masked CRC
+        end = f.tell() + length + 4  # the data, its masked CRC
+        if end > f.size():
+          return damaged()
+        f.seek(end)
+        index += 1
         yield b''
         continue
       data = f.read(length)
-      f.read(4)  # the data's masked CRC
-      if len(data) < length:
-        return
+      if len(data) < length or len(f.read(4)) < 4:
+        return damaged()
+      index += 1
       yield data
