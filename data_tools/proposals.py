@@ -38,7 +38,7 @@ Deterministic: the same image gives the same proposals, whatever
 import dataclasses
 import heapq
 import io
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import ndimage
@@ -184,9 +184,10 @@ def _float_feature(values) -> tf.train.Feature:
 
 
 def proposal_example(record: bytes, where: str,
-                     settings: Settings) -> Optional[bytes]:
-  """The example of `record` with its proposals as boxes, or None when it
-  has none; a DataError naming `where` when it is no detection image."""
+                     settings: Settings) -> Tuple[Optional[bytes], int]:
+  """The example of `record` with its proposals as boxes (None when it has
+  none) and their number; a DataError naming `where` when it is no
+  detection image."""
   try:
     example = tf.train.Example.FromString(record)
     feature = example.features.feature
@@ -200,7 +201,7 @@ def proposal_example(record: bytes, where: str,
   boxes = filter_boxes(selective_search(pixels, settings), height, width,
                        settings)
   if not len(boxes):
-    return None
+    return None, 0
   out = tf.train.Example()
   for key in _IMAGE_FEATURES:
     if key in feature:
@@ -217,7 +218,7 @@ def proposal_example(record: bytes, where: str,
   objects['image/object/is_crowd'].int64_list.value.extend([0] * len(boxes))
   objects['image/object/area'].CopyFrom(_float_feature(
       (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])))
-  return out.SerializeToString()
+  return out.SerializeToString(), len(boxes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,7 +228,7 @@ class _Job:
   settings: Settings
 
 
-def _run_job(job: _Job) -> Optional[bytes]:
+def _run_job(job: _Job) -> Tuple[Optional[bytes], int]:
   return proposal_example(job.record, job.where, job.settings)
 
 
@@ -250,14 +251,12 @@ def write_proposals(input_pattern: str, output_prefix: str, num_shards: int,
   counts = {'images': 0, 'without_proposals': 0, 'proposals': 0}
 
   def records():
-    for record in parallel.imap(_run_job, jobs, num_processes):
+    for record, found in parallel.imap(_run_job, jobs, num_processes):
       counts['images'] += 1
+      counts['proposals'] += found
       if record is None:
         counts['without_proposals'] += 1
         continue
-      counts['proposals'] += len(tf.train.Example.FromString(record).features
-                                 .feature['image/object/class/label']
-                                 .int64_list.value)
       yield record
 
   outputs = shards.write_tfrecord_shards(output_prefix, records(), num_shards,
