@@ -319,3 +319,46 @@ def test_copy_paste_needs_masks():
   params.task.model.include_mask = False
   with pytest.raises(ConfigError, match='set task.model.include_mask'):
     detection.check_task_config(params.task, for_run=False)
+
+
+def test_the_source_keeps_a_random_subset_of_what_its_crop_left(
+    tiny_world):
+  decoded, = _decoded_records(tiny_world.det_train_pattern, 1)
+  def jittered(choose_seed):
+    return copy_paste.jitter(decoded, [128, 128], 0.8, 1.0, True,
+                             tf.constant([0, 1]), choose_seed)
+  everything = jittered(None)
+  boxes = [tuple(b) for b in everything['boxes'].numpy()]
+  assert len(boxes) > 1
+  counts = set()
+  for seed in range(40):
+    chosen = jittered(tf.constant([seed, 3]))
+    assert chosen['masks'].dtype == tf.uint8
+    which = [boxes.index(tuple(b)) for b in chosen['boxes'].numpy()]
+    for key in ('classes', 'masks'):  # each object keeps its own
+      np.testing.assert_array_equal(chosen[key],
+                                    everything[key].numpy()[which])
+    counts.add(len(which))
+  assert counts == set(range(len(boxes) + 1))
+  again = jittered(tf.constant([5, 3]))
+  np.testing.assert_array_equal(again['masks'], jittered(
+      tf.constant([5, 3]))['masks'])
+
+
+@pytest.mark.parametrize('threshold', [None, 0.5])
+def test_the_uint8_mask_decoder_is_model_gardens_binarised(tiny_world,
+                                                           threshold):
+  from official.vision.dataloaders import tf_example_decoder
+  from official_projects_backbone_reuse.dataloaders import copy_paste_input
+  record = next(iter(tf.data.TFRecordDataset(
+      sorted(tf.io.gfile.glob(tiny_world.det_train_pattern)))))
+  ours = copy_paste_input.BinaryMaskDecoder(
+      mask_binarize_threshold=threshold).decode(record)
+  theirs = tf_example_decoder.TfExampleDecoder(
+      include_mask=True, mask_binarize_threshold=threshold).decode(record)
+  assert ours['groundtruth_instance_masks'].dtype == tf.uint8
+  assert theirs['groundtruth_instance_masks'].shape[0] > 0
+  np.testing.assert_array_equal(
+      ours['groundtruth_instance_masks'],
+      theirs['groundtruth_instance_masks'].numpy() > (threshold or 0))
+  assert set(ours) == set(theirs)

@@ -6,10 +6,11 @@ source's objects is pasted onto the destination by their masks, and the
 destination's ground truth is updated. In output pixels, with boxes
 [ymin, xmin, ymax, xmax] (max exclusive) and binary masks [N, H, W]:
 
-* m is drawn uniformly from 0..N_source and m of the source's objects,
-  chosen at random, are pasted with hard compositing (alpha = the union of
-  their masks); `blend_sigma` > 0 blurs alpha with a Gaussian (off by
-  default, as in the reference code);
+* m is drawn uniformly from 0..N_source (the source's objects left in its
+  crop, by box, as MMDetection's LSJ leaves them) and m of them, chosen
+  at random, are pasted with hard compositing (alpha = the union of their
+  masks); `blend_sigma` > 0 blurs alpha with a Gaussian (off by default,
+  as in the reference code);
 * destination objects lose the pixels under alpha; an object whose
   remaining mask area is at most `occluded_area_threshold` (300) AND whose
   tight box moved by more than `box_moved_threshold` (10) pixels in any
@@ -26,8 +27,12 @@ tensorflow/tpu code calls `tf.reduce_any` without an axis, so as soon as
 any object moved every small object of the image is dropped: not copied.
 Crowd annotations are removed before this step (neither pasted nor kept as
 targets, as the reference's `skip_crowd_during_training`).
+
+Masks are uint8 0/1 from the decoder on (`copy_paste_input`), and only the
+chosen source objects' masks are resampled: full-size masks are most of
+the work.
 """
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import tensorflow as tf
 
@@ -38,9 +43,8 @@ Objects = Dict[str, tf.Tensor]  # image [H, W, 3], boxes, classes, masks
 
 
 def tight_boxes(masks: tf.Tensor) -> tf.Tensor:
-  """[N, 4] boxes [ymin, xmin, ymax, xmax] (max exclusive) of binary masks
-  [N, H, W]; all zeros for an empty mask."""
-  masks = tf.cast(masks > 0, tf.int32)
+  """[N, 4] boxes [ymin, xmin, ymax, xmax] (max exclusive) of masks
+  [N, H, W] (0/1, any dtype); all zeros for an empty mask."""
   rows = tf.reduce_max(masks, axis=2)  # [N, H]
   cols = tf.reduce_max(masks, axis=1)  # [N, W]
   height, width = tf.shape(masks)[1], tf.shape(masks)[2]
@@ -56,6 +60,11 @@ def tight_boxes(masks: tf.Tensor) -> tf.Tensor:
   boxes = tf.cast(tf.stack([ymin, xmin, ymax, xmax], axis=1), tf.float32)
   empty = tf.equal(tf.reduce_max(rows, axis=1), 0)
   return tf.where(empty[:, None], tf.zeros_like(boxes), boxes)
+
+
+def _binary(masks: tf.Tensor) -> tf.Tensor:
+  """Masks as uint8 0/1 (nonzero: inside); uint8 masks are taken as 0/1."""
+  return masks if masks.dtype == tf.uint8 else tf.cast(masks > 0, tf.uint8)
 
 
 def choose_objects(num_objects: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
@@ -102,28 +111,25 @@ def paste(destination: Objects, source: Objects, chosen: tf.Tensor,
 
   Returns:
     image (the destination's dtype), boxes (float32), classes, masks
-    (float32 0/1): the kept destination objects, then the pasted ones.
+    (uint8 0/1): the kept destination objects, then the pasted ones.
   """
-  pasted_masks = tf.cast(tf.boolean_mask(source['masks'], chosen) > 0,
-                         tf.float32)
-  size = tf.shape(destination['image'])[:2]
-  alpha = tf.reduce_max(tf.concat(  # [H, W]; a zero mask when none pasted
-      [pasted_masks, tf.zeros(tf.concat([[1], size], 0))], 0), axis=0)
-  occluded = alpha  # hard: a pixel under any pasted object is covered
+  pasted_masks = tf.boolean_mask(_binary(source['masks']), chosen)
+  occluded = tf.reduce_max(pasted_masks, axis=0)  # [H, W]; 0 when empty
+  alpha = tf.cast(occluded, tf.float32)  # hard: under any pasted object
   if blend_sigma > 0:
     alpha = _blur(alpha, blend_sigma)
   dtype = destination['image'].dtype
-  image = (tf.cast(destination['image'], tf.float32) * (1 - alpha[..., None])
-           + tf.cast(source['image'], tf.float32) * alpha[..., None])
+  image = tf.cast(destination['image'], tf.float32)
+  image += (tf.cast(source['image'], tf.float32) - image) * alpha[..., None]
   if dtype.is_integer:
     image = tf.clip_by_value(tf.round(image), dtype.min, dtype.max)
   image = tf.cast(image, dtype)
 
-  masks = tf.cast(destination['masks'] > 0, tf.float32) * (1 - occluded)
+  masks = _binary(destination['masks']) * (1 - occluded)
   boxes = tight_boxes(masks)
   moved = tf.reduce_max(
       tf.abs(boxes - tf.cast(destination['boxes'], tf.float32)), axis=1)
-  area = tf.reduce_sum(masks, axis=[1, 2])
+  area = tf.cast(tf.math.count_nonzero(masks, axis=[1, 2]), tf.float32)
   keep = tf.logical_and(
       area > 0, tf.logical_or(area > occluded_area_threshold,
                               moved <= box_moved_threshold))
@@ -154,30 +160,33 @@ def _lsj_window(image_size: tf.Tensor, output_size: Sequence[int],
   return scaled, scaled / image_size, offset
 
 
-def _sampling(size_in, size_out, scaled, offset, flip):
-  """Where each output row (or column) reads in the input, as TensorFlow's
-  half-pixel `resize` of the input to `scaled` then cropped at `offset`
-  reads: the nearest index (clipped as `resize` clips), the bilinear
-  position of the first and the last output pixel, and whether each output
-  pixel lies inside the scaled image (else it is zero padding)."""
+def _nearest(size_in, size_out, scaled, offset, flip=None):
+  """Where each output row (or column) reads in the input under
+  TensorFlow's half-pixel nearest-neighbour `resize` of the input to
+  `scaled` then cropped at `offset` (clipped as `resize` clips; mirrored
+  when `flip`), and how many output pixels lie inside the scaled image (the
+  rest is padding)."""
   out = tf.range(size_out, dtype=tf.float32) + offset
-  step = size_in / scaled
   last = size_in - 1
-  nearest = tf.minimum(tf.floor((out + 0.5) * step), last)
-  ends = (out[::size_out - 1] + 0.5) * step - 0.5
-  if flip is not None:  # read the mirrored image: position p is last - p
-    nearest, ends = (tf.where(flip, last - nearest, nearest),
-                     tf.where(flip, last - ends, ends))
-  return tf.cast(nearest, tf.int32), ends, tf.cast(out < scaled, tf.float32)
+  nearest = tf.minimum(tf.floor((out + 0.5) * size_in / scaled), last)
+  if flip is not None:
+    nearest = tf.where(flip, last - nearest, nearest)
+  inside = tf.cast(tf.clip_by_value(scaled - offset, 0, size_out), tf.int32)
+  return tf.cast(nearest, tf.int32)[:inside], inside
 
 
 def jitter(decoded: Dict[str, tf.Tensor], output_size: Sequence[int],
            scale_min: float, scale_max: float, hflip: bool,
-           seed: tf.Tensor) -> Objects:
+           seed: tf.Tensor, choose_seed: Optional[tf.Tensor] = None
+           ) -> Objects:
   """A decoded example (Model Garden's `TfExampleDecoder`, with masks)
   without its crowd annotations, randomly flipped and scale-jittered to
   `output_size`: image float32 (0-255), boxes in output pixels, classes,
-  masks [N, H, W]; objects cropped away dropped.
+  masks [N, H, W] uint8 0/1; objects cropped away dropped.
+
+  With `choose_seed` (the source of a pair), only a random subset of the
+  objects left in the crop is kept (`choose_objects`, m of the N whose box
+  is not empty), and only their masks are resampled.
 
   The same result as Model Garden's LSJ ops (`random_horizontal_flip`,
   `resize_and_crop_image` with `padded_size` = `output_size`,
@@ -187,44 +196,46 @@ def jitter(decoded: Dict[str, tf.Tensor], output_size: Sequence[int],
   its area, then crop) and drawn from a stateless `seed` [2], so parallel
   calls stay deterministic.
   """
-  keep = tf.logical_not(tf.cast(decoded['groundtruth_is_crowd'], tf.bool))
-  boxes = tf.boolean_mask(decoded['groundtruth_boxes'], keep)
-  classes = tf.boolean_mask(decoded['groundtruth_classes'], keep)
-  masks = tf.boolean_mask(decoded['groundtruth_instance_masks'], keep)
-  image = decoded['image']
+  boxes, image = decoded['groundtruth_boxes'], decoded['image']
   seeds = tf.random.experimental.stateless_split(seed, 2)
   flip = tf.random.stateless_uniform([], seeds[0]) < (0.5 if hflip else 0.0)
   image_size = tf.cast(tf.shape(image)[:2], tf.float32)
   scaled, scale, offset = _lsj_window(image_size, output_size, scale_min,
                                       scale_max, seeds[1])
-  rows = _sampling(image_size[0], output_size[0], scaled[0], offset[0], None)
-  cols = _sampling(image_size[1], output_size[1], scaled[1], offset[1], flip)
-  inside = rows[2][:, None] * cols[2][None, :]
+  rows, height = _nearest(image_size[0], output_size[0], scaled[0],
+                          offset[0])
+  cols, width = _nearest(image_size[1], output_size[1], scaled[1],
+                         offset[1], flip)
+  padding = [[0, output_size[0] - height], [0, output_size[1] - width]]
 
-  # Bilinear as TensorFlow's resize, at the output pixels only: the image
-  # padded by its edge pixels, so that reading between the last pixel
-  # centre and the border clamps as `resize` does.
-  padded = tf.pad(image, [[1, 1], [1, 1], [0, 0]], mode='SYMMETRIC')
-  box = (tf.stack([rows[1][0], cols[1][0], rows[1][1], cols[1][1]]) + 1) / (
-      tf.tile(image_size, [2]) + 1)
-  image = tf.image.crop_and_resize(padded[None], box[None], [0],
-                                   output_size)[0]
+  # Bilinear with half-pixel centres, clamped at the edges, as `resize`;
+  # "triangle" without antialiasing is exactly that.
+  image = tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
+  image = tf.raw_ops.ScaleAndTranslate(
+      images=image[None], size=tf.stack([height, width]), scale=scale,
+      translation=-offset, kernel_type='triangle', antialias=False)[0]
   # Padded with the mean pixel: Model Garden pads after normalising, with
   # zeros, which is the mean once the parser normalises the composite.
-  image = image * inside[..., None] + tf.constant(
-      preprocess_ops.MEAN_RGB) * (1 - inside[..., None])
-  masks = tf.gather(tf.gather(masks, rows[0], axis=1), cols[0], axis=2)
-  masks = tf.cast(masks, tf.float32) * inside
-
+  mean = tf.constant(preprocess_ops.MEAN_RGB)
+  image = tf.pad(image - mean, padding + [[0, 0]]) + mean
   boxes = tf.where(flip, preprocess_ops.horizontal_flip_boxes(boxes), boxes)
   boxes = preprocess_ops.resize_and_crop_boxes(
       box_ops.denormalize_boxes(boxes, image_size), scale, output_size,
       offset)
-  present = tf.logical_and(
+  kept = tf.where(tf.logical_and(
       tf.reduce_all(boxes[:, 2:] > boxes[:, :2], axis=1),
-      tf.reduce_any(masks > 0, axis=[1, 2]))
-  return {'image': image, 'boxes': tf.boolean_mask(boxes, present),
-          'classes': tf.boolean_mask(classes, present),
+      tf.logical_not(tf.cast(decoded['groundtruth_is_crowd'], tf.bool))))[:, 0]
+  if choose_seed is not None:
+    kept = tf.boolean_mask(kept, choose_objects(tf.size(kept), choose_seed))
+  # Rows first (contiguous copies), then the columns, as uint8.
+  masks = tf.gather(decoded['groundtruth_instance_masks'], kept)
+  masks = _binary(tf.gather(masks, rows, axis=1))
+  masks = tf.pad(tf.gather(masks, cols, axis=2), [[0, 0]] + padding)
+  present = tf.reduce_max(masks, axis=[1, 2]) > 0  # a box's mask may be out
+  return {'image': image,
+          'boxes': tf.boolean_mask(tf.gather(boxes, kept), present),
+          'classes': tf.boolean_mask(
+              tf.gather(decoded['groundtruth_classes'], kept), present),
           'masks': tf.boolean_mask(masks, present)}
 
 
@@ -242,7 +253,8 @@ def as_decoded(objects: Objects, source_id: tf.Tensor) -> Dict[str, tf.Tensor]:
       'width': size[1],
       'groundtruth_classes': tf.cast(objects['classes'], tf.int64),
       'groundtruth_is_crowd': tf.zeros([count], tf.bool),
-      'groundtruth_area': tf.reduce_sum(objects['masks'], axis=[1, 2]),
+      'groundtruth_area': tf.cast(
+          tf.math.count_nonzero(objects['masks'], axis=[1, 2]), tf.float32),
       'groundtruth_boxes': box_ops.normalize_boxes(objects['boxes'], size),
       'groundtruth_instance_masks': tf.cast(objects['masks'], tf.float32),
   }

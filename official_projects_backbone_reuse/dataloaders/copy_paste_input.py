@@ -35,6 +35,31 @@ def _has_object(serialized: tf.Tensor) -> tf.Tensor:
   return count > crowds
 
 
+class BinaryMaskDecoder(tf_example_decoder.TfExampleDecoder):
+  """Model Garden's decoder with the masks kept uint8 0/1 (PNG value over
+  `mask_binarize_threshold`, or nonzero), not float32: Copy-Paste gathers
+  and composes full-size masks, four times less memory to move."""
+
+  def __init__(self, mask_binarize_threshold=None, **kwargs):
+    super().__init__(include_mask=True, **kwargs)
+    self._threshold = mask_binarize_threshold
+
+  def _decode_masks(self, parsed_tensors):
+    def decode_png(png_bytes):
+      mask = tf.io.decode_png(png_bytes, channels=1, dtype=tf.uint8)[..., 0]
+      if self._threshold is not None:
+        return tf.cast(tf.cast(mask, tf.float32) > self._threshold, tf.uint8)
+      return tf.minimum(mask, 1)
+
+    masks = parsed_tensors['image/object/mask']
+    return tf.cond(
+        tf.size(masks) > 0,
+        lambda: tf.map_fn(decode_png, masks, fn_output_signature=tf.TensorSpec(
+            [None, None], tf.uint8)),
+        lambda: tf.zeros([0, parsed_tensors['image/height'],
+                          parsed_tensors['image/width']], tf.uint8))
+
+
 def pairs_fn(task_config, params, decode):
   """The reader's `sample_fn`: serialized examples -> decoded composites.
 
@@ -49,12 +74,11 @@ def pairs_fn(task_config, params, decode):
     destination, source = decode(destination), decode(source)
     jittered = [copy_paste.jitter(example, size, parser.aug_scale_min,
                                   parser.aug_scale_max, parser.aug_rand_hflip,
-                                  seeds[i])
-                for i, example in enumerate((destination, source))]
-    chosen = copy_paste.choose_objects(
-        tf.shape(jittered[1]['classes'])[0], seeds[2])
+                                  seeds[i], choose_seed)
+                for i, (example, choose_seed) in enumerate(
+                    ((destination, None), (source, seeds[2])))]
     pasted = copy_paste.paste(
-        *jittered, chosen,
+        *jittered, tf.ones_like(jittered[1]['classes'], tf.bool),
         occluded_area_threshold=options.occluded_area_threshold,
         box_moved_threshold=options.box_moved_threshold,
         blend_sigma=options.blend_sigma)
@@ -78,8 +102,7 @@ def build_inputs(task_config, params,
   """What Model Garden's `MaskRCNNTask.build_inputs` builds, with the
   Copy-Paste step before its parser."""
   decoder_config = params.decoder.get()
-  decoder = tf_example_decoder.TfExampleDecoder(
-      include_mask=True,
+  decoder = BinaryMaskDecoder(
       regenerate_source_id=decoder_config.regenerate_source_id,
       mask_binarize_threshold=decoder_config.mask_binarize_threshold)
   model, parsing = task_config.model, params.parser
