@@ -9,13 +9,15 @@ stateless: should cost nothing), interleaved (plain, copy-paste, seeded,
 plain, ...), each reading `--batches` batches after one warm-up batch.
 Prints the median images/s of each and the ratios to plain.
 
-Measured 2026-12-03 (200 images, 256 px, LSJ 0.1-2.0, 2 cores, six runs
-of this benchmark on a shared machine): 1.8-2.3x the time of plain LSJ,
-2.0x with 60 batches (it was 2.4x, 3.0x seeded, before the jitter computed
-only output pixels from stateless seeds and the second stream was shuffled
-as records); seeded the same. Per stage (wall per example, noisy):
-jittering the two images (with all their masks) costs the most, then the
-second decode and the parse.
+Measured 2026-12-03 (200 images, 256 px, LSJ 0.1-2.0, 2 cores, machine
+otherwise idle): medians of 5 interleaved runs 1.58x and 1.52x the time of
+plain LSJ (1.55x and 1.56x seeded); runs of 3 repeats 1.7-1.8x. It was
+2.2x before masks stayed uint8 from the decoder on, the image was
+resampled by one ScaleAndTranslate and only the chosen source objects'
+masks were resampled; 2.4x (3.0x seeded) before the jitter computed only
+output pixels from stateless seeds. What is left: the second decode, the
+two jitters and the parse of the composite (Model Garden's parser resizes
+it again at scale 1).
 
 Run:
   python -m tests.benchmarks.copy_paste_speed [--images 200 --batches 60 \
