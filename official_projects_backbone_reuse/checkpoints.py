@@ -136,6 +136,12 @@ def _object_paths(root) -> Dict[int, Tuple[str, tf.Variable]]:
   return paths
 
 
+def variables_by_path(root) -> Dict[str, tf.Variable]:
+  """Every variable under `root` by its object path (as a checkpoint of
+  `root` names it): two models built alike give the same paths."""
+  return dict(_object_paths(root).values())
+
+
 def _unreadable(prefix: str, error: Exception,
                 key: Optional[str] = None) -> CheckpointError:
   reason = (str(getattr(error, 'message', error)).strip().splitlines()

@@ -148,6 +148,13 @@ PRIVATE_APIS = (
                'RetinaNetHead.build', "'scores'", MENTIONED,
                'modeling/detector_parts.py: RetinaNet\'s classifier, a '
                'label-space layer (scores-<level> when not shared)'),
+    *(PrivateApi('official.vision.modeling.heads.dense_prediction_heads.'
+                 'RetinaNetHead.call', name, MENTIONED,
+                 'tasks/box_pretraining.py: forward runs the head\'s towers '
+                 'as its call does, to project the class tower\'s features')
+      for name in ('_cls_convs', '_cls_norms', '_classifier', '_box_convs',
+                   '_box_norms', '_box_regressor', '_apply_prediction_tower',
+                   'share_level_convs')),
     PrivateApi(f'{_BLOCKS}.ResidualBlock.build', '_conv1', ASSIGNED, _SERIES),
     PrivateApi(f'{_BLOCKS}.ResidualBlock.build', '_norm1', ASSIGNED, _SERIES),
     PrivateApi(f'{_BLOCKS}.ResidualBlock.build', '_conv2', ASSIGNED, _SERIES),

@@ -9,4 +9,5 @@ from official.vision import registry_imports
 from official_projects_backbone_reuse.configs import detection
 from official_projects_backbone_reuse.modeling import bottleneck_nasfpn
 from official_projects_backbone_reuse.modeling import keras_application_backbone
+from official_projects_backbone_reuse.tasks import box_pretraining
 from official_projects_backbone_reuse.tasks import detection as detection_tasks

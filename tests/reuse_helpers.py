@@ -49,9 +49,9 @@ def make_upstream_checkpoint(directory, model_id=10, num_classes=24,
 
 
 def retinanet_config(init_checkpoint=None, model_id=10, input_size=128,
-                     num_classes=25):
+                     num_classes=25, experiment='backbone_reuse_retinanet'):
   """The default job's detector config, shrunk."""
-  params = exp_factory.get_exp_config('backbone_reuse_retinanet')
+  params = exp_factory.get_exp_config(experiment)
   params = hyperparams.override_params_dict(params, RETINANET_YAML,
                                             is_strict=True)
   params.task.model.backbone.resnet.model_id = model_id

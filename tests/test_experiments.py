@@ -214,6 +214,8 @@ def test_model_builds_and_the_reuse_mode_reaches_it(spec):
   has_adapters = params.task.model.backbone_adapter.type != 'none'
   assert ('adapters' in counts) == has_adapters
   frozen_parts = _frozen_parts(params)
+  if 'momentum_target' in parts:  # box-domain pre-training: never trained
+    assert parts.pop('momentum_target').trained == 0
   if params.task.freeze_backbone:
     assert backbone.trained == 0 and not backbone_trained
     assert all(c.trained == c.total > 0 for k, c in parts.items()

@@ -43,13 +43,17 @@ def _count(weights, trainable_weights) -> ParameterCount:
 
 
 def components(model: tf_keras.Model) -> Dict[str, tf_keras.layers.Layer]:
-  """The model's parts by name (cascade stages by their layer names)."""
+  """The model's parts by name (cascade stages by their layer names; box-
+  domain pre-training's projection head and momentum copy too)."""
   parts = {}
   for name, item in model.checkpoint_items.items():
     if isinstance(item, (list, tuple)):
       parts.update({layer.name: layer for layer in item})
     else:
       parts[name] = item
+  for name in ('box_projection', 'momentum_target'):
+    if hasattr(model, name):
+      parts[name] = getattr(model, name)
   return parts
 
 

@@ -207,6 +207,34 @@ class ReuseRetinaNetTask(retinanet_cfg.RetinaNetTask):
 
 
 @dataclasses.dataclass
+class BoxPretraining(hyperparams.Config):
+  """AlignDet's box-domain pre-training (`modeling/box_contrast`): the
+  detector learns to find and tell apart unsupervised proposals, from two
+  views of each image, against a momentum copy of itself.
+
+  `max_proposals`: the first this many proposals of an image (AlignDet's
+  RetinaNet: 50). `samples_per_image`: anchors per image in the contrastive
+  loss, the positive ones first, random background anchors filling up
+  (AlignDet: 2048). `embedding_dim` / `projection_width`: the projection
+  head's output and hidden width (256 / 256). `momentum_steps`: the steps
+  over which the momentum rises to 1; None: `trainer.train_steps`."""
+  contrastive_weight: float = 1.0
+  temperature: float = 0.5
+  base_momentum: float = 0.996
+  embedding_dim: int = 256
+  projection_width: int = 256
+  max_proposals: int = 50
+  samples_per_image: int = 2048
+  momentum_steps: Optional[int] = None
+
+
+@dataclasses.dataclass
+class BoxPretrainingRetinaNetTask(ReuseRetinaNetTask):
+  box_pretraining: BoxPretraining = dataclasses.field(
+      default_factory=BoxPretraining)
+
+
+@dataclasses.dataclass
 class ClassBalancedRetuning(hyperparams.Config):
   """Stage 2 of the LVIS recipe (Ghiasi et al. 2021; the paper's LVIS runs).
 
@@ -301,6 +329,20 @@ def backbone_reuse_retinanet() -> cfg.ExperimentConfig:
   """RetinaNet + FPN on a frozen classification backbone (COCO defaults)."""
   return _with_task(retinanet_cfg.retinanet_resnetfpn_coco(),
                     ReuseRetinaNetTask, ReuseRetinaNet)
+
+
+@exp_factory.register_config_factory('backbone_reuse_retinanet_box_pretraining')
+def backbone_reuse_retinanet_box_pretraining() -> cfg.ExperimentConfig:
+  """Box-domain pre-training (AlignDet) of RetinaNet's decoder and head on
+  unsupervised proposals (`backbone-reuse-proposals`: one class, "object"),
+  the backbone frozen; two views per image, no crop (LSJ off)."""
+  config = _with_task(retinanet_cfg.retinanet_resnetfpn_coco(),
+                      BoxPretrainingRetinaNetTask, ReuseRetinaNet)
+  config.task.model.num_classes = 2  # background and "object"
+  config.task.train_data.parser.aug_scale_min = 1.0
+  config.task.train_data.parser.aug_scale_max = 1.0
+  config.task.use_coco_metrics = False
+  return config
 
 
 @exp_factory.register_config_factory('backbone_reuse_fasterrcnn')

@@ -96,6 +96,15 @@ def pairs_fn(task_config, params, decode):
   return sample_fn
 
 
+def anchor_args(model) -> dict:
+  """The arguments every Model Garden detection parser takes from the
+  model config: output size, levels and anchors."""
+  return dict(output_size=model.input_size[:2], min_level=model.min_level,
+              max_level=model.max_level, num_scales=model.anchor.num_scales,
+              aspect_ratios=model.anchor.aspect_ratios,
+              anchor_size=model.anchor.anchor_size)
+
+
 def build_inputs(task_config, params,
                  input_context: Optional[tf.distribute.InputContext] = None,
                  dataset_fn=None) -> tf.data.Dataset:
@@ -107,11 +116,7 @@ def build_inputs(task_config, params,
       mask_binarize_threshold=decoder_config.mask_binarize_threshold)
   model, parsing = task_config.model, params.parser
   parser = maskrcnn_input.Parser(
-      output_size=model.input_size[:2],
-      min_level=model.min_level, max_level=model.max_level,
-      num_scales=model.anchor.num_scales,
-      aspect_ratios=model.anchor.aspect_ratios,
-      anchor_size=model.anchor.anchor_size,
+      **anchor_args(model),
       rpn_match_threshold=parsing.rpn_match_threshold,
       rpn_unmatched_threshold=parsing.rpn_unmatched_threshold,
       rpn_batch_size_per_im=parsing.rpn_batch_size_per_im,

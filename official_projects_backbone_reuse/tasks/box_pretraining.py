@@ -1,0 +1,311 @@
+"""Box-domain pre-training of RetinaNet's decoder and head on unsupervised
+proposals, the backbone frozen (AlignDet, Li et al., ICCV 2023).
+
+The training data are images with class-agnostic proposals
+(`backbone-reuse-proposals`). Each image gives two views, each flipped at
+random and changed by one of AlignDet's nine photometric operations, with no
+crop, so every proposal is in both. Each proposal is its own id. The online
+detector learns on view 1: RetinaNet's own focal and box losses with the
+proposals as one class, "object", plus the box-level contrastive loss
+(`modeling/box_contrast`). That loss compares anchor embeddings (the class
+tower through a projection head) with a momentum (EMA) copy's embeddings of
+view 2.
+
+What fine-tuning takes from a run: `task.init_checkpoints` with `decoder`
+and `head` from it. The head's one-class classifier is label space and is
+left new (`skip_label_space`). The projection head and the momentum copy
+belong to no detector part, so they are not carried.
+"""
+import functools
+from typing import Dict, Tuple
+
+import tensorflow as tf
+import tf_keras
+
+from official.common import dataset_fn as dataset_fn_lib
+from official.core import task_factory
+from official.vision.dataloaders import input_reader
+from official.vision.dataloaders import input_reader_factory
+from official.vision.dataloaders import retinanet_input
+from official.vision.dataloaders import tf_example_decoder
+from official.vision.ops import augment
+
+from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.configs import detection as cfg
+from official_projects_backbone_reuse.dataloaders import copy_paste_input
+from official_projects_backbone_reuse.modeling import box_contrast
+from official_projects_backbone_reuse.modeling import detector
+from official_projects_backbone_reuse.tasks import detection
+
+
+def _factor(m: int) -> float:
+  return m * 1.8 / 10 + 0.1  # PIL ImageEnhance factor of magnitude m
+
+
+# AlignDet's `OneOf` (datasets/pipelines/rand_aug.py): an op uniformly, its
+# magnitude m uniformly in 1..9; Model Garden's TF versions of PIL's ops.
+_PHOTOMETRIC = (
+    None,  # identity
+    lambda image, m: augment.autocontrast(image),
+    lambda image, m: augment.equalize(image),
+    lambda image, m: augment.solarize(image, min(int(m * 256 / 10), 255)),
+    lambda image, m: augment.color(image, _factor(m)),
+    lambda image, m: augment.contrast(image, _factor(m)),
+    lambda image, m: augment.brightness(image, _factor(m)),
+    lambda image, m: augment.sharpness(image, _factor(m)),
+    lambda image, m: augment.posterize(image, 4 - int(m * 4 / 10)),
+)
+
+
+def photometric(image: tf.Tensor) -> tf.Tensor:
+  """A uint8 image changed by one of the nine operations, at random."""
+  magnitude = tf.random.uniform([], 1, 10, tf.int32)
+
+  def branch(op):
+    if op is None:
+      return lambda: image
+    return lambda: tf.switch_case(magnitude - 1, [
+        functools.partial(op, image, m) for m in range(1, 10)])
+
+  return tf.switch_case(tf.random.uniform([], 0, len(_PHOTOMETRIC), tf.int32),
+                        [branch(op) for op in _PHOTOMETRIC])
+
+
+def two_views(parse, max_proposals: int):
+  """A parser of one view -> a parser of two views of the same example,
+  each proposal's class made its id (1..P, the first `max_proposals`)."""
+  def parse_views(decoded):
+    count = tf.minimum(tf.shape(decoded['groundtruth_classes'])[0],
+                       max_proposals)
+    decoded = {key: value[:count] if key.startswith('groundtruth_') else value
+               for key, value in decoded.items()}
+    decoded['groundtruth_classes'] = tf.range(1, count + 1, dtype=tf.int64)
+    return tuple(parse(dict(decoded, image=photometric(decoded['image'])))
+                 for _ in range(2))
+  return parse_views
+
+
+def forward(model: tf_keras.Model, images: tf.Tensor, training: bool
+            ) -> Tuple[Dict[str, tf.Tensor], Dict[str, tf.Tensor],
+                       Dict[str, tf.Tensor]]:
+  """RetinaNet's class and box outputs, as its head gives them, and the
+  class tower's features they come from, per level."""
+  features = model.backbone(images, training=training)
+  features = model.decoder(features, training=training)
+  head = model.head
+  config = head.get_config()
+  tower = head._apply_prediction_tower  # pylint: disable=protected-access
+  cls_parts = (head._cls_convs, head._classifier)  # pylint: disable=protected-access
+  box_parts = (head._box_convs, head._box_regressor)  # pylint: disable=protected-access
+  norms = (head._cls_norms, head._box_norms)  # pylint: disable=protected-access
+  scores, boxes, towers = {}, {}, {}
+  for i, level in enumerate(range(config['min_level'],
+                                  config['max_level'] + 1)):
+    level = str(level)
+    (cls_convs, classifier), (box_convs, box_regressor) = (
+        parts if config['share_level_convs'] else [p[i] for p in parts]
+        for parts in (cls_parts, box_parts))
+    towers[level] = tower(features[level], cls_convs, norms[0][i])
+    scores[level] = classifier(towers[level])
+    boxes[level] = box_regressor(
+        tower(features[level], box_convs, norms[1][i]))
+  return scores, boxes, towers
+
+
+def sampled_embeddings(projection, towers, labels, samples_per_image: int,
+                       max_proposals: int) -> Tuple[tf.Tensor, tf.Tensor]:
+  """Embeddings [S, D] of each image's anchors in the loss and their ids
+  (`BACKGROUND` or proposal id, unique across the batch): the positive
+  anchors first, in random order, then random background anchors, up to
+  `samples_per_image`; ignored anchors never."""
+  embeddings, ids = [], []
+  for level, tower in towers.items():
+    batch = tf.shape(tower)[0]
+    embedding = projection(tower)
+    embeddings.append(tf.reshape(embedding, [batch, -1, projection.dim]))
+    ids.append(tf.reshape(labels['cls_targets'][level], [batch, -1]))
+  embeddings = tf.concat(embeddings, axis=1)
+  ids = tf.cast(tf.concat(ids, axis=1), tf.int32)
+  weights = tf.reshape(labels['cls_weights'], tf.shape(ids))
+  priority = tf.where(
+      weights > 0,
+      tf.where(ids > 0, 2.0, 1.0) + tf.random.uniform(tf.shape(ids), 0, 0.5),
+      0.0)
+  count = tf.minimum(samples_per_image, tf.shape(ids)[1])
+  priority, chosen = tf.math.top_k(priority, count)
+  ids = tf.gather(ids, chosen, batch_dims=1)
+  image = tf.range(tf.shape(ids)[0])[:, None]
+  ids = tf.where(ids > 0, ids + image * (max_proposals + 1),
+                 box_contrast.BACKGROUND)
+  keep = tf.reshape(priority > 0, [-1])
+  embeddings = tf.gather(embeddings, chosen, batch_dims=1)
+  return (tf.boolean_mask(tf.reshape(embeddings, [-1, projection.dim]), keep),
+          tf.boolean_mask(tf.reshape(ids, [-1]), keep))
+
+
+class _Projection(tf_keras.layers.Layer):
+  """The per-anchor projection head, with its output width."""
+
+  def __init__(self, num_anchors: int, dim: int, width: int, **kwargs):
+    super().__init__(**kwargs)
+    self.dim = dim
+    self.layers = box_contrast.conv_projection(num_anchors, dim, width)
+
+  def call(self, inputs):
+    return self.layers(inputs)
+
+
+@task_factory.register_task_cls(cfg.BoxPretrainingRetinaNetTask)
+class BoxPretrainingRetinaNetTask(detection.ReuseRetinaNetTask):
+  """RetinaNet's decoder and head pre-trained on proposals (module doc)."""
+
+  def build_model(self) -> tf_keras.Model:
+    """The online detector; its momentum copy and both projection heads
+    ride on it as `momentum_target` and `box_projection`, so a run's
+    checkpoint holds them and a resumed run goes on from them."""
+    config, options = self.task_config, self.task_config.box_pretraining
+    if options.momentum_steps is None:
+      raise ConfigError('task.box_pretraining.momentum_steps: unset (a run '
+                        'sets it to trainer.train_steps)')
+    model = super().build_model()
+    target = detector.build_detector(
+        config.model, tf_keras.layers.InputSpec(
+            shape=[None] + config.model.input_size),
+        l2_weight_decay=0.0, freeze_backbone=True)
+    target.trainable = False
+    anchors = (len(config.model.anchor.aspect_ratios)
+               * config.model.anchor.num_scales)
+    width = config.model.head.num_filters
+    for owner in (model, target):
+      owner.box_projection = _Projection(
+          anchors, options.embedding_dim, options.projection_width,
+          name='box_projection')
+      owner.box_projection(tf.zeros([1, 1, 1, width]))  # builds it
+    target.box_projection.trainable = False
+    model.momentum_target = target
+    return model
+
+  def initialize(self, model: tf_keras.Model):
+    """The online detector as `detection` restores it; the momentum copy
+    starts as the same weights (AlignDet copies them too)."""
+    super().initialize(model)
+    for target, online in _online_and_target(model, everything=True):
+      target.assign(online)
+
+  def build_inputs(self, params, input_context=None, dataset_fn=None):
+    if not params.is_training:
+      return super().build_inputs(params, input_context)
+    model = self.task_config.model
+    # What Model Garden's RetinaNetTask.build_inputs builds, one view.
+    parser = retinanet_input.Parser(
+        **copy_paste_input.anchor_args(model),
+        dtype=params.dtype,
+        match_threshold=params.parser.match_threshold,
+        unmatched_threshold=params.parser.unmatched_threshold,
+        box_coder_weights=model.detection_generator.box_coder_weights,
+        aug_rand_hflip=params.parser.aug_rand_hflip,
+        aug_scale_min=params.parser.aug_scale_min,
+        aug_scale_max=params.parser.aug_scale_max,
+        skip_crowd_during_training=params.parser.skip_crowd_during_training,
+        max_num_instances=params.parser.max_num_instances,
+        pad=params.parser.pad,
+        keep_aspect_ratio=params.parser.keep_aspect_ratio)
+    decoder = tf_example_decoder.TfExampleDecoder(
+        regenerate_source_id=params.decoder.get().regenerate_source_id)
+    reader = input_reader_factory.input_reader_generator(
+        params,
+        dataset_fn=dataset_fn or dataset_fn_lib.pick_dataset_fn(
+            params.file_type),
+        decoder_fn=decoder.decode,
+        combine_fn=input_reader.create_combine_fn(params),
+        parser_fn=two_views(parser.parse_fn(True),
+                            self.task_config.box_pretraining.max_proposals))
+    return reader.read(input_context=input_context)
+
+  def train_step(self, inputs, model, optimizer, metrics=None):
+    """RetinaNet's step on view 1 plus the contrastive loss against the
+    momentum copy on view 2, then the copy's EMA update."""
+    (images, labels), (target_images, target_labels) = inputs
+    options = self.task_config.box_pretraining
+    sample = functools.partial(sampled_embeddings,
+                               samples_per_image=options.samples_per_image,
+                               max_proposals=options.max_proposals)
+    target = model.momentum_target
+    _, _, towers = forward(target, target_images, training=True)
+    keys, key_ids = sample(target.box_projection, towers, target_labels)
+    keys = tf.stop_gradient(keys)
+    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    with tf.GradientTape() as tape:
+      scores, boxes, towers = forward(model, images, training=True)
+      outputs = tf.nest.map_structure(
+          lambda x: tf.cast(x, tf.float32),
+          {'cls_outputs': scores, 'box_outputs': boxes})
+      # Every proposal is one class, "object", for the detection losses.
+      objects = dict(labels, cls_targets={
+          level: tf.minimum(ids, 1)
+          for level, ids in labels['cls_targets'].items()})
+      loss, cls_loss, box_loss, model_loss = self.build_losses(
+          outputs=outputs, labels=objects, aux_losses=model.losses)
+      queries, query_ids = sample(model.box_projection, towers, labels)
+      contrastive = box_contrast.contrastive_loss(
+          queries, query_ids, keys, key_ids, options.temperature)
+      loss += options.contrastive_weight * contrastive
+      scaled_loss = loss / num_replicas
+    variables = model.trainable_variables
+    optimizer.apply_gradients(
+        zip(tape.gradient(scaled_loss, variables), variables))
+    momentum = box_contrast.momentum(optimizer.iterations - 1,
+                                     options.momentum_steps,
+                                     options.base_momentum)
+    _update_target(model, momentum)
+    logs = {self.loss: loss}
+    found = {'total_loss': loss, 'cls_loss': cls_loss, 'box_loss': box_loss,
+             'model_loss': model_loss, 'contrastive_loss': contrastive}
+    for metric in metrics or []:
+      metric.update_state(found[metric.name])
+      logs[metric.name] = metric.result()
+    return logs
+
+  def build_metrics(self, training: bool = True):
+    metrics = super().build_metrics(training)
+    if training:
+      metrics.append(tf_keras.metrics.Mean('contrastive_loss',
+                                           dtype=tf.float32))
+    return metrics
+
+
+def _online_and_target(model, everything: bool = False):
+  """(target, online) variable pairs, matched by object path: the decoder's,
+  the head's and the projection's trained parameters (AlignDet averages
+  parameters only, not batch-norm statistics), or with `everything` all of
+  the model's."""
+  target = model.momentum_target
+  pairs = []
+  for name in ('backbone', 'decoder', 'head', 'box_projection'):
+    online = checkpoints.variables_by_path(getattr(model, name))
+    copies = checkpoints.variables_by_path(getattr(target, name))
+    if online.keys() != copies.keys():
+      raise ValueError(f'the momentum copy of the {name} differs: '
+                       f'{sorted(online.keys() ^ copies.keys())[:3]}')
+    trained = {id(v) for v in getattr(model, name).trainable_variables}
+    pairs += [(copies[path], variable) for path, variable in online.items()
+              if everything or id(variable) in trained]
+  return pairs
+
+
+def _update_target(model, momentum) -> None:
+  """The momentum copy's EMA step, in cross-replica context when several
+  replicas hold it."""
+  pairs = _online_and_target(model)
+  replica = tf.distribute.get_replica_context()
+  if replica is None or replica.num_replicas_in_sync == 1:
+    box_contrast.ema_update(*zip(*pairs), momentum)
+    return
+
+  def update(strategy):
+    for target, online in pairs:
+      strategy.extended.update(
+          target, lambda t, o: t.assign(momentum * t + (1 - momentum) * o),
+          args=(online,))
+  replica.merge_call(update)

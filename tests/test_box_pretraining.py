@@ -1,0 +1,142 @@
+"""Box-domain pre-training (AlignDet) of RetinaNet's decoder and head on
+proposals: two views, the model's own forward, only decoder and head
+trained, the momentum copy's rule, and what fine-tuning takes from it."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from official.core import task_factory
+from official.core import train_lib
+
+from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.modeling import box_contrast
+from official_projects_backbone_reuse.tasks import box_pretraining
+from official_projects_backbone_reuse.tasks import detection
+from tests import reuse_helpers as h
+
+
+def _config(upstream, pattern, steps=2):
+  params = h.retinanet_config(
+      upstream, num_classes=2,
+      experiment='backbone_reuse_retinanet_box_pretraining')
+  params = h.set_data(params, pattern, steps=steps)
+  options = params.task.box_pretraining
+  options.embedding_dim, options.projection_width = 16, 32
+  options.samples_per_image, options.max_proposals = 64, 10
+  options.momentum_steps = steps
+  params.task.train_data.parser.aug_scale_min = 1.0
+  params.task.train_data.parser.aug_scale_max = 1.0
+  return params
+
+
+def test_forward_is_the_heads_own(upstream):
+  params = _config(upstream, 'unused')
+  model = task_factory.get_task(params.task).build_model()
+  images = tf.random.uniform([2, 128, 128, 3])
+  scores, boxes, towers = box_pretraining.forward(model, images, False)
+  features = model.decoder(model.backbone(images, training=False),
+                           training=False)
+  head_scores, head_boxes, _ = model.head(features, training=False)
+  for level in head_scores:
+    np.testing.assert_allclose(scores[level], head_scores[level], atol=1e-6)
+    np.testing.assert_allclose(boxes[level], head_boxes[level], atol=1e-6)
+    assert towers[level].shape[-1] == params.task.model.head.num_filters
+
+
+def test_two_views_share_their_proposal_ids(upstream, tiny_world):
+  params = _config(upstream, tiny_world.det_train_pattern)
+  task = task_factory.get_task(params.task)
+  (view1, labels1), (view2, labels2) = next(iter(
+      task.build_inputs(params.task.train_data)))
+  assert view1.shape == view2.shape == (2, 128, 128, 3)
+  for labels in (labels1, labels2):
+    ids = np.concatenate([t.numpy().reshape(2, -1)
+                          for t in labels['cls_targets'].values()], axis=1)
+    # Every image's proposals (at most max_proposals) are ids 1..P, and
+    # each has an anchor (Model Garden gives each box its best anchor).
+    for image in ids:
+      found = set(image[image > 0].tolist())
+      assert found == set(range(1, max(found) + 1))
+      assert max(found) <= 10
+  ids1 = [set(t.numpy()[t.numpy() > 0].tolist())
+          for t in labels1['cls_targets'].values()]
+  ids2 = [set(t.numpy()[t.numpy() > 0].tolist())
+          for t in labels2['cls_targets'].values()]
+  assert set().union(*ids1) == set().union(*ids2)
+
+
+def test_the_nine_photometric_operations_keep_geometry():
+  image = tf.cast(tf.random.uniform([16, 24, 3], 0, 256, tf.int32), tf.uint8)
+  outputs = {box_pretraining.photometric(image).numpy().tobytes()
+             for _ in range(60)}
+  assert len(outputs) > 5  # several operations and magnitudes drawn
+  assert box_pretraining.photometric(image).shape == image.shape
+
+
+def test_only_decoder_head_and_projection_train_and_the_copy_follows(
+    upstream, tiny_world, tmp_path):
+  params = _config(upstream, tiny_world.det_train_pattern, steps=2)
+  task = task_factory.get_task(params.task)
+  model = task.build_model()
+  task.initialize(model)
+  pairs = box_pretraining._online_and_target(model)  # pylint: disable=protected-access
+  assert not {id(v) for v in model.backbone.weights} & {
+      id(v) for _, v in pairs}
+  assert {id(v) for _, v in pairs} == {id(v)
+                                       for v in model.trainable_variables}
+  assert not {id(v) for v in model.backbone.trainable_variables}
+  everything = box_pretraining._online_and_target(model, everything=True)  # pylint: disable=protected-access
+  assert all(np.array_equal(t.numpy(), o.numpy()) for t, o in everything)
+
+  optimizer = task.create_optimizer(params.trainer.optimizer_config,
+                                    params.runtime)
+  data = iter(task.build_inputs(params.task.train_data))
+  backbone = [v.numpy() for v in model.backbone.weights]
+  for _ in range(2):
+    before = [(t.numpy(), o.numpy()) for t, o in pairs]
+    logs = task.train_step(next(data), model, optimizer,
+                           metrics=task.build_metrics(training=True))
+    m = float(box_contrast.momentum(optimizer.iterations - 1, 2))
+    for (target, online), (t0, o0) in zip(pairs, before):
+      np.testing.assert_allclose(
+          target.numpy(), m * t0 + (1 - m) * online.numpy(), rtol=1e-5,
+          atol=1e-7)
+  assert float(logs['contrastive_loss']) > 0
+  assert all(np.array_equal(a, v.numpy())
+             for a, v in zip(backbone, model.backbone.weights))
+  assert any(not np.array_equal(o0, o.numpy())
+             for (_, o0), (_, o) in zip(before, pairs))
+
+
+@pytest.mark.slow
+def test_fine_tuning_takes_decoder_and_head_from_a_run(upstream, tiny_world,
+                                                       tmp_path):
+  params = _config(upstream, tiny_world.det_train_pattern, steps=2)
+  task = task_factory.get_task(params.task, logging_dir=str(tmp_path))
+  train_lib.run_experiment(
+      distribution_strategy=tf.distribute.get_strategy(), task=task,
+      mode='train', params=params, model_dir=str(tmp_path / 'pretrain'))
+  fine = h.retinanet_config(num_classes=25)
+  fine.task.init_checkpoints = [
+      {'checkpoint': upstream, 'modules': ['backbone']},
+      {'checkpoint': str(tmp_path / 'pretrain'),
+       'modules': ['decoder', 'head'], 'frozen': False}]
+  detection.check_task_config(fine.task, for_run=False)
+  model = task_factory.get_task(fine.task).build_model()
+  reports = detection.restore_parts(model, fine.task)
+  assert [r.label for r in reports] == ['backbone', 'decoder', 'head']
+  assert [r.note for r in reports] == ['frozen', 'trained', 'trained']
+  decoder, head = reports[1:]
+  assert not decoder.skipped and decoder.restored
+  # The one-class classifier is label space: left new. Nothing else is.
+  assert len(head.skipped) == 2  # its kernel and bias
+  assert all('/scores/' in n for n in head.skipped)
+  assert sum(len(r.restored) + len(r.skipped) for r in reports) == len(
+      model.weights)
+  # What came from the run is the online detector, not its momentum copy.
+  reader = tf.train.load_checkpoint(str(tmp_path / 'pretrain'))
+  keys = reader.get_variable_to_shape_map()
+  assert any(k.startswith('model/momentum_target/') for k in keys)
+  parts = [checkpoints.Part('decoder', model.decoder,
+                            checkpoints.part_paths('decoder'))]
+  assert checkpoints.part_differences(parts, str(tmp_path / 'pretrain')) == []
