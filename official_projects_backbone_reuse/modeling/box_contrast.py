@@ -4,8 +4,8 @@ box-level InfoNCE loss, as in the reference code (liming-ai/AlignDet).
 
 * Momentum: `m = 1 - (1 - 0.996) (cos(pi k / K) + 1) / 2` at step k of K
   (0.996 -> 1, cosine; mmselfsup's `MomentumUpdateHook`), and after every
-  step `target = m target + (1 - m) online` over the trained parameters only
-  (batch-norm statistics are not averaged).
+  step `target = m target + (1 - m) online` (AlignDet: over parameters;
+  which variables is the task's choice, `tasks/box_pretraining`).
 * Projection heads ("fc-relu-fc", MoCo v2): RetinaNet's per anchor, 1x1 conv
   256 -> ReLU -> 1x1 conv to `anchors x 256`; R-CNN's per RoI, Dense 1024 ->
   ReLU -> Dense 256. They exist only for pre-training and are not carried

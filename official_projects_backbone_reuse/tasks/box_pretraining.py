@@ -276,21 +276,26 @@ class BoxPretrainingRetinaNetTask(detection.ReuseRetinaNetTask):
 
 
 def _online_and_target(model, everything: bool = False):
-  """(target, online) variable pairs, matched by object path: the decoder's,
-  the head's and the projection's trained parameters (AlignDet averages
-  parameters only, not batch-norm statistics), or with `everything` all of
-  the model's."""
+  """(target, online) variable pairs, matched by object path: every weight
+  of the decoder, the head and the projection, or with `everything` the
+  backbone's too (frozen, so the same).
+
+  AlignDet averages parameters only: its neck and head have no batch norm.
+  Model Garden's FPN and head do, and the copy, not trainable, runs them
+  in inference mode, so their moving statistics are averaged too (as
+  AlignDet's unused `_ema_eman`); the online model's, not the copy's own
+  start values, are what it normalises with."""
   target = model.momentum_target
   pairs = []
   for name in ('backbone', 'decoder', 'head', 'box_projection'):
+    if name == 'backbone' and not everything:
+      continue
     online = checkpoints.variables_by_path(getattr(model, name))
     copies = checkpoints.variables_by_path(getattr(target, name))
     if online.keys() != copies.keys():
       raise ValueError(f'the momentum copy of the {name} differs: '
                        f'{sorted(online.keys() ^ copies.keys())[:3]}')
-    trained = {id(v) for v in getattr(model, name).trainable_variables}
-    pairs += [(copies[path], variable) for path, variable in online.items()
-              if everything or id(variable) in trained]
+    pairs += [(copies[path], online[path]) for path in online]
   return pairs
 
 
