@@ -98,6 +98,45 @@ def test_gradients_reach_the_queries_only():
   assert np.any(grad_online.numpy()[~background] != 0)
 
 
+def _reference_tf(online, online_ids, target, target_ids, temperature=0.5):
+  """The reference's loop again, in TensorFlow, for its gradients: the
+  query carries the gradient, keys of the target view and negatives
+  (`negatives.detach()`) do not; a key that is the query itself does."""
+  q_all = tf.math.l2_normalize(online, axis=1)
+  k_all = tf.stop_gradient(tf.math.l2_normalize(target, axis=1))
+  losses = []
+  for label in np.unique(online_ids):
+    if label == BG:
+      continue
+    query = tf.boolean_mask(q_all, online_ids == label)
+    key = tf.boolean_mask(k_all, target_ids == label)
+    if not np.any(target_ids == label):
+      key = query
+    negatives = tf.stop_gradient(tf.concat([
+        tf.boolean_mask(q_all, online_ids != label),
+        tf.boolean_mask(k_all, target_ids != label)], 0))
+    positive = tf.reshape(tf.matmul(key, query, transpose_b=True), [-1, 1])
+    against = tf.tile(tf.matmul(query, negatives, transpose_b=True),
+                      [len(key), 1])  # row (key i, query j), j fastest
+    logits = tf.concat([positive, against], 1) / temperature
+    losses.append(tf.reduce_mean(tf.reduce_logsumexp(logits, 1)
+                                 - logits[:, 0]))
+  return tf.reduce_mean(tf.stack(losses))
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_its_gradients_are_the_references(seed):
+  online, online_ids, target, target_ids = _case(seed)
+  online_ids[:2] = 9  # an id the target view does not have: key = query
+  online = tf.Variable(online)
+  grads = []
+  for loss_fn in (box_contrast.contrastive_loss, _reference_tf):
+    with tf.GradientTape() as tape:
+      loss = loss_fn(online, online_ids, tf.constant(target), target_ids)
+    grads.append(tape.gradient(loss, online).numpy())
+  np.testing.assert_allclose(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+
+
 def test_momentum_rises_from_base_to_one_as_a_cosine():
   assert float(box_contrast.momentum(0, 100)) == pytest.approx(0.996)
   assert float(box_contrast.momentum(50, 100)) == pytest.approx(0.998)

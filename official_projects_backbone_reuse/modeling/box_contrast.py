@@ -91,11 +91,13 @@ def contrastive_loss(online: tf.Tensor, online_ids: tf.Tensor,
   b = tf.cast(target_ids, tf.int32)
   qq = tf.matmul(q, q, transpose_b=True) / temperature      # [N, N]
   qk = tf.matmul(q, k, transpose_b=True) / temperature      # [N, M]
-  # Negatives of query j: every sample of another id, either view, detached.
+  # Negatives of query j: every sample of another id, either view; the
+  # gradient reaches the query, not the negative.
+  qn = tf.matmul(q, tf.stop_gradient(q), transpose_b=True) / temperature
   other_q = tf.not_equal(a[:, None], a[None, :])
   other_k = tf.not_equal(a[:, None], b[None, :])
   negatives = tf.concat([
-      tf.where(other_q, tf.stop_gradient(qq), -math.inf),
+      tf.where(other_q, qn, -math.inf),
       tf.where(other_k, qk, -math.inf)], axis=1)
   negative_lse = tf.reduce_logsumexp(negatives, axis=1)    # -inf: none
   # -log(e^s / (e^s + e^lse)) = softplus(lse - s); 0 when there is none.
