@@ -168,7 +168,8 @@ def test_each_input_pipeline_reads_its_own_examples(tiny_world, tmp_path,
 
 @pytest.mark.parametrize('case', [
     'tpu_without_address', 'tpu_ignored', 'tpu_local_paths', 'tpu_gcs',
-    'tpu_vm', 'cpu_devices', 'gpus', 'multi_worker_eval', 'strategy'])
+    'tpu_vm', 'cpu_devices', 'gpus', 'multi_worker_eval', 'strategy',
+    'summary_interval', 'steps_per_loop'])
 def test_runtime_is_checked_before_anything_runs(case, tmp_path):
   params = h.set_data(h.retinanet_config(), 'gs://bucket/coco/train*',
                       'gs://bucket/coco/val*')
@@ -208,6 +209,13 @@ def test_runtime_is_checked_before_anything_runs(case, tmp_path):
   elif case == 'strategy':
     params.runtime.distribution_strategy = 'mirored'
     expected = "runtime.distribution_strategy='mirored'"
+  elif case == 'summary_interval':  # was orbit's ValueError mid-start-up
+    params.trainer.steps_per_loop, params.trainer.summary_interval = 20, 50
+    expected = ('trainer.summary_interval=50 is not a multiple of '
+                'trainer.steps_per_loop=20')
+  elif case == 'steps_per_loop':
+    params.trainer.steps_per_loop = 0
+    expected = 'trainer.steps_per_loop=0: at least 1.'
   if expected is None:
     checks.check_runtime(params, mode, model_dir, cpus)
   else:

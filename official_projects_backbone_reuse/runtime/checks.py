@@ -92,7 +92,16 @@ def check_runtime(params: cfg.ExperimentConfig, mode: str,
         'on its own part of the validation set only. Set '
         'task.validation_data.sharding=false (every worker evaluates the '
         'whole set), or evaluate with a separate --mode=continuous_eval job.')
-
+  trainer = params.trainer
+  if 'train' in mode and trainer.steps_per_loop < 1:
+    raise ConfigError(
+        f'trainer.steps_per_loop={trainer.steps_per_loop}: at least 1.')
+  if ('train' in mode and trainer.summary_interval > 0
+      and trainer.summary_interval % trainer.steps_per_loop):
+    raise ConfigError(
+        f'trainer.summary_interval={trainer.summary_interval} is not a '
+        f'multiple of trainer.steps_per_loop={trainer.steps_per_loop}: '
+        'summaries are written at the end of a loop of steps.')
 
 
 def check_inputs(params: cfg.ExperimentConfig, mode: str,
