@@ -156,8 +156,6 @@ def test_ema_update_is_the_rule():
     box_contrast.ema_update(target[:1], online, 0.5)
 
 
-def test_projections_give_an_embedding_per_anchor_and_per_roi():
+def test_the_projection_gives_an_embedding_per_anchor():
   conv = box_contrast.conv_projection(num_anchors=9, dim=16, width=32)
   assert conv(tf.zeros([2, 5, 5, 32])).shape == (2, 5, 5, 9 * 16)
-  mlp = box_contrast.mlp_projection(dim=16, width=64)
-  assert mlp(tf.zeros([10, 128])).shape == (10, 16)

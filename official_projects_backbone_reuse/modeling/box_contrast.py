@@ -6,10 +6,10 @@ box-level InfoNCE loss, as in the reference code (liming-ai/AlignDet).
   (0.996 -> 1, cosine; mmselfsup's `MomentumUpdateHook`), and after every
   step `target = m target + (1 - m) online` (AlignDet: over parameters;
   which variables is the task's choice, `tasks/box_pretraining`).
-* Projection heads ("fc-relu-fc", MoCo v2): RetinaNet's per anchor, 1x1 conv
-  256 -> ReLU -> 1x1 conv to `anchors x 256`; R-CNN's per RoI, Dense 1024 ->
-  ReLU -> Dense 256. They exist only for pre-training and are not carried
-  into fine-tuning.
+* Projection head ("fc-relu-fc", MoCo v2): RetinaNet's per anchor, 1x1
+  conv 256 -> ReLU -> 1x1 conv to `anchors x 256` (R-CNN's, Dense 1024 ->
+  ReLU -> Dense 256, comes with the Faster R-CNN task). It exists only for
+  pre-training and is not carried into fine-tuning.
 * Loss (`ContrastiveLoss` with the configs' temperature 0.5): samples
   (anchors or RoIs) carry the id of the proposal they were assigned to, or
   `BACKGROUND`. For each proposal id u seen in the online view, queries are
@@ -55,15 +55,6 @@ def conv_projection(num_anchors: int, dim: int = 256,
       tf_keras.layers.Conv2D(width, 1, kernel_initializer=init()),
       tf_keras.layers.ReLU(),
       tf_keras.layers.Conv2D(num_anchors * dim, 1, kernel_initializer=init()),
-  ], name='contrastive_projection')
-
-
-def mlp_projection(dim: int = 256, width: int = 1024) -> tf_keras.Sequential:
-  """R-CNN's projection of a RoI's box feature."""
-  return tf_keras.Sequential([
-      tf_keras.layers.Dense(width),
-      tf_keras.layers.ReLU(),
-      tf_keras.layers.Dense(dim),
   ], name='contrastive_projection')
 
 

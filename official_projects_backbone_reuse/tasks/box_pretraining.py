@@ -114,7 +114,8 @@ def forward(model: tf_keras.Model, images: tf.Tensor, training: bool
 
 
 def sampled_embeddings(projection, towers, labels, samples_per_image: int,
-                       max_proposals: int) -> Tuple[tf.Tensor, tf.Tensor]:
+                       max_proposals: int, dim: int
+                       ) -> Tuple[tf.Tensor, tf.Tensor]:
   """Embeddings [S, D] of each image's anchors in the loss and their ids
   (`BACKGROUND` or proposal id, unique across the batch): the positive
   anchors first, in random order, then random background anchors, up to
@@ -123,7 +124,7 @@ def sampled_embeddings(projection, towers, labels, samples_per_image: int,
   for level, tower in towers.items():
     batch = tf.shape(tower)[0]
     embedding = projection(tower)
-    embeddings.append(tf.reshape(embedding, [batch, -1, projection.dim]))
+    embeddings.append(tf.reshape(embedding, [batch, -1, dim]))
     ids.append(tf.reshape(labels['cls_targets'][level], [batch, -1]))
   embeddings = tf.concat(embeddings, axis=1)
   ids = tf.cast(tf.concat(ids, axis=1), tf.int32)
@@ -140,20 +141,8 @@ def sampled_embeddings(projection, towers, labels, samples_per_image: int,
                  box_contrast.BACKGROUND)
   keep = tf.reshape(priority > 0, [-1])
   embeddings = tf.gather(embeddings, chosen, batch_dims=1)
-  return (tf.boolean_mask(tf.reshape(embeddings, [-1, projection.dim]), keep),
+  return (tf.boolean_mask(tf.reshape(embeddings, [-1, dim]), keep),
           tf.boolean_mask(tf.reshape(ids, [-1]), keep))
-
-
-class _Projection(tf_keras.layers.Layer):
-  """The per-anchor projection head, with its output width."""
-
-  def __init__(self, num_anchors: int, dim: int, width: int, **kwargs):
-    super().__init__(**kwargs)
-    self.dim = dim
-    self.layers = box_contrast.conv_projection(num_anchors, dim, width)
-
-  def call(self, inputs):
-    return self.layers(inputs)
 
 
 @task_factory.register_task_cls(cfg.BoxPretrainingRetinaNetTask)
@@ -178,9 +167,8 @@ class BoxPretrainingRetinaNetTask(detection.ReuseRetinaNetTask):
                * config.model.anchor.num_scales)
     width = config.model.head.num_filters
     for owner in (model, target):
-      owner.box_projection = _Projection(
-          anchors, options.embedding_dim, options.projection_width,
-          name='box_projection')
+      owner.box_projection = box_contrast.conv_projection(
+          anchors, options.embedding_dim, options.projection_width)
       owner.box_projection(tf.zeros([1, 1, 1, width]))  # builds it
     target.box_projection.trainable = False
     model.momentum_target = target
@@ -230,7 +218,8 @@ class BoxPretrainingRetinaNetTask(detection.ReuseRetinaNetTask):
     options = self.task_config.box_pretraining
     sample = functools.partial(sampled_embeddings,
                                samples_per_image=options.samples_per_image,
-                               max_proposals=options.max_proposals)
+                               max_proposals=options.max_proposals,
+                               dim=options.embedding_dim)
     target = model.momentum_target
     _, _, towers = forward(target, target_images, training=True)
     keys, key_ids = sample(target.box_projection, towers, target_labels)
