@@ -115,7 +115,7 @@ def encode_image(job: Tuple[str, int, str, str]) -> bytes:
   features['image/class/text'] = tfrecord_lib.convert_to_feature(
       class_name.encode('utf8'))
   return tf.train.Example(features=tf.train.Features(
-      feature=features)).SerializeToString()
+      feature=features)).SerializeToString(deterministic=True)
 
 
 def convert_classification(image_root: str,

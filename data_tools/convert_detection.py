@@ -361,7 +361,8 @@ def encode_image(job: ImageJob) -> bytes:
                            job.include_masks)
   for key, ids in job.int64_features.items():
     example.features.feature[key].int64_list.value.extend(ids)
-  return example.SerializeToString()
+  # Sorted feature keys: protobuf's map order is random per process.
+  return example.SerializeToString(deterministic=True)
 
 
 def create_example(image: dict, image_dir: str, file_name: str,

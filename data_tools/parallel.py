@@ -1,10 +1,17 @@
 """The per-image work of a conversion in worker processes, as Model Garden's
-`create_coco_tf_record` does it (`multiprocessing.Pool`, forked), with
-results in input order so that the shards are the same bit for bit
-whatever the number of processes. Not a command.
+`create_coco_tf_record` does it (`multiprocessing.Pool`), with results in
+input order so that the shards are the same bit for bit whatever the number
+of processes. Not a command.
+
+The workers are forked from a fork server (a fresh process that has only
+imported the worker's module), never from the caller: a caller that has run
+TensorFlow has threads that may hold a lock at the fork, and a worker forked
+then can wait on it forever (seen once, in the test suite: a conversion
+worker stuck in futex_wait).
 """
 import multiprocessing
 import signal
+import sys
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from official_projects_backbone_reuse.data_tools.cli import DataError
@@ -32,14 +39,21 @@ def _worker_signals() -> None:
 
 def imap(func: Callable[[Item], Result], items: Iterable[Item],
          num_processes: int) -> Iterator[Result]:
-  """`func(item)` for each item, in order; in `num_processes` forked
-  worker processes (1: in this process). An exception of `func` (a
+  """`func(item)` for each item, in order; in `num_processes` worker
+  processes (1: in this process). An exception of `func` (a
   DataError naming the file) is raised here, at its item; closing the
   iterator early stops the workers."""
   check_processes(num_processes)
   if num_processes == 1:
     yield from map(func, items)
     return
-  context = multiprocessing.get_context('fork')
+  module = func.__module__
+  spec = sys.modules['__main__'].__spec__
+  if module == '__main__' and spec:  # a converter run as `python -m`
+    module = spec.name
+  context = multiprocessing.get_context('forkserver')
+  # Imported once in the fork server, not in each worker (TensorFlow takes
+  # seconds); only the first call's list counts, the server then lives on.
+  context.set_forkserver_preload([module])
   with context.Pool(num_processes, initializer=_worker_signals) as pool:
     yield from pool.imap(func, items, chunksize=CHUNK_SIZE)

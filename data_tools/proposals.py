@@ -218,7 +218,7 @@ def proposal_example(record: bytes, where: str,
   objects['image/object/is_crowd'].int64_list.value.extend([0] * len(boxes))
   objects['image/object/area'].CopyFrom(_float_feature(
       (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])))
-  return out.SerializeToString(), len(boxes)
+  return out.SerializeToString(deterministic=True), len(boxes)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -489,6 +489,12 @@ def test_an_output_prefix_owns_its_shards(tmp_path, capsys):
   assert not lock.exists() and not left.exists() and alive.exists()
 
 
+def _descendants(pid):
+  children = subprocess.run(['pgrep', '-P', str(pid)], text=True,
+                            capture_output=True).stdout.split()
+  return children + [d for c in children for d in _descendants(c)]
+
+
 @pytest.mark.slow
 def test_sigterm_stops_a_data_command_cleanly(tmp_path):
   out = tmp_path / 'world'
@@ -532,10 +538,14 @@ def test_sigterm_stops_a_parallel_conversion_and_its_workers(tiny_world,
   while not glob.glob(f'{out}/.train-*.tmp-*'):
     assert time.time() < deadline and proc.poll() is None
     time.sleep(0.05)  # until it is writing shards
+  # multiprocessing's resource tracker, its fork server and, below that,
+  # the two workers, once the server has imported the converter.
+  while len(_descendants(proc.pid)) < 4:
+    assert time.time() < deadline and proc.poll() is None
+    time.sleep(0.05)
   time.sleep(1)  # the workers are encoding
-  workers = subprocess.run(['pgrep', '-P', str(proc.pid)], text=True,
-                           capture_output=True).stdout.split()
-  assert len(workers) == 2
+  workers = _descendants(proc.pid)
+  assert len(workers) == 4
   proc.send_signal(signal.SIGTERM)
   err = proc.stderr.read()
   assert proc.wait(timeout=60) == 143
@@ -543,7 +553,12 @@ def test_sigterm_stops_a_parallel_conversion_and_its_workers(tiny_world,
       'error: SIGTERM: stopped; nothing was written')
   assert 'Traceback' not in err
   assert _listing(out) == []
-  assert not [pid for pid in workers if os.path.exists(f'/proc/{pid}')]
+  deadline = time.time() + 10  # the fork server sees its caller is gone
+  while [pid for pid in workers if os.path.exists(f'/proc/{pid}')]:
+    assert time.time() < deadline, [
+        open(f'/proc/{pid}/cmdline').read() for pid in workers
+        if os.path.exists(f'/proc/{pid}')]
+    time.sleep(0.05)
 
 
 def test_degenerate_boxes_are_skipped_and_partial_ones_clipped(tmp_path,
