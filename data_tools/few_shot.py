@@ -163,7 +163,7 @@ def write_splits(annotation_file: str, output_dir: str,
   return summary
 
 
-def _integers(text: str, flag: str) -> List[int]:
+def integers(text: str, flag: str) -> List[int]:
   """`0-9` or `1,2,3,5,10` -> integers."""
   try:
     if '-' in text:
@@ -193,13 +193,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
   def _run() -> dict:
     novel = [n.strip() for n in args.novel.split(',') if n.strip()]
-    splits = [1] if novel else _integers(args.splits, '--splits')
+    splits = [1] if novel else integers(args.splits, '--splits')
     if not set(splits) <= set(VOC_NOVEL_CLASSES):
       raise DataError(f'--splits: expected some of 1,2,3, found {splits}')
     files.check_output_path(args.output_dir, '--output_dir', folder=True)
     return write_splits(args.annotation_file, args.output_dir,
-                        _integers(args.seeds, '--seeds'),
-                        _integers(args.shots, '--shots'), splits, novel)
+                        integers(args.seeds, '--seeds'),
+                        integers(args.shots, '--shots'), splits, novel)
 
   return run_main(_run)
 

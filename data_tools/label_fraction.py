@@ -1,0 +1,98 @@
+"""Low-label training sets: a percentage of a detection set's images with
+their labels, as the semi-supervised detection splits (COCO 1 / 5 / 10 %)
+that AlignDet's low-label results use.
+
+From a COCO-format annotation file, writes into `--output_dir`
+`{percent}pct_seed{S}.json` for each percentage and seed: the first
+`max(1, round(percent / 100 * images))` images of one seeded shuffle of all
+images (Python's `random.Random(seed).shuffle` over file order), with all
+their objects and the same categories; images keep their file order. One
+shuffle per seed, so a smaller set lies inside every larger one of the
+same seed, and the sets differ only in how many labels they hold. For
+`backbone-reuse-convert-detection` with the full set's `--image_dir`.
+"""
+import json
+import os
+import random
+import sys
+from typing import Dict, List, Optional, Sequence
+
+from official_projects_backbone_reuse.common import files
+from official_projects_backbone_reuse.data_tools import convert_detection
+from official_projects_backbone_reuse.data_tools.cli import DataError
+from official_projects_backbone_reuse.data_tools.cli import command_parser
+from official_projects_backbone_reuse.data_tools.cli import run_main
+from official_projects_backbone_reuse.data_tools.few_shot import integers
+from official_projects_backbone_reuse.data_tools.few_shot import subset
+
+
+def fractions(content: dict, percents: Sequence[float], seed: int
+              ) -> Dict[float, dict]:
+  """percent -> the annotation file of that share of the images."""
+  order = [image['id'] for image in content['images']]
+  random.Random(seed).shuffle(order)
+  objects: Dict[int, List[dict]] = {}
+  for ann in content['annotations']:
+    objects.setdefault(ann['image_id'], []).append(ann)
+  sets = {}
+  for percent in percents:
+    count = max(1, round(percent / 100 * len(order)))
+    sets[percent] = subset(content, {i: objects.get(i, [])
+                                     for i in order[:count]})
+  return sets
+
+
+def write_fractions(annotation_file: str, output_dir: str,
+                    percents: Sequence[float], seeds: Sequence[int]) -> dict:
+  """Writes every (percent, seed) set, all or nothing; the summary."""
+  bad = [p for p in percents if not 0 < p <= 100]
+  if not percents or bad:
+    raise DataError(f'--percents: expected numbers in (0, 100], found '
+                    f'{list(percents)}')
+  if not seeds or min(seeds) < 0:
+    raise DataError(f'--seeds: expected non-negative seeds, found '
+                    f'{list(seeds)}')
+  content = convert_detection.load_annotations(annotation_file)
+  outputs, summary = {}, {'annotation_file': annotation_file, 'sets': {}}
+  for seed in seeds:
+    for percent, chosen in fractions(content, percents, seed).items():
+      name = f'{percent:g}pct_seed{seed}'
+      outputs[os.path.join(output_dir, f'{name}.json')] = json.dumps(chosen)
+      summary['sets'][name] = {'images': len(chosen['images']),
+                               'annotations': len(chosen['annotations'])}
+  files.write_all_atomically(outputs)
+  summary['output_files'] = sorted(outputs)
+  return summary
+
+
+def _percents(text: str) -> List[float]:
+  try:
+    return [float(v) for v in text.split(',') if v.strip()]
+  except ValueError as e:
+    raise DataError(f'--percents: expected N,N,..., found {text!r}') from e
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  """Command line entry point; returns the exit status."""
+  parser = command_parser(
+      'backbone-reuse-label-fraction', 'Write low-label training sets (a '
+      'seeded percentage of the images, with their labels) of a detection '
+      'set.')
+  parser.add_argument('--annotation_file', required=True)
+  parser.add_argument('--output_dir', required=True)
+  parser.add_argument('--percents', default='1,5,10',
+                      help='N,N,... (percent of the images)')
+  parser.add_argument('--seeds', default='0', help='N-M or N,N,...')
+  args = parser.parse_args(argv)
+
+  def _run() -> dict:
+    files.check_output_path(args.output_dir, '--output_dir', folder=True)
+    return write_fractions(args.annotation_file, args.output_dir,
+                           _percents(args.percents),
+                           integers(args.seeds, '--seeds'))
+
+  return run_main(_run)
+
+
+if __name__ == '__main__':
+  sys.exit(main())
