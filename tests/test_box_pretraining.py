@@ -13,6 +13,7 @@ from official_projects_backbone_reuse.modeling import box_contrast
 from official_projects_backbone_reuse.tasks import box_pretraining
 from official_projects_backbone_reuse.tasks import detection
 from tests import reuse_helpers as h
+from tests import runtime_helpers as rh
 
 
 def _config(upstream, pattern, steps=2):
@@ -141,3 +142,44 @@ def test_fine_tuning_takes_decoder_and_head_from_a_run(upstream, tiny_world,
   parts = [checkpoints.Part('decoder', model.decoder,
                             checkpoints.part_paths('decoder'))]
   assert checkpoints.part_differences(parts, str(tmp_path / 'pretrain')) == []
+
+
+@pytest.mark.slow
+def test_two_replicas_move_the_copy_once_a_step(upstream, tiny_world,
+                                                tmp_path):
+  """The EMA under MirroredStrategy (cross-replica update): from the
+  checkpoints of steps 1 and 2, copy_2 = m copy_1 + (1 - m) online_2."""
+  params = _config(upstream, tiny_world.det_train_pattern, steps=2)
+  params.runtime.distribution_strategy = 'mirrored'
+  params.task.train_data.global_batch_size = 4
+  # The run checks the labelled classes against the model's (the task
+  # ignores them): the tiny world's 24 classes, not proposals' one.
+  params.task.model.num_classes = 25
+  trainer = params.trainer
+  trainer.steps_per_loop = trainer.summary_interval = 1
+  trainer.checkpoint_interval = 1
+  config = rh.write_config(params, tmp_path / 'mirrored.yaml')
+  run = tmp_path / 'run'
+  proc = rh.run(rh.python_m(
+      rh.TRAIN_MODULE, '--experiment=backbone_reuse_retinanet_box_pretraining',
+      f'--config_file={config}', '--mode=train', f'--model_dir={run}',
+      '--num_cpu_devices=2'))
+  log = proc.stdout + proc.stderr
+  assert proc.returncode == 0, log[-3000:]
+  assert '2 replica(s) in sync' in log
+  model = task_factory.get_task(params.task).build_model()
+  pairs = box_pretraining._online_and_target(model)  # pylint: disable=protected-access
+
+  def values(step):
+    tf.train.Checkpoint(model=model).read(str(run / f'ckpt-{step}')
+                                          ).expect_partial()
+    return [(t.numpy(), o.numpy()) for t, o in pairs]
+
+  first, second = values(1), values(2)
+  m = float(box_contrast.momentum(1, 2))
+  for (t1, _), (t2, o2) in zip(first, second):
+    np.testing.assert_allclose(t2, m * t1 + (1 - m) * o2, rtol=1e-5,
+                               atol=1e-7)
+  moved = sum(not np.array_equal(t1, t2)
+              for (t1, _), (t2, _) in zip(first, second))
+  assert moved > len(pairs) // 2
