@@ -102,16 +102,39 @@ class Part:
   note: str = ''
 
 
+def _step(prefix: str) -> int:
+  """The step a prefix ends with (`ckpt-600`, `model.ckpt-12345`), or -1."""
+  tail = prefix.rpartition('-')[2]
+  return int(tail) if tail.isdigit() else -1
+
+
 def resolve_checkpoint(path: str, key: str = 'task.init_checkpoint') -> str:
-  """A checkpoint prefix from a prefix or a directory, or a clear error."""
+  """A checkpoint prefix from a prefix or a directory, or a clear error.
+
+  A directory's `checkpoint` state file names its latest checkpoint. Without
+  one (as Model Garden's ResNet-RS tarballs come), the directory's own
+  checkpoints decide: the one there, or the one of the highest step; the
+  choice is logged, with the others."""
   if not path:
     raise CheckpointError(f'{key} is empty.')
   if tf.io.gfile.isdir(path):
     latest = tf.train.latest_checkpoint(path)
-    if latest is None:
+    if latest is not None:
+      return latest
+    prefixes = sorted((os.path.join(path, name[:-len('.index')])
+                       for name in tf.io.gfile.listdir(path)
+                       if name.endswith('.index')),
+                      key=lambda p: (_step(p), p))
+    if not prefixes:
       raise CheckpointError(
-          f'{key}={path!r} is a directory without any checkpoint in it.')
-    return latest
+          f'{key}={path!r} is a directory without any checkpoint in it (no '
+          '*.index file).')
+    chosen, others = prefixes[-1], prefixes[:-1]
+    why = (f'the highest step; also there: {", ".join(others)}' if others
+           else 'the only one there')
+    logging.info('%s=%s has no usable `checkpoint` state file: using %s (%s).',
+                 key, path, chosen, why)
+    return chosen
   if not tf.io.gfile.exists(path + '.index'):
     raise CheckpointError(
         f'{key}={path!r}: no such checkpoint (expected {path}.index, or a '
