@@ -48,7 +48,7 @@ def imap(func: Callable[[Item], Result], items: Iterable[Item],
     yield from map(func, items)
     return
   module = func.__module__
-  spec = sys.modules['__main__'].__spec__
+  spec = getattr(sys.modules['__main__'], '__spec__', None)
   if module == '__main__' and spec:  # a converter run as `python -m`
     module = spec.name
   context = multiprocessing.get_context('forkserver')

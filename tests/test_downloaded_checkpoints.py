@@ -125,6 +125,7 @@ def test_inspect_describes_each_format(upstream_checkpoint, tmp_path):
   assert h5['parameters'] == model.count_params()
 
 
+@pytest.mark.slow
 def test_inspect_checks_a_detectors_restore(upstream_checkpoint, tmp_path):
   config = rh.write_config(h.retinanet_config(), tmp_path / 'det.yaml')
   report = inspect_checkpoint.check_restore(
