@@ -130,7 +130,9 @@ def _pre_training(prefix: str) -> Optional[dict]:
 
 def describe(path: str) -> dict:
   """The description of the module docstring, without a detector."""
-  if path.endswith(('.h5', '.keras')) and tf.io.gfile.exists(path):
+  if path.endswith(('.h5', '.keras')):
+    if not tf.io.gfile.exists(path):
+      raise checkpoints.CheckpointError(f'{path}: no such file')
     source, pre_training = path, None
     fmt, shapes = _keras_shapes(path)
   else:

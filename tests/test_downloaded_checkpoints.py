@@ -123,6 +123,8 @@ def test_inspect_describes_each_format(upstream_checkpoint, tmp_path):
   h5 = inspect_checkpoint.describe(str(tmp_path / 'tiny.h5'))
   assert h5['format'] == 'keras_h5' and h5['classifier']['classes'] == 7
   assert h5['parameters'] == model.count_params()
+  with pytest.raises(CheckpointError, match='none.h5: no such file'):
+    inspect_checkpoint.describe(str(tmp_path / 'none.h5'))
 
 
 @pytest.mark.slow
