@@ -165,8 +165,9 @@ def variables_by_path(root) -> Dict[str, tf.Variable]:
   return dict(_object_paths(root).values())
 
 
-def _unreadable(prefix: str, error: Exception,
-                key: Optional[str] = None) -> CheckpointError:
+def unreadable(prefix: str, error: Exception,
+               key: Optional[str] = None) -> CheckpointError:
+  """The one-line error of a checkpoint whose files cannot be read."""
   reason = (str(getattr(error, 'message', error)).strip().splitlines()
             or [type(error).__name__])[0]
   what = f' (reading {key})' if key else ''
@@ -183,7 +184,7 @@ class _CheckpointGraph:
     try:
       self.reader = tf.train.load_checkpoint(prefix)
     except (tf.errors.OpError, ValueError) as e:
-      raise _unreadable(prefix, e) from e
+      raise unreadable(prefix, e) from e
     self.shapes = self.reader.get_variable_to_shape_map()
     self.graph = trackable_object_graph_pb2.TrackableObjectGraph()
     self.graph.ParseFromString(self.tensor('_CHECKPOINTABLE_OBJECT_GRAPH'))
@@ -194,7 +195,7 @@ class _CheckpointGraph:
       return self.reader.get_tensor(key)
     # A truncated data file raises IndexError; a bad checksum an OpError.
     except (tf.errors.OpError, IndexError, ValueError) as e:
-      raise _unreadable(self.prefix, e, key) from e
+      raise unreadable(self.prefix, e, key) from e
 
   def child(self, node_id: int, name: str) -> Optional[int]:
     for ref in self.graph.nodes[node_id].children:

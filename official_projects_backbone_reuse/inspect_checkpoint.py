@@ -87,7 +87,7 @@ def _checkpoint_shapes(prefix: str) -> Tuple[str, Dict[str, List[int]]]:
   try:
     reader = tf.train.load_checkpoint(prefix)
   except (tf.errors.OpError, ValueError) as e:
-    raise checkpoints._unreadable(prefix, e) from e  # pylint: disable=protected-access
+    raise checkpoints.unreadable(prefix, e) from e
   shapes = reader.get_variable_to_shape_map()
   fmt = 'tf2' if _GRAPH_KEY in shapes else 'tf1'
   return fmt, {k: list(v) for k, v in shapes.items()
