@@ -122,6 +122,7 @@ def tiny_default_job(installed_package, tmp_path_factory):
   """(workdir, exit status, stdout) of the tiny default job, run by the
   installed `backbone-reuse-demo` in an empty working directory; the LVIS
   job test reuses its world and upstream classifier, as users do."""
+  _made_once_per_run(tmp_path_factory, 'tiny_default_job')
   elsewhere = tmp_path_factory.mktemp('elsewhere')
   workdir = tmp_path_factory.mktemp('default_job') / 'job'
   proc = rh.run([os.path.join(installed_package.bin, 'backbone-reuse-demo'),
@@ -158,6 +159,23 @@ def upstream(upstream_checkpoint) -> str:
 _SHARED_PROCESS = ('tiny_default_job', 'installed_package')
 
 
+def _made_once_per_run(tmp_path_factory, name):
+  """Fails if another xdist worker of this run has made fixture `name`:
+  the grouping below did not hold, and the run pays for it twice (pytest
+  9.2 silently broke pytest-xdist 3.8's loadgroup)."""
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get('PYTEST_XDIST_WORKER'):
+    root = root.parent  # shared by the run's workers
+  marker = root / f'{name}.made'
+  try:
+    marker.touch(exist_ok=False)
+  except FileExistsError:
+    pytest.fail(f'{name} was made by two test processes: the xdist_group '
+                'of tests/conftest.py was not honoured')
+
+
+# Before pytest-xdist's own hook, which reads the groups.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
   for item in items:
     if any(f in item.fixturenames for f in _SHARED_PROCESS):
