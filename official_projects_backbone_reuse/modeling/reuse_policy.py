@@ -333,11 +333,15 @@ def build_backbone(model_config, input_specs: tf_keras.layers.InputSpec,
                    ) -> tf_keras.Model:
   """Builds the backbone as the reuse policy wants it (see module doc)."""
   freeze_at = freeze_at_of(freeze_backbone, freeze_at)
+  extra = {}
+  if model_config.backbone.type == 'efficientnet':  # a builder argument only
+    extra['se_inner_activation'] = (
+        model_config.backbone.efficientnet.se_inner_activation)
   backbone = backbones.factory.build_backbone(
       input_specs=input_specs,
       backbone_config=backbone_config_for(model_config, freeze_at),
       norm_activation_config=backbone_norm_activation(model_config),
-      l2_regularizer=None if freeze_at else l2_regularizer)
+      l2_regularizer=None if freeze_at else l2_regularizer, **extra)
   added = adapters.attach(backbone, adapter_type(model_config),
                           l2_regularizer)
   frozen = _frozen_leaves(backbone, freeze_at)
