@@ -29,9 +29,12 @@ from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 from official.modeling import hyperparams
 
+from official_projects_backbone_reuse import tf1_checkpoints
 from official_projects_backbone_reuse.common.errors import UserError
 
 _VALUE = 'VARIABLE_VALUE'
+# The object graph of a TF2 checkpoint; a TF1 one has names only.
+GRAPH_KEY = '_CHECKPOINTABLE_OBJECT_GRAPH'
 STAGE_SEPARATOR = '/'  # detection_head/1: stage 1 of a cascade's heads.
 
 
@@ -177,7 +180,8 @@ def unreadable(prefix: str, error: Exception,
 
 
 class _CheckpointGraph:
-  """A checkpoint's object graph, to match model objects to its entries."""
+  """A checkpoint's object graph, to match model objects to its entries;
+  `graph` is None for a TF1 checkpoint (names only)."""
 
   def __init__(self, prefix: str):
     self.prefix = prefix
@@ -186,8 +190,10 @@ class _CheckpointGraph:
     except (tf.errors.OpError, ValueError) as e:
       raise unreadable(prefix, e) from e
     self.shapes = self.reader.get_variable_to_shape_map()
-    self.graph = trackable_object_graph_pb2.TrackableObjectGraph()
-    self.graph.ParseFromString(self.tensor('_CHECKPOINTABLE_OBJECT_GRAPH'))
+    self.graph = None
+    if GRAPH_KEY in self.shapes:
+      self.graph = trackable_object_graph_pb2.TrackableObjectGraph()
+      self.graph.ParseFromString(self.tensor(GRAPH_KEY))
 
   def tensor(self, key: str):
     """The value of `key`; a CheckpointError naming the files if damaged."""
@@ -202,6 +208,23 @@ class _CheckpointGraph:
       if ref.local_name == name:
         return ref.node_id
     return None
+
+  def keys(self, part: 'Part') -> Tuple[Dict[int, str], Optional[str]]:
+    """The checkpoint keys of the part's variables, by id of the variable,
+    and for a TF1 checkpoint a line on how they were found."""
+    if self.graph is not None:
+      return self.match(part.module, self.node(part.paths, part.label)), None
+    found = None
+    if part.label == 'backbone':
+      keys, found = tf1_checkpoints.backbone_keys(part.module, self.shapes)
+    if found is None:
+      scopes = tf1_checkpoints.families(self.shapes) or ['no model scope']
+      raise CheckpointError(
+          f'Checkpoint {self.prefix} is a TF1 name-based checkpoint (no '
+          f'object graph) of {", ".join(scopes)}: only the backbone of '
+          'Model Garden\'s EfficientNet restores from TF1 names '
+          '(tensorflow/tpu EfficientNet checkpoints).')
+    return keys, found
 
   def node(self, paths: Sequence[Tuple[str, ...]], label: str) -> int:
     """The node at the first of `paths` the checkpoint has."""
@@ -244,13 +267,12 @@ _MODEL_HINT = ('Check that the config (--experiment, --config_file, '
                'its params.yaml is beside the checkpoint.')
 
 
-def _plan(module, ckpt: _CheckpointGraph, node: int, label: str, hint: str,
-          new_by_design: Sequence[tf.Variable] = (),
+def _plan(module, ckpt: _CheckpointGraph, keys: Dict[int, str], label: str,
+          hint: str, new_by_design: Sequence[tf.Variable] = (),
           skipped: Sequence[tf.Variable] = ()):
-  """Pairs every variable of `module` with the entry of checkpoint node
-  `node`, or fails naming each one missing or of another shape. Returns
-  (pairs, new by design, skipped): the two lists of names."""
-  keys = ckpt.match(module, node)
+  """Pairs every variable of `module` with its checkpoint entry in `keys`
+  (by id of the variable), or fails naming each one missing or of another
+  shape. Returns (pairs, new by design, skipped): the two lists of names."""
   new_ids = {id(v) for v in new_by_design}
   skipped_ids = {id(v) for v in skipped}
   pairs, new, skip, missing, mismatched = [], [], [], [], []
@@ -315,14 +337,15 @@ def restore_parts(sources: Sequence[Tuple[str, str, Sequence[Part]]]
     plans = []
     for part in parts:
       try:
-        node = ckpt.node(part.paths, part.label)
-        pairs, new, skip = _plan(part.module, ckpt, node, part.label,
+        keys, found = ckpt.keys(part)
+        pairs, new, skip = _plan(part.module, ckpt, keys, part.label,
                                  _HINTS.get(part.label, _PART_HINT),
                                  part.new_by_design, part.skipped)
       except CheckpointError as e:
         errors.append(f'{key}: {e}')
         continue
-      plans.append((part.label, pairs, new, skip, part.note))
+      note = '; '.join(n for n in (found, part.note) if n)
+      plans.append((part.label, pairs, new, skip, note))
     planned.append((ckpt, plans))
   if errors:
     raise CheckpointError('\n'.join(errors))
@@ -376,8 +399,8 @@ def part_differences(parts: Sequence[Part], checkpoint: str) -> List[str]:
   ckpt = _CheckpointGraph(resolve_checkpoint(checkpoint))
   changed = []
   for part in parts:
-    pairs, _, _ = _plan(part.module, ckpt, ckpt.node(part.paths, part.label),
-                        part.label, _HINTS.get(part.label, _PART_HINT),
+    pairs, _, _ = _plan(part.module, ckpt, ckpt.keys(part)[0], part.label,
+                        _HINTS.get(part.label, _PART_HINT),
                         part.new_by_design, part.skipped)
     changed += [name for name, var, key in pairs
                 if not np.array_equal(var.numpy(), ckpt.tensor(key))]
@@ -392,6 +415,7 @@ def check_upstream_config(checkpoint: str, model_config, backbone_norm) -> None:
   prefix = resolve_checkpoint(checkpoint)
   params_file = os.path.join(os.path.dirname(prefix), 'params.yaml')
   if not tf.io.gfile.exists(params_file):
+    _check_tf1_config(prefix, model_config, backbone_norm)
     return
   upstream = hyperparams.read_yaml_to_params_dict(params_file).as_dict()
   upstream = upstream.get('task', {}).get('model', {})
@@ -425,3 +449,33 @@ def check_upstream_config(checkpoint: str, model_config, backbone_norm) -> None:
     raise CheckpointError(
         f'The backbone would not compute what it computed in pre-training: '
         f'{params_file} differs from this config in\n  ' + '\n  '.join(diffs))
+
+
+def _check_tf1_config(prefix: str, model_config, backbone_norm) -> None:
+  """`check_upstream_config` for a TF1 EfficientNet checkpoint, which has
+  no params.yaml: its scope says the variant, and the reference trained
+  every variant alike (`tf1_checkpoints.TRAINED_WITH`)."""
+  ckpt = _CheckpointGraph(prefix)
+  scopes = [f for f in tf1_checkpoints.families(ckpt.shapes)
+            if f.startswith('efficientnet-')]
+  if ckpt.graph is not None or len(scopes) != 1:
+    return
+  theirs = {'backbone.type': 'efficientnet',
+            'backbone.efficientnet.model_id': scopes[0].partition('-')[2],
+            **tf1_checkpoints.TRAINED_WITH}
+  ours = {'backbone': model_config.backbone, 'norm_activation': backbone_norm}
+  diffs = []
+  for key, value in theirs.items():
+    top, *names = key.split('.')
+    here = ours[top]
+    for name in names:
+      here = getattr(here, name, None)
+    if here != value:
+      diffs.append(f'{key}: checkpoint {value!r}, here {here!r}')
+  if diffs:
+    raise CheckpointError(
+        f'The backbone would not compute what it computed in pre-training: '
+        f'{prefix} holds TF1 names of {scopes[0]} (tensorflow/tpu '
+        'EfficientNet), and this config differs in\n  ' + '\n  '.join(diffs)
+        + '\n(norm_activation is task.model.backbone_norm_activation where '
+        'set.)')

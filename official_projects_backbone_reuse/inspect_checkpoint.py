@@ -44,6 +44,7 @@ from official.modeling import hyperparams
 
 from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse import registry_imports  # pylint: disable=unused-import
+from official_projects_backbone_reuse import tf1_checkpoints
 from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.modeling import adapters
@@ -57,9 +58,6 @@ _PARAMS_OVERRIDE = flags.DEFINE_string('params_override', '', 'as train.py')
 # What of a pre-training's model config says what the backbone computes.
 _PRE_TRAINING_KEYS = ('backbone', 'norm_activation', 'num_classes',
                       'input_size')
-_GRAPH_KEY = '_CHECKPOINTABLE_OBJECT_GRAPH'
-_FAMILY = re.compile(r'^(efficientnet-[a-z0-9]+|resnet[_-]?rs[_-]?\d*|'
-                     r'resnet\d+|resnet_model)(/|$)', re.IGNORECASE)
 
 
 def _classifier(shapes: Dict[str, List[int]]) -> Optional[dict]:
@@ -89,9 +87,9 @@ def _checkpoint_shapes(prefix: str) -> Tuple[str, Dict[str, List[int]]]:
   except (tf.errors.OpError, ValueError) as e:
     raise checkpoints.unreadable(prefix, e) from e
   shapes = reader.get_variable_to_shape_map()
-  fmt = 'tf2' if _GRAPH_KEY in shapes else 'tf1'
+  fmt = 'tf2' if checkpoints.GRAPH_KEY in shapes else 'tf1'
   return fmt, {k: list(v) for k, v in shapes.items()
-               if k != _GRAPH_KEY and not _is_slot(k)}
+               if k != checkpoints.GRAPH_KEY and not _is_slot(k)}
 
 
 def _keras_shapes(path: str) -> Tuple[str, Dict[str, List[int]]]:
@@ -139,7 +137,7 @@ def describe(path: str) -> dict:
     source = checkpoints.resolve_checkpoint(path, 'PATH')
     fmt, shapes = _checkpoint_shapes(source)
     pre_training = _pre_training(source)
-  families = sorted({m.group(1) for m in map(_FAMILY.match, shapes) if m})
+  families = tf1_checkpoints.families(shapes)
   return {
       'checkpoint': source,
       'format': fmt,

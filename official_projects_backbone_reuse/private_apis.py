@@ -58,6 +58,8 @@ _FAST_COCO = ('evaluation/coco_mask_evaluator.py: FastMaskCOCOEvaluator.'
               'mask conversion, reads it')
 _RUNNER = 'official.core.train_lib.OrbitExperimentRunner'
 _BLOCKS = 'official.vision.modeling.layers.nn_blocks'
+_TF1_NAMES = ('tf1_checkpoints.py: _block_layers pairs each layer of an '
+              'EfficientNet block with its tensorflow/tpu name')
 _SERIES = ('modeling/adapters.py: _adapt_block (series adapter) finds the '
            'batch norm after convolution _convN as _normN')
 _LVIS_REFERENCE = ('tests/lvis_reference.py: reference_lvis_eval builds '
@@ -167,6 +169,13 @@ PRIVATE_APIS = (
                ASSIGNED, _SERIES),
     PrivateApi(f'{_BLOCKS}.InvertedBottleneckBlock.build', '_norm1',
                ASSIGNED, _SERIES),
+    *(PrivateApi(f'{_BLOCKS}.InvertedBottleneckBlock.build', name,
+                 ASSIGNED, _TF1_NAMES)
+      for name in ('_conv0', '_norm0', '_conv1', '_norm1', '_conv2',
+                   '_norm2', '_squeeze_excitation')),
+    *(PrivateApi('official.vision.modeling.layers.nn_layers.'
+                 'SqueezeExcitation.build', name, ASSIGNED, _TF1_NAMES)
+      for name in ('_se_reduce', '_se_expand')),
     # Model Garden: evaluation.
     PrivateApi(f'{_COCO_EVALUATOR}.__init__', '_annotation_file', ASSIGNED,
                _LVIS_EVALUATOR),
