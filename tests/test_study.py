@@ -17,6 +17,7 @@ import yaml
 
 from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.jobs import steps
 from official_projects_backbone_reuse.study import runner
 from official_projects_backbone_reuse.study import spec
@@ -81,6 +82,37 @@ def test_a_study_is_a_grid_of_train_commands(tmp_path):
       'backbone-reuse-train --experiment=backbone_reuse_fasterrcnn ')
 
 
+def test_a_column_takes_parts_from_another_run(tmp_path):
+  """frozen+box: the upstream's backbone, frozen, and decoder and head from
+  box-domain pre-training, compared with the same from random init."""
+  study = spec.load(_write(tmp_path, _study(
+      rows=[_study()['rows'][1]], initialisations=['frozen', 'frozen+box'],
+      part_sources={'box': {'checkpoint': '{workdir}/pretrain',
+                            'modules': ['decoder', 'head']}},
+      upstreams={'imagenet': '/ckpt/in'}, seeds=[0])))
+  assert study.columns == ['imagenet/frozen', 'imagenet/frozen+box']
+  cell = study.cells()[1]
+  assert cell.column == 'imagenet/frozen+box'
+  workdir = str(tmp_path / 'w')
+  command = study.command(cell, workdir)
+  files = [a.split('=', 1)[1] for a in command if a.startswith('--config_')]
+  overlay = f'{workdir}/overlays/imagenet_frozen+box.yaml'
+  assert files[-2:] == [os.path.join(h.REPO, 'experiments', 'init',
+                                     'freeze.yaml'), overlay]
+  assert 'init_checkpoint' not in command[-1]
+  params = loading.load_experiment(cell.row.experiment, files,
+                                   command[-1].split('=', 1)[1])
+  assert [e.as_dict() | {'skip': None} for e in
+          params.task.init_checkpoints] == [
+      {'checkpoint': '/ckpt/in', 'modules': ['backbone'], 'frozen': None,
+       'skip': None, 'skip_label_space': True, 'reinit_novel_classes': False},
+      {'checkpoint': f'{workdir}/pretrain', 'modules': ['decoder', 'head'],
+       'frozen': False, 'skip': None, 'skip_label_space': True,
+       'reinit_novel_classes': False}]
+  assert params.task.freeze_backbone and not params.task.init_checkpoint
+  assert tables.reference('imagenet/frozen+box') == 'imagenet/frozen'
+
+
 @pytest.mark.parametrize('change, said', [
     ({'seeds': [0, 0]}, 'seeds: [0, 0]: expected a list of distinct'),
     ({'initialisations': ['frozen', 'warm']},
@@ -103,6 +135,13 @@ def test_a_study_is_a_grid_of_train_commands(tmp_path):
                        'sigma': 0}}, 'class_curves.sigma: 0: expected a'),
     ({'initialisation_overrides': {'film': 'trainer.train_steps=9'}},
      "initialisation_overrides.film: not one of the study's initialisations"),
+    ({'initialisations': ['frozen', 'frozen+box']},
+     "initialisations: 'frozen+box': expected INIT+SOURCE with INIT not "
+     'scratch and SOURCE a key of part_sources (none)'),
+    ({'part_sources': {'box': {'checkpoint': '/x', 'modules': ['backbone']}}},
+     'part_sources.box.modules: the backbone comes from the upstreams'),
+    ({'part_sources': {'box': '/x'}},
+     'part_sources.box: expected {checkpoint: PATH, modules: [PART, ...]}'),
 ])
 def test_a_mistake_in_a_study_names_file_and_key(tmp_path, change, said):
   path = _write(tmp_path, _study(**change))
@@ -140,7 +179,8 @@ def test_table1_prints_the_change_against_fine_tuning_and_the_noise(tmp_path):
   frozen = next(r for r in rows if r['detector'] == 'R101 FPN' and
                 r['column'] == 'imagenet/frozen')
   assert frozen['mAP_per_seed'] == '34.00 36.00'
-  assert frozen['mAP_change_vs_finetune'] == '-5.00'
+  assert frozen['mAP_change'] == '-5.00'
+  assert frozen['compared_with'] == 'imagenet/finetune'
   assert frozen['within_seed_spread'] == 'False'
   assert frozen['paper_mAP'] == '42.1'
   counts = {'R101 FPN': {'total': parameters.ParameterCount(60_000_000, 20_000_000)},

@@ -14,6 +14,8 @@ checkpoints x seeds, and the one `train.py` command of each cell.
   initialisations: [scratch, finetune, frozen, parallel]
   initialisation_overrides:   # optional, e.g. a longer schedule from scratch
     scratch: trainer.train_steps=...
+  part_sources:   # optional: parts from another run, see below
+    box: {checkpoint: /runs/box_pretraining, modules: [decoder, head]}
   upstreams: {imagenet: /ckpt/a, jft: /ckpt/b}   # checkpoint files or dirs
   seeds: [0, 1]
   params_override: task.train_data.input_path=...,trainer.train_steps=...
@@ -34,6 +36,14 @@ and augmentation of the training data; the heads' initialisation is not
 seeded). `config_files` are under experiments/ unless absolute; other
 paths are used as written, and `{workdir}` anywhere in a value becomes the
 study's --workdir.
+
+An initialisation `INIT+SOURCE` (e.g. `frozen+box`) is INIT with the
+parts of `part_sources.SOURCE` restored from its checkpoint (trained; their
+label-space layers left new): the cell restores through
+`task.init_checkpoints` (the backbone from the upstream, those parts from
+the source), written to {workdir}/overlays/ and added after INIT's files.
+This is how a column of decoder and heads from box-domain pre-training, or
+from another detector, stands beside their random initialisation.
 
 `world` (optional) is a directory where the study first makes, or reuses,
 this project's procedural world (`jobs/steps.py`): the default job's
@@ -56,6 +66,7 @@ from typing import Dict, List, Optional, Tuple
 
 import yaml
 
+from official_projects_backbone_reuse.common.files import write_atomically
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.common import values
 from official_projects_backbone_reuse.configs import recipes as recipes_lib
@@ -71,7 +82,7 @@ INITIALISATIONS = {
 }
 _KEYS = {'description', 'paper', 'rows', 'initialisations', 'upstreams',
          'seeds', 'params_override', 'world', 'initialisation_overrides',
-         'class_curves'}
+         'class_curves', 'part_sources'}
 _CURVE_KEYS = {'val_annotations', 'train_annotations', 'sigma'}
 _ROW_KEYS = {'name', 'recipe', 'experiment', 'config_files',
              'params_override', 'paper'}
@@ -88,6 +99,18 @@ class Row:
   params_override: Tuple[str, ...] = ()
   paper: Dict[str, Tuple[float, float]] = dataclasses.field(
       default_factory=dict)  # column -> (mAP, AP50), x100
+
+
+@dataclasses.dataclass(frozen=True)
+class PartSource:
+  checkpoint: str
+  modules: Tuple[str, ...]
+
+
+def split(initialisation: str) -> Tuple[str, str]:
+  """(INIT, SOURCE) of `INIT+SOURCE`; SOURCE is '' for a plain one."""
+  base, _, source = initialisation.partition('+')
+  return base, source
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +153,8 @@ class Study:
   paper: str = ''
   world: str = ''  # absolute, or '' for none
   class_curves: Dict[str, object] = dataclasses.field(default_factory=dict)
+  part_sources: Dict[str, PartSource] = dataclasses.field(
+      default_factory=dict)
 
   @property
   def columns(self) -> List[str]:
@@ -156,7 +181,7 @@ class Study:
                                                           ())))
     files = list(row.config_files) + [
         recipes_lib.experiment_file(f) for f in INITIALISATIONS[
-            initialisation]]
+            split(initialisation)[0]]]
     return ([self.fill(f, workdir) for f in files],
             [self.fill(o, workdir) for o in overrides])
 
@@ -165,7 +190,9 @@ class Study:
     """The `train.py` command of a cell (`program`: how to start it;
     default this Python's `-m official_projects_backbone_reuse.train`)."""
     files, overrides = self.config(cell.row, cell.initialisation, workdir)
-    if cell.upstream:
+    if split(cell.initialisation)[1]:
+      files.append(self.parts_overlay(cell, workdir))
+    elif cell.upstream:
       overrides.append(self.fill(
           f'task.init_checkpoint={self.upstreams[cell.upstream]}', workdir))
     overrides.append(f'task.train_data.seed={cell.seed}')
@@ -181,6 +208,24 @@ class Study:
     """The command a user launches as a job of its own."""
     return shlex.join(self.command(cell, workdir, ('backbone-reuse-train',)))
 
+
+  def parts_overlay(self, cell: Cell, workdir: str) -> str:
+    """Writes (once per column) and returns the config file of an
+    `INIT+SOURCE` column: the upstream's backbone and the source's parts,
+    through `task.init_checkpoints`."""
+    source = self.part_sources[split(cell.initialisation)[1]]
+    task = {'init_checkpoints': [
+        {'checkpoint': self.fill(self.upstreams[cell.upstream], workdir),
+         'modules': ['backbone']},
+        {'checkpoint': self.fill(source.checkpoint, workdir),
+         'modules': list(source.modules), 'frozen': False}]}
+    path = os.path.join(os.path.abspath(workdir), 'overlays',
+                        cell.column.replace('/', '_') + '.yaml')
+    text = yaml.safe_dump({'task': task})
+    if not os.path.exists(path) or open(path).read() != text:
+      os.makedirs(os.path.dirname(path), exist_ok=True)
+      write_atomically(path, text)
+    return path
 
   def fill(self, value: str, workdir: str) -> str:
     """`value` with {workdir} and {world} replaced."""
@@ -294,6 +339,29 @@ def _class_curves(path: str, value) -> Dict[str, object]:
   return dict(value)
 
 
+def _part_sources(path: str, value) -> Dict[str, PartSource]:
+  value = value or {}
+  if not isinstance(value, dict):
+    raise _error(path, 'part_sources', 'expected {name: {checkpoint, '
+                 'modules}}.')
+  out = {}
+  for name, entry in value.items():
+    where = f'part_sources.{name}'
+    if not _NAME.fullmatch(str(name)) or '/' in str(name) or '+' in str(name):
+      raise _error(path, where, 'expected a name of letters, digits and _.-.')
+    if (not isinstance(entry, dict) or set(entry) != {'checkpoint', 'modules'}
+        or not isinstance(entry['checkpoint'], str) or not entry['checkpoint']
+        or not isinstance(entry['modules'], list) or not entry['modules']):
+      raise _error(path, where, 'expected {checkpoint: PATH, modules: [PART, '
+                   '...]}.')
+    if 'backbone' in entry['modules']:
+      raise _error(path, f'{where}.modules', 'the backbone comes from the '
+                   'upstreams; name the other parts.')
+    out[str(name)] = PartSource(entry['checkpoint'],
+                                tuple(map(str, entry['modules'])))
+  return out
+
+
 def _world(path: str, value) -> str:
   if value is None:
     return ''
@@ -323,10 +391,17 @@ def load(path: str) -> Study:
   if not isinstance(inits, list) or not inits:
     raise _error(path, 'initialisations', 'expected a list of '
                  f'{", ".join(INITIALISATIONS)}.')
+  sources = _part_sources(path, entries.get('part_sources'))
   for init in inits:
-    if init not in INITIALISATIONS:
+    base, source = split(str(init))
+    if base not in INITIALISATIONS:
       raise _error(path, 'initialisations', f'{init!r} is not one of '
-                   f'{", ".join(INITIALISATIONS)}.')
+                   f'{", ".join(INITIALISATIONS)}, or one of them '
+                   '+SOURCE.')
+    if '+' in str(init) and (base == 'scratch' or source not in sources):
+      raise _error(path, 'initialisations', f'{init!r}: expected INIT+SOURCE'
+                   ' with INIT not scratch and SOURCE a key of part_sources'
+                   f' ({", ".join(sources) or "none"}).')
   if len(set(inits)) != len(inits):
     raise _error(path, 'initialisations', 'an initialisation is repeated.')
   upstreams = entries.get('upstreams') or {}
@@ -357,7 +432,8 @@ def load(path: str) -> Study:
                 description=str(entries.get('description', '')).strip(),
                 paper=str(entries.get('paper', '')),
                 world=_world(path, entries.get('world')),
-                class_curves=_class_curves(path, entries.get('class_curves')))
+                class_curves=_class_curves(path, entries.get('class_curves')),
+                part_sources=sources)
   rows = entries.get('rows') or []
   if not isinstance(rows, list) or not rows:
     raise _error(path, 'rows', 'expected a list of detectors.')
@@ -372,7 +448,8 @@ def load(path: str) -> Study:
              + [v for r in rows for v in r.params_override]
              + [v for vs in study.initialisation_overrides.values()
                 for v in vs]
-             + [str(v) for v in study.class_curves.values()])
+             + [str(v) for v in study.class_curves.values()]
+             + [s.checkpoint for s in study.part_sources.values()])
     if any('{world}' in v for v in texts):
       raise _error(path, 'world', '{world} is used but no world is set.')
   return dataclasses.replace(study, rows=rows)

@@ -59,11 +59,14 @@ def results(metrics: Dict[spec.Cell, Optional[dict]]) -> Results:
 
 
 def reference(column: str) -> Optional[str]:
-  """The fine-tuned column a frozen or adapter column is compared with."""
+  """The column a column is compared with: for a frozen or adapter column
+  the fine-tuned one; for INIT+SOURCE, INIT (the same parts from their
+  random initialisation)."""
   upstream, _, init = column.rpartition('/')
   if not upstream or init == 'finetune':
     return None
-  return f'{upstream}/finetune'
+  base, source = spec.split(init)
+  return f'{upstream}/{base if source else "finetune"}'
 
 
 def change(row: Dict[str, Result], column: str) -> Optional[tuple]:
@@ -125,6 +128,9 @@ def table1_markdown(study: spec.Study, found: Results) -> str:
           _paper_cell(row.paper, c) for c in columns) + ' | |')
   legend = ('mAP/AP50 (x100); in parentheses the change of mAP against '
             'fine-tuning from the same upstream')
+  if any(spec.split(init)[1] for init in study.initialisations):
+    legend += (', or for INIT+SOURCE against INIT, the same parts from '
+               'their random initialisation')
   if len(study.seeds) > 1:
     legend += ('; mean ± standard deviation over seeds, `~` where the '
                'change is within the seeds\' spread')
@@ -135,7 +141,7 @@ def table1_csv(study: spec.Study, found: Results) -> str:
   out = io.StringIO()
   writer = csv.writer(out, lineterminator='\n')
   writer.writerow(['detector', 'column', 'seeds', 'mAP', 'mAP_sd', 'AP50',
-                   'mAP_change_vs_finetune', 'within_seed_spread',
+                   'mAP_change', 'compared_with', 'within_seed_spread',
                    'paper_mAP', 'paper_AP50', 'mAP_per_seed'])
   for row in study.rows:
     cells = found.get(row.name, {})
@@ -147,7 +153,8 @@ def table1_csv(study: spec.Study, found: Results) -> str:
           [row.name, column] +
           ([len(result.ap), f'{result.mean:.2f}', f'{result.sd:.2f}',
             f'{result.mean50:.2f}'] if result else [0, '', '', '']) +
-          ([f'{moved[0]:.2f}', moved[1]] if moved else ['', '']) +
+          ([f'{moved[0]:.2f}', reference(column), moved[1]] if moved
+           else ['', '', '']) +
           list(paper) +
           [' '.join(f'{a:.2f}' for a in result.ap) if result else ''])
   return out.getvalue()
