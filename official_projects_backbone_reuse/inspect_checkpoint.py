@@ -22,7 +22,9 @@ Prints, as JSON:
   (`efficientnet-b7/...`);
 * with a detector config (`--experiment`, as `backbone-reuse-train`): the
   restore report the training restore would give (`restore`), or the one
-  line that would stop it (`error`), the backbone checked as at run start.
+  line that would stop it (`error`), the backbone checked as at run start;
+  a Keras file is checked as the `weights` of the config's
+  `keras_application` backbone.
 Exit status 0 when the checkpoint reads (and, given a config, restores);
 2 with one line naming the file otherwise.
 """
@@ -128,7 +130,7 @@ def _pre_training(prefix: str) -> Optional[dict]:
 
 def describe(path: str) -> dict:
   """The description of the module docstring, without a detector."""
-  if path.endswith(('.h5', '.keras')):
+  if _is_keras_file(path):
     if not tf.io.gfile.exists(path):
       raise checkpoints.CheckpointError(f'{path}: no such file')
     source, pre_training = path, None
@@ -149,14 +151,36 @@ def describe(path: str) -> dict:
   }
 
 
+def _is_keras_file(path: str) -> bool:
+  return path.endswith(('.h5', '.keras'))
+
+
 def check_restore(path: str, experiment: str, config_files: Sequence[str],
                   params_override: str) -> List[str]:
   """The restore report of the detector's backbone from `path`, as the
-  training restore gives it (upstream config checked first)."""
-  override = f'task.init_checkpoint={path}'
+  training restore gives it (upstream config checked first). A Keras
+  weights file is a `keras_application` backbone's `weights`, loaded and
+  checked layer by layer as the backbone is built."""
+  keras_file = _is_keras_file(path)
+  override = (f'task.model.backbone.keras_application.weights={path},'
+              'task.init_checkpoint=' if keras_file
+              else f'task.init_checkpoint={path}')
   params = loading.load_experiment(
       experiment, config_files,
-      ','.join(o for o in (override, params_override) if o))
+      ','.join(o for o in (params_override, override) if o))
+  if keras_file:
+    if params.task.model.backbone.type != 'keras_application':
+      raise checkpoints.CheckpointError(
+          f'{path} is a Keras weights file, which a backbone of type '
+          'keras_application loads (task.model.backbone.keras_application.'
+          f'weights); this config\'s backbone is '
+          f'{params.task.model.backbone.type!r}.')
+    backbone = task_factory.get_task(params.task).build_model().backbone
+    name = params.task.model.backbone.keras_application.model_name
+    new = len(adapters.adapter_variables(backbone))
+    return [f'Loaded {len(backbone.weights) - new} backbone variables of '
+            f'tf_keras.applications.{name} from {path}, layer by layer; '
+            f'{new} new by design.']
   detection.check_upstream_config(params.task)
   model = task_factory.get_task(params.task).build_model()
   report = checkpoints.restore_backbone(

@@ -20,6 +20,7 @@ from official.vision.modeling import backbones
 from official.vision.ops import preprocess_ops
 
 from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse import inspect_checkpoint
 from official_projects_backbone_reuse.configs import backbones as backbone_cfg
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.modeling import adapters
@@ -28,6 +29,7 @@ from official_projects_backbone_reuse.modeling import (
     keras_application_backbone as kab)
 from official_projects_backbone_reuse.modeling import reuse_policy
 from tests import reuse_helpers as h
+from tests import runtime_helpers as rh
 
 SIZE = 64
 KERAS_YAML = os.path.join(h.SMALL, 'retinanet_keras_resnet50_frozen.yaml')
@@ -192,6 +194,25 @@ def _keras_config(params, model_name, weights=''):
   params.task.model.backbone.keras_application.model_name = model_name
   params.task.model.backbone.keras_application.weights = weights
   return params
+
+
+@pytest.mark.slow
+def test_inspect_checks_a_keras_backbones_weights(resnet50, tmp_path):
+  app, files = resnet50
+  config = rh.write_config(_keras_config(h.retinanet_config(), 'ResNet50'),
+                           tmp_path / 'keras.yaml')
+  top = len(app.get_layer('predictions').weights)
+  assert inspect_checkpoint.check_restore(
+      files['h5'], 'backbone_reuse_retinanet', [config], '') == [
+          f'Loaded {len(app.weights) - top} backbone variables of '
+          f'tf_keras.applications.ResNet50 from {files["h5"]}, layer by '
+          'layer; 0 new by design.']
+  resnet = rh.write_config(h.retinanet_config(), tmp_path / 'resnet.yaml')
+  with pytest.raises(checkpoints.CheckpointError, match=(
+      f"{files['h5']} is a Keras weights file, which a backbone of type "
+      "keras_application loads .*; this config's backbone is 'resnet'")):
+    inspect_checkpoint.check_restore(files['h5'], 'backbone_reuse_retinanet',
+                                     [resnet], '')
 
 
 @pytest.mark.slow
