@@ -110,8 +110,8 @@ def backbone_keys(backbone, names: Sequence[str]
                   ) -> Tuple[Dict[int, str], Optional[str]]:
   """The checkpoint key of each backbone variable (by id) that a TF1
   checkpoint with `names` holds, preferring the moving-average shadows;
-  and a line on what was found (None when the backbone is not one with a
-  TF1 name mapping, so every variable will be named missing)."""
+  and a line on what was found; ({}, None) when there is no mapping of
+  these names onto this backbone (only EfficientNet's, so far)."""
   scopes = [f for f in families(names) if f.startswith('efficientnet-')]
   if not isinstance(backbone, efficientnet.EfficientNet) or len(scopes) != 1:
     return {}, None
