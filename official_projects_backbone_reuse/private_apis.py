@@ -157,6 +157,14 @@ PRIVATE_APIS = (
       for name in ('_cls_convs', '_cls_norms', '_classifier', '_box_convs',
                    '_box_norms', '_box_regressor', '_apply_prediction_tower',
                    'share_level_convs')),
+    *(PrivateApi('official.vision.modeling.heads.instance_heads.'
+                 f'DetectionHead.{method}', name, ASSIGNED,
+                 'tasks/box_pretraining.py: box_head_features runs the box '
+                 'head\'s shared layers as its call does, for the region '
+                 'embeddings')
+      for method, name in (('__init__', '_activation'), ('build', '_convs'),
+                           ('build', '_conv_norms'), ('build', '_fcs'),
+                           ('build', '_fc_norms'))),
     PrivateApi(f'{_BLOCKS}.ResidualBlock.build', '_conv1', ASSIGNED, _SERIES),
     PrivateApi(f'{_BLOCKS}.ResidualBlock.build', '_norm1', ASSIGNED, _SERIES),
     PrivateApi(f'{_BLOCKS}.ResidualBlock.build', '_conv2', ASSIGNED, _SERIES),

@@ -62,9 +62,9 @@ def retinanet_config(init_checkpoint=None, model_id=10, input_size=128,
 
 
 def maskrcnn_config(init_checkpoint=None, model_id=10, input_size=128,
-                    num_classes=25):
+                    num_classes=25, experiment='backbone_reuse_maskrcnn'):
   """A tiny Mask R-CNN with the upstream backbone's settings."""
-  params = exp_factory.get_exp_config('backbone_reuse_maskrcnn')
+  params = exp_factory.get_exp_config(experiment)
   small = retinanet_config(init_checkpoint, model_id, input_size, num_classes)
   params.override({
       'runtime': small.runtime.as_dict(),

@@ -228,10 +228,6 @@ class BoxPretraining(hyperparams.Config):
   momentum_steps: Optional[int] = None
 
 
-@dataclasses.dataclass
-class BoxPretrainingRetinaNetTask(ReuseRetinaNetTask):
-  box_pretraining: BoxPretraining = dataclasses.field(
-      default_factory=BoxPretraining)
 
 
 @dataclasses.dataclass
@@ -312,6 +308,21 @@ class ReuseMaskRCNNTask(maskrcnn_cfg.MaskRCNNTask):
   evaluation: Evaluation = dataclasses.field(default_factory=Evaluation)
 
 
+@dataclasses.dataclass
+class BoxPretrainingRetinaNetTask(ReuseRetinaNetTask):
+  box_pretraining: BoxPretraining = dataclasses.field(
+      default_factory=BoxPretraining)
+
+
+@dataclasses.dataclass
+class BoxPretrainingFasterRCNNTask(ReuseMaskRCNNTask):
+  """`box_pretraining.samples_per_image` does not apply: the contrastive
+  loss takes every proposal of an image as a region."""
+  box_pretraining: BoxPretraining = dataclasses.field(
+      default_factory=BoxPretraining)
+
+
+
 def _with_task(base: cfg.ExperimentConfig, task_cls, model_cls
                ) -> cfg.ExperimentConfig:
   """Re-types a Model Garden experiment's task and model as ours."""
@@ -338,6 +349,21 @@ def backbone_reuse_retinanet_box_pretraining() -> cfg.ExperimentConfig:
   the backbone frozen; two views per image, no crop (LSJ off)."""
   config = _with_task(retinanet_cfg.retinanet_resnetfpn_coco(),
                       BoxPretrainingRetinaNetTask, ReuseRetinaNet)
+  config.task.model.num_classes = 2  # background and "object"
+  config.task.train_data.parser.aug_scale_min = 1.0
+  config.task.train_data.parser.aug_scale_max = 1.0
+  config.task.use_coco_metrics = False
+  return config
+
+
+@exp_factory.register_config_factory(
+    'backbone_reuse_fasterrcnn_box_pretraining')
+def backbone_reuse_fasterrcnn_box_pretraining() -> cfg.ExperimentConfig:
+  """Box-domain pre-training (AlignDet) of Faster R-CNN's decoder, RPN and
+  box head on unsupervised proposals, the backbone frozen; two views per
+  image, no crop (LSJ off)."""
+  config = _with_task(maskrcnn_cfg.fasterrcnn_resnetfpn_coco(),
+                      BoxPretrainingFasterRCNNTask, ReuseMaskRCNN)
   config.task.model.num_classes = 2  # background and "object"
   config.task.train_data.parser.aug_scale_min = 1.0
   config.task.train_data.parser.aug_scale_max = 1.0

@@ -165,7 +165,8 @@ def load_experiment(experiment: Optional[str],
   check_types(params.as_dict(),
               exp_factory.get_exp_config(experiment).as_dict())
   check_project_config(params, for_run=mode is not None)
-  if isinstance(params.task, detection_cfg.BoxPretrainingRetinaNetTask) and (
+  if isinstance(params.task, (detection_cfg.BoxPretrainingRetinaNetTask,
+                              detection_cfg.BoxPretrainingFasterRCNNTask)) and (
       params.task.box_pretraining.momentum_steps is None):
     params.task.box_pretraining.momentum_steps = params.trainer.train_steps
   if mode is not None:

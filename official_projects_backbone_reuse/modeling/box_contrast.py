@@ -58,6 +58,18 @@ def conv_projection(num_anchors: int, dim: int = 256,
   ], name='contrastive_projection')
 
 
+def mlp_projection(dim: int = 256, width: int = 1024) -> tf_keras.Sequential:
+  """Faster R-CNN's projection of a region's box-head features: AlignDet's
+  MoCo v2 neck (Linear-ReLU-Linear, no normalisation)."""
+  def init():  # normal(0, 0.01), as the reference's heads
+    return tf_keras.initializers.RandomNormal(stddev=0.01)
+  return tf_keras.Sequential([
+      tf_keras.layers.Dense(width, activation='relu',
+                            kernel_initializer=init()),
+      tf_keras.layers.Dense(dim, kernel_initializer=init()),
+  ], name='contrastive_projection')
+
+
 def contrastive_loss(online: tf.Tensor, online_ids: tf.Tensor,
                      target: tf.Tensor, target_ids: tf.Tensor,
                      temperature: float = TEMPERATURE) -> tf.Tensor:

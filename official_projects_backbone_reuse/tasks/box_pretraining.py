@@ -1,5 +1,6 @@
-"""Box-domain pre-training of RetinaNet's decoder and head on unsupervised
-proposals, the backbone frozen (AlignDet, Li et al., ICCV 2023).
+"""Box-domain pre-training of a detector's decoder and heads on
+unsupervised proposals, the backbone frozen (AlignDet, Li et al., ICCV
+2023): RetinaNet, and Faster R-CNN (at the end of this module).
 
 The training data are images with class-agnostic proposals
 (`backbone-reuse-proposals`). Each image gives two views, each flipped at
@@ -26,6 +27,7 @@ from official.common import dataset_fn as dataset_fn_lib
 from official.core import task_factory
 from official.vision.dataloaders import input_reader
 from official.vision.dataloaders import input_reader_factory
+from official.vision.dataloaders import maskrcnn_input
 from official.vision.dataloaders import retinanet_input
 from official.vision.dataloaders import tf_example_decoder
 from official.vision.ops import augment
@@ -145,31 +147,28 @@ def sampled_embeddings(projection, towers, labels, samples_per_image: int,
           tf.boolean_mask(tf.reshape(ids, [-1]), keep))
 
 
-@task_factory.register_task_cls(cfg.BoxPretrainingRetinaNetTask)
-class BoxPretrainingRetinaNetTask(detection.ReuseRetinaNetTask):
-  """RetinaNet's decoder and head pre-trained on proposals (module doc)."""
+class _BoxPretrainingMixin:
+  """What both pre-training tasks add to their detection task: the
+  momentum copy and projections riding on the model, its start and EMA
+  step, two views per training example, the contrastive loss's metric."""
 
-  def build_model(self) -> tf_keras.Model:
-    """The online detector; its momentum copy and both projection heads
-    ride on it as `momentum_target` and `box_projection`, so a run's
-    checkpoint holds them and a resumed run goes on from them."""
-    config, options = self.task_config, self.task_config.box_pretraining
-    if options.momentum_steps is None:
+  def _with_momentum_copy(self, model, projection, features_shape):
+    """`model` with its momentum copy and both projection heads (built on
+    features of `features_shape`) as `momentum_target` and
+    `box_projection`, so a run's checkpoint holds them and a resumed run
+    goes on from them."""
+    config = self.task_config
+    if config.box_pretraining.momentum_steps is None:
       raise ConfigError('task.box_pretraining.momentum_steps: unset (a run '
                         'sets it to trainer.train_steps)')
-    model = super().build_model()
     target = detector.build_detector(
         config.model, tf_keras.layers.InputSpec(
             shape=[None] + config.model.input_size),
         l2_weight_decay=0.0, freeze_backbone=True)
     target.trainable = False
-    anchors = (len(config.model.anchor.aspect_ratios)
-               * config.model.anchor.num_scales)
-    width = config.model.head.num_filters
     for owner in (model, target):
-      owner.box_projection = box_contrast.conv_projection(
-          anchors, options.embedding_dim, options.projection_width)
-      owner.box_projection(tf.zeros([1, 1, 1, width]))  # builds it
+      owner.box_projection = projection()
+      owner.box_projection(tf.zeros(features_shape))  # builds it
     target.box_projection.trainable = False
     model.momentum_target = target
     return model
@@ -180,6 +179,56 @@ class BoxPretrainingRetinaNetTask(detection.ReuseRetinaNetTask):
     super().initialize(model)
     for target, online in _online_and_target(model, everything=True):
       target.assign(online)
+
+  def _read_two_views(self, params, parser, input_context, dataset_fn):
+    """The training data as (view 1, view 2) of `parser`'s outputs."""
+    decoder = tf_example_decoder.TfExampleDecoder(
+        regenerate_source_id=params.decoder.get().regenerate_source_id)
+    reader = input_reader_factory.input_reader_generator(
+        params,
+        dataset_fn=dataset_fn or dataset_fn_lib.pick_dataset_fn(
+            params.file_type),
+        decoder_fn=decoder.decode,
+        combine_fn=input_reader.create_combine_fn(params),
+        parser_fn=two_views(parser.parse_fn(True),
+                            self.task_config.box_pretraining.max_proposals))
+    return reader.read(input_context=input_context)
+
+  def _end_step(self, model, optimizer, losses, metrics):
+    """The copy's EMA step after the optimizer's, and the step's logs."""
+    options = self.task_config.box_pretraining
+    momentum = box_contrast.momentum(optimizer.iterations - 1,
+                                     options.momentum_steps,
+                                     options.base_momentum)
+    _update_target(model, momentum)
+    logs = {self.loss: losses['total_loss']}
+    for metric in metrics or []:
+      metric.update_state(losses[metric.name])
+      logs[metric.name] = metric.result()
+    return logs
+
+  def build_metrics(self, training: bool = True):
+    metrics = super().build_metrics(training)
+    if training:
+      metrics.append(tf_keras.metrics.Mean('contrastive_loss',
+                                           dtype=tf.float32))
+    return metrics
+
+
+@task_factory.register_task_cls(cfg.BoxPretrainingRetinaNetTask)
+class BoxPretrainingRetinaNetTask(_BoxPretrainingMixin,
+                                  detection.ReuseRetinaNetTask):
+  """RetinaNet's decoder and head pre-trained on proposals (module doc)."""
+
+  def build_model(self) -> tf_keras.Model:
+    config, options = self.task_config, self.task_config.box_pretraining
+    anchors = (len(config.model.anchor.aspect_ratios)
+               * config.model.anchor.num_scales)
+    return self._with_momentum_copy(
+        super().build_model(),
+        lambda: box_contrast.conv_projection(
+            anchors, options.embedding_dim, options.projection_width),
+        [1, 1, 1, config.model.head.num_filters])
 
   def build_inputs(self, params, input_context=None, dataset_fn=None):
     if not params.is_training:
@@ -199,17 +248,7 @@ class BoxPretrainingRetinaNetTask(detection.ReuseRetinaNetTask):
         max_num_instances=params.parser.max_num_instances,
         pad=params.parser.pad,
         keep_aspect_ratio=params.parser.keep_aspect_ratio)
-    decoder = tf_example_decoder.TfExampleDecoder(
-        regenerate_source_id=params.decoder.get().regenerate_source_id)
-    reader = input_reader_factory.input_reader_generator(
-        params,
-        dataset_fn=dataset_fn or dataset_fn_lib.pick_dataset_fn(
-            params.file_type),
-        decoder_fn=decoder.decode,
-        combine_fn=input_reader.create_combine_fn(params),
-        parser_fn=two_views(parser.parse_fn(True),
-                            self.task_config.box_pretraining.max_proposals))
-    return reader.read(input_context=input_context)
+    return self._read_two_views(params, parser, input_context, dataset_fn)
 
   def train_step(self, inputs, model, optimizer, metrics=None):
     """RetinaNet's step on view 1 plus the contrastive loss against the
@@ -244,41 +283,27 @@ class BoxPretrainingRetinaNetTask(detection.ReuseRetinaNetTask):
     variables = model.trainable_variables
     optimizer.apply_gradients(
         zip(tape.gradient(scaled_loss, variables), variables))
-    momentum = box_contrast.momentum(optimizer.iterations - 1,
-                                     options.momentum_steps,
-                                     options.base_momentum)
-    _update_target(model, momentum)
-    logs = {self.loss: loss}
-    found = {'total_loss': loss, 'cls_loss': cls_loss, 'box_loss': box_loss,
-             'model_loss': model_loss, 'contrastive_loss': contrastive}
-    for metric in metrics or []:
-      metric.update_state(found[metric.name])
-      logs[metric.name] = metric.result()
-    return logs
-
-  def build_metrics(self, training: bool = True):
-    metrics = super().build_metrics(training)
-    if training:
-      metrics.append(tf_keras.metrics.Mean('contrastive_loss',
-                                           dtype=tf.float32))
-    return metrics
+    return self._end_step(model, optimizer, {
+        'total_loss': loss, 'cls_loss': cls_loss, 'box_loss': box_loss,
+        'model_loss': model_loss, 'contrastive_loss': contrastive}, metrics)
 
 
 def _online_and_target(model, everything: bool = False):
   """(target, online) variable pairs, matched by object path: every weight
-  of the decoder, the head and the projection, or with `everything` the
+  of the decoder, the heads and the projection, or with `everything` the
   backbone's too (frozen, so the same).
 
-  AlignDet averages parameters only: its neck and head have no batch norm.
-  Model Garden's FPN and head do, and the copy, not trainable, runs them
+  AlignDet averages parameters only: its neck and heads have no batch norm.
+  Model Garden's FPN and heads do, and the copy, not trainable, runs them
   in inference mode, so their moving statistics are averaged too (as
   AlignDet's unused `_ema_eman`); the online model's, not the copy's own
   start values, are what it normalises with."""
   target = model.momentum_target
   pairs = []
-  for name in ('backbone', 'decoder', 'head', 'box_projection'):
-    if name == 'backbone' and not everything:
-      continue
+  parts = (('decoder', 'rpn_head', 'detection_head')
+           if hasattr(model, 'rpn_head') else ('decoder', 'head'))
+  for name in (('backbone',) if everything else ()) + parts + (
+      'box_projection',):
     online = checkpoints.variables_by_path(getattr(model, name))
     copies = checkpoints.variables_by_path(getattr(target, name))
     if online.keys() != copies.keys():
@@ -303,3 +328,127 @@ def _update_target(model, momentum) -> None:
           target, lambda t, o: t.assign(momentum * t + (1 - momentum) * o),
           args=(online,))
   replica.merge_call(update)
+
+
+# Faster R-CNN. The detection losses are Model Garden's RPN and Fast R-CNN
+# losses with every proposal one class, "object", on view 1. The
+# contrastive loss compares regions: each proposal's box, RoI-aligned and
+# through the box head's shared layers and the projection, online on view 1
+# against the momentum copy on view 2 (the same proposal in both: the
+# positive). AlignDet also takes the RPN's regions that overlap a proposal
+# by IoU 0.5 or more; here the proposals alone, so the regions and their
+# ids need no sampling and line up across the views by construction.
+
+
+def box_head_features(head, roi_features: tf.Tensor,
+                      training: bool) -> tf.Tensor:
+  """[B, N, D]: what Model Garden's `DetectionHead` gives its classifier
+  and box regressor for RoI features [B, N, h, w, c], as its call
+  computes it."""
+  _, num_rois, height, width, filters = roi_features.get_shape().as_list()
+  x = tf.reshape(roi_features, [-1, height, width, filters])
+  for conv, norm in zip(head._convs, head._conv_norms):  # pylint: disable=protected-access
+    x = head._activation(norm(conv(x), training=training))  # pylint: disable=protected-access
+  _, _, _, filters = x.get_shape().as_list()
+  x = tf.reshape(x, [-1, num_rois, height * width * filters])
+  for fc, norm in zip(head._fcs, head._fc_norms):  # pylint: disable=protected-access
+    x = head._activation(norm(fc(x), training=training))  # pylint: disable=protected-access
+  return x
+
+
+def region_embeddings(model, features, labels, max_proposals: int,
+                      training: bool) -> Tuple[tf.Tensor, tf.Tensor]:
+  """Embeddings [S, D] of every proposal in the batch and their ids,
+  unique across it (image i's proposal p: p + i (max_proposals + 1))."""
+  boxes, ids = labels['gt_boxes'], tf.cast(labels['gt_classes'], tf.int32)
+  regions = model.roi_aligner(features, boxes)
+  embeddings = model.box_projection(box_head_features(
+      model.detection_head[0], regions, training))
+  image = tf.range(tf.shape(ids)[0])[:, None]
+  keep = ids > 0  # the parser pads with -1
+  return (tf.boolean_mask(embeddings, keep),
+          tf.boolean_mask(ids + image * (max_proposals + 1), keep))
+
+
+@task_factory.register_task_cls(cfg.BoxPretrainingFasterRCNNTask)
+class BoxPretrainingFasterRCNNTask(_BoxPretrainingMixin,
+                                   detection.ReuseMaskRCNNTask):
+  """Faster R-CNN's decoder, RPN and box head pre-trained on proposals
+  (above). What fine-tuning takes: `task.init_checkpoints` with
+  `decoder`, `rpn_head` and `detection_head` from a run; the box head's
+  one-class classifier and box regressor are label space and left new."""
+
+  def build_model(self) -> tf_keras.Model:
+    config, options = self.task_config, self.task_config.box_pretraining
+    if (config.model.include_mask
+        or config.model.roi_sampler.cascade_iou_thresholds):
+      raise ConfigError('task.model: box-domain pre-training of R-CNN '
+                        'takes Faster R-CNN, without masks or cascade '
+                        'stages (include_mask: false, roi_sampler.'
+                        'cascade_iou_thresholds: null).')
+    return self._with_momentum_copy(
+        super().build_model(),
+        lambda: box_contrast.mlp_projection(options.embedding_dim,
+                                            options.projection_width),
+        [1, 1, config.model.detection_head.fc_dims])
+
+  def build_inputs(self, params, input_context=None, dataset_fn=None):
+    if not params.is_training:
+      return super().build_inputs(params, input_context)
+    model = self.task_config.model
+    # What Model Garden's MaskRCNNTask.build_inputs builds, one view.
+    parser = maskrcnn_input.Parser(
+        output_size=model.input_size[:2],
+        min_level=model.min_level,
+        max_level=model.max_level,
+        num_scales=model.anchor.num_scales,
+        aspect_ratios=model.anchor.aspect_ratios,
+        anchor_size=model.anchor.anchor_size,
+        rpn_match_threshold=params.parser.rpn_match_threshold,
+        rpn_unmatched_threshold=params.parser.rpn_unmatched_threshold,
+        rpn_batch_size_per_im=params.parser.rpn_batch_size_per_im,
+        rpn_fg_fraction=params.parser.rpn_fg_fraction,
+        aug_rand_hflip=params.parser.aug_rand_hflip,
+        aug_scale_min=params.parser.aug_scale_min,
+        aug_scale_max=params.parser.aug_scale_max,
+        skip_crowd_during_training=params.parser.skip_crowd_during_training,
+        max_num_instances=params.parser.max_num_instances,
+        include_mask=False,
+        dtype=params.dtype)
+    return self._read_two_views(params, parser, input_context, dataset_fn)
+
+  def train_step(self, inputs, model, optimizer, metrics=None):
+    """Faster R-CNN's step on view 1 plus the contrastive loss against the
+    momentum copy on view 2, then the copy's EMA update."""
+    (images, labels), (target_images, target_labels) = inputs
+    options = self.task_config.box_pretraining
+    embed = functools.partial(region_embeddings,
+                              max_proposals=options.max_proposals,
+                              training=True)
+    target = model.momentum_target
+    target_features = target.decoder(target.backbone(target_images))
+    keys, key_ids = embed(target, target_features, target_labels)
+    keys = tf.stop_gradient(keys)
+    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    # Every proposal is one class, "object", for the detection losses.
+    classes = tf.minimum(labels['gt_classes'], 1)  # the -1 padding stays
+    with tf.GradientTape() as tape:
+      outputs = model(images, image_shape=labels['image_info'][:, 1, :],
+                      anchor_boxes=labels['anchor_boxes'],
+                      gt_boxes=labels['gt_boxes'], gt_classes=classes,
+                      training=True)
+      queries, query_ids = embed(model, outputs['decoder_features'], labels)
+      outputs = tf.nest.map_structure(lambda x: tf.cast(x, tf.float32),
+                                      outputs)
+      losses = self.build_losses(outputs=outputs,
+                                 labels=dict(labels, gt_classes=classes),
+                                 aux_losses=model.losses)
+      contrastive = box_contrast.contrastive_loss(
+          queries, query_ids, keys, key_ids, options.temperature)
+      loss = losses['total_loss'] + options.contrastive_weight * contrastive
+      scaled_loss = loss / num_replicas
+    variables = model.trainable_variables
+    optimizer.apply_gradients(
+        zip(tape.gradient(scaled_loss, variables), variables))
+    return self._end_step(model, optimizer, dict(
+        losses, total_loss=loss, contrastive_loss=contrastive), metrics)

@@ -1,0 +1,107 @@
+"""Box-domain pre-training (AlignDet) of Faster R-CNN's decoder, RPN and
+box head on proposals: the box head's own features, regions that line up
+across the two views, only those parts trained, the momentum copy's rule,
+and what fine-tuning takes from a run."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from official.core import task_factory
+from official.core import train_lib
+
+from official_projects_backbone_reuse.tasks import box_pretraining
+from official_projects_backbone_reuse.tasks import detection
+from tests import reuse_helpers as h
+from tests.test_box_pretraining import two_steps_follow_the_rule
+
+EXPERIMENT = 'backbone_reuse_fasterrcnn_box_pretraining'
+
+
+def _config(upstream, pattern, steps=2):
+  params = h.set_data(h.maskrcnn_config(upstream, num_classes=2,
+                                        experiment=EXPERIMENT),
+                      pattern, steps=steps)
+  options = params.task.box_pretraining
+  options.embedding_dim, options.projection_width = 16, 32
+  options.max_proposals, options.momentum_steps = 10, steps
+  return params
+
+
+def test_box_head_features_are_what_its_outputs_read(upstream):
+  params = _config(upstream, 'unused')
+  model = task_factory.get_task(params.task).build_model()
+  head = model.detection_head[0]
+  regions = tf.random.uniform([2, 5, 7, 7, 32])
+  features = box_pretraining.box_head_features(head, regions, False)
+  assert features.shape == (2, 5, params.task.model.detection_head.fc_dims)
+  classes, boxes = head(regions, training=False)
+  np.testing.assert_allclose(head._classifier(features), classes, atol=1e-6)  # pylint: disable=protected-access
+  np.testing.assert_allclose(head._box_regressor(features), boxes,  # pylint: disable=protected-access
+                             atol=1e-6)
+
+
+def test_regions_line_up_across_the_views(upstream, tiny_world):
+  params = _config(upstream, tiny_world.det_train_pattern)
+  task = task_factory.get_task(params.task)
+  (_, labels1), (_, labels2) = next(iter(
+      task.build_inputs(params.task.train_data)))
+  width = 128
+  for image in range(2):
+    ids1, ids2 = (l['gt_classes'][image].numpy() for l in (labels1, labels2))
+    found = ids1[ids1 > 0]
+    # The proposals, in order, as ids 1..P (P at most max_proposals); the
+    # same ids in both views, each the same box or its mirror image.
+    assert list(found) == list(range(1, len(found) + 1)) and len(found) <= 10
+    assert list(ids2[ids2 > 0]) == list(found)
+    boxes1, boxes2 = (l['gt_boxes'][image].numpy()[:len(found)]
+                      for l in (labels1, labels2))
+    mirrored = boxes1[:, [0, 3, 2, 1]] * [1, -1, 1, -1] + [0, width, 0, width]
+    assert (np.allclose(boxes1, boxes2, atol=1e-3)
+            or np.allclose(mirrored, boxes2, atol=1e-3))
+
+
+@pytest.mark.slow  # RetinaNet's twin runs in the quick loop
+def test_only_decoder_and_heads_train_and_the_copy_follows(upstream,
+                                                           tiny_world):
+  params = _config(upstream, tiny_world.det_train_pattern)
+  task = task_factory.get_task(params.task)
+  model = task.build_model()
+  task.initialize(model)
+  pairs = box_pretraining._online_and_target(model)  # pylint: disable=protected-access
+  averaged = {id(v) for _, v in pairs}
+  assert {id(v) for v in model.trainable_variables} < averaged
+  assert not {id(v) for v in model.backbone.weights} & averaged
+  assert any('rpn' in v.name for _, v in pairs)
+  logs = two_steps_follow_the_rule(task, params, model, pairs)
+  assert float(logs['contrastive_loss']) > 0
+  assert float(logs['frcnn_cls_loss']) > 0 and float(logs['rpn_score_loss']) > 0
+
+
+@pytest.mark.slow
+def test_fine_tuning_takes_decoder_and_heads_from_a_run(upstream, tiny_world,
+                                                        tmp_path):
+  params = _config(upstream, tiny_world.det_train_pattern)
+  task = task_factory.get_task(params.task, logging_dir=str(tmp_path))
+  train_lib.run_experiment(
+      distribution_strategy=tf.distribute.get_strategy(), task=task,
+      mode='train', params=params, model_dir=str(tmp_path / 'pretrain'))
+  fine = h.maskrcnn_config(experiment='backbone_reuse_fasterrcnn')
+  fine.task.init_checkpoints = [
+      {'checkpoint': upstream, 'modules': ['backbone']},
+      {'checkpoint': str(tmp_path / 'pretrain'),
+       'modules': ['decoder', 'rpn_head', 'detection_head'], 'frozen': False}]
+  detection.check_task_config(fine.task, for_run=False)
+  model = task_factory.get_task(fine.task).build_model()
+  reports = detection.restore_parts(model, fine.task)
+  assert [r.label for r in reports] == ['backbone', 'decoder', 'rpn_head',
+                                        'detection_head']
+  assert [r.note for r in reports] == ['frozen', 'trained', 'trained',
+                                       'trained']
+  # The box head's one-class classifier and box regressor are label space.
+  head = reports[-1]
+  assert len(head.skipped) == 4, head.skipped
+  assert sum(len(r.restored) + len(r.skipped) for r in reports) == len(
+      model.weights)
+  reader = tf.train.load_checkpoint(str(tmp_path / 'pretrain'))
+  assert any(k.startswith('model/momentum_target/')
+             for k in reader.get_variable_to_shape_map())
