@@ -157,6 +157,9 @@ def upstream(upstream_checkpoint) -> str:
 # Tests run in two processes (pytest-xdist, setup.cfg). Session fixtures are
 # made once per process, so the tests of the costly ones share a process.
 _SHARED_PROCESS = ('tiny_default_job', 'installed_package')
+# Modules whose module-scoped fixture takes a minute or more: their tests
+# share a process too, or each process makes it (test_resources: 100 s).
+_ONE_PROCESS_MODULES = ('test_resources', 'test_export')
 
 
 def _made_once_per_run(tmp_path_factory, name):
@@ -180,3 +183,5 @@ def pytest_collection_modifyitems(items):
   for item in items:
     if any(f in item.fixturenames for f in _SHARED_PROCESS):
       item.add_marker(pytest.mark.xdist_group('default_job'))
+    elif item.module.__name__.rpartition('.')[2] in _ONE_PROCESS_MODULES:
+      item.add_marker(pytest.mark.xdist_group(item.module.__name__))
