@@ -74,6 +74,7 @@ def test_the_nine_photometric_operations_keep_geometry():
   assert box_pretraining.photometric(image).shape == image.shape
 
 
+@pytest.mark.slow
 def test_only_decoder_head_and_projection_train_and_the_copy_follows(
     upstream, tiny_world, tmp_path):
   params = _config(upstream, tiny_world.det_train_pattern, steps=2)

@@ -4,7 +4,8 @@ The recipes of experiments/recipes.yaml compose the YAMLs the way a user
 does (`--experiment E --config_file a.yaml --config_file b.yaml ...`). Each
 recipe is loaded strictly; each DISTINCT architecture (task, backbone,
 decoder, cascade, masks) and reuse mode is built once, at 128x128
-(schedules, depth and widths do not change which parts train), and must
+(schedules, depth and widths do not change which parts train; one is built
+at its full depth, the others at ResNet-50 or EfficientNet-B0), and must
 show its reuse mode:
 a frozen backbone has no trained variable, a trained one has all. Adapters
 change only the backbone, so a recipe with adapters is built when its
@@ -45,6 +46,9 @@ INIT_SPECS = [f'{recipe}:{INIT[init]}'
               for init in ('finetune', 'scratch')]
 BUILT_INIT_SPECS = [s for s in INIT_SPECS if s.startswith('retinanet')]
 BUILD_SIZE = 128
+# Built at full depth; the others at the smallest depth of their block type
+# (ResNet-50: bottlenecks; EfficientNet-B0), which builds 2-3x faster.
+FULL_DEPTH = 'retinanet_r101_fpn_72ep'
 
 
 def load(spec):
@@ -200,6 +204,11 @@ def _distinct_models():
 @pytest.mark.slow
 def test_model_builds_and_the_reuse_mode_reaches_it(spec):
   params = load(spec)
+  architecture = params.task.model.backbone
+  if spec != FULL_DEPTH and architecture.type == 'resnet':
+    architecture.resnet.model_id = min(architecture.resnet.model_id, 50)
+  elif spec != FULL_DEPTH and architecture.type == 'efficientnet':
+    architecture.efficientnet.model_id = 'b0'
   model = report.build_for_counting(params, input_size=BUILD_SIZE)
   counts = parameters.count_parameters(model)
   parts = {k: c for k, c in counts.items() if k != 'total'}

@@ -61,8 +61,8 @@ def _test_image(path, height=100, width=150):
 
 
 @pytest.fixture(scope='module')
-def retinanet(tmp_path_factory):
-  """Exported tiny RetinaNet, its trained model, and a test image."""
+def trained_retinanet(tmp_path_factory):
+  """A tiny RetinaNet's config and 'trained' checkpoint (root/model_dir)."""
   root = tmp_path_factory.mktemp('retinanet')
   annotations = root / 'annotations.json'
   annotations.write_text(json.dumps({'images': [], 'annotations': [],
@@ -83,11 +83,18 @@ def retinanet(tmp_path_factory):
   params.validate()
   params.lock()
   model = _perturbed_checkpoint(params, root / 'model_dir')
+  return dict(root=root, params=params, model=model)
+
+
+@pytest.fixture(scope='module')
+def retinanet(trained_retinanet):
+  """`trained_retinanet` exported, and a test image."""
+  root, params = trained_retinanet['root'], trained_retinanet['params']
   export_dir = export_saved_model.export(params, str(root / 'model_dir'),
                                          str(root / 'export'))
   image = _test_image(root / 'image.png')
-  return dict(root=root, params=params, model=model, export_dir=export_dir,
-              image=image, image_path=str(root / 'image.png'))
+  return dict(trained_retinanet, export_dir=export_dir, image=image,
+              image_path=str(root / 'image.png'))
 
 
 @pytest.fixture(scope='module')
@@ -177,16 +184,16 @@ def test_missing_checkpoint_fails_cleanly(tmp_path):
   assert list(tmp_path.iterdir()) == []
 
 
-def test_a_checkpoint_of_another_model_is_reported_by_variable(retinanet,
-                                                               tmp_path):
+def test_a_checkpoint_of_another_model_is_reported_by_variable(
+    trained_retinanet, tmp_path):
   """The training restore's report, not "Found N Python objects that were
   not bound", and no export left."""
-  params = retinanet['params'].replace(
+  params = trained_retinanet['params'].replace(
       task={'model': {'decoder': {'fpn': {'num_filters': 8}}}})
   export_dir = tmp_path / 'export'
   with pytest.raises(checkpoints.CheckpointError) as e:
-    export_saved_model.export(params, str(retinanet['root'] / 'model_dir'),
-                              str(export_dir))
+    export_saved_model.export(
+        params, str(trained_retinanet['root'] / 'model_dir'), str(export_dir))
   message = str(e.value)
   assert 'does not match the model: ' in message
   assert '142 variables match, 0 are missing from the checkpoint, 38 have another shape' in message
