@@ -11,6 +11,8 @@ a frozen backbone has no trained variable, a trained one has all. Adapters
 change only the backbone, so a recipe with adapters is built when its
 (backbone, adapter) pair is new; only its adapters train.
 """
+import copy
+import functools
 import glob
 import os
 
@@ -51,8 +53,15 @@ BUILD_SIZE = 128
 FULL_DEPTH = 'retinanet_r101_fpn_72ep'
 
 
-def load(spec):
+@functools.lru_cache(maxsize=None)
+def _loaded(spec):
   return loading.load_experiment(*recipes_lib.resolve(spec, RECIPES))
+
+
+def load(spec):
+  """A copy of the recipe's config: each is loaded once per process
+  (collection loads them all)."""
+  return copy.deepcopy(_loaded(spec))
 
 
 def test_recipes_cover_the_paper():
