@@ -2,6 +2,7 @@
 end to end (printed commands + collect, a cell killed by SIGTERM and
 resumed, the tables equal to the cells' metrics.json)."""
 import csv
+import dataclasses
 import glob
 import io
 import json
@@ -142,6 +143,16 @@ def test_a_column_takes_parts_from_another_run(tmp_path):
      'part_sources.box.modules: the backbone comes from the upstreams'),
     ({'part_sources': {'box': '/x'}},
      'part_sources.box: expected {checkpoint: PATH, modules: [PART, ...]}'),
+    ({'before': [{'name': 'a', 'command': 'x --flag="open'}]},
+     'before[0].command: not a command line: No closing quotation'),
+    ({'before': [{'name': 'a', 'command': ''}]},
+     'before[0].command: expected a command line'),
+    ({'before': [{'name': 'a', 'command': 'x'}, {'name': 'a', 'command': 'y'}]},
+     'before: two commands have the same name'),
+    ({'before': [{'command': 'x'}]},
+     'before[0]: expected {name: NAME, command: COMMAND}'),
+    ({'before': [{'name': 'a', 'command': 'x {world}/y'}]},
+     'world: {world} is used but no world is set'),
 ])
 def test_a_mistake_in_a_study_names_file_and_key(tmp_path, change, said):
   path = _write(tmp_path, _study(**change))
@@ -189,6 +200,74 @@ def test_table1_prints_the_change_against_fine_tuning_and_the_noise(tmp_path):
       '| R101 FPN | 60,000,000 | 20,000,000 | 33.3 | -5.0 |',
       '| small | 12,000,000 | 1,000,000 | 8.3 | -5.0 |']
   assert tables.capacity_png(study, counts, found)[:4] == b'\x89PNG'
+
+
+def test_before_commands_run_once_in_order_and_a_failure_stops(
+    tmp_path, monkeypatch, capsys):
+  """What the cells need (data, a pre-training run) as commands of the
+  study: each runs once, while its command is unchanged, before any cell."""
+  def writes(name):
+    return (f'{shlex.quote(sys.executable)} -c "open(\'{{workdir}}/{name}\', '
+            f'\'w\').close()"')
+  study_file = _write(tmp_path, _study(
+      rows=[_study()['rows'][1]], initialisations=['frozen'],
+      upstreams={'imagenet': '/c'}, seeds=[0], before=[
+          {'name': 'first', 'command': writes('a')},
+          {'name': 'then', 'command': writes('b')},
+          {'name': 'pre-training', 'command':
+           'backbone-reuse-train --model_dir={workdir}/pre --config_file='
+           '{experiments}/small/retinanet_frozen.yaml'}]))
+  study = spec.load(study_file)
+  workdir = str(tmp_path / 'w')
+  os.makedirs(workdir)
+  train = study.before_command(study.before[2], workdir)
+  assert train[0] == os.path.join(os.path.dirname(sys.executable),
+                                  'backbone-reuse-train')  # this venv's
+  assert train[2] == ('--config_file=' + os.path.join(
+      h.REPO, 'experiments', 'small', 'retinanet_frozen.yaml'))
+  # Printed first, as a user would launch them, then the cell.
+  assert runner.main(['run', study_file, f'--workdir={workdir}',
+                      '--print_commands']) == 0
+  printed = capsys.readouterr().out.splitlines()
+  assert len(printed) == 4 and printed[2].startswith(
+      'backbone-reuse-train --model_dir=')
+  assert printed[3].startswith('backbone-reuse-train --experiment=')
+
+  ran = []
+  real = steps.run_logged
+  def record(command, log):
+    ran.append(command)
+    if 'backbone-reuse-train' in command[0]:
+      raise steps.StepFailed('backbone-reuse-train exited with 2: error: x')
+    return real(command, log)
+
+  monkeypatch.setattr(steps, 'run_logged', record)
+  with pytest.raises(steps.StepFailed, match='exited with 2: error: x'):
+    runner.run_before(study, workdir)
+  assert len(ran) == 3 and sorted(os.listdir(workdir)) == ['a', 'b', 'before']
+  assert sorted(os.listdir(os.path.join(workdir, 'before'))) == [
+      'first.done', 'first.log', 'then.done', 'then.log']
+  capsys.readouterr()
+  assert runner.main(['run', study_file, f'--workdir={workdir}']) == 1
+  assert capsys.readouterr().err == (
+      'error: the study stopped before its cells: backbone-reuse-train '
+      'exited with 2: error: x\n')
+  assert not os.path.exists(os.path.join(workdir, 'cells'))
+  # Run again: the finished ones are reused; a changed command runs again.
+  ran.clear()
+  changed = dataclasses.replace(study, before=(
+      study.before[0], dataclasses.replace(study.before[1],
+                                           command=writes('c'))))
+  runner.run_before(changed, workdir)
+  assert [c[-1] for c in ran] == [
+      f"open('{workdir}/c', 'w').close()"]
+  assert 'done before, reused' in capsys.readouterr().out
+  # Only the large-upstream study makes the world's large upstream.
+  shipped = os.path.join(h.REPO, 'experiments', 'studies')
+  assert spec.load(os.path.join(shipped, 'small_table1.yaml')
+                   ).uses_large_upstream
+  box = spec.load(os.path.join(shipped, 'small_box_pretraining.yaml'))
+  assert not box.uses_large_upstream and len(box.before) == 6
 
 
 def test_a_failed_cell_is_reported_and_the_others_go_on(tmp_path, monkeypatch,

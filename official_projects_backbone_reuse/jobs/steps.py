@@ -119,8 +119,11 @@ def run_logged(cmd: List[str], log_path: str) -> dict:
       lines = [line.strip() for line in f if line.strip()]
     # The step's own one-line error, else its last line.
     said = ([l for l in lines if l.startswith('error: ')] or lines or [''])[-1]
-    raise StepFailed(f'{cmd[2] if len(cmd) > 2 else cmd[0]} exited with '
-                     f'{code}: {said} (its whole log: {log_path})')
+    # `python -m MODULE` is named by its module, a program by its name.
+    name = (cmd[2] if len(cmd) > 2 and cmd[1].startswith('-')
+            else os.path.basename(cmd[0]))
+    raise StepFailed(f'{name} exited with {code}: {said} (its whole log: '
+                     f'{log_path})')
   return {'wall_s': round(time.time() - start, 1),
           'cpu_s': round(usage.ru_utime + usage.ru_stime, 1),
           'peak_rss_mb': round(usage.ru_maxrss / 1024)}  # Linux: kB

@@ -1,15 +1,17 @@
 """`backbone-reuse-study`: the paper's grid on your data, as one command.
 
   backbone-reuse-study run STUDY.yaml --workdir DIR
-      trains and evaluates every cell with `train.py`, one process per cell
-      (its log and model dir under DIR/cells/), then writes the tables.
+      makes the study's world and runs its `before` commands (each once),
+      then trains and evaluates every cell with `train.py`, one process per
+      cell (its log and model dir under DIR/cells/), then writes the tables.
       A finished cell (its metrics.json exists) is not run again; a killed
       cell resumes from its last checkpoint; a failed cell is reported and
       the others go on. Ctrl-C or SIGTERM stops the running cell and the
       study; run the same command again to go on.
   backbone-reuse-study run STUDY.yaml --workdir DIR --print_commands
-      prints one `backbone-reuse-train` command per unfinished cell
-      instead, to launch each as its own GPU / TPU job.
+      prints the study's unfinished `before` commands, then one
+      `backbone-reuse-train` command per unfinished cell, instead, to
+      launch each as its own GPU / TPU job (in that order).
   backbone-reuse-study collect STUDY.yaml --workdir DIR
       builds the tables from the cells' model dirs, finished or not.
   backbone-reuse-study prepare STUDY.yaml --workdir DIR
@@ -25,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import statistics
 import sys
 from typing import Dict, List, Optional, Sequence
@@ -184,11 +187,40 @@ def collect(study: spec.Study, workdir: str) -> str:
 
 def prepare(study: spec.Study) -> None:
   """Makes (or reuses) the study's procedural world: the default job's
-  steps 1-3, then the large upstream set and classifier."""
+  steps 1-3, then the large upstream set and classifier if the study
+  reads them."""
   from official_projects_backbone_reuse.jobs import steps
   if study.world:
-    world = steps.prepare_world(study.world, steps.Scale(), total_steps=5)
-    steps.prepare_large_upstream(world, steps.LargeUpstream(), 4, 5)
+    total = 5 if study.uses_large_upstream else 3
+    world = steps.prepare_world(study.world, steps.Scale(), total_steps=total)
+    if study.uses_large_upstream:
+      steps.prepare_large_upstream(world, steps.LargeUpstream(), 4, 5)
+
+
+def _finished(study: spec.Study, step: spec.Before, workdir: str) -> bool:
+  """Whether `step` finished with the command it has now."""
+  marker = step.marker(workdir)
+  if not os.path.exists(marker):
+    return False
+  with open(marker) as f:
+    return f.read() == shlex.join(study.before_command(step, workdir, False))
+
+
+def run_before(study: spec.Study, workdir: str) -> None:
+  """Runs the study's `before` commands that have not finished, in order;
+  a failure (StepFailed) stops the study."""
+  from official_projects_backbone_reuse.common import files
+  from official_projects_backbone_reuse.jobs import steps
+  for number, step in enumerate(study.before, 1):
+    print(f'\n=== before the cells {number}/{len(study.before)}: '
+          f'{step.name}', flush=True)
+    if _finished(study, step, workdir):
+      print('  done before, reused', flush=True)
+      continue
+    steps.run_logged(study.before_command(step, workdir),
+                     step.log_path(workdir))
+    files.write_atomically(step.marker(workdir), shlex.join(
+        study.before_command(step, workdir, False)))
 
 
 def run(study: spec.Study, workdir: str) -> int:
@@ -202,6 +234,11 @@ def run(study: spec.Study, workdir: str) -> int:
   try:
     with errors.sigterm_raises():
       prepare(study)
+      try:
+        run_before(study, workdir)
+      except steps.StepFailed as e:
+        raise steps.StepFailed(f'the study stopped before its cells: {e}'
+                               ) from e
       for number, cell in enumerate(cells, 1):
         print(f'\n=== cell {number}/{len(cells)}: {cell.name}', flush=True)
         if metrics[cell] is not None:
@@ -219,7 +256,7 @@ def run(study: spec.Study, workdir: str) -> int:
   except (KeyboardInterrupt, errors.Stopped) as e:
     stopped = errors.Stopped.of(e)
     where = (f' at cell {number}/{len(cells)} ({cell.name})' if cell
-             else ' while making its world')
+             else ' before its cells')
     raise errors.Stopped(f'{stopped.signal_name}: the study stopped{where}; '
                          'run the same command again to go on from its last '
                          'checkpoint.', stopped.exit_code) from e
@@ -261,6 +298,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       print(f'# the cells read the world in {study.world}: make it first '
             f'with `backbone-reuse-study prepare {args.study} --workdir '
             f'{args.workdir}`', file=sys.stderr)
+    for step in study.before:
+      if not _finished(study, step, workdir):
+        print(shlex.join(study.before_command(step, workdir, False)))
     metrics = _metrics(study, workdir)
     for cell in study.cells():
       if metrics[cell] is None:

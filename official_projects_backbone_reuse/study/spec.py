@@ -20,6 +20,9 @@ checkpoints x seeds, and the one `train.py` command of each cell.
   seeds: [0, 1]
   params_override: task.train_data.input_path=...,trainer.train_steps=...
   world: runs/default_job   # optional: the procedural world, see below
+  before:                   # optional: commands run once before the cells
+    - name: proposals
+      command: backbone-reuse-proposals --input_pattern ... --output_prefix {workdir}/proposals/train
   class_curves:             # optional: Figure 4 per detector (see below)
     val_annotations: /data/lvis_v1_val.json
     train_annotations: /data/lvis_v1_train.json
@@ -47,9 +50,18 @@ from another detector, stands beside their random initialisation.
 
 `world` (optional) is a directory where the study first makes, or reuses,
 this project's procedural world (`jobs/steps.py`): the default job's
-dataset, TFRecords and upstream classifier, and the large upstream set
-and classifier. `{world}` in a value becomes that directory. With
+dataset, TFRecords and upstream classifier, and, when the study reads
+`{world}/upstream_large`, the large upstream set and classifier. `{world}` in a value becomes that directory. With
 `world: runs/default_job` a study reuses what `backbone-reuse-demo` made.
+
+`before` (optional) lists commands the cells need, run once, in order,
+after the world and before the first cell: data a row reads (label
+fractions, proposals), a pre-training run a `part_sources` checkpoint
+names. Each has a `name` and a `command` ({workdir} and {world} filled,
+{experiments} is the experiments/ folder; a `backbone-reuse-*` command
+runs from this Python's environment); its log
+is DIR/before/NAME.log. One that finished is not run again while its
+command is unchanged; one that fails stops the study.
 
 `class_curves` (optional; cells evaluated with `task.evaluation.type=lvis`,
 which saves their detections): per detector, each column's class-wise AP
@@ -82,13 +94,14 @@ INITIALISATIONS = {
 }
 _KEYS = {'description', 'paper', 'rows', 'initialisations', 'upstreams',
          'seeds', 'params_override', 'world', 'initialisation_overrides',
-         'class_curves', 'part_sources'}
+         'class_curves', 'part_sources', 'before'}
 _CURVE_KEYS = {'val_annotations', 'train_annotations', 'sigma'}
 _ROW_KEYS = {'name', 'recipe', 'experiment', 'config_files',
              'params_override', 'paper'}
 # Set by the study itself; a study's own overrides may not set them.
 _OWNED = ('task.init_checkpoint', 'task.train_data.seed')
 _NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.+ -]*')
+_LARGE = re.compile(r'\{world\}/(upstream_large|data_large|tfrecords/large_)')
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # rows are told apart by identity
@@ -105,6 +118,20 @@ class Row:
 class PartSource:
   checkpoint: str
   modules: Tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Before:
+  """A command run once before the cells."""
+  name: str
+  command: str  # as written, {workdir} and {world} not yet filled
+
+  def log_path(self, workdir: str) -> str:
+    return os.path.join(workdir, 'before', slug(self.name) + '.log')
+
+  def marker(self, workdir: str) -> str:
+    """Written when the command finished; holds the command."""
+    return os.path.join(workdir, 'before', slug(self.name) + '.done')
 
 
 def split(initialisation: str) -> Tuple[str, str]:
@@ -155,6 +182,7 @@ class Study:
   class_curves: Dict[str, object] = dataclasses.field(default_factory=dict)
   part_sources: Dict[str, PartSource] = dataclasses.field(
       default_factory=dict)
+  before: Tuple[Before, ...] = ()
 
   @property
   def columns(self) -> List[str]:
@@ -227,10 +255,37 @@ class Study:
       write_atomically(path, text)
     return path
 
+  def before_command(self, step: Before, workdir: str,
+                     resolve: bool = True) -> List[str]:
+    """A `before` command's arguments; with `resolve`, a `backbone-reuse-*`
+    program is the one beside this Python (its environment's)."""
+    args = shlex.split(self.fill(step.command, workdir))
+    here = os.path.join(os.path.dirname(sys.executable), args[0])
+    if resolve and args[0].startswith('backbone-reuse-') and os.path.isfile(
+        here):
+      args[0] = here
+    return args
+
+  def texts(self) -> List[str]:
+    """Every value of the study in which {workdir} or {world} is filled."""
+    return (list(self.params_override) + list(self.upstreams.values())
+            + [v for r in self.rows for v in r.params_override]
+            + [v for vs in self.initialisation_overrides.values() for v in vs]
+            + [str(v) for v in self.class_curves.values()]
+            + [s.checkpoint for s in self.part_sources.values()]
+            + [b.command for b in self.before])
+
+  @property
+  def uses_large_upstream(self) -> bool:
+    """Whether the study reads the world's large upstream classifier (or
+    its data), which takes longer to make than the rest of the world."""
+    return any(_LARGE.search(v) for v in self.texts())
+
   def fill(self, value: str, workdir: str) -> str:
-    """`value` with {workdir} and {world} replaced."""
+    """`value` with {workdir}, {world} and {experiments} replaced."""
     return value.replace('{workdir}', os.path.abspath(workdir)).replace(
-        '{world}', self.world)
+        '{world}', self.world).replace('{experiments}',
+                                       recipes_lib.experiments_dir())
 
 
 def slug(name: str) -> str:
@@ -362,6 +417,33 @@ def _part_sources(path: str, value) -> Dict[str, PartSource]:
   return out
 
 
+def _before(path: str, value) -> Tuple[Before, ...]:
+  value = value or []
+  if not isinstance(value, list):
+    raise _error(path, 'before', 'expected a list of {name, command}.')
+  out = []
+  for index, entry in enumerate(value):
+    where = f'before[{index}]'
+    if not isinstance(entry, dict) or set(entry) != {'name', 'command'}:
+      raise _error(path, where, 'expected {name: NAME, command: COMMAND}.')
+    name, command = str(entry['name']), entry['command']
+    if not _NAME.fullmatch(name):
+      raise _error(path, f'{where}.name', f'{name!r}: expected a name of '
+                   'letters, digits, spaces and _.+-.')
+    try:
+      args = shlex.split(command) if isinstance(command, str) else []
+    except ValueError as e:
+      raise _error(path, f'{where}.command', f'not a command line: {e}.'
+                   ) from e
+    if not args:
+      raise _error(path, f'{where}.command', 'expected a command line.')
+    out.append(Before(name, command))
+  names = [slug(b.name) for b in out]
+  if len(set(names)) != len(names):
+    raise _error(path, 'before', 'two commands have the same name.')
+  return tuple(out)
+
+
 def _world(path: str, value) -> str:
   if value is None:
     return ''
@@ -433,7 +515,8 @@ def load(path: str) -> Study:
                 paper=str(entries.get('paper', '')),
                 world=_world(path, entries.get('world')),
                 class_curves=_class_curves(path, entries.get('class_curves')),
-                part_sources=sources)
+                part_sources=sources,
+                before=_before(path, entries.get('before')))
   rows = entries.get('rows') or []
   if not isinstance(rows, list) or not rows:
     raise _error(path, 'rows', 'expected a list of detectors.')
@@ -443,13 +526,7 @@ def load(path: str) -> Study:
   names = [slug(r.name) for r in rows]
   if len(set(names)) != len(names):
     raise _error(path, 'rows', 'two rows have the same name.')
-  if not study.world:
-    texts = (list(study.params_override) + list(study.upstreams.values())
-             + [v for r in rows for v in r.params_override]
-             + [v for vs in study.initialisation_overrides.values()
-                for v in vs]
-             + [str(v) for v in study.class_curves.values()]
-             + [s.checkpoint for s in study.part_sources.values()])
-    if any('{world}' in v for v in texts):
-      raise _error(path, 'world', '{world} is used but no world is set.')
-  return dataclasses.replace(study, rows=rows)
+  study = dataclasses.replace(study, rows=rows)
+  if not study.world and any('{world}' in v for v in study.texts()):
+    raise _error(path, 'world', '{world} is used but no world is set.')
+  return study
