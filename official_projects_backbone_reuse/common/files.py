@@ -14,8 +14,6 @@ import shutil
 import uuid
 from typing import Iterator, Mapping, Union
 
-import tensorflow as tf
-
 from official_projects_backbone_reuse.common.errors import UserError
 
 
@@ -82,6 +80,9 @@ def write_all_atomically(outputs: Mapping[str, Union[bytes, str]]) -> None:
   """Writes {path: data}: every file to a temporary name first, then all
   renamed; on an error none of them is written. Missing folders above are
   made."""
+  # Here, not at the top: commands that only check paths (a study printing
+  # its commands) then start without TensorFlow's 20 s import.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   staged = []
   try:
     for path, data in outputs.items():
