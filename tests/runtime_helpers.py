@@ -4,12 +4,13 @@ The tests write the whole tiny experiment config to a YAML file (Model
 Garden's `params.yaml` form) and pass it with `--config_file`, so that a
 subprocess trains exactly the config the test built.
 """
+import ast
 import os
 import re
 import socket
 import subprocess
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
 
@@ -73,6 +74,17 @@ def run(command, timeout=300, cwd=h.REPO,
   return subprocess.run(command, cwd=cwd, env=environment(**extra_env),
                         capture_output=True, text=True, timeout=timeout,
                         check=False)
+
+
+def modules_imported(statements: str, prefixes: Tuple[str, ...]
+                     ) -> Tuple[str, List[str]]:
+  """Runs `statements` in a fresh Python: (its stdout, the modules whose
+  names start with one of `prefixes` that it imported)."""
+  code = (f'{statements}\nimport sys\nprint(sorted(m for m in sys.modules '
+          f'if m.startswith({prefixes!r})), file=sys.stderr)')
+  proc = run([sys.executable, '-c', code])
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  return proc.stdout, ast.literal_eval(proc.stderr.strip().splitlines()[-1])
 
 
 def train_losses(log: str) -> Dict[int, float]:

@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import re
-import shlex
 import statistics
 import sys
 from typing import Dict, List, Optional, Sequence
@@ -203,7 +202,7 @@ def _finished(study: spec.Study, step: spec.Before, workdir: str) -> bool:
   if not os.path.exists(marker):
     return False
   with open(marker) as f:
-    return f.read() == shlex.join(study.before_command(step, workdir, False))
+    return f.read() == study.before_shell(step, workdir)
 
 
 def run_before(study: spec.Study, workdir: str) -> None:
@@ -219,8 +218,8 @@ def run_before(study: spec.Study, workdir: str) -> None:
       continue
     steps.run_logged(study.before_command(step, workdir),
                      step.log_path(workdir))
-    files.write_atomically(step.marker(workdir), shlex.join(
-        study.before_command(step, workdir, False)))
+    files.write_atomically(step.marker(workdir),
+                           study.before_shell(step, workdir))
 
 
 def run(study: spec.Study, workdir: str) -> int:
@@ -300,7 +299,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f'{args.workdir}`', file=sys.stderr)
     for step in study.before:
       if not _finished(study, step, workdir):
-        print(shlex.join(study.before_command(step, workdir, False)))
+        print(study.before_shell(step, workdir))
     metrics = _metrics(study, workdir)
     for cell in study.cells():
       if metrics[cell] is None:

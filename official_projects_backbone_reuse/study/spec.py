@@ -266,6 +266,11 @@ class Study:
       args[0] = here
     return args
 
+  def before_shell(self, step: Before, workdir: str) -> str:
+    """A `before` command as a user launches it, and as its marker holds
+    it once finished."""
+    return shlex.join(self.before_command(step, workdir, resolve=False))
+
   def texts(self) -> List[str]:
     """Every value of the study in which {workdir} or {world} is filled."""
     return (list(self.params_override) + list(self.upstreams.values())
