@@ -20,9 +20,8 @@ from official.modeling import hyperparams
 from tests import reuse_helpers as h
 
 TRAIN_MODULE = 'official_projects_backbone_reuse.train'
-_TRAIN_LOG = re.compile(
-    r"train \| step:\s+(\d+) \| steps/sec.*?'training_loss': "
-    r'np\.float32\(([^)]+)\)', re.S)
+_TRAIN_LOG = (r"train \| step:\s+(\d+) \| steps/sec.*?'{key}': "
+              r'np\.float32\(([^)]+)\)')
 _EVAL_LOG = re.compile(
     r"eval \| step:\s+(\d+) \| steps/sec.*?'validation_loss': "
     r'np\.float32\(([^)]+)\)', re.S)
@@ -87,9 +86,10 @@ def modules_imported(statements: str, prefixes: Tuple[str, ...]
   return proc.stdout, ast.literal_eval(proc.stderr.strip().splitlines()[-1])
 
 
-def train_losses(log: str) -> Dict[int, float]:
-  """{global step: training loss} from Model Garden's controller log."""
-  return {int(s): float(v) for s, v in _TRAIN_LOG.findall(log)}
+def train_losses(log: str, key: str = 'training_loss') -> Dict[int, float]:
+  """{global step: the loss `key`} from Model Garden's controller log."""
+  pattern = re.compile(_TRAIN_LOG.format(key=re.escape(key)), re.S)
+  return {int(s): float(v) for s, v in pattern.findall(log)}
 
 
 def eval_losses(log: str) -> Dict[int, float]:

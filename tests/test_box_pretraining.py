@@ -6,7 +6,6 @@ import pytest
 import tensorflow as tf
 
 from official.core import task_factory
-from official.core import train_lib
 
 from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.modeling import box_contrast
@@ -120,44 +119,10 @@ def two_steps_follow_the_rule(task, params, model, pairs):
 
 
 @pytest.mark.slow
-def test_fine_tuning_takes_decoder_and_head_from_a_run(upstream, tiny_world,
-                                                       tmp_path):
-  params = _config(upstream, tiny_world.det_train_pattern, steps=2)
-  task = task_factory.get_task(params.task, logging_dir=str(tmp_path))
-  train_lib.run_experiment(
-      distribution_strategy=tf.distribute.get_strategy(), task=task,
-      mode='train', params=params, model_dir=str(tmp_path / 'pretrain'))
-  fine = h.retinanet_config(num_classes=25)
-  fine.task.init_checkpoints = [
-      {'checkpoint': upstream, 'modules': ['backbone']},
-      {'checkpoint': str(tmp_path / 'pretrain'),
-       'modules': ['decoder', 'head'], 'frozen': False}]
-  detection.check_task_config(fine.task, for_run=False)
-  model = task_factory.get_task(fine.task).build_model()
-  reports = detection.restore_parts(model, fine.task)
-  assert [r.label for r in reports] == ['backbone', 'decoder', 'head']
-  assert [r.note for r in reports] == ['frozen', 'trained', 'trained']
-  decoder, head = reports[1:]
-  assert not decoder.skipped and decoder.restored
-  # The one-class classifier is label space: left new. Nothing else is.
-  assert len(head.skipped) == 2  # its kernel and bias
-  assert all('/scores/' in n for n in head.skipped)
-  assert sum(len(r.restored) + len(r.skipped) for r in reports) == len(
-      model.weights)
-  # What came from the run is the online detector, not its momentum copy.
-  reader = tf.train.load_checkpoint(str(tmp_path / 'pretrain'))
-  keys = reader.get_variable_to_shape_map()
-  assert any(k.startswith('model/momentum_target/') for k in keys)
-  parts = [checkpoints.Part('decoder', model.decoder,
-                            checkpoints.part_paths('decoder'))]
-  assert checkpoints.part_differences(parts, str(tmp_path / 'pretrain')) == []
-
-
-@pytest.mark.slow
-def test_two_replicas_move_the_copy_once_a_step(upstream, tiny_world,
-                                                tmp_path):
-  """The EMA under MirroredStrategy (cross-replica update): from the
-  checkpoints of steps 1 and 2, copy_2 = m copy_1 + (1 - m) online_2."""
+def test_two_replicas_move_the_copy_once_a_step_and_fine_tuning_takes_it(
+    upstream, tiny_world, tmp_path):
+  """The EMA under MirroredStrategy (cross-replica update), then what
+  fine-tuning takes from that run."""
   params = _config(upstream, tiny_world.det_train_pattern, steps=2)
   params.runtime.distribution_strategy = 'mirrored'
   params.task.train_data.global_batch_size = 4
@@ -177,6 +142,38 @@ def test_two_replicas_move_the_copy_once_a_step(upstream, tiny_world,
   assert proc.returncode == 0, log[-3000:]
   assert '2 replica(s) in sync' in log
   model = task_factory.get_task(params.task).build_model()
+  copy_follows_from_step_1_to_2(model, run)
+
+  # Fine-tuning takes decoder and head from the run: the online detector,
+  # not its momentum copy, and not the one-class classifier.
+  fine = h.retinanet_config(num_classes=25)
+  fine.task.init_checkpoints = [
+      {'checkpoint': upstream, 'modules': ['backbone']},
+      {'checkpoint': str(run), 'modules': ['decoder', 'head'],
+       'frozen': False}]
+  detection.check_task_config(fine.task, for_run=False)
+  model = task_factory.get_task(fine.task).build_model()
+  reports = detection.restore_parts(model, fine.task)
+  assert [r.label for r in reports] == ['backbone', 'decoder', 'head']
+  assert [r.note for r in reports] == ['frozen', 'trained', 'trained']
+  decoder, head = reports[1:]
+  assert not decoder.skipped and decoder.restored
+  # The one-class classifier is label space: left new. Nothing else is.
+  assert len(head.skipped) == 2  # its kernel and bias
+  assert all('/scores/' in n for n in head.skipped)
+  assert sum(len(r.restored) + len(r.skipped) for r in reports) == len(
+      model.weights)
+  keys = tf.train.load_checkpoint(str(run)).get_variable_to_shape_map()
+  assert any(k.startswith('model/momentum_target/') for k in keys)
+  parts = [checkpoints.Part('decoder', model.decoder,
+                            checkpoints.part_paths('decoder'))]
+  assert checkpoints.part_differences(parts, str(run)) == []
+
+
+def copy_follows_from_step_1_to_2(model, run):
+  """From a run's checkpoints of steps 1 and 2 (momentum over 2 steps):
+  copy_2 = m copy_1 + (1 - m) online_2, variable by variable, and most
+  variables moved. Leaves `model` with step 2's weights."""
   pairs = box_pretraining._online_and_target(model)  # pylint: disable=protected-access
 
   def values(step):

@@ -1,7 +1,7 @@
 """Box-domain pre-training (AlignDet) of Faster R-CNN's decoder, RPN and
 box head on proposals: the box head's own features, regions that line up
-across the two views, only those parts trained, the momentum copy's rule,
-and what fine-tuning takes from a run."""
+across the two views, and one training run: only those parts trained, the
+momentum copy's rule, and what fine-tuning takes from it."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,10 +9,12 @@ import tensorflow as tf
 from official.core import task_factory
 from official.core import train_lib
 
+from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.tasks import box_pretraining
 from official_projects_backbone_reuse.tasks import detection
 from tests import reuse_helpers as h
-from tests.test_box_pretraining import two_steps_follow_the_rule
+from tests import runtime_helpers as rh
+from tests.test_box_pretraining import copy_follows_from_step_1_to_2
 
 EXPERIMENT = 'backbone_reuse_fasterrcnn_box_pretraining'
 
@@ -60,35 +62,34 @@ def test_regions_line_up_across_the_views(upstream, tiny_world):
             or np.allclose(mirrored, boxes2, atol=1e-3))
 
 
-@pytest.mark.slow  # RetinaNet's twin runs in the quick loop
-def test_only_decoder_and_heads_train_and_the_copy_follows(upstream,
-                                                           tiny_world):
+@pytest.mark.slow
+def test_a_run_trains_decoder_and_heads_and_fine_tuning_takes_them(
+    upstream, tiny_world, tmp_path, capsys):
   params = _config(upstream, tiny_world.det_train_pattern)
-  task = task_factory.get_task(params.task)
-  model = task.build_model()
-  task.initialize(model)
+  trainer = params.trainer
+  trainer.steps_per_loop = trainer.summary_interval = 1
+  trainer.checkpoint_interval = 1
+  task = task_factory.get_task(params.task, logging_dir=str(tmp_path))
+  run = tmp_path / 'pretrain'
+  model, _ = train_lib.run_experiment(
+      distribution_strategy=tf.distribute.get_strategy(), task=task,
+      mode='train', params=params, model_dir=str(run))
   pairs = box_pretraining._online_and_target(model)  # pylint: disable=protected-access
   averaged = {id(v) for _, v in pairs}
   assert {id(v) for v in model.trainable_variables} < averaged
   assert not {id(v) for v in model.backbone.weights} & averaged
   assert any('rpn' in v.name for _, v in pairs)
-  logs = two_steps_follow_the_rule(task, params, model, pairs)
-  assert float(logs['contrastive_loss']) > 0
-  assert float(logs['frcnn_cls_loss']) > 0 and float(logs['rpn_score_loss']) > 0
+  copy_follows_from_step_1_to_2(model, run)
+  assert checkpoints.backbone_differences(model.backbone, upstream) == []
+  log = capsys.readouterr().out
+  for loss in ('contrastive_loss', 'frcnn_cls_loss', 'rpn_score_loss'):
+    values = rh.train_losses(log, loss)
+    assert sorted(values) == [1, 2] and min(values.values()) > 0, loss
 
-
-@pytest.mark.slow
-def test_fine_tuning_takes_decoder_and_heads_from_a_run(upstream, tiny_world,
-                                                        tmp_path):
-  params = _config(upstream, tiny_world.det_train_pattern)
-  task = task_factory.get_task(params.task, logging_dir=str(tmp_path))
-  train_lib.run_experiment(
-      distribution_strategy=tf.distribute.get_strategy(), task=task,
-      mode='train', params=params, model_dir=str(tmp_path / 'pretrain'))
   fine = h.maskrcnn_config(experiment='backbone_reuse_fasterrcnn')
   fine.task.init_checkpoints = [
       {'checkpoint': upstream, 'modules': ['backbone']},
-      {'checkpoint': str(tmp_path / 'pretrain'),
+      {'checkpoint': str(run),
        'modules': ['decoder', 'rpn_head', 'detection_head'], 'frozen': False}]
   detection.check_task_config(fine.task, for_run=False)
   model = task_factory.get_task(fine.task).build_model()
@@ -102,6 +103,7 @@ def test_fine_tuning_takes_decoder_and_heads_from_a_run(upstream, tiny_world,
   assert len(head.skipped) == 4, head.skipped
   assert sum(len(r.restored) + len(r.skipped) for r in reports) == len(
       model.weights)
-  reader = tf.train.load_checkpoint(str(tmp_path / 'pretrain'))
+  reader = tf.train.load_checkpoint(str(run))
   assert any(k.startswith('model/momentum_target/')
              for k in reader.get_variable_to_shape_map())
+
