@@ -1,7 +1,8 @@
 """SavedModel export and the detection CLI, on tiny detectors.
 
-One RetinaNet is built, perturbed away from its initialisation (so only a
-restored export can reproduce it), checkpointed as Model Garden's trainer
+One RetinaNet with series adapters is built, perturbed away from its
+initialisation, adapters included (so only a restored export can reproduce
+it), checkpointed as Model Garden's trainer
 does (`model=`), exported once and shared by the tests.
 """
 import json
@@ -77,6 +78,7 @@ def trained_retinanet(tmp_path_factory):
       'model': {
           'input_size': [128, 128, 3], 'num_classes': 4,
           'backbone': {'resnet': {'model_id': 10}},
+          'backbone_adapter': {'type': 'series'},
           'decoder': {'fpn': {'num_filters': 16}},
           'head': {'num_convs': 1, 'num_filters': 16},
           'detection_generator': _GENERATOR}}}, is_strict=True)
@@ -133,6 +135,9 @@ def test_fresh_process_matches_trained_model(retinanet, detect_cli):
                              atol=1e-5)
   assert got['classes'] == expected['detection_classes'][:n].tolist()
   assert got['class_names'] == [LABELS.get(c, str(c)) for c in got['classes']]
+  saved = [name for name, _ in tf.train.list_variables(
+      os.path.join(retinanet['export_dir'], 'variables', 'variables'))]
+  assert any('adapter_norm2/norm/gamma' in name for name in saved)
 
 
 @pytest.mark.slow
@@ -196,7 +201,7 @@ def test_a_checkpoint_of_another_model_is_reported_by_variable(
         params, str(trained_retinanet['root'] / 'model_dir'), str(export_dir))
   message = str(e.value)
   assert 'does not match the model: ' in message
-  assert '142 variables match, 0 are missing from the checkpoint, 38 have another shape' in message
+  assert '182 variables match, 0 are missing from the checkpoint, 38 have another shape' in message
   assert ('shape mismatch: model/_decoder/layer_with_weights-0/bias '
           '(lateral_5/bias:0, shape [8]): checkpoint has shape [16]') in message
   assert list(tmp_path.iterdir()) == []
