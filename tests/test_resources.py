@@ -15,6 +15,7 @@ from official_projects_backbone_reuse.analysis import resources
 from official_projects_backbone_reuse.analysis import train_flops
 from official_projects_backbone_reuse.analysis import variants
 from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.common.errors import UserError
 from official_projects_backbone_reuse.configs import loading
 from tests import reuse_helpers as h
 
@@ -198,3 +199,14 @@ def test_bad_arguments_end_in_one_line(capsys, tmp_path):
       f'error: --csv={tmp_path}/a_file/x.csv: cannot be written, '
       f'{tmp_path}/a_file is a file.')
   assert os.listdir(tmp_path) == ['a_file']
+
+
+@pytest.mark.slow
+def test_a_measurement_that_fails_says_why_in_one_line():
+  # Forked from the fork server that `rows` started (or starts it).
+  with pytest.raises(UserError) as e:
+    resources.measure_in_process(SPEC, 'frozen', 1, 1, 0,
+                                 params_override='task.model.no_such_key=1')
+  assert str(e.value).startswith(
+      f'{SPEC} frozen: measuring a step of 1 image(s) failed (exit 2): ')
+  assert 'no_such_key' in str(e.value) and '\n' not in str(e.value)

@@ -1,6 +1,7 @@
 """Step time and peak memory of a detector's training step, measured in a
-process of its own (`backbone-reuse-resources` starts one per variant and
-repeat, interleaved, so that the variants share the machine's noise).
+process of its own (`backbone-reuse-resources` forks one per variant and
+repeat from a fork server that has imported this module, interleaved, so
+that the variants share the machine's noise).
 
 The step is the task's own `train_step` (forward, losses, gradients, the
 optimizer update) on one synthetic batch made by the task's input pipeline
@@ -25,6 +26,8 @@ ends with exit status 3 (`OUT_OF_MEMORY`).
 """
 import argparse
 import json
+import os
+import signal
 import sys
 import time
 from typing import Dict, Optional, Sequence
@@ -156,6 +159,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return OUT_OF_MEMORY
   print(json.dumps(result), flush=True)
   return 0
+
+
+def main_in_child(argv: Sequence[str], stdout_path: str,
+                  stderr_path: str) -> None:
+  """`main` in a process that `resources` forked: its output to files
+  (TensorFlow's C++ logs too), its exit status the process's."""
+  signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it
+  for fd, path in ((1, stdout_path), (2, stderr_path)):
+    opened = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.dup2(opened, fd)
+    os.close(opened)
+  sys.exit(main(argv))
 
 
 if __name__ == '__main__':
