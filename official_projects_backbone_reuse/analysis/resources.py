@@ -106,6 +106,8 @@ def measure_in_process(spec: str, variant: str, batch_size: int, steps: int,
   context.set_forkserver_preload([step_cost.__name__])
   with tempfile.TemporaryDirectory() as directory:
     out, err = (os.path.join(directory, n) for n in ('out', 'err'))
+    for path in (out, err):  # there to read even if the child never starts
+      open(path, 'w').close()
     process = context.Process(target=step_cost.main_in_child,
                               args=(argv, out, err))
     process.start()
