@@ -106,4 +106,3 @@ def test_a_run_trains_decoder_and_heads_and_fine_tuning_takes_them(
   reader = tf.train.load_checkpoint(str(run))
   assert any(k.startswith('model/momentum_target/')
              for k in reader.get_variable_to_shape_map())
-

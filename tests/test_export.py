@@ -2,8 +2,8 @@
 
 One RetinaNet with series adapters is built, perturbed away from its
 initialisation, adapters included (so only a restored export can reproduce
-it), checkpointed as Model Garden's trainer
-does (`model=`), exported once and shared by the tests.
+it), checkpointed as Model Garden's trainer does (`model=`), exported once
+and shared by the tests.
 """
 import json
 import os

@@ -92,8 +92,9 @@ def measure_in_process(spec: str, variant: str, batch_size: int, steps: int,
   when the batch does not fit in memory.
 
   The process is forked from a fork server that has imported `step_cost`
-  (TensorFlow, Model Garden: about 20 s of CPU here) once, not started
-  afresh: it shares no runtime, memory peak or thread with the others."""
+  (TensorFlow, Model Garden: about 20 s of CPU on a 2-core machine) once,
+  not started afresh: it shares no runtime, memory peak or thread with the
+  others."""
   argv = [spec, f'--variant={variant}', f'--batch_size={batch_size}',
           f'--steps={steps}', f'--warmup={warmup}',
           f'--params_override={params_override}']
