@@ -22,9 +22,6 @@ from tests import reuse_helpers as h
 TRAIN_MODULE = 'official_projects_backbone_reuse.train'
 _TRAIN_LOG = (r"train \| step:\s+(\d+) \| steps/sec.*?'{key}': "
               r'np\.float32\(([^)]+)\)')
-_EVAL_LOG = re.compile(
-    r"eval \| step:\s+(\d+) \| steps/sec.*?'validation_loss': "
-    r'np\.float32\(([^)]+)\)', re.S)
 
 
 def tiny_params(upstream_dir, world, steps=4, batch=4, eval_data=True):
@@ -90,10 +87,6 @@ def train_losses(log: str, key: str = 'training_loss') -> Dict[int, float]:
   """{global step: the loss `key`} from Model Garden's controller log."""
   pattern = re.compile(_TRAIN_LOG.format(key=re.escape(key)), re.S)
   return {int(s): float(v) for s, v in pattern.findall(log)}
-
-
-def eval_losses(log: str) -> Dict[int, float]:
-  return {int(s): float(v) for s, v in _EVAL_LOG.findall(log)}
 
 
 def free_ports(count: int) -> List[int]:
