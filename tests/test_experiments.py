@@ -190,8 +190,9 @@ def _distinct_models():
   (backbone, adapter). Depth (ResNet-50/101) and widths (RPN convolutions,
   512 filters) do not change which parts train; every recipe is still
   loaded strictly by the tests above. Stage 2 (class-balanced re-tuning)
-  shares its stage-1 model; what it trains is tested on a tiny cascade in
-  test_class_balanced_retuning.py."""
+  shares its stage-1 model; which layers it trains is tested on a tiny
+  cascade in test_class_balanced_retuning.py, and that nothing else moves
+  by the LVIS job test."""
   seen = {}
   for spec in list(RECIPES) + BUILT_INIT_SPECS + ADAPTER_SPECS:
     params = load(spec)

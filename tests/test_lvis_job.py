@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from official_projects_backbone_reuse.jobs import lvis_job
 from official_projects_backbone_reuse.common.errors import ConfigError
@@ -17,6 +18,9 @@ from official_projects_backbone_reuse.evaluation import (
     LVIS_DETECTIONS_FILE)
 from tests import reuse_helpers as h
 from tests.conftest import TINY_JOB
+
+# The detector's parts in Model Garden's checkpoints (besides the optimizer).
+_PARTS = ('backbone', 'decoder', 'rpn_head', 'detection_head', 'mask_head')
 
 
 @pytest.mark.slow
@@ -51,6 +55,18 @@ def test_lvis_job_runs_every_step(tiny_default_job):
 
   stage2_log = (workdir / 'logs' / 'lvis_frozen_stage2.log').read_text()
   assert 'Class-balanced re-tuning' in stage2_log
+  # Stage 2 moved the classification layer of the stage-1 detector and
+  # nothing else of it, batch-norm statistics included.
+  stage1, stage2 = (
+      tf.train.load_checkpoint(str(workdir / lvis_job.RUNS[name][0]))
+      for name in ('frozen', 'frozen_stage2'))
+  weights = [k for k in stage1.get_variable_to_shape_map()
+             if k.split('/')[0] in _PARTS and 'OPTIMIZER_SLOT' not in k]
+  assert len(weights) > 200
+  assert {k for k in weights if not np.array_equal(
+      stage1.get_tensor(k), stage2.get_tensor(k))} == {
+          f'detection_head/0/_classifier/{v}/.ATTRIBUTES/VARIABLE_VALUE'
+          for v in ('kernel', 'bias')}
 
   analysis = workdir / 'lvis_analysis'
   with open(analysis / 'class_ap.csv') as f:
