@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from official.core import task_factory
+from official.vision.ops import augment
 
 from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.modeling import box_contrast
@@ -63,6 +64,31 @@ def test_two_views_share_their_proposal_ids(upstream, tiny_world):
   ids2 = [set(t.numpy()[t.numpy() > 0].tolist())
           for t in labels2['cls_targets'].values()]
   assert set().union(*ids1) == set().union(*ids2)
+
+
+# AlignDet's nine operations at magnitude m, as Model Garden's ops take them.
+_REFERENCE_OPS = (
+    lambda image, m: image,
+    lambda image, m: augment.autocontrast(image),
+    lambda image, m: augment.equalize(image),
+    lambda image, m: augment.solarize(image, min(int(m * 256 / 10), 255)),
+    lambda image, m: augment.color(image, m * 1.8 / 10 + 0.1),
+    lambda image, m: augment.contrast(image, m * 1.8 / 10 + 0.1),
+    lambda image, m: augment.brightness(image, m * 1.8 / 10 + 0.1),
+    lambda image, m: augment.sharpness(image, m * 1.8 / 10 + 0.1),
+    lambda image, m: augment.posterize(image, 4 - int(m * 4 / 10)),
+)
+
+
+def test_each_operation_at_each_magnitude_is_model_gardens():
+  image = tf.cast(tf.random.uniform([16, 24, 3], 0, 256, tf.int32), tf.uint8)
+  ops = box_pretraining._PHOTOMETRIC  # pylint: disable=protected-access
+  assert len(ops) == len(_REFERENCE_OPS) == 9
+  for m in range(1, 10):
+    arguments = box_pretraining.magnitude_arguments(tf.constant(m))
+    for i, (op, reference) in enumerate(zip(ops, _REFERENCE_OPS)):
+      np.testing.assert_array_equal(op(image, arguments), reference(image, m),
+                                    err_msg=f'operation {i}, magnitude {m}')
 
 
 def test_the_nine_photometric_operations_keep_geometry():
