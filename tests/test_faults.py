@@ -143,13 +143,13 @@ def _copy_run(run, tmp_path):
 
 @pytest.mark.slow
 def test_half_written_checkpoint_stops_the_command(two_step_run, tmp_path):
+  # Checked in load_experiment, before anything runs; a command stops there
+  # with its one line and exit 2 (test_train_cli).
   params, model_dir = _copy_run(two_step_run, tmp_path)
   os.remove(model_dir / 'ckpt-2.data-00000-of-00001')
-  config = rh.write_config(params, tmp_path / 'config.yaml')
-  proc = rh.run(rh.train_command(config, model_dir))
-  assert proc.returncode == 2, proc.stderr[-2000:]
-  assert proc.stderr.strip().splitlines()[-1].startswith('error: ')
-  assert f'{model_dir}/ckpt-2.data-00000-of-00001 missing' in proc.stderr
+  with pytest.raises(checkpoints.CheckpointError) as e:
+    checks.check_inputs(params, 'train', str(model_dir))
+  assert f'{model_dir}/ckpt-2.data-00000-of-00001 missing' in str(e.value)
   # The index alone missing: TensorFlow would start again from step 0.
   os.remove(model_dir / 'ckpt-2.index')
   with pytest.raises(checkpoints.CheckpointError,
