@@ -63,7 +63,8 @@ def _backbone(model_name, weights='', **options):
 
 
 def _images():
-  pixels = tf.random.uniform([2, SIZE, SIZE, 3], maxval=255.0, seed=3)
+  pixels = tf.random.stateless_uniform([2, SIZE, SIZE, 3], seed=[3, 0],
+                                      maxval=255.0)  # the same every call
   # What Model Garden's parsers feed a detector.
   normalised = ((pixels - preprocess_ops.MEAN_RGB)
                 / preprocess_ops.STDDEV_RGB)
@@ -335,24 +336,39 @@ def test_adapters_and_freeze_at_together_on_a_keras_application():
   assert set(map(id, adapters.adapter_variables(backbone))) <= trained
 
 
+@pytest.fixture(scope='module')
+def plain_backbone(tmp_path_factory):
+  """model name -> the plain frozen backbone's checkpoint prefix, weight
+  count and outputs on `_images()`; each made once for its three adapters."""
+  made = {}
+
+  def get(model_name):
+    if model_name not in made:
+      plain = h.build_backbone(_keras_model_config(model_name),
+                               input_size=SIZE, freeze_backbone=True)
+      prefix = tf.train.Checkpoint(backbone=plain).save(
+          str(tmp_path_factory.mktemp(model_name) / 'ckpt'))
+      made[model_name] = (prefix, len(plain.weights),
+                          plain(_images()[1], training=False))
+    return made[model_name]
+  return get
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize('adapter', ['parallel', 'series', 'film'])
 @pytest.mark.parametrize('model_name', ['ResNet50', 'EfficientNetB0'])
-def test_adapters_on_a_keras_application(model_name, adapter, tmp_path):
+def test_adapters_on_a_keras_application(model_name, adapter, plain_backbone):
   """Adapters beyond the stem, zero/identity-initialised: the adapted
   backbone computes the plain one's function, and only adapters train."""
-  config = _keras_model_config(model_name)
-  plain = h.build_backbone(config, input_size=SIZE, freeze_backbone=True)
-  prefix = tf.train.Checkpoint(backbone=plain).save(str(tmp_path / 'ckpt'))
-  adapted = h.build_backbone(config, input_size=SIZE, freeze_backbone=True,
-                             adapter=adapter)
+  prefix, plain_weights, expected = plain_backbone(model_name)
+  adapted = h.build_backbone(_keras_model_config(model_name), input_size=SIZE,
+                             freeze_backbone=True, adapter=adapter)
   new = adapters.adapter_variables(adapted)
   assert new and {id(v) for v in adapted.trainable_variables} == {
       id(v) for v in new if v.trainable}
   report = checkpoints.restore_backbone(adapted, prefix, new_by_design=new)
-  assert len(report.restored) == len(plain.weights)
+  assert len(report.restored) == plain_weights
   _, normalised = _images()
-  expected = plain(normalised, training=False)
   got = adapted(normalised, training=True)
   for level in expected:
     np.testing.assert_allclose(got[level], expected[level], rtol=1e-5,
