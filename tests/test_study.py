@@ -267,7 +267,7 @@ def test_before_commands_run_once_in_order_and_a_failure_stops(
   assert spec.load(os.path.join(shipped, 'small_table1.yaml')
                    ).uses_large_upstream
   box = spec.load(os.path.join(shipped, 'small_box_pretraining.yaml'))
-  assert not box.uses_large_upstream and len(box.before) == 6
+  assert not box.uses_large_upstream and len(box.before) == 7
 
 
 def test_printing_the_commands_imports_no_tensorflow(tmp_path):
