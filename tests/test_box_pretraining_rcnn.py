@@ -47,8 +47,9 @@ def test_regions_line_up_across_the_views(upstream, tiny_world):
   task = task_factory.get_task(params.task)
   (_, labels1), (_, labels2) = next(iter(
       task.build_inputs(params.task.train_data)))
-  width = 128
   for image in range(2):
+    # The resized image's width (not the padded 128: sizes vary).
+    width = float(labels1['image_info'][image][1, 1])
     ids1, ids2 = (l['gt_classes'][image].numpy() for l in (labels1, labels2))
     found = ids1[ids1 > 0]
     # The proposals, in order, as ids 1..P (P at most max_proposals); the
