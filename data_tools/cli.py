@@ -24,8 +24,8 @@ def run_main(main_fn: Callable[[], dict]) -> int:
   (status 0); a DataError becomes `error: ...` on stderr and status 2,
   Ctrl-C (130) and SIGTERM (143) one line too, after the cleanup."""
   try:
-    with errors.sigterm_raises():
-      summary = main_fn()
+    summary = main_fn()
+    errors.raise_if_stopped()
   except (KeyboardInterrupt, errors.Stopped) as e:
     stopped = errors.Stopped.of(e)
     raise errors.Stopped(f'{stopped.signal_name}: stopped; nothing was '

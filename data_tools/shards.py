@@ -20,6 +20,7 @@ from typing import Dict, Iterable, Iterator, List, Optional
 
 import tensorflow as tf
 
+from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.io_utils import Progress
@@ -140,6 +141,7 @@ def _write(output_prefix, records, num_shards, total, label, extra_files,
     for path, content in zip(temporaries[num_shards:], extra_files.values()):
       with open(path, 'wb') as f:
         f.write(content)
+    errors.raise_if_stopped()  # never commit shards after a stop
     for temporary, final in zip(temporaries, all_finals):
       os.replace(temporary, final)
     for path in stale:

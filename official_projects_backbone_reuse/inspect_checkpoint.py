@@ -189,6 +189,7 @@ def check_restore(path: str, experiment: str, config_files: Sequence[str],
   return report.details().splitlines()
 
 
+@errors.exits_on_error
 def main(argv: Sequence[str]) -> int:
   if len(argv) != 2:
     print('usage: backbone-reuse-inspect-checkpoint PATH [--experiment=E '

@@ -11,7 +11,7 @@ import functools
 import signal
 import sys
 import threading
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional, Union
 
 
 class UserError(Exception):
@@ -24,8 +24,16 @@ class ConfigError(UserError, ValueError):
   file or key."""
 
 
-class Stopped(UserError):
-  """Stopped by Ctrl-C (exit 130) or SIGTERM (143), cleaned up."""
+class Stopped(BaseException):
+  """Stopped by Ctrl-C (exit 130) or SIGTERM (143), cleaned up.
+
+  A BaseException, as KeyboardInterrupt is: the `except Exception` of
+  AutoGraph's conversion, Keras, Model Garden or our own code lets it
+  through. Where it is swallowed all the same (a bare `except:`, a
+  `__del__` it lands in), the request is remembered: `raise_if_stopped`
+  raises it again at the next commit of an output or train loop, and the
+  command ends as stopped whatever happened after it.
+  """
 
   def __init__(self, message: str, exit_code: int):
     super().__init__(message)
@@ -43,19 +51,49 @@ class Stopped(UserError):
                                                         130)
 
 
-def _raise_stopped(signum, _):
-  raise Stopped(f'{signal.Signals(signum).name}: stopped', 128 + signum)
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_requested: Optional[Stopped] = None  # the first stop request, if any
+
+
+def _stop(signum, _):
+  global _requested
+  stopped = Stopped(
+      f'{"Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name}'
+      ': stopped', 128 + signum)
+  _requested = _requested or stopped
+  raise stopped
+
+
+def stop_requested() -> Optional[Stopped]:
+  """The stop asked for by a signal since the command began, if any."""
+  return _requested
+
+
+def raise_if_stopped() -> None:
+  """Raises the stop asked for, if any, even when the Stopped its signal
+  raised was swallowed: called before an output is committed (renamed to
+  its final name) and after each train loop."""
+  if _requested is not None:
+    raise Stopped(str(_requested), _requested.exit_code)
 
 
 @contextlib.contextmanager
-def sigterm_raises() -> Iterator[None]:
-  """Within the block SIGTERM (what `kill`, `timeout` and preemption send)
-  raises Stopped, so cleanup runs as it does for Ctrl-C."""
-  previous = signal.signal(signal.SIGTERM, _raise_stopped)
+def stop_requests() -> Iterator[None]:
+  """Within the block Ctrl-C and SIGTERM (what `kill`, `timeout` and a
+  scheduler's preemption send) raise Stopped, so cleanup runs, and are
+  remembered (`raise_if_stopped`). Nested blocks share the outer one's."""
+  global _requested
+  previous = {s: signal.signal(s, _stop) for s in _STOP_SIGNALS}
+  outermost = previous[signal.SIGTERM] is not _stop
+  if outermost:
+    _requested = None
   try:
     yield
   finally:
-    signal.signal(signal.SIGTERM, previous)
+    for s, handler in previous.items():
+      signal.signal(s, handler)
+    if outermost:
+      _requested = None
 
 
 def first_line(error: BaseException) -> str:
@@ -75,7 +113,7 @@ def one_line(error: BaseException) -> str:
   return ' '.join(str(error).split())
 
 
-def report(error: UserError) -> int:
+def report(error: Union[UserError, Stopped]) -> int:
   """Prints `error: <message>` (one line) to stderr; the exit status."""
   print(f'error: {one_line(error)}', file=sys.stderr, flush=True)
   return error.exit_code
@@ -83,20 +121,31 @@ def report(error: UserError) -> int:
 
 def exits_on_error(main: Callable[..., int]) -> Callable[..., int]:
   """Wraps a command's `main`: a UserError becomes one line on stderr and
-  `main` returns its exit status, instead of a traceback; SIGTERM stops it
-  as Ctrl-C does (cleanup runs), each with one line, exit 143 or 130."""
+  `main` returns its exit status, instead of a traceback; Ctrl-C and
+  SIGTERM stop it (cleanup runs) with one line, exit 130 or 143, also when
+  the Stopped they raised was swallowed or turned into another error on
+  its way out."""
 
   @functools.wraps(main)
   def wrapped(*args, **kwargs):
-    try:
-      if threading.current_thread() is not threading.main_thread():
-        return main(*args, **kwargs)  # signal handlers: main thread only
-      with sigterm_raises():
+    if threading.current_thread() is not threading.main_thread():
+      try:  # signal handlers: main thread only
         return main(*args, **kwargs)
-    except KeyboardInterrupt as e:
-      return report(Stopped.of(e))
-    except UserError as e:
-      return report(e)
+      except UserError as e:
+        return report(e)
+    with stop_requests():
+      try:
+        status = main(*args, **kwargs)
+        raise_if_stopped()
+        return status
+      except (KeyboardInterrupt, Stopped) as e:
+        return report(Stopped.of(e))
+      except BaseException as e:
+        stopped = stop_requested()
+        if stopped is not None:  # an error the stop caused on its way out
+          return report(stopped)
+        if isinstance(e, UserError):
+          return report(e)
+        raise
 
   return wrapped
-

@@ -14,6 +14,7 @@ import shutil
 import uuid
 from typing import Iterator, Mapping, Union
 
+from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common.errors import UserError
 
 
@@ -92,6 +93,7 @@ def write_all_atomically(outputs: Mapping[str, Union[bytes, str]]) -> None:
       with tf.io.gfile.GFile(tmp, 'wb' if isinstance(data, bytes) else 'w'
                              ) as f:
         f.write(data)
+    errors.raise_if_stopped()  # never commit an output after a stop
     for tmp, path in staged:
       tf.io.gfile.rename(tmp, path, overwrite=True)
   except BaseException:
@@ -119,6 +121,7 @@ def atomic_directory(directory: str) -> Iterator[str]:
   os.mkdir(staging)
   try:
     yield staging
+    errors.raise_if_stopped()  # never commit an output after a stop
     if os.path.lexists(directory):
       old = temporary_path(directory)
       os.replace(directory, old)

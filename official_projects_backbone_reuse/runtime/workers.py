@@ -5,7 +5,8 @@ In a multi-worker run only the chief writes into `--model_dir`
 directory that is removed at the end, and resume from the chief's latest
 checkpoint (Model Garden's runner gives them an empty temporary directory,
 so after a preemption they would start again from step 0 while the chief
-resumes). The runner also carries the NaN-loss guard.
+resumes). The runner also carries the NaN-loss guard and stops at the
+end of a loop when a stop was asked for.
 """
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ import tensorflow as tf
 from official.core import train_lib
 from official.core import train_utils
 
+from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.runtime import nan_guard
 from official_projects_backbone_reuse.runtime.strategies import is_chief
 
@@ -41,6 +43,12 @@ class WorkerDirectory:
       shutil.rmtree(self.path, ignore_errors=True)
 
 
+def _stop_if_requested(unused_output) -> None:
+  """A train action: a stop whose Stopped was swallowed (by a `__del__`
+  it landed in, say) stops the run here, before the loop's checkpoint."""
+  errors.raise_if_stopped()
+
+
 class ExperimentRunner(train_lib.OrbitExperimentRunner):
   """Model Garden's runner, with the non-finite loss guard and, on workers
   other than the chief, checkpoints restored from the chief's `model_dir`.
@@ -56,7 +64,8 @@ class ExperimentRunner(train_lib.OrbitExperimentRunner):
     self.checkpoint_dir = checkpoint_dir or kwargs['model_dir']
     self.nonfinite_guard = nan_guard.NonFiniteLossGuard(self)
     super().__init__(
-        train_actions=[self.nonfinite_guard] + list(train_actions or []),
+        train_actions=[_stop_if_requested, self.nonfinite_guard]
+        + list(train_actions or []),
         **kwargs)
 
   def _build_trainer(self, task, train: bool, evaluate: bool):

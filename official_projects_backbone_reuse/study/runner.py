@@ -231,7 +231,7 @@ def run(study: spec.Study, workdir: str) -> int:
   cells = study.cells()
   number, cell = 0, None
   try:
-    with errors.sigterm_raises():
+    with errors.stop_requests():
       prepare(study)
       try:
         run_before(study, workdir)
@@ -239,6 +239,7 @@ def run(study: spec.Study, workdir: str) -> int:
         raise steps.StepFailed(f'the study stopped before its cells: {e}'
                                ) from e
       for number, cell in enumerate(cells, 1):
+        errors.raise_if_stopped()
         print(f'\n=== cell {number}/{len(cells)}: {cell.name}', flush=True)
         if metrics[cell] is not None:
           print('  done before, reused', flush=True)
