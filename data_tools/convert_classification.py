@@ -39,6 +39,7 @@ from official_projects_backbone_reuse.data_tools import parallel
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.cli import command_parser
 from official_projects_backbone_reuse.data_tools.cli import run_main
+from official_projects_backbone_reuse.data_tools import shards
 from official_projects_backbone_reuse.data_tools.shards import write_tfrecord_shards
 from official.vision.data import tfrecord_lib
 import tensorflow as tf
@@ -149,12 +150,14 @@ def convert_classification(image_root: str,
     DataError: invalid input (nothing is written then).
   """
   parallel.check_processes(num_processes)
+  labels_file = labels_path(output_prefix)
+  shards.check_outputs(output_prefix, num_shards, [('--image_root', image_root)],
+                       [labels_file], overwrite)
   class_names, items, skipped = list_images(image_root, class_names)
   order = list(range(len(items)))
   random.Random(seed).shuffle(order)
   jobs = [(items[i][0], items[i][1], class_names[items[i][1]], image_root)
           for i in order]
-  labels_file = labels_path(output_prefix)
   files = write_tfrecord_shards(
       output_prefix, parallel.imap(encode_image, jobs, num_processes),
       num_shards, len(items),

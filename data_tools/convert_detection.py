@@ -66,6 +66,7 @@ from official_projects_backbone_reuse.data_tools import parallel
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.cli import command_parser
 from official_projects_backbone_reuse.data_tools.cli import run_main
+from official_projects_backbone_reuse.data_tools import shards
 from official_projects_backbone_reuse.data_tools.shards import write_tfrecord_shards
 from official.vision.data import create_coco_tf_record
 
@@ -420,6 +421,9 @@ def convert_detection(annotation_file: str,
     DataError: invalid input (nothing is written then).
   """
   parallel.check_processes(num_processes)
+  shards.check_outputs(output_prefix, num_shards,
+                       [('--annotation_file', annotation_file),
+                        ('--image_dir', image_dir)], overwrite=overwrite)
   images, to_write, id_to_name, report = check_annotations(
       annotation_file, load_annotations(annotation_file), include_masks)
   located = []

@@ -57,6 +57,7 @@ from official_projects_backbone_reuse.data_tools import parallel
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.cli import command_parser
 from official_projects_backbone_reuse.data_tools.cli import run_main
+from official_projects_backbone_reuse.data_tools import shards
 from official_projects_backbone_reuse.data_tools.shards import write_tfrecord_shards
 
 REQUIRED_KEYS = {
@@ -223,6 +224,10 @@ def convert_lvis(annotation_file: str,
   """
   parallel.check_processes(num_processes)
   roots = split_roots(image_roots)
+  shards.check_outputs(output_prefix, num_shards,
+                       [('--annotation_file', annotation_file)]
+                       + [('--image_root', root) for root in roots],
+                       overwrite=overwrite)
   content = convert_detection.load_annotations(annotation_file, REQUIRED_KEYS)
   _check_lvis_v1(annotation_file, content)
   for annotation in content['annotations']:

@@ -56,6 +56,7 @@ from official_projects_backbone_reuse.data_tools import parallel
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.cli import command_parser
 from official_projects_backbone_reuse.data_tools.cli import run_main
+from official_projects_backbone_reuse.data_tools import shards
 from official_projects_backbone_reuse.data_tools.shards import write_tfrecord_shards
 
 VOC_CLASSES = (
@@ -173,6 +174,9 @@ def convert_voc(voc_root: str, sets: Sequence[Tuple[str, str]],
   """Converts VOC sets to TFRecords and a COCO-format JSON (see the module
   docstring); returns the summary. Raises DataError (nothing written)."""
   parallel.check_processes(num_processes)
+  annotation_file = f'{output_prefix}.json'
+  shards.check_outputs(output_prefix, num_shards, [('--voc_root', voc_root)],
+                       [annotation_file], overwrite)
   content = to_coco(voc_root, sets, class_names)
   where = f'{voc_root} ({",".join(f"{y}:{s}" for y, s in sets)})'
   images, to_write, id_to_name, report = convert_detection.check_annotations(
@@ -183,7 +187,6 @@ def convert_voc(voc_root: str, sets: Sequence[Tuple[str, str]],
     located.append((image, voc_root, image['file_name']))
   jobs = convert_detection.image_jobs(located, to_write, id_to_name,
                                       include_masks=False)
-  annotation_file = f'{output_prefix}.json'
   files = write_tfrecord_shards(
       output_prefix, parallel.imap(convert_detection.encode_image, jobs,
                                    num_processes),

@@ -240,6 +240,9 @@ def write_proposals(input_pattern: str, output_prefix: str, num_shards: int,
   paths = input_files.files(input_pattern)
   if not paths:
     raise DataError(f'--input_pattern={input_pattern!r} matches no file')
+  shards.check_outputs(output_prefix, num_shards,
+                       [('--input_pattern', path) for path in paths],
+                       overwrite=overwrite)
   try:  # a damaged file is named here, before anything is computed
     total = sum(1 for path in paths
                 for _ in tfrecords.read_records(path, True, strict=True))

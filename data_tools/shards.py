@@ -5,9 +5,10 @@ temporary names next to their final names and renamed only when every one of
 them is complete; on any error, Ctrl-C or SIGTERM all temporaries are
 removed, so a failed conversion leaves no output (and the temporaries of a
 conversion killed outright are removed by the next one). An output prefix
-owns its shards: shards of an earlier conversion to it under other names
-(another --num_shards) are an error unless `overwrite`, which removes them
-once the new ones are in place; a second conversion to the same prefix
+owns its shards: existing shards and companion files, and shards of an
+earlier conversion to it under other names (another --num_shards), are an
+error unless `overwrite`, which removes the latter once the new ones are in
+place (`check_outputs`, which the converters call before their work); a second conversion to the same prefix
 while one runs is refused (a lock file beside the shards). Used by the
 converters; not a command of its own.
 """
@@ -16,7 +17,7 @@ import contextlib
 import glob
 import os
 import resource
-from typing import Dict, Iterable, Iterator, List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import tensorflow as tf
 
@@ -70,6 +71,38 @@ def _lock(output_prefix: str) -> Iterator[None]:
     os.remove(path)
 
 
+def check_outputs(output_prefix: str, num_shards: int,
+                  inputs: Iterable[Tuple[str, str]] = (),
+                  extra_files: Iterable[str] = (),
+                  overwrite: bool = False) -> None:
+  """What a conversion to `output_prefix` will write, checked before its
+  work (`files.check_outputs`): the shards and `extra_files`, against the
+  conversion's `inputs` ((flag, path) pairs); shards of an earlier
+  conversion to the prefix under other names need `overwrite` too, since
+  input_path patterns would mix them with the new ones.
+
+  Raises:
+    DataError: naming --num_shards, --output_prefix or the file.
+  """
+  if not 1 <= num_shards <= max_shards():
+    raise DataError(f'num_shards: expected 1 to {max_shards()} (each shard '
+                    'is an open file while writing; see ulimit -n), found '
+                    f'{num_shards}')
+  finals = shard_paths(output_prefix, num_shards)
+  try:
+    files.check_outputs([files.Output('--output_prefix', path)
+                         for path in finals + list(extra_files)],
+                        inputs, overwrite)
+  except errors.UserError as e:
+    raise DataError(str(e)) from e
+  stale = [p for p in existing_shards(output_prefix) if p not in finals]
+  if stale and not overwrite:
+    raise DataError(f'{output_prefix}: {len(stale)} shard(s) of an earlier '
+                    f'conversion to this prefix are there ({stale[0]}, ...), '
+                    'which input_path patterns would mix with these; '
+                    'remove them or pass --overwrite')
+
+
 def write_tfrecord_shards(
     output_prefix: str,
     records: Iterable[bytes],
@@ -93,16 +126,14 @@ def write_tfrecord_shards(
     extra_files: other outputs (path -> content) committed together with the
       shards, e.g. a label map.
     progress_stream: where the progress counter goes (default stderr).
-    overwrite: replace the shards of an earlier conversion to the prefix
-      under other names (same names are always replaced).
+    overwrite: replace existing shards and extra files, and remove the
+      shards of an earlier conversion to the prefix under other names.
 
   Returns:
     The shard paths, in order.
   """
-  if not 1 <= num_shards <= max_shards():
-    raise DataError(f'num_shards: expected 1 to {max_shards()} (each shard '
-                    'is an open file while writing; see ulimit -n), found '
-                    f'{num_shards}')
+  check_outputs(output_prefix, num_shards, extra_files=extra_files or {},
+                overwrite=overwrite)
   directory = os.path.dirname(os.path.abspath(output_prefix))
   try:
     os.makedirs(directory, exist_ok=True)
@@ -121,11 +152,6 @@ def _write(output_prefix, records, num_shards, total, label, extra_files,
            progress_stream, overwrite) -> List[str]:
   finals = shard_paths(output_prefix, num_shards)
   stale = [p for p in existing_shards(output_prefix) if p not in finals]
-  if stale and not overwrite:
-    raise DataError(f'{output_prefix}: {len(stale)} shard(s) of an earlier '
-                    f'conversion to this prefix are there ({stale[0]}, ...), '
-                    'which input_path patterns would mix with these; '
-                    'remove them or pass --overwrite')
   all_finals = finals + list(extra_files)
   temporaries = [files.temporary_path(path) for path in all_finals]
   writers = []

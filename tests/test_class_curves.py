@@ -135,13 +135,20 @@ def _argv(world, output_dir, *extra):
 @pytest.fixture(scope='module')
 def analysis(world):
   """The command's outputs with default flags, into an existing directory
-  holding a stale class_ap.csv (replaced)."""
+  holding a stale class_ap.csv (replaced with --overwrite only)."""
   output_dir = world['base'] / 'out'
   output_dir.mkdir()
   (output_dir / 'class_ap.csv').write_text('stale')
+  stderr = io.StringIO()
+  with contextlib.redirect_stderr(stderr):
+    assert class_curves.main(_argv(world, output_dir)) == 2
+  assert stderr.getvalue() == (
+      f'error: --output_dir={output_dir}/class_ap.csv: the file exists; pass '
+      '--overwrite to replace it.\n')
+  assert os.listdir(output_dir) == ['class_ap.csv']
   stdout = io.StringIO()
   with contextlib.redirect_stdout(stdout):
-    assert class_curves.main(_argv(world, output_dir)) == 0
+    assert class_curves.main(_argv(world, output_dir, '--overwrite')) == 0
   return output_dir, stdout.getvalue()
 
 
@@ -369,6 +376,6 @@ def test_failure_while_writing_leaves_no_partial_files(world, tmp_path):
   output_dir.mkdir()
   (output_dir / 'tables.md').write_text('old')
   with mock.patch.object(tf.io.gfile, 'rename', side_effect=OSError('full')):
-    assert class_curves.main(_argv(world, output_dir)) == 2
+    assert class_curves.main(_argv(world, output_dir, '--overwrite')) == 2
   assert os.listdir(output_dir) == ['tables.md']
   assert (output_dir / 'tables.md').read_text() == 'old'

@@ -466,7 +466,11 @@ def test_an_output_prefix_owns_its_shards(tmp_path, capsys):
   assert _listing(out) == two
   for bad, said in (('--num_shards=10000000', 'num_shards: expected 1 to'),
                     (f'--output_prefix={image_dir}/1.jpg/train',
-                     'cannot write shards in')):
+                     '1.jpg is a file'),
+                    (f'--output_prefix={image_dir}/train',
+                     'the output lies inside the input --image_dir='),
+                    ('--num_shards=2', 'train-00000-of-00002.tfrecord: the '
+                     'file exists; pass --overwrite to replace it.')):
     assert convert(bad) == 2 and said in capsys.readouterr().err
   assert _listing(out) == two
   assert convert('--num_shards=3', '--overwrite') == 0
@@ -476,7 +480,7 @@ def test_an_output_prefix_owns_its_shards(tmp_path, capsys):
   # left (its lock, its temporaries) is cleaned up by the next one.
   lock = out / '.train.lock'
   lock.write_text(str(os.getpid()))
-  assert convert('--num_shards=3') == 2
+  assert convert('--num_shards=3', '--overwrite') == 2
   assert f'another conversion (pid {os.getpid()}) is writing' in (
       capsys.readouterr().err)
   dead = _dead_pid()
@@ -485,7 +489,7 @@ def test_an_output_prefix_owns_its_shards(tmp_path, capsys):
   left.write_bytes(b'half')
   alive = out / f'.train-00001-of-00003.tfrecord.tmp-{os.getpid()}-0123abcd'
   alive.write_bytes(b'being written')
-  assert convert('--num_shards=3') == 0
+  assert convert('--num_shards=3', '--overwrite') == 0
   assert not lock.exists() and not left.exists() and alive.exists()
 
 

@@ -34,7 +34,11 @@ def test_a_grid_of_copy_paste_samples_same_for_a_seed(tiny_world, tmp_path,
   assert picture.shape == (128 * 2 + 4, 128 * 2 + 4, 3)
   assert (picture[128 + 4:, 128 + 4:] == 255).all()  # the empty fourth cell
   first = output.read_bytes()
-  assert input_samples.main(args) == 0
+  assert input_samples.main(args) == 2  # not over its output unasked
+  assert capsys.readouterr().err == (
+      f'error: --output={output}: the file exists; pass --overwrite to '
+      'replace it.\n')
+  assert input_samples.main(args + ['--overwrite']) == 0
   assert output.read_bytes() == first
 
 

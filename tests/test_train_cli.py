@@ -211,7 +211,8 @@ def test_comma_separated_input_path_is_checked_pattern_by_pattern(tmp_path):
   override = {'task': {'train_data': {'input_path': both}}}
   params = loading.load_experiment('backbone_reuse_retinanet',
                                    [h.RETINANET_YAML], override,
-                                   mode='train', model_dir=str(tmp_path))
+                                   mode='train',
+                                   model_dir=str(tmp_path / 'run'))
   assert params.task.train_data.input_path == both
   # The search for a damaged file reads the files of both patterns.
   assert integrity.check_input_files(params, 'train') == []
@@ -221,7 +222,8 @@ def test_comma_separated_input_path_is_checked_pattern_by_pattern(tmp_path):
   with pytest.raises(ConfigError, match=rf"'{tmp_path}/c/c-\*' matches no "
                                         'file'):
     loading.load_experiment('backbone_reuse_retinanet', [h.RETINANET_YAML],
-                            missing, mode='train', model_dir=str(tmp_path))
+                            missing, mode='train',
+                            model_dir=str(tmp_path / 'run'))
 
 
 def test_gin_bindings_are_applied_as_model_garden_applies_them(tmp_path):

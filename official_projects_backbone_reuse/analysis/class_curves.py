@@ -304,6 +304,13 @@ def relative_ap(evaluations: Mapping[str, Dict[str, Any]], reference: str,
   return grid, curves, points
 
 
+def output_names() -> List[str]:
+  """Every file `analyse` can write (with both IoU types)."""
+  return ['class_ap.csv', 'tables.md'] + [
+      f'relative_ap_{iou_type}.{ext}'
+      for iou_type in class_ap_outputs.IOU_LABELS for ext in ('png', 'csv')]
+
+
 def analyse(gt, predictions, reference, train_counts, iou_types, sigma,
             max_dets=300, paths=None):
   """Everything in memory: ({file name: str or bytes}, evaluations)."""
@@ -347,6 +354,8 @@ def _parser() -> argparse.ArgumentParser:
                       help='detections kept per image, as LVIS')
   parser.add_argument('--output_dir', required=True,
                       help='where the CSV, PNG and markdown files go')
+  parser.add_argument('--overwrite', action='store_true',
+                      help='replace those files where they exist')
   return parser
 
 
@@ -358,6 +367,12 @@ def _main(args) -> int:
   if args.max_dets < 1:
     raise AnalysisError(f'--max_dets {args.max_dets}: must be at least 1.')
   files.check_output_path(args.output_dir, '--output_dir', folder=True)
+  files.check_outputs(
+      [files.Output('--output_dir', os.path.join(args.output_dir, name))
+       for name in output_names()],
+      [(f'--run {name}', path) for name, path in runs.items()]
+      + [('--val_annotations', args.val_annotations),
+         ('--train_annotations', args.train_annotations)], args.overwrite)
   gt = load_val_annotations(args.val_annotations)
   train_source = f'--train_annotations {args.train_annotations}'
   train_counts = count_train_annotations(

@@ -170,6 +170,8 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument('--params_override', default='',
                       help='applied after the files')
   parser.add_argument('--output', required=True, help='the PNG to write')
+  parser.add_argument('--overwrite', action='store_true',
+                      help='replace --output if it exists')
   parser.add_argument('--images', type=int, default=8,
                       help='samples to draw (one batch of this size)')
   parser.add_argument('--columns', type=int, default=4)
@@ -185,7 +187,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if getattr(args, flag) < 1:
       raise ConfigError(f'--{flag}={getattr(args, flag)}: expected at least '
                         '1.')
-  files.check_output_path(args.output, '--output')
+  report.check_outputs(args)
   (_, params), = report.load_specs([args.experiment], args.params_override,
                                    None)
   checks.check_input_data(

@@ -151,7 +151,21 @@ def experiments_parser(prog: str, description: str,
   parser.add_argument('--format', choices=('markdown', 'csv'),
                       default='markdown')
   parser.add_argument('--output', help='write here (atomically), not stdout')
+  parser.add_argument('--overwrite', action='store_true',
+                      help='replace output files that exist')
   return parser
+
+
+def check_outputs(args, flags: Sequence[str] = ('output',)) -> None:
+  """The output files of `flags` that are set (`files.check_outputs`),
+  against the YAML files the experiments name."""
+  specs = (args.experiments if hasattr(args, 'experiments')
+           else [args.experiment])  # show-inputs: one
+  files.check_outputs(
+      [files.Output(f'--{flag}', getattr(args, flag)) for flag in flags
+       if getattr(args, flag)],
+      [('experiment file', path) for spec in specs
+       for path in spec.partition(':')[2].split('+')], args.overwrite)
 
 
 def load_specs(specs: Sequence[str], params_override: str,
@@ -194,8 +208,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   args = parser.parse_args(argv)
   if not args.list and not args.experiments:
     parser.error('give at least one experiment, or --list')
-  if args.output:
-    files.check_output_path(args.output, '--output')
+  check_outputs(args)
   if args.list:
     text = recipes_table(recipes_lib.load_recipes())
   else:

@@ -391,9 +391,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   if not args.experiments:
     parser.error('give at least one experiment')
   _check(args)
-  for flag in ('output', 'plot', 'csv'):
-    if getattr(args, flag):
-      files.check_output_path(getattr(args, flag), f'--{flag}')
+  report.check_outputs(args, ('output', 'plot', 'csv'))
   names = [v.strip() for v in args.variants.split(',') if v.strip()]
   if args.plot and 'finetune' not in names:
     raise ConfigError('--plot shows each variant relative to finetune; add '

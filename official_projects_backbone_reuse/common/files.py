@@ -12,7 +12,7 @@ import posixpath
 import re
 import shutil
 import uuid
-from typing import Iterator, Mapping, Union
+from typing import Iterable, Iterator, Mapping, NamedTuple, Tuple, Union
 
 from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common.errors import UserError
@@ -75,6 +75,60 @@ def check_output_path(path: str, flag: str, folder: bool = False) -> None:
   if not os.access(above, os.W_OK | os.X_OK):
     raise UserError(f'{flag}={path}: cannot be written, no permission to '
                     f'write in {above}.')
+
+
+class Output(NamedTuple):
+  """A path a command writes, named by the flag it comes from; `folder`:
+  a folder the command replaces whole (else a file)."""
+  flag: str
+  path: str
+  folder: bool = False
+
+
+def _local(path: str) -> str:
+  return os.path.realpath(path) if '://' not in path else path.rstrip('/')
+
+
+def _inside(path: str, folder: str) -> bool:
+  return path.startswith(folder.rstrip('/') + '/')
+
+
+def check_outputs(outputs: Iterable[Output],
+                  inputs: Iterable[Tuple[str, str]] = (),
+                  overwrite: bool = False) -> None:
+  """The one rule for what a command writes, checked before its work.
+
+  Each output can be written where it is (`check_output_path`); one that
+  exists (a file, or a folder that is not empty) is replaced only with
+  `overwrite` (the command's --overwrite); and one that is, contains or
+  lies inside one of the command's `inputs` ((flag, path) pairs: data,
+  checkpoints, annotation files) is refused, `overwrite` or not, so that
+  no command can write over what it reads.
+
+  Raises:
+    UserError: naming the output's flag and path (and the input's).
+  """
+  inputs = [(flag, path, _local(path)) for flag, path in inputs if path]
+  for output in outputs:
+    check_output_path(output.path, output.flag, folder=output.folder)
+    path = _local(output.path)
+    for flag, given, real in inputs:
+      relation = ('is' if path == real else
+                  'contains' if _inside(real, path) else
+                  'lies inside' if _inside(path, real) else None)
+      if relation:
+        raise UserError(
+            f'{output.flag}={output.path}: the output {relation} the input '
+            f'{flag}={given}; write it elsewhere (--overwrite does not '
+            'change this).')
+    if '://' in path or overwrite or not os.path.exists(path):
+      continue
+    if not output.folder:
+      raise UserError(f'{output.flag}={output.path}: the file exists; pass '
+                      '--overwrite to replace it.')
+    if os.listdir(path):
+      raise UserError(f'{output.flag}={output.path}: the folder exists and '
+                      'is not empty; pass --overwrite to replace it.')
 
 
 def write_all_atomically(outputs: Mapping[str, Union[bytes, str]]) -> None:

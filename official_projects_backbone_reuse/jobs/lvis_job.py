@@ -71,7 +71,7 @@ def run_job(workdir: str, scale: steps.Scale, sigma: float) -> dict:
     for split in ('train', 'val'):
       convert_lvis.convert_lvis(world.annotations(split), [world.detection],
                                 os.path.join(lvis_records, split),
-                                num_shards=2,
+                                num_shards=2, overwrite=True,  # a killed run's
                                 num_processes=cli.default_processes())
     open(os.path.join(lvis_records, 'done'), 'w').close()
   times['lvis_tfrecords'] = time.time() - t
@@ -122,7 +122,7 @@ def run_job(workdir: str, scale: steps.Scale, sigma: float) -> dict:
          for name, (model_dir, _) in RUNS.items()]
       + [f'--val_annotations={world.annotations("val")}',
          f'--train_annotations={world.annotations("train")}',
-         f'--sigma={sigma}', f'--output_dir={analysis}'],
+         f'--sigma={sigma}', f'--output_dir={analysis}', '--overwrite'],
       os.path.join(world.logs, 'lvis_analysis.log'))
   times['analysis'] = time.time() - t
 

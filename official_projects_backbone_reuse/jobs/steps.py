@@ -270,7 +270,8 @@ def prepare_large_upstream(world: World, large: LargeUpstream,
       convert_classification.convert_classification(
           os.path.join(data, 'classification', split),
           os.path.join(world.records, f'large_cls_{split}'), num_shards=4,
-          class_names=class_names, num_processes=cli.default_processes())
+          class_names=class_names, num_processes=cli.default_processes(),
+          overwrite=True)  # the job's own files, of a run killed midway
     open(os.path.join(world.records, 'large_done'), 'w').close()
   world.times['large_dataset'] = time.time() - t
 

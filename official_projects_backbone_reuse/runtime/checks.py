@@ -13,6 +13,7 @@ import tensorflow as tf
 from official.core import config_definitions as cfg
 
 from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.common import tfrecords
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import detection as detection_cfg
@@ -131,10 +132,16 @@ def check_inputs(params: cfg.ExperimentConfig, mode: str,
   sources += [(f'task.init_checkpoints[{i}].checkpoint', entry.checkpoint)
               for i, entry in enumerate(
                   getattr(task, 'init_checkpoints', None) or [])]
-  for key, checkpoint in sources:
-    if checkpoint:
-      integrity.check_checkpoint_files(
-          checkpoints.resolve_checkpoint(checkpoint, key), key)
+  read = [(key, path) for key, checkpoint in sources if checkpoint
+          for path in integrity.check_checkpoint_files(
+              checkpoints.resolve_checkpoint(checkpoint, key), key)]
+  if model_dir:  # it is resumed from, never replaced: only the inputs rule
+    read += [('task.annotation_file', annotation_file)] + [
+        (key, path) for key, data in needed
+        if not getattr(data, 'tfds_name', None)
+        for path in input_files.files(data.input_path)]
+    files.check_outputs([files.Output('--model_dir', model_dir, True)],
+                        read, overwrite=True)
   if 'train' in mode and isinstance(task, _DETECTION_TASKS):
     # Before anything is written, not when the model is built (a minute).
     detection_tasks.check_upstream_config(task)

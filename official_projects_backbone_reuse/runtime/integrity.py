@@ -77,8 +77,9 @@ def check_input_files(params: cfg.ExperimentConfig, mode: str) -> List[str]:
   return lines
 
 
-def check_checkpoint_files(prefix: str, key: str) -> None:
-  """Fails unless the index and every data shard of `prefix` exist."""
+def check_checkpoint_files(prefix: str, key: str) -> List[str]:
+  """Fails unless the index and every data shard of `prefix` exist;
+  their paths."""
   index = prefix + '.index'
   if not tf.io.gfile.exists(index):
     raise CheckpointError(f'{key}: checkpoint {prefix} is incomplete: '
@@ -93,6 +94,7 @@ def check_checkpoint_files(prefix: str, key: str) -> None:
     raise CheckpointError(
         f'{key}: checkpoint {prefix} is incomplete (half-written or '
         f'partly deleted): {", ".join(missing)} missing.')
+  return [index] + sorted(shards)
 
 
 def check_model_dir(model_dir: str) -> None:

@@ -188,19 +188,24 @@ def output_png_path(output_dir: str, image_path: str) -> str:
 
 
 def run_cli(saved_model_dir: str, image_paths: Sequence[str], output_dir: str,
-            min_score: float, output_json: str) -> None:
+            min_score: float, output_json: str,
+            overwrite: bool = False) -> None:
   """What the command does; DetectError says what is wrong."""
   if not image_paths:
     raise DetectError('--image is required (repeat it for several images).')
   if not 0.0 <= min_score <= 1.0:
     raise DetectError(f'--min_score={min_score}: expected a value in [0, 1].')
   files.check_output_path(output_dir, '--output_dir', folder=True)
-  if output_json:
-    files.check_output_path(output_json, '--output_json')
   png_paths = [output_png_path(output_dir, p) for p in image_paths]
   if len(set(png_paths)) != len(png_paths):
     raise DetectError('--image: two images share a file name, so their '
                       f'outputs in {output_dir} would collide.')
+  outputs = [files.Output('--output_dir', path) for path in png_paths]
+  if output_json:
+    outputs.append(files.Output('--output_json', output_json))
+  files.check_outputs(outputs, [('--saved_model', saved_model_dir)]
+                      + [('--image', path) for path in image_paths],
+                      overwrite)
   results = detect(saved_model_dir, image_paths, min_score)
   os.makedirs(output_dir, exist_ok=True)
   for result, png_path in zip(results, png_paths):
@@ -227,6 +232,7 @@ def define_flags() -> None:
   flags.DEFINE_string('output_json', None, 'Optional JSON file listing the '
                       'detections of each image (boxes [ymin, xmin, ymax, '
                       'xmax] in pixels of the image).')
+  flags.DEFINE_bool('overwrite', False, 'Replace output files that exist.')
 
 
 @exits_on_error
@@ -238,7 +244,7 @@ def main(argv) -> int:
     if not f[name].value:
       raise DetectError(f'--{name} is required.')
   run_cli(f.saved_model, f.image or [], f.output_dir, f.min_score,
-          f.output_json)
+          f.output_json, f.overwrite)
   return 0
 
 

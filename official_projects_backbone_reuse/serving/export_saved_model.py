@@ -45,6 +45,7 @@ from official_projects_backbone_reuse.common.errors import UserError
 from official_projects_backbone_reuse.common.errors import exits_on_error
 from official_projects_backbone_reuse.common.errors import first_line
 from official_projects_backbone_reuse.configs import loading
+from official_projects_backbone_reuse.runtime import integrity
 from official_projects_backbone_reuse.modeling import detector
 from official_projects_backbone_reuse.serving import label_map as label_maps
 
@@ -111,14 +112,18 @@ def _image_size(params: cfg.ExperimentConfig,
   return size
 
 
-def _check_export_dir(export_dir: str, overwrite: bool) -> None:
-  if os.path.isdir(export_dir):
-    if os.listdir(export_dir) and not overwrite:
-      raise ExportError(f'export_dir {export_dir} exists and is not empty; '
-                        'pass overwrite (--overwrite) to replace it.')
-  elif os.path.exists(export_dir):
-    raise ExportError(f'export_dir {export_dir} exists and is not a '
-                      'directory.')
+def _check_export_dir(export_dir: str, checkpoint: str,
+                      annotation_file: str, overwrite: bool) -> None:
+  """The export replaces `export_dir` whole: it must not hold (or be, or
+  lie in) the checkpoint's files or the annotation file it reads."""
+  inputs = [('--checkpoint_path', path) for path in
+            integrity.check_checkpoint_files(checkpoint, '--checkpoint_path')]
+  try:
+    files.check_outputs([files.Output('--export_dir', export_dir, True)],
+                        inputs + [('task.annotation_file', annotation_file)],
+                        overwrite)
+  except UserError as e:
+    raise ExportError(str(e)) from e
 
 
 def _write_export(module: BackboneReuseDetectionModule,
@@ -169,7 +174,8 @@ def export(params: cfg.ExperimentConfig, checkpoint_path: str,
   checkpoint = checkpoints.resolve_checkpoint(checkpoint_path,
                                               key='checkpoint_path')
   export_dir = os.path.abspath(export_dir)
-  _check_export_dir(export_dir, overwrite)
+  _check_export_dir(export_dir, checkpoint, params.task.annotation_file,
+                    overwrite)
   image_size = _image_size(params, input_image_size)
   label_map = label_maps.from_annotations(params.task.annotation_file)
   module = build_export_module(params, batch_size, image_size)

@@ -148,7 +148,8 @@ def class_curves(study: spec.Study, workdir: str) -> List[str]:
     output_dir = os.path.join(workdir, 'curves', spec.slug(row.name))
     curves.run([f'--run={c}={p}' for c, p in runs.items()] + [
         f'--reference={reference}', f'--output_dir={output_dir}',
-        '--iou_types=bbox'] + [f'--{k}={v}' for k, v in options.items()])
+        '--iou_types=bbox', '--overwrite']  # the study's own, re-collected
+               + [f'--{k}={v}' for k, v in options.items()])
     written.append(os.path.join(output_dir, 'relative_ap_bbox.png'))
   return written
 
@@ -286,7 +287,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   study = spec.load(args.study)
   workdir = os.path.abspath(args.workdir)
   from official_projects_backbone_reuse.common import files  # pylint: disable=g-import-not-at-top
-  files.check_output_path(workdir, '--workdir', folder=True)
+  # The workdir is resumed, never replaced: only the inputs rule applies.
+  files.check_outputs(
+      [files.Output('--workdir', workdir, folder=True)],
+      [('world', study.world)] + [
+          (f'upstreams.{name}', study.fill(path, workdir))
+          for name, path in study.upstreams.items()
+          if '{workdir}' not in path],  # one a before-step makes in it
+      overwrite=True)
   if args.action == 'collect':
     print(collect(study, workdir))
     return 0
