@@ -57,7 +57,8 @@ def _flags(tmp_path, experiment='backbone_reuse_retinanet', config_file=(),
                                   'yaml_tab', 'yaml_python_tag', 'batch_0',
                                   'model_dir_file', 'upstream_architecture',
                                   'empty_records', 'init_checkpoints',
-                                  'init_checkpoints_upstream'])
+                                  'init_checkpoints_upstream',
+                                  'mask_head_without_masks'])
 def test_bad_config_fails_clearly(case, tmp_path, request):
   if case == 'experiment':
     flags, expected = _flags(tmp_path, 'retinanet_froze'), "'retinanet_froze'"
@@ -154,6 +155,15 @@ def test_bad_config_fails_clearly(case, tmp_path, request):
                            '18'))
     if case.endswith('upstream'):
       h.make_upstream_checkpoint(str(tmp_path / 'y'))  # the first exists
+  elif case == 'mask_head_without_masks':  # converted with --no_masks
+    _tfrecords(tmp_path / 'data', ['train-0.tfrecord'], _example((3,)))
+    flags = _flags(tmp_path, 'backbone_reuse_maskrcnn', params_override=(
+        f'task.train_data.input_path={tmp_path}/data/train-*,'
+        'task.init_checkpoint='))
+    flags.config_file = [os.path.join(h.SMALL, 'lvis_maskrcnn.yaml')]
+    expected = (f'task.train_data.input_path: {tmp_path}/data/train-0.tfrecord'
+                ' holds a record with 1 box(es) and 0 instance mask(s) '
+                '(image/object/mask), but the model has a mask head')
   else:  # Model Garden's flag, once accepted and ignored
     flags = _flags(tmp_path, gin_params=['no_such_configurable.x = 1'])
     expected = '--gin_params'

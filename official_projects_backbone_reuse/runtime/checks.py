@@ -168,7 +168,8 @@ def check_input_data(task, needed: Sequence[Tuple[str, Any]]) -> None:
     for key, data in needed:
       if (not getattr(data, 'tfds_name', None) and
           getattr(data, 'file_type', 'tfrecord') == 'tfrecord'):
-        check_detection_records(key, data.input_path, task.model.num_classes)
+        check_detection_records(key, data.input_path, task.model.num_classes,
+                                getattr(task.model, 'include_mask', False))
 
 
 # Features every Model Garden detection example has (TfExampleDecoder).
@@ -177,11 +178,14 @@ DETECTION_FEATURES = ('image/encoded', 'image/object/bbox/xmin',
 SAMPLED_RECORDS = 64
 
 
-def check_detection_records(key: str, input_path, num_classes: int) -> None:
+def check_detection_records(key: str, input_path, num_classes: int,
+                            masks: bool = False) -> None:
   """The first SAMPLED_RECORDS records of `input_path` are detection
-  examples, with boxes among them, of classes the model has: classification
-  records or labels beyond num_classes would train on nothing, silently.
-  (A damaged file is left to `integrity`, which names every one.)"""
+  examples, with boxes among them, of classes the model has (and, `masks`,
+  a mask per box): classification records or labels beyond num_classes
+  would train on nothing, silently, and a mask head on records without
+  masks fails a minute later inside the input pipeline. (A damaged file is
+  left to `integrity`, which names every one.)"""
   seen, boxes = 0, 0
   paths = input_files.files(input_path)
   for path in paths:
@@ -203,6 +207,13 @@ def check_detection_records(key: str, input_path, num_classes: int) -> None:
             f'{key}: {path}: a box of class {outside[0]} is not a class of '
             f'the model (task.model.num_classes={num_classes}: classes '
             f'1..{num_classes - 1}).')
+      found = len(feature['image/object/mask'].bytes_list.value)
+      if masks and found != len(labels):
+        raise ConfigError(
+            f'{key}: {path} holds a record with {len(labels)} box(es) and '
+            f'{found} instance mask(s) (image/object/mask), but the model '
+            'has a mask head (task.model.include_mask: true): convert the '
+            'data with masks (not --no_masks), or use a model without one.')
       boxes, seen = boxes + len(labels), seen + 1
     if seen >= SAMPLED_RECORDS:
       break
