@@ -241,6 +241,7 @@ def write_proposals(input_pattern: str, output_prefix: str, num_shards: int,
   or nothing); returns the summary."""
   check_settings(settings)  # before any work, as the counts below
   parallel.check_processes(num_processes)
+  shards.check_num_shards(num_shards)  # and, once counted, the records
   paths = input_files.files(input_pattern)
   if not paths:
     raise DataError(f'--input_pattern={input_pattern!r} matches no file')

@@ -31,6 +31,18 @@ def max_shards() -> int:
   return max(1, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 64)
 
 
+def check_num_shards(num_shards: int, total: Optional[int] = None) -> None:
+  """A DataError unless 1 <= num_shards <= max_shards() and, given the
+  number of records, at most that (a shard with none would be written)."""
+  if not 1 <= num_shards <= max_shards():
+    raise DataError(f'--num_shards={num_shards}: expected 1 to '
+                    f'{max_shards()} (each shard is an open file while '
+                    'writing; see ulimit -n)')
+  if total is not None and num_shards > total:
+    raise DataError(f'--num_shards={num_shards}: expected at most the number '
+                    f'of records, {total} (a shard would be empty)')
+
+
 def shard_paths(output_prefix: str, num_shards: int) -> List[str]:
   """`{prefix}-{i:05d}-of-{n:05d}.tfrecord` for i in 0..n-1."""
   return [f'{output_prefix}-{i:05d}-of-{num_shards:05d}.tfrecord'
@@ -86,7 +98,8 @@ def write_tfrecord_shards(
     records: the serialized tf.train.Examples; the iterator may raise, in
       which case nothing is left on disk (and it is closed, which stops the
       worker processes of `parallel.imap`).
-    num_shards: number of shards (>= 1).
+    num_shards: number of shards (`check_num_shards`: 1 to max_shards(),
+      at most `total`).
     total: number of examples expected, for the progress counter.
     label: text shown before the progress counter.
     extra_files: other outputs (path -> content) committed together with the
@@ -98,10 +111,7 @@ def write_tfrecord_shards(
   Returns:
     The shard paths, in order.
   """
-  if not 1 <= num_shards <= max_shards():
-    raise DataError(f'num_shards: expected 1 to {max_shards()} (each shard '
-                    'is an open file while writing; see ulimit -n), found '
-                    f'{num_shards}')
+  check_num_shards(num_shards, total)
   directory = os.path.dirname(os.path.abspath(output_prefix))
   try:
     os.makedirs(directory, exist_ok=True)

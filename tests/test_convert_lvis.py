@@ -175,7 +175,7 @@ def test_missing_images_fail_or_are_skipped(tmp_path, capsys):
   content['annotations'].append({**content['annotations'][3], 'id': 5,
                                  'image_id': 999999})
   args = ['--annotation_file', _write_json(tmp_path, content),
-          '--image_root', f'{coco},{flat}',
+          '--image_root', f'{coco},{flat}', '--num_shards', '2',
           '--output_prefix', str(tmp_path / 'out' / 'val')]
   assert convert_lvis.main(args) == 2
   err = capsys.readouterr().err
@@ -240,6 +240,10 @@ BAD_LVIS_INPUTS = {  # case: (how to break the JSON, texts in the error)
                        ["lvis.json: 'annotations' is empty"]),
     'not_json': ('text', ['lvis.json', 'JSON']),
     'missing_root': ('root', ['nowhere', 'image root not found']),
+    'more_shards_than_images': (lambda c: dict(
+        c, images=c['images'][:1], annotations=c['annotations'][:2]),
+                                ['--num_shards=2: expected at most the '
+                                 'number of records, 1']),
 }
 
 

@@ -359,6 +359,10 @@ BAD_DETECTION_INPUTS = {  # case: (how to break the input, text in the error)
         'image id 2', 'outside.jpg', 'leads outside the image folder']),
     'bomb_in_file': (_declared_size(30000),  # over PIL's: it refuses first
                      ['2.jpg', '900000000 pixels', 'limit']),
+    'more_shards_than_images': (lambda _, c: dict(
+        c, images=c['images'][:1], annotations=c['annotations'][:1]),
+                                ['--num_shards=2: expected at most the '
+                                 'number of records, 1']),
 }
 
 
@@ -375,7 +379,7 @@ def test_every_reader_refuses_an_image_over_the_pixel_limit(tmp_path):
     detect.read_image(str(big))
   with pytest.raises(DataError, match='1.jpg: .*declares 9000x9000'):
     convert_classification.convert_classification(
-        str(tmp_path / 'images'), str(tmp_path / 'out' / 'cls'))
+        str(tmp_path / 'images'), str(tmp_path / 'out' / 'cls'), num_shards=1)
   assert _listing(tmp_path / 'out') == []
 
 
@@ -450,13 +454,17 @@ def _dead_pid():
 
 def test_an_output_prefix_owns_its_shards(tmp_path, capsys):
   content, image_dir, _ = _small_coco(tmp_path)
+  shutil.copy(os.path.join(image_dir, '2.jpg'),  # 3 images for 3 shards
+              os.path.join(image_dir, '3.jpg'))
+  content['images'].append(dict(content['images'][1], id=3,
+                                file_name='3.jpg'))
   annotation_file = _write_json(tmp_path / 'train.json', content)
   out = tmp_path / 'out'
 
   def convert(*extra):
     return convert_detection.main([
         '--annotation_file', annotation_file, '--image_dir', image_dir,
-        '--output_prefix', str(out / 'train'), *extra])
+        '--output_prefix', str(out / 'train'), '--num_shards=3', *extra])
 
   assert convert('--num_shards=2') == 0
   two = _listing(out)
@@ -464,7 +472,8 @@ def test_an_output_prefix_owns_its_shards(tmp_path, capsys):
   assert ('2 shard(s) of an earlier conversion to this prefix' in
           capsys.readouterr().err)
   assert _listing(out) == two
-  for bad, said in (('--num_shards=10000000', 'num_shards: expected 1 to'),
+  for bad, said in (('--num_shards=10000000',
+                     '--num_shards=10000000: expected 1 to'),
                     (f'--output_prefix={image_dir}/1.jpg/train',
                      'cannot write shards in')):
     assert convert(bad) == 2 and said in capsys.readouterr().err
@@ -616,7 +625,7 @@ def test_failed_shard_writing_leaves_nothing(tmp_path):
     raise RuntimeError('decoder crashed')
 
   with pytest.raises(RuntimeError):
-    write_tfrecord_shards(str(tmp_path / 'x'), examples(), 3, 2,
+    write_tfrecord_shards(str(tmp_path / 'x'), examples(), 3, 3,
                           extra_files={str(tmp_path / 'x-labels.txt'): b'a'},
                           progress_stream=io.StringIO())
   assert _listing(tmp_path) == []
@@ -697,7 +706,8 @@ def test_bad_classification_input_fails_cleanly(tmp_path, capsys, case):
   root, expected = _classification_case(tmp_path, case)
   out = tmp_path / 'out'
   status = convert_classification.main([
-      '--image_root', str(root), '--output_prefix', str(out / 'cls')])
+      '--image_root', str(root), '--output_prefix', str(out / 'cls'),
+      '--num_shards', '1'])
   err = capsys.readouterr().err
   assert status == 2 and err.startswith(f'error: {expected}: ')
   assert _listing(out) == []

@@ -137,6 +137,7 @@ def test_a_record_without_an_image_is_named(tmp_path, capsys):
     ('--max_relative_size', '1.5', 'a finite number in (0, 1]'),
     ('--max_proposals', '-1', 'an integer >= 0'),
     ('--num_processes', '0', 'at least 1'),
+    ('--num_shards', '0', '1 to'),
 ])
 def test_bad_settings_are_named_before_any_work(tmp_path, capsys, flag,
                                                 value, expected):
@@ -147,6 +148,18 @@ def test_bad_settings_are_named_before_any_work(tmp_path, capsys, flag,
   err = capsys.readouterr().err.strip().splitlines()
   assert status == 2 and len(err) == 1, err
   assert err[0].startswith(f'error: {flag}={value}: expected {expected}'), err
+  assert not (tmp_path / 'out').exists()
+
+
+def test_more_shards_than_records_is_refused(tmp_path, capsys):
+  _write(tmp_path / 'in-0.tfrecord', [_record(_scene(), b'a')])
+  status = proposals.main(_args(str(tmp_path / 'in-*'),
+                                str(tmp_path / 'out/p'), 1) +
+                          ['--num_shards=2'])
+  err = capsys.readouterr().err.strip().splitlines()
+  assert status == 2 and err == ['error: --num_shards=2: expected at most '
+                                 'the number of records, 1 (a shard would '
+                                 'be empty)']
   assert not (tmp_path / 'out').exists()
 
 
