@@ -25,8 +25,11 @@ id concerned:
   * an image file is missing, cannot be decoded, is not JPEG, its size
     differs from the JSON's width/height, or either is over
     `common.images.MAX_IMAGE_PIXELS` (checked before decoding);
-  * an annotation names an unknown `image_id` or `category_id`, has a bbox
-    that is not 4 finite numbers, or (with masks) a malformed
+  * a category `name` is not a string;
+  * an annotation names an unknown `image_id` or `category_id` (or one
+    that is not an integer), has a bbox that is not 4 finite numbers, an
+    `area` that is not a finite number, an `iscrowd` other than 0 or 1,
+    or (with masks) a malformed
     segmentation: polygons [[x1, y1, x2, y2, x3, y3, ...], ...] of finite
     coordinates within one image size of the image (rasterising a far-off
     or non-finite vertex would take unbounded memory), or an RLE
@@ -272,6 +275,10 @@ def check_annotations(annotation_file: str, content: dict,
                       f'the limit of {images_lib.MAX_IMAGE_PIXELS:,}')
     by_id[image['id']] = image
   id_to_name = {c['id']: c['name'] for c in content['categories']}
+  for category_id, name in id_to_name.items():
+    if not isinstance(name, str):
+      raise DataError(f'{annotation_file}: categories: id {category_id}: '
+                      f'expected a string \'name\', found {name!r}')
   if 0 in id_to_name or min(id_to_name, default=1) < 0:
     raise DataError(f'{annotation_file}: categories: id '
                     f'{min(id_to_name)} is not allowed; category ids start at '
@@ -281,11 +288,15 @@ def check_annotations(annotation_file: str, content: dict,
   report = {outcome: [] for outcome in WARNINGS}
   for annotation in content['annotations']:
     where = f'{annotation_file}: annotation id {annotation["id"]}'
-    image = by_id.get(annotation['image_id'])
+    # Ids are looked up as integers only: a list is not hashable, and JSON
+    # true would find id 1.
+    image = (by_id.get(annotation['image_id'])
+             if values.is_integer(annotation['image_id']) else None)
     if image is None:
       raise DataError(f'{where} has image_id {annotation["image_id"]!r}, '
                       'which is not the id of any entry in \'images\'')
-    if annotation['category_id'] not in id_to_name:
+    if not (values.is_integer(annotation['category_id']) and
+            annotation['category_id'] in id_to_name):
       raise DataError(f'{where} has category_id '
                       f'{annotation["category_id"]!r}, which is not the id of '
                       'any entry in \'categories\'')
@@ -294,6 +305,15 @@ def check_annotations(annotation_file: str, content: dict,
         values.is_number(v) for v in bbox)):
       raise DataError(f'{where}: expected bbox [x, y, width, height] of 4 '
                       f'numbers, found {bbox!r}')
+    # Any sign: a negative area comes with a degenerate box (VOC's), which
+    # the box rule below skips and counts.
+    if not values.is_number(annotation['area']):
+      raise DataError(f'{where}: expected \'area\' to be a finite number, '
+                      f'found {annotation["area"]!r}')
+    if not (values.is_integer(annotation['iscrowd']) and
+            annotation['iscrowd'] in (0, 1)):
+      raise DataError(f'{where}: expected \'iscrowd\' to be 0 or 1, found '
+                      f'{annotation["iscrowd"]!r}')
     if include_masks:
       _check_segmentation(annotation_file, annotation, image['height'],
                           image['width'])

@@ -240,6 +240,12 @@ BAD_LVIS_INPUTS = {  # case: (how to break the JSON, texts in the error)
                        ["lvis.json: 'annotations' is empty"]),
     'not_json': ('text', ['lvis.json', 'JSON']),
     'missing_root': ('root', ['nowhere', 'image root not found']),
+    'string_area': (_set_annotation(1, area='big'),
+                    ['annotation id 2', "'area'", "found 'big'"]),
+    'list_category_id': (_set_annotation(1, category_id=[1]),
+                         ['annotation id 2', 'category_id [1]']),
+    'string_width': (_set_image(0, width='640'),
+                     ['image id 9', "'width'", "found '640'"]),
     'more_shards_than_images': (lambda c: dict(
         c, images=c['images'][:1], annotations=c['annotations'][:2]),
                                 ['--num_shards=2: expected at most the '

@@ -359,6 +359,21 @@ BAD_DETECTION_INPUTS = {  # case: (how to break the input, text in the error)
         'image id 2', 'outside.jpg', 'leads outside the image folder']),
     'bomb_in_file': (_declared_size(30000),  # over PIL's: it refuses first
                      ['2.jpg', '900000000 pixels', 'limit']),
+    'string_in_bbox': (_change_last_annotation(bbox=['a', 1, 2, 3]),
+                       ['annotation id 12', 'bbox', "['a', 1, 2, 3]"]),
+    'string_category_id': (_change_last_annotation(category_id='x'),
+                           ['annotation id 12', "category_id 'x'"]),
+    'list_image_id': (_change_last_annotation(image_id=[2]),
+                      ['annotation id 12', 'image_id [2]']),
+    'string_area': (_change_last_annotation(area='big'),
+                    ['annotation id 12', "'area'", "found 'big'"]),
+    'string_iscrowd': (_change_last_annotation(iscrowd='0'),
+                       ['annotation id 12', "'iscrowd'", "found '0'"]),
+    'string_width': (lambda _, c: dict(c, images=[
+        dict(c['images'][0], width='40'), c['images'][1]]),
+                     ['image id 1', "'width'", "found '40'"]),
+    'number_category_name': (_change_categories([{'id': 1, 'name': 5}]),
+                             ['categories: id 1', "'name'", 'found 5']),
     'more_shards_than_images': (lambda _, c: dict(
         c, images=c['images'][:1], annotations=c['annotations'][:1]),
                                 ['--num_shards=2: expected at most the '
