@@ -6,6 +6,7 @@ a progress counter. Outputs are written all or nothing through
 import os
 import sys
 
+from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.data_tools.cli import DataError
 
 
@@ -27,12 +28,11 @@ def path_inside(root: str, name, where: str) -> str:
 
 
 def check_output_dir(output_dir: str, overwrite: bool) -> None:
-  """Refuses (DataError) an `output_dir` that is a file, or a non-empty
-  folder when `overwrite` is False."""
+  """Refuses an `output_dir` (--output_dir) that is a file, lies below one
+  or in a folder without write permission (`files.check_output_path`), or
+  is a non-empty folder when `overwrite` is False (DataError)."""
+  files.check_output_path(output_dir, '--output_dir', folder=True)
   output_dir = os.path.abspath(output_dir)
-  if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-    raise DataError(f'{output_dir}: expected a folder to write the dataset '
-                    'into, found a file')
   if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
     raise DataError(f'{output_dir}: expected a new or empty folder, found a '
                     'non-empty one (pass --overwrite to replace it)')

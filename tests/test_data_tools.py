@@ -191,6 +191,16 @@ def test_make_dataset_command(tmp_path, capsys):
   assert capsys.readouterr().err.startswith(
       'error: seed: expected an integer >= 0, found -1')
   assert not (tmp_path / 'other').exists()
+  (tmp_path / 'file').write_text('mine')
+  for output, said in (('file', 'expected a folder to write, found a file'),
+                       ('file/world', 'cannot be written, ')):
+    assert make_procedural_dataset.main(
+        ['--output_dir', str(tmp_path / output)] + args[2:]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f'error: --output_dir={tmp_path / output}: {said}'
+                   + (f'{tmp_path / "file"} is a file.' if '/' in output
+                      else '.')]
+  assert sorted(os.listdir(tmp_path)) == ['file', 'world']
 
 
 # ------------------------------------------------------ detection converter
