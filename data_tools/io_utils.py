@@ -1,10 +1,13 @@
-"""Helpers shared by the data_tools commands: the output folder check and
-a progress counter. Outputs are written all or nothing through
+"""Helpers shared by the data_tools commands: the output folder check, the
+removal of the folders a failed command made, and a progress counter.
+Outputs are written all or nothing through
 `official_projects_backbone_reuse.common.files`. Not a command.
 """
 
+import contextlib
 import os
 import sys
+from typing import Iterator, List, Sequence
 
 from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.data_tools.cli import DataError
@@ -25,6 +28,29 @@ def path_inside(root: str, name, where: str) -> str:
     raise DataError(f'{where}: file name {name!r} leads outside the image '
                     f'folder {root} (expected a path relative to it)')
   return os.path.join(root, normal)
+
+
+def missing_folders(directory: str) -> List[str]:
+  """The folders of `directory`'s path that do not exist, deepest first."""
+  missing, path = [], os.path.abspath(directory)
+  while not os.path.lexists(path):
+    missing.append(path)
+    path = os.path.dirname(path)
+  return missing
+
+
+@contextlib.contextmanager
+def removed_on_error(folders: Sequence[str]) -> Iterator[None]:
+  """On an error (or Ctrl-C, SIGTERM) in the block, removes `folders`
+  (deepest first, from `missing_folders`) that are empty, so that a failed
+  command leaves no empty output folder behind."""
+  try:
+    yield
+  except BaseException:
+    for folder in folders:
+      with contextlib.suppress(OSError):  # not empty, or already gone
+        os.rmdir(folder)
+    raise
 
 
 def check_output_dir(output_dir: str, overwrite: bool) -> None:

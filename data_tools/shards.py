@@ -21,6 +21,7 @@ from typing import Dict, Iterable, Iterator, List, Optional
 import tensorflow as tf
 
 from official_projects_backbone_reuse.common import files
+from official_projects_backbone_reuse.data_tools import io_utils
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.io_utils import Progress
 
@@ -113,6 +114,7 @@ def write_tfrecord_shards(
   """
   check_num_shards(num_shards, total)
   directory = os.path.dirname(os.path.abspath(output_prefix))
+  made = io_utils.missing_folders(directory)  # removed again on an error
   try:
     os.makedirs(directory, exist_ok=True)
     if not os.access(directory, os.W_OK):
@@ -120,7 +122,7 @@ def write_tfrecord_shards(
   except OSError as e:
     raise DataError(f'{output_prefix}: cannot write shards in {directory} '
                     f'({e.strerror or e})') from e
-  with _lock(output_prefix):
+  with io_utils.removed_on_error(made), _lock(output_prefix):
     files.remove_stale_temporaries(directory, os.path.basename(output_prefix))
     return _write(output_prefix, records, num_shards, total, label,
                   extra_files or {}, progress_stream, overwrite)

@@ -117,11 +117,11 @@ def test_the_command_writes_one_class_boxes_model_garden_reads(tmp_path,
 def test_a_record_without_an_image_is_named(tmp_path, capsys):
   _write(tmp_path / 'in-0.tfrecord', [_record(_scene(), b'a'), b'garbage'])
   status = proposals.main(_args(str(tmp_path / 'in-*'),
-                                str(tmp_path / 'out/p'), 1))
+                                str(tmp_path / 'out/deeper/p'), 1))
   assert status == 2
   error = capsys.readouterr().err.strip().splitlines()[-1]
   assert error.startswith('error: ') and 'in-0.tfrecord (record 1)' in error
-  assert not glob.glob(str(tmp_path / 'out/*'))
+  assert not (tmp_path / 'out').exists()  # not even an empty folder
 
 
 @pytest.mark.parametrize('flag, value, expected', [
