@@ -57,7 +57,7 @@ def write_fractions(annotation_file: str, output_dir: str,
                     f'{list(seeds)}')
   content = convert_detection.load_annotations(annotation_file)
   # The converter's record checks: an annotation of an unknown image would
-  # be dropped without a word, a file without images give empty sets.
+  # be dropped without a word, a file without images would give empty sets.
   convert_detection.check_annotations(annotation_file, content,
                                       include_masks=False)
   outputs, summary = {}, {'annotation_file': annotation_file, 'sets': {}}
