@@ -139,7 +139,8 @@ def _no_annotations(content):
     (['--shots', 'a'], None, "--shots: expected N-M or N,N,..., found 'a'"),
     (['--novel', 'c'], _unknown_category, 'trainval.json: annotation id 1 has '
      'category_id 9, which is not the id of any entry in \'categories\''),
-    (['--novel', 'c'], _no_annotations, "trainval.json: 'annotations' is empty"),
+    (['--novel', 'c'], _no_annotations,
+     "trainval.json: 'annotations' is empty"),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, args, change, message):
   content = _content()
