@@ -25,8 +25,11 @@ id concerned:
   * an image file is missing, cannot be decoded, is not JPEG, its size
     differs from the JSON's width/height, or either is over
     `common.images.MAX_IMAGE_PIXELS` (checked before decoding);
-  * an annotation names an unknown `image_id` or `category_id`, has a bbox
-    that is not 4 finite numbers, or (with masks) a malformed
+  * a category `name` is not a string;
+  * an annotation names an unknown `image_id` or `category_id` (or one
+    that is not an integer), has a bbox that is not 4 finite numbers, an
+    `area` that is not a finite number, an `iscrowd` other than 0 or 1,
+    or (with masks) a malformed
     segmentation: polygons [[x1, y1, x2, y2, x3, y3, ...], ...] of finite
     coordinates within one image size of the image (rasterising a far-off
     or non-finite vertex would take unbounded memory), or an RLE
@@ -63,6 +66,7 @@ from official_projects_backbone_reuse.common import images as images_lib
 from official_projects_backbone_reuse.common import values
 from official_projects_backbone_reuse.data_tools import io_utils
 from official_projects_backbone_reuse.data_tools import parallel
+from official_projects_backbone_reuse.data_tools import segmentations
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.cli import command_parser
 from official_projects_backbone_reuse.data_tools.cli import run_main
@@ -119,74 +123,6 @@ def load_annotations(path: str, required_keys: Optional[dict] = None) -> dict:
         raise DataError(f'{path}: {key}[{index}] (id={record.get("id")}) is '
                         f'missing required key {missing[0]!r}')
   return content
-
-
-def _string_counts(text: str) -> list:
-  """Run lengths of a compressed RLE string (pycocotools' rleFrString)."""
-  counts, position = [], 0
-  while position < len(text):
-    value, shift, more = 0, 0, True
-    while more:
-      if position == len(text):
-        raise ValueError('the string ends inside a run length')
-      code = ord(text[position]) - 48
-      if not 0 <= code < 64:
-        raise ValueError(f'unexpected character {text[position]!r}')
-      value |= (code & 0x1f) << shift
-      more, position, shift = code & 0x20, position + 1, shift + 5
-      if not more and code & 0x10:
-        value |= -1 << shift
-    counts.append(value + (counts[-2] if len(counts) > 2 else 0))
-  return counts
-
-
-def _check_rle(where: str, rle: dict, height: int, width: int) -> None:
-  """An RLE must have size [height, width] and valid counts."""
-  expected = (f'{where}: expected an RLE segmentation {{\'size\': [{height}, '
-              f'{width}], \'counts\': ...}}, found {str(rle)[:80]}')
-  if list(rle.get('size', [])) != [height, width]:
-    raise DataError(expected)
-  counts = rle.get('counts')
-  if isinstance(counts, str):
-    try:
-      counts = _string_counts(counts)
-    except ValueError as e:
-      raise DataError(f'{expected} (cannot decode the compressed counts: '
-                      f'{e})') from e
-  if not (isinstance(counts, list) and
-          all(isinstance(c, int) and c >= 0 for c in counts) and
-          sum(counts) == height * width):
-    raise DataError(f'{expected} (run lengths must be non-negative integers '
-                    f'summing to {height * width})')
-
-
-def _check_segmentation(path: str, annotation: dict, height: int,
-                        width: int) -> None:
-  where = f'{path}: annotation id {annotation["id"]}'
-  segmentation = annotation.get('segmentation')
-  if segmentation is None:
-    raise DataError(f'{where} is missing key \'segmentation\' (needed for '
-                    'masks; pass --no_masks to convert boxes only)')
-  if isinstance(segmentation, dict):
-    _check_rle(where, segmentation, height, width)
-    return
-  if annotation['iscrowd']:
-    raise DataError(f'{where}: expected an RLE segmentation of size '
-                    f'[{height}, {width}] for a crowd annotation, found '
-                    f'{str(segmentation)[:80]}')
-  if not (isinstance(segmentation, list) and segmentation and all(
-      isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 and
-      all(values.is_number(v) for v in p) for p in segmentation)):
-    raise DataError(f'{where}: expected a list of polygons [x1, y1, x2, y2, '
-                    f'x3, y3, ...] of finite numbers, found '
-                    f'{str(segmentation)[:80]}')
-  for polygon in segmentation:
-    xs, ys = np.array(polygon[0::2]), np.array(polygon[1::2])
-    if not (np.all(np.abs(xs - width / 2) <= 1.5 * width) and
-            np.all(np.abs(ys - height / 2) <= 1.5 * height)):
-      raise DataError(f'{where}: a polygon vertex lies more than one image '
-                      f'size outside the {width}x{height} image: '
-                      f'{str(polygon)[:80]}')
 
 
 def _check_ids(annotation_file: str, key: str, records: list) -> None:
@@ -273,6 +209,10 @@ def check_annotations(annotation_file: str, content: dict,
                       f'the limit of {images_lib.MAX_IMAGE_PIXELS:,}')
     by_id[image['id']] = image
   id_to_name = {c['id']: c['name'] for c in content['categories']}
+  for category_id, name in id_to_name.items():
+    if not isinstance(name, str):
+      raise DataError(f'{annotation_file}: categories: id {category_id}: '
+                      f'expected a string \'name\', found {name!r}')
   if 0 in id_to_name or min(id_to_name, default=1) < 0:
     raise DataError(f'{annotation_file}: categories: id '
                     f'{min(id_to_name)} is not allowed; category ids start at '
@@ -282,11 +222,15 @@ def check_annotations(annotation_file: str, content: dict,
   report = {outcome: [] for outcome in WARNINGS}
   for annotation in content['annotations']:
     where = f'{annotation_file}: annotation id {annotation["id"]}'
-    image = by_id.get(annotation['image_id'])
+    # Ids are looked up as integers only: a list is not hashable, and JSON
+    # true would find id 1.
+    image = (by_id.get(annotation['image_id'])
+             if values.is_integer(annotation['image_id']) else None)
     if image is None:
       raise DataError(f'{where} has image_id {annotation["image_id"]!r}, '
                       'which is not the id of any entry in \'images\'')
-    if annotation['category_id'] not in id_to_name:
+    if not (values.is_integer(annotation['category_id']) and
+            annotation['category_id'] in id_to_name):
       raise DataError(f'{where} has category_id '
                       f'{annotation["category_id"]!r}, which is not the id of '
                       'any entry in \'categories\'')
@@ -295,9 +239,18 @@ def check_annotations(annotation_file: str, content: dict,
         values.is_number(v) for v in bbox)):
       raise DataError(f'{where}: expected bbox [x, y, width, height] of 4 '
                       f'numbers, found {bbox!r}')
+    # Any sign: a negative area comes with a degenerate box (VOC's), which
+    # the box rule below skips and counts.
+    if not values.is_number(annotation['area']):
+      raise DataError(f'{where}: expected \'area\' to be a finite number, '
+                      f'found {annotation["area"]!r}')
+    if not (values.is_integer(annotation['iscrowd']) and
+            annotation['iscrowd'] in (0, 1)):
+      raise DataError(f'{where}: expected \'iscrowd\' to be 0 or 1, found '
+                      f'{annotation["iscrowd"]!r}')
     if include_masks:
-      _check_segmentation(annotation_file, annotation, image['height'],
-                          image['width'])
+      segmentations.check_segmentation(annotation_file, annotation,
+                                       image['height'], image['width'])
     kept, outcome = _apply_box_rule(annotation, image['height'],
                                     image['width'])
     if outcome != 'ok':
@@ -305,25 +258,6 @@ def check_annotations(annotation_file: str, content: dict,
     if kept is not None:
       to_write[image['id']].append(kept)
   return images, to_write, id_to_name, report
-
-
-def _uncompressed_rle(rle: dict) -> dict:
-  """RLE with counts as a list of run lengths (all pycocotools' frPyObjects,
-  and so Model Garden's mask encoder, accepts)."""
-  if isinstance(rle['counts'], list):
-    return rle
-  return dict(rle, counts=_string_counts(rle['counts']))
-
-
-def _for_model_garden(annotation: dict) -> dict:
-  """The annotation as `create_tf_example` can encode it: RLE uncompressed,
-  and a non-crowd RLE wrapped in a list (as its polygons would be)."""
-  segmentation = annotation.get('segmentation')
-  if not isinstance(segmentation, dict):
-    return annotation
-  rle = _uncompressed_rle(segmentation)
-  return dict(annotation,
-              segmentation=rle if annotation['iscrowd'] else [rle])
 
 
 @dataclasses.dataclass
@@ -377,7 +311,8 @@ def create_example(image: dict, image_dir: str, file_name: str,
   """
   example, _ = create_coco_tf_record.create_tf_example(
       dict(image, file_name=file_name), [image_dir],
-      bbox_annotations=[_for_model_garden(a) for a in annotations],
+      bbox_annotations=[segmentations.for_model_garden(a)
+                        for a in annotations],
       id_to_name_map=id_to_name, include_masks=include_masks)
   return example
 

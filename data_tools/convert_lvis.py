@@ -59,6 +59,7 @@ from official_projects_backbone_reuse.data_tools.cli import command_parser
 from official_projects_backbone_reuse.data_tools.cli import run_main
 from official_projects_backbone_reuse.data_tools import shards
 from official_projects_backbone_reuse.data_tools.shards import write_tfrecord_shards
+from official_projects_backbone_reuse.evaluation import lvis_evaluator
 
 REQUIRED_KEYS = {
     'images': ('id', 'coco_url', 'height', 'width'),
@@ -113,24 +114,6 @@ def split_roots(image_roots: Sequence[str]) -> List[str]:
       raise DataError(f'{root}: image root not found (expected a folder of '
                       'images, given by --image_root)')
   return roots
-
-
-def _check_lvis_v1(annotation_file: str, content: dict) -> None:
-  """LVIS v0.5 (1,230 categories on COCO 2014 images) is not LVIS v1: its
-  category ids and image urls differ, so it is refused, naming why."""
-  info = content.get('info') if isinstance(content.get('info'), dict) else {}
-  version = str(info.get('version', ''))
-  urls_2014 = [i['coco_url'] for i in content['images']
-               if isinstance(i.get('coco_url'), str) and '2014/' in i['coco_url']]
-  if version.startswith('0.5') or len(content['categories']) == 1230 or (
-      urls_2014):
-    seen = (f"info.version {version!r}" if version.startswith('0.5') else
-            f'{len(content["categories"])} categories'
-            if len(content['categories']) == 1230 else
-            f'COCO 2014 image urls ({urls_2014[0]})')
-    raise DataError(f'{annotation_file}: this is LVIS v0.5 ({seen}); the '
-                    'converter and the LVIS recipes are for LVIS v1 (1,203 '
-                    'categories on COCO 2017 images): use lvis_v1_*.json')
 
 
 def _check_lvis_images(annotation_file: str, images: Sequence[dict],
@@ -229,7 +212,9 @@ def convert_lvis(annotation_file: str,
                        + [('--image_root', root) for root in roots],
                        overwrite=overwrite)
   content = convert_detection.load_annotations(annotation_file, REQUIRED_KEYS)
-  _check_lvis_v1(annotation_file, content)
+  refusal = lvis_evaluator.lvis_v0_5_refusal(content, annotation_file)
+  if refusal:  # the evaluator's own check, word for word
+    raise DataError(refusal)
   for annotation in content['annotations']:
     annotation.setdefault('iscrowd', 0)
   images, to_write, id_to_name, report = convert_detection.check_annotations(

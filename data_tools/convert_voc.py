@@ -33,10 +33,12 @@ ymin + 1], as Detectron2 makes it 0-based, so its width is the devkit's.
 Everything is checked before anything is written (DataError naming the
 file and element): a missing split list, annotation or image; XML that does
 not parse, or lacks `size/width`, `size/height`, an object's `name` or a
-`bndbox` coordinate; a coordinate that is not a number; a class name
-outside `--class_names`; then every rule of `convert_detection` (the image
-is a JPEG of the annotated size, the box rule: degenerate boxes skipped,
-boxes past the image clipped, both counted).
+`bndbox` coordinate; a coordinate that is not a number; a `difficult` or
+`truncated` other than 0 or 1 (absent: 0); an image listed twice (in one
+split list or in two of `--sets`); a class name outside `--class_names`;
+then every rule of `convert_detection` (the image is a JPEG of the
+annotated size, the box rule: degenerate boxes skipped, boxes past the
+image clipped, both counted).
 
 Run:
   backbone-reuse-convert-voc --voc_root VOCdevkit --sets 2007:trainval,2012:trainval \\
@@ -74,6 +76,8 @@ def parse_sets(text: str) -> List[Tuple[str, str]]:
                                                                    split):
       raise DataError(f'--sets: expected <year>:<split> entries such as '
                       f'2007:trainval, found {entry!r}')
+    if (year, split) in sets:
+      raise DataError(f'--sets: {entry} is given twice')
     sets.append((year, split))
   if not sets:
     raise DataError('--sets is empty: give e.g. 2007:trainval')
@@ -98,10 +102,18 @@ def _number(element, path: str, where: str) -> float:
   return value
 
 
-def _flag(element, path: str) -> int:
-  """0/1 of an optional flag element (absent: 0)."""
+def _flag(element, path: str, where: str) -> int:
+  """0/1 of an optional flag element (absent: 0). Any other text is
+  refused: the devkit reads only '1' as set (so 'true' would silently be
+  0) while Detectron2's VOC evaluator takes int() of it (and fails on
+  'true'); the two disagree, so neither reading is safe to pick."""
   found = element.find(path)
-  return int(found is not None and (found.text or '').strip() == '1')
+  if found is None:
+    return 0
+  text = (found.text or '').strip()
+  if text not in ('0', '1'):
+    raise DataError(f'{where}: <{path}> is {text!r}, expected 0 or 1')
+  return int(text)
 
 
 def read_annotation(path: str, class_ids: Dict[str, int]) -> Tuple[
@@ -127,8 +139,8 @@ def read_annotation(path: str, class_ids: Dict[str, int]) -> Tuple[
     objects.append({
         'category_id': class_ids[name],
         'bbox': [xmin - 1, ymin - 1, xmax - xmin + 1, ymax - ymin + 1],
-        'difficult': _flag(element, 'difficult'),
-        'truncated': _flag(element, 'truncated')})
+        'difficult': _flag(element, 'difficult', where),
+        'truncated': _flag(element, 'truncated', where)})
   return int(size[0]), int(size[1]), objects
 
 
@@ -138,6 +150,7 @@ def to_coco(voc_root: str, sets: Sequence[Tuple[str, str]],
   docstring)."""
   class_ids = {name: i + 1 for i, name in enumerate(class_names)}
   images, annotations = [], []
+  listed = {}  # (VOC<year>, image name) -> the split list naming it
   for year, split in sets:
     folder = f'VOC{year}'
     listing = os.path.join(voc_root, folder, 'ImageSets', 'Main',
@@ -149,6 +162,14 @@ def to_coco(voc_root: str, sets: Sequence[Tuple[str, str]],
       names = [line.split()[0] for line in f if line.strip()]
     for name in names:
       where = f'{listing}: image {name!r}'
+      # Refused, not converted once: Detectron2 would train on such an
+      # image twice and its VOC evaluator count its objects twice among
+      # the positives, so a repeated id is a broken list, not a choice.
+      if (folder, name) in listed:
+        first = listed[folder, name]
+        raise DataError(f'{where} is listed twice' if first == listing else
+                        f'{where} is also in {first}')
+      listed[folder, name] = listing
       xml = io_utils.path_inside(os.path.join(voc_root, folder),
                                  os.path.join('Annotations', f'{name}.xml'),
                                  where)

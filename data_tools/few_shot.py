@@ -12,7 +12,9 @@ trainval), writes into `--output_dir`:
                              depend on the split either).
 Each is a COCO-format annotation file over the same images (file names
 relative to the VOC root), for `backbone-reuse-convert-detection
---image_dir <voc root> --no_masks`.
+--image_dir <voc root> --no_masks`. The input is first checked as that
+converter checks it (ids, image and category references, boxes, no empty
+list); a bad one is one line naming the file, and nothing is written.
 
 Sampling (FsDet's `prepare_voc_few_shot.py`): for each seed, Python's
 `random.seed(seed)`, then class by class in label order, shot by shot in
@@ -138,6 +140,10 @@ def write_splits(annotation_file: str, output_dir: str,
   """Writes the base sets and the seeds' K-shot sets (module docstring),
   all or nothing; returns the summary."""
   content = convert_detection.load_annotations(annotation_file)
+  # The converter's record checks (ids, references, boxes, nothing empty):
+  # the sets are for it, and the sampling trusts the references.
+  convert_detection.check_annotations(annotation_file, content,
+                                      include_masks=False)
   if not seeds or min(seeds) < 0:
     raise DataError(f'--seeds: expected non-negative seeds, found {seeds}')
   if not shots or min(shots) < 1:

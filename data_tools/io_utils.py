@@ -1,11 +1,15 @@
-"""Helpers shared by the data_tools commands: the output folder check and
-a progress counter. Outputs are written all or nothing through
+"""Helpers shared by the data_tools commands: the output folder check, the
+removal of the folders a failed command made, and a progress counter.
+Outputs are written all or nothing through
 `official_projects_backbone_reuse.common.files`. Not a command.
 """
 
+import contextlib
 import os
 import sys
+from typing import Iterator, List, Sequence
 
+from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.data_tools.cli import DataError
 
 
@@ -26,13 +30,35 @@ def path_inside(root: str, name, where: str) -> str:
   return os.path.join(root, normal)
 
 
+def missing_folders(directory: str) -> List[str]:
+  """The folders of `directory`'s path that do not exist, deepest first."""
+  missing, path = [], os.path.abspath(directory)
+  while not os.path.lexists(path):
+    missing.append(path)
+    path = os.path.dirname(path)
+  return missing
+
+
+@contextlib.contextmanager
+def removed_on_error(folders: Sequence[str]) -> Iterator[None]:
+  """On an error (or Ctrl-C, SIGTERM) in the block, removes `folders`
+  (deepest first, from `missing_folders`) that are empty, so that a failed
+  command leaves no empty output folder behind."""
+  try:
+    yield
+  except BaseException:
+    for folder in folders:
+      with contextlib.suppress(OSError):  # not empty, or already gone
+        os.rmdir(folder)
+    raise
+
+
 def check_output_dir(output_dir: str, overwrite: bool) -> None:
-  """Refuses (DataError) an `output_dir` that is a file, or a non-empty
-  folder when `overwrite` is False."""
+  """Refuses an `output_dir` (--output_dir) that is a file, lies below one
+  or in a folder without write permission (`files.check_output_path`), or
+  is a non-empty folder when `overwrite` is False (DataError)."""
+  files.check_output_path(output_dir, '--output_dir', folder=True)
   output_dir = os.path.abspath(output_dir)
-  if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-    raise DataError(f'{output_dir}: expected a folder to write the dataset '
-                    'into, found a file')
   if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
     raise DataError(f'{output_dir}: expected a new or empty folder, found a '
                     'non-empty one (pass --overwrite to replace it)')

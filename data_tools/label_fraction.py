@@ -9,7 +9,10 @@ images (Python's `random.Random(seed).shuffle` over file order), with all
 their objects and the same categories; images keep their file order. One
 shuffle per seed, so a smaller set lies inside every larger one of the
 same seed, and the sets differ only in how many labels they hold. For
-`backbone-reuse-convert-detection` with the full set's `--image_dir`.
+`backbone-reuse-convert-detection` with the full set's `--image_dir`; the
+input is first checked as that converter checks it (an annotation of an
+unknown image, an empty `images`: one line naming the file, nothing
+written).
 """
 import json
 import os
@@ -53,6 +56,10 @@ def write_fractions(annotation_file: str, output_dir: str,
     raise DataError(f'--seeds: expected non-negative seeds, found '
                     f'{list(seeds)}')
   content = convert_detection.load_annotations(annotation_file)
+  # The converter's record checks: an annotation of an unknown image would
+  # be dropped without a word, a file without images would give empty sets.
+  convert_detection.check_annotations(annotation_file, content,
+                                      include_masks=False)
   outputs, summary = {}, {'annotation_file': annotation_file, 'sets': {}}
   for seed in seeds:
     for percent, chosen in fractions(content, percents, seed).items():

@@ -25,8 +25,8 @@ CHUNK_SIZE = 8
 
 def check_processes(num_processes: int) -> None:
   if num_processes < 1:
-    raise DataError(f'num_processes: expected at least 1, found '
-                    f'{num_processes}')
+    raise DataError(f'--num_processes={num_processes}: expected at least '
+                    '1')
 
 
 def _worker_signals() -> None:

@@ -33,11 +33,13 @@ opencv-python wheels tf-models-official installs; installed together,
 whichever comes last wins, so `cv2.ximgproc` may or may not exist.
 
 Deterministic: the same image gives the same proposals, whatever
-`--num_processes`.
+`--num_processes`. Every numeric flag is checked (finite, in its range)
+before any work; one out of range is one line naming it.
 """
 import dataclasses
 import heapq
 import io
+import math
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -237,6 +239,9 @@ def write_proposals(input_pattern: str, output_prefix: str, num_shards: int,
                     overwrite: bool = False) -> dict:
   """Writes the proposal examples of every image of `input_pattern` (all
   or nothing); returns the summary."""
+  check_settings(settings)  # before any work, as the counts below
+  parallel.check_processes(num_processes)
+  shards.check_num_shards(num_shards)  # and, once counted, the records
   paths = input_files.files(input_pattern)
   if not paths:
     raise DataError(f'--input_pattern={input_pattern!r} matches no file')
@@ -290,25 +295,32 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   def run() -> dict:
     settings = Settings(**{f.name: getattr(args, f.name)
                            for f in dataclasses.fields(Settings)})
-    _check(settings)
     return write_proposals(args.input_pattern, args.output_prefix,
                            args.num_shards, args.num_processes, settings,
                            args.overwrite)
   return run_main(run)
 
 
-def _check(settings: Settings) -> None:
-  for name in ('scale', 'sigma', 'min_segment_size', 'max_aspect_ratio',
-               'max_relative_size'):
-    if getattr(settings, name) <= 0:
-      raise DataError(f'--{name}={getattr(settings, name)}: expected a '
-                      'positive value')
-  if settings.max_aspect_ratio < 1:
-    raise DataError(f'--max_aspect_ratio={settings.max_aspect_ratio}: '
-                    'expected at least 1')
-  if settings.min_box_size < 0 or settings.max_proposals < 0:
-    raise DataError('--min_box_size and --max_proposals: expected '
-                    'non-negative values')
+# Every setting's range: (accepted, what is expected); NaN and infinities
+# never are (argparse's float() takes 'nan' and 'inf').
+_RANGES = {
+    'scale': (lambda v: v > 0, 'a finite number > 0'),
+    'sigma': (lambda v: v > 0, 'a finite number > 0'),
+    'min_segment_size': (lambda v: v >= 1, 'an integer >= 1'),
+    'min_box_size': (lambda v: v >= 0, 'a finite number >= 0'),
+    'max_aspect_ratio': (lambda v: v >= 1, 'a finite number >= 1'),
+    # sqrt(box area / image area) is at most 1: a larger limit means nothing
+    'max_relative_size': (lambda v: 0 < v <= 1, 'a finite number in (0, 1]'),
+    'max_proposals': (lambda v: v >= 0, 'an integer >= 0 (0: all)'),
+}
+
+
+def check_settings(settings: Settings) -> None:
+  """A DataError naming the first flag out of its range."""
+  for name, (accepted, expected) in _RANGES.items():
+    value = getattr(settings, name)
+    if not (math.isfinite(value) and accepted(value)):
+      raise DataError(f'--{name}={value:g}: expected {expected}')
 
 
 if __name__ == '__main__':

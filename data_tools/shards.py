@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common import files
+from official_projects_backbone_reuse.data_tools import io_utils
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.io_utils import Progress
 
@@ -31,6 +32,18 @@ def max_shards() -> int:
   """Every shard is open while writing: the process's open-file limit
   (`ulimit -n`), less room for everything else it has open."""
   return max(1, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 64)
+
+
+def check_num_shards(num_shards: int, total: Optional[int] = None) -> None:
+  """A DataError unless 1 <= num_shards <= max_shards() and, given the
+  number of records, at most that (a shard with none would be written)."""
+  if not 1 <= num_shards <= max_shards():
+    raise DataError(f'--num_shards={num_shards}: expected 1 to '
+                    f'{max_shards()} (each shard is an open file while '
+                    'writing; see ulimit -n)')
+  if total is not None and num_shards > total:
+    raise DataError(f'--num_shards={num_shards}: expected at most the number '
+                    f'of records, {total} (a shard would be empty)')
 
 
 def shard_paths(output_prefix: str, num_shards: int) -> List[str]:
@@ -84,10 +97,7 @@ def check_outputs(output_prefix: str, num_shards: int,
   Raises:
     DataError: naming --num_shards, --output_prefix or the file.
   """
-  if not 1 <= num_shards <= max_shards():
-    raise DataError(f'num_shards: expected 1 to {max_shards()} (each shard '
-                    'is an open file while writing; see ulimit -n), found '
-                    f'{num_shards}')
+  check_num_shards(num_shards)
   finals = shard_paths(output_prefix, num_shards)
   try:
     files.check_outputs([files.Output('--output_prefix', path)
@@ -120,7 +130,8 @@ def write_tfrecord_shards(
     records: the serialized tf.train.Examples; the iterator may raise, in
       which case nothing is left on disk (and it is closed, which stops the
       worker processes of `parallel.imap`).
-    num_shards: number of shards (>= 1).
+    num_shards: number of shards (`check_num_shards`: 1 to max_shards(),
+      at most `total`).
     total: number of examples expected, for the progress counter.
     label: text shown before the progress counter.
     extra_files: other outputs (path -> content) committed together with the
@@ -132,9 +143,11 @@ def write_tfrecord_shards(
   Returns:
     The shard paths, in order.
   """
+  check_num_shards(num_shards, total)
   check_outputs(output_prefix, num_shards, extra_files=extra_files or {},
                 overwrite=overwrite)
   directory = os.path.dirname(os.path.abspath(output_prefix))
+  made = io_utils.missing_folders(directory)  # removed again on an error
   try:
     os.makedirs(directory, exist_ok=True)
     if not os.access(directory, os.W_OK):
@@ -142,7 +155,7 @@ def write_tfrecord_shards(
   except OSError as e:
     raise DataError(f'{output_prefix}: cannot write shards in {directory} '
                     f'({e.strerror or e})') from e
-  with _lock(output_prefix):
+  with io_utils.removed_on_error(made), _lock(output_prefix):
     files.remove_stale_temporaries(directory, os.path.basename(output_prefix))
     return _write(output_prefix, records, num_shards, total, label,
                   extra_files or {}, progress_stream, overwrite)

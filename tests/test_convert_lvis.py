@@ -175,7 +175,7 @@ def test_missing_images_fail_or_are_skipped(tmp_path, capsys):
   content['annotations'].append({**content['annotations'][3], 'id': 5,
                                  'image_id': 999999})
   args = ['--annotation_file', _write_json(tmp_path, content),
-          '--image_root', f'{coco},{flat}',
+          '--image_root', f'{coco},{flat}', '--num_shards', '2',
           '--output_prefix', str(tmp_path / 'out' / 'val')]
   assert convert_lvis.main(args) == 2
   err = capsys.readouterr().err
@@ -240,6 +240,16 @@ BAD_LVIS_INPUTS = {  # case: (how to break the JSON, texts in the error)
                        ["lvis.json: 'annotations' is empty"]),
     'not_json': ('text', ['lvis.json', 'JSON']),
     'missing_root': ('root', ['nowhere', 'image root not found']),
+    'string_area': (_set_annotation(1, area='big'),
+                    ['annotation id 2', "'area'", "found 'big'"]),
+    'list_category_id': (_set_annotation(1, category_id=[1]),
+                         ['annotation id 2', 'category_id [1]']),
+    'string_width': (_set_image(0, width='640'),
+                     ['image id 9', "'width'", "found '640'"]),
+    'more_shards_than_images': (lambda c: dict(
+        c, images=c['images'][:1], annotations=c['annotations'][:2]),
+                                ['--num_shards=2: expected at most the '
+                                 'number of records, 1']),
 }
 
 
@@ -264,7 +274,7 @@ def test_bad_lvis_input_fails_cleanly(tmp_path, capsys, case):
   err = capsys.readouterr().err
   assert status == 2 and err.startswith('error: ')
   assert all(text in err for text in expected), err
-  assert _listing(out) == []
+  assert not out.exists()  # not even an empty folder
 
 
 def test_command_line_exits_with_status_2(tmp_path, capsys, monkeypatch):

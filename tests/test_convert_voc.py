@@ -4,12 +4,14 @@ flags kept, the COCO-format JSON beside the shards; bad VOC input is one
 line and leaves nothing."""
 import json
 import os
+import re
 
 import pytest
 import tensorflow as tf
 
 from official_projects_backbone_reuse.data_tools import convert_voc
 from official_projects_backbone_reuse.data_tools import voc_layout
+from official_projects_backbone_reuse.data_tools.cli import DataError
 
 
 @pytest.fixture(scope='module')
@@ -97,6 +99,17 @@ def _broken(voc_world, tmp_path, change):
     (lambda f, n: (f / 'ImageSets' / 'Main' / 'test.txt').write_text(
         '../../../etc/passwd\n'),
      'leads outside'),
+    (lambda f, n: (f / 'Annotations' / f'{n}.xml').write_text(
+        re.sub('<difficult>[01]<', '<difficult>true<',
+               (f / 'Annotations' / f'{n}.xml').read_text(), count=1)),
+     "{xml}: object 0: <difficult> is 'true', expected 0 or 1"),
+    (lambda f, n: (f / 'Annotations' / f'{n}.xml').write_text(
+        (f / 'Annotations' / f'{n}.xml').read_text().replace(
+            '<truncated>0<', '<truncated>2<', 1)),
+     "{xml}: object 0: <truncated> is '2', expected 0 or 1"),
+    (lambda f, n: (f / 'ImageSets' / 'Main' / 'test.txt').write_text(
+        (f / 'ImageSets' / 'Main' / 'test.txt').read_text() + f'{n}\n'),
+     "ImageSets/Main/test.txt: image '{name}' is listed twice"),
 ])
 def test_bad_voc_input_is_one_line_and_writes_nothing(
     voc_world, tiny_world, tmp_path, capsys, change, message):
@@ -109,8 +122,23 @@ def test_bad_voc_input_is_one_line_and_writes_nothing(
   err = capsys.readouterr().err.strip().splitlines()
   assert status == 2
   assert len(err) == 1 and err[0].startswith('error: ')
-  assert message.format(xml=xml) in err[0]
-  assert not (tmp_path / 'out').exists() or not os.listdir(tmp_path / 'out')
+  name = os.path.splitext(os.path.basename(xml))[0]
+  assert message.format(xml=xml, name=name) in err[0]
+  assert not (tmp_path / 'out').exists()  # not even an empty folder
+
+
+def test_an_image_in_two_of_the_sets_is_refused(voc_world, tiny_world,
+                                                tmp_path):
+  def also_in_trainval(folder, name):
+    listing = folder / 'ImageSets' / 'Main' / 'trainval.txt'
+    listing.write_text(listing.read_text() + f'{name}\n')
+  root, _ = _broken(voc_world, tmp_path, also_in_trainval)
+  with pytest.raises(DataError, match=r"test.txt: image '\w+' is also in "
+                     r'.*trainval.txt'):
+    convert_voc.to_coco(root, [('2007', 'trainval'), ('2007', 'test')],
+                        tiny_world.class_names)
+  with pytest.raises(DataError, match='--sets: 2007:test is given twice'):
+    convert_voc.parse_sets('2007:test, 2007:test')
 
 
 @pytest.mark.slow

@@ -1,4 +1,6 @@
-"""Tests of data_tools: the procedural world and the two TFRecord converters.
+"""Tests of data_tools: the procedural world, and the shard writer through
+the detection converter (tests/test_convert_detection.py has the
+converter's own, tests/test_convert_classification.py the other's).
 
 Run: python -m pytest tests/test_data_tools.py -q
 """
@@ -30,8 +32,6 @@ from official_projects_backbone_reuse.data_tools import procedural
 from official_projects_backbone_reuse.data_tools import procedural_layout
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.shards import write_tfrecord_shards
-from official.vision.dataloaders import classification_input
-from official.vision.dataloaders import tf_example_decoder
 
 TINY = dict(cls_images_per_class=1, cls_val_per_class=1, det_train_images=4,
             det_val_images=2, progress_stream=io.StringIO())
@@ -191,35 +191,19 @@ def test_make_dataset_command(tmp_path, capsys):
   assert capsys.readouterr().err.startswith(
       'error: seed: expected an integer >= 0, found -1')
   assert not (tmp_path / 'other').exists()
+  (tmp_path / 'file').write_text('mine')
+  for output, said in (('file', 'expected a folder to write, found a file'),
+                       ('file/world', 'cannot be written, ')):
+    assert make_procedural_dataset.main(
+        ['--output_dir', str(tmp_path / output)] + args[2:]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f'error: --output_dir={tmp_path / output}: {said}'
+                   + (f'{tmp_path / "file"} is a file.' if '/' in output
+                      else '.')]
+  assert sorted(os.listdir(tmp_path)) == ['file', 'world']
 
 
-# ------------------------------------------------------ detection converter
-
-
-def test_detection_round_trip(tiny_world):
-  decoder = tf_example_decoder.TfExampleDecoder(include_mask=True)
-  content = _load(tiny_world.det_val_json)
-  images = {str(i['id']): i for i in content['images']}
-  seen = set()
-  for record in _records(tiny_world.det_val_pattern):
-    decoded = decoder.decode(tf.constant(record))
-    source_id = decoded['source_id'].numpy().decode()
-    image = images[source_id]
-    seen.add(source_id)
-    anns = [a for a in content['annotations']
-            if str(a['image_id']) == source_id]
-    height, width = image['height'], image['width']
-    assert decoded['image'].shape == (height, width, 3)
-    boxes = decoded['groundtruth_boxes'].numpy() * ([height, width] * 2)
-    expected = [[a['bbox'][1], a['bbox'][0], a['bbox'][1] + a['bbox'][3],
-                 a['bbox'][0] + a['bbox'][2]] for a in anns]
-    np.testing.assert_allclose(boxes, expected, atol=1e-3)
-    assert decoded['groundtruth_classes'].numpy().tolist() == [
-        a['category_id'] for a in anns]
-    mask_areas = decoded['groundtruth_instance_masks'].numpy().sum(axis=(1, 2))
-    np.testing.assert_allclose(mask_areas, [a['area'] for a in anns],
-                               rtol=0.01)
-  assert seen == set(images)
+# ---------------------------- the shard writer, by the detection converter
 
 
 def _small_coco(tmp_path, size=(40, 30)):
@@ -251,197 +235,6 @@ def _write_json(path, content):
   return str(path)
 
 
-def _drop_top_key(_image_dir, content):
-  return {k: v for k, v in content.items() if k != 'annotations'}
-
-
-def _drop_height(_image_dir, content):
-  first = {k: v for k, v in content['images'][0].items() if k != 'height'}
-  return dict(content, images=[first, content['images'][1]])
-
-
-def _remove_image(image_dir, content):
-  os.remove(os.path.join(image_dir, '2.jpg'))
-  return content
-
-
-def _corrupt_image(image_dir, content):
-  with open(os.path.join(image_dir, '2.jpg'), 'r+b') as f:
-    f.truncate(60)
-  return content
-
-
-def _wrong_size(_image_dir, content):
-  return dict(content, images=[dict(content['images'][0], width=41),
-                               content['images'][1]])
-
-
-def _change_last_annotation(**changes):
-  def change(_image_dir, content):
-    *kept, last = content['annotations']
-    return dict(content, annotations=kept + [dict(last, **changes)])
-  return change
-
-
-def _change_categories(categories):
-  def change(_image_dir, content):
-    return dict(content, categories=categories)
-  return change
-
-
-def _declare_size(path, side):
-  """The JPEG's header then declares side x side pixels (a small file)."""
-  data = bytearray(open(path, 'rb').read())
-  sof = data.index(b'\xff\xc0')  # baseline frame: length, precision, h, w
-  data[sof + 5:sof + 9] = side.to_bytes(2, 'big') * 2
-  open(path, 'wb').write(bytes(data))
-
-
-def _declared_size(side):
-  def change(image_dir, content):
-    _declare_size(os.path.join(image_dir, '2.jpg'), side)
-    return content
-  return change
-
-
-def _file_name_outside(absolute):
-  """Image 2 names a real JPEG above --image_dir (relative or absolute)."""
-  def change(image_dir, content):
-    outside = os.path.join(os.path.dirname(image_dir), 'outside.jpg')
-    shutil.copy(os.path.join(image_dir, '2.jpg'), outside)
-    name = outside if absolute else '../outside.jpg'
-    return dict(content, images=[content['images'][0],
-                                 dict(content['images'][1], file_name=name)])
-  return change
-
-
-BAD_DETECTION_INPUTS = {  # case: (how to break the input, text in the error)
-    'missing_file': (None, ['missing.json', 'not found']),
-    'not_json': ('text', ['train.json', 'JSON']),
-    'missing_top_key': (_drop_top_key, ['train.json', "'annotations'"]),
-    'missing_record_key': (_drop_height,
-                           ['train.json', 'images[0]', "'height'"]),
-    'missing_image': (_remove_image, ['2.jpg', 'not found']),
-    'corrupt_image': (_corrupt_image, ['2.jpg', 'cannot decode']),
-    'wrong_size': (_wrong_size, ['1.jpg', '41x30', '40x30']),
-    'unknown_category': (_change_last_annotation(category_id=7),
-                         ['annotation id 12', 'category_id 7']),
-    'unknown_image': (_change_last_annotation(image_id=99),
-                      ['annotation id 12', 'image_id 99']),
-    'nan_polygon': (_change_last_annotation(
-        segmentation=[[float('nan'), 10, 28, 10, 28, 18]]),
-                    ['annotation id 12', 'finite numbers', 'nan']),
-    'far_polygon': (_change_last_annotation(
-        segmentation=[[1e9, 10, 28, 10, 28, 18]]),
-                    ['annotation id 12', 'more than one image size']),
-    'bool_in_bbox': (_change_last_annotation(bbox=[True, 10, 8, 8]),
-                     ['annotation id 12', 'bbox', 'True']),
-    'duplicate_annotation_id': (_change_last_annotation(id=11),
-                                ['annotations: id 11 appears twice']),
-    'string_image_id': (_change_last_annotation(id='12'),
-                        ["annotations: expected an integer id, found '12'"]),
-    'background_category': (_change_categories(
-        [{'id': 0, 'name': 'bg'}, {'id': 1, 'name': 'thing'}]),
-                            ['categories: id 0', 'background']),
-    'no_images': (lambda _, c: dict(c, images=[], annotations=[]),
-                  ["train.json: 'images' is empty"]),
-    'duplicate_category': (_change_categories(
-        [{'id': 1, 'name': 'a'}, {'id': 1, 'name': 'b'}]),
-                           ['categories: id 1 appears twice']),
-    'huge_size_in_json': (lambda _, c: dict(c, images=[
-        dict(c['images'][0], width=30000, height=30000), c['images'][1]]),
-                          ['image id 1', '30000x30000', 'limit']),
-    'huge_size_in_file': (_declared_size(9000),  # under PIL's own limit
-                          ['2.jpg', 'declares 9000x9000', 'limit']),
-    'file_name_above_root': (_file_name_outside(False), [
-        'image id 2', "'../outside.jpg' leads outside the image folder"]),
-    'absolute_file_name': (_file_name_outside(True), [
-        'image id 2', 'outside.jpg', 'leads outside the image folder']),
-    'bomb_in_file': (_declared_size(30000),  # over PIL's: it refuses first
-                     ['2.jpg', '900000000 pixels', 'limit']),
-}
-
-
-def test_every_reader_refuses_an_image_over_the_pixel_limit(tmp_path):
-  """One limit (common/images.py) for the converters and detect, checked
-  from the header: the small file below declares 81 MP."""
-  from official_projects_backbone_reuse.serving import detect
-  folder = tmp_path / 'images' / 'thing'
-  folder.mkdir(parents=True)
-  big = folder / '1.jpg'
-  Image.new('RGB', (40, 30)).save(big)
-  _declare_size(big, 9000)
-  with pytest.raises(detect.DetectError, match='declares 9000x9000'):
-    detect.read_image(str(big))
-  with pytest.raises(DataError, match='1.jpg: .*declares 9000x9000'):
-    convert_classification.convert_classification(
-        str(tmp_path / 'images'), str(tmp_path / 'out' / 'cls'))
-  assert _listing(tmp_path / 'out') == []
-
-
-@pytest.mark.parametrize('case', sorted(BAD_DETECTION_INPUTS))
-def test_bad_detection_input_fails_cleanly(tmp_path, capsys, case):
-  change, expected = BAD_DETECTION_INPUTS[case]
-  content, image_dir, _ = _small_coco(tmp_path)
-  annotation_file = str(tmp_path / 'train.json')
-  if change is None:
-    annotation_file = str(tmp_path / 'missing.json')
-  elif change == 'text':
-    (tmp_path / 'train.json').write_text('{"images": [')
-  else:
-    _write_json(tmp_path / 'train.json', change(image_dir, content))
-  out = tmp_path / 'out'
-  status = convert_detection.main([
-      '--annotation_file', annotation_file, '--image_dir', image_dir,
-      '--output_prefix', str(out / 'train'), '--num_shards', '2'])
-  err = capsys.readouterr().err
-  assert status == 2 and err.startswith('error: ')
-  assert all(text in err for text in expected), err
-  assert _listing(out) == []
-  assert not [f for f in _listing(image_dir) if '.tmp' in f]
-
-
-# Inputs that once ran away with memory (an 18 GB rasterisation of a NaN
-# polygon) or would (image-size bombs), converted under a memory limit so
-# that a regression fails here instead of taking the machine down.
-MEMORY_CASES = ('nan_polygon', 'far_polygon', 'huge_size_in_json',
-                'huge_size_in_file', 'bomb_in_file')
-_UNDER_LIMIT = """
-import json, resource, sys
-limit = 4 << 30  # bytes of address space: TensorFlow's import needs ~3 GB
-resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-from official_projects_backbone_reuse.data_tools import convert_detection
-print(json.dumps([convert_detection.main(argv)
-                  for argv in json.loads(sys.argv[1])]))
-"""
-
-
-@pytest.mark.slow
-def test_memory_sensitive_inputs_end_cleanly_under_a_memory_limit(tmp_path):
-  argvs, outs = [], []
-  for case in MEMORY_CASES:
-    change, _ = BAD_DETECTION_INPUTS[case]
-    case_dir = tmp_path / case
-    case_dir.mkdir()
-    content, image_dir, _ = _small_coco(case_dir)
-    out = case_dir / 'out'
-    outs.append(out)
-    argvs.append(['--annotation_file', _write_json(
-        case_dir / 'train.json', change(image_dir, content)), '--image_dir',
-                  image_dir, '--output_prefix', str(out / 'train')])
-  proc = subprocess.run([sys.executable, '-c', _UNDER_LIMIT,
-                         json.dumps(argvs)], capture_output=True, text=True,
-                        timeout=300)
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  assert json.loads(proc.stdout.strip().splitlines()[-1]) == [2] * len(
-      MEMORY_CASES)
-  errors = [l for l in proc.stderr.splitlines() if l.startswith('error: ')]
-  assert len(errors) == len(MEMORY_CASES), proc.stderr[-2000:]
-  for case, error in zip(MEMORY_CASES, errors):
-    assert all(text in error for text in BAD_DETECTION_INPUTS[case][1]), error
-  assert all(_listing(out) == [] for out in outs)
-
-
 def _dead_pid():
   proc = subprocess.Popen(['true'])
   proc.wait()
@@ -450,13 +243,17 @@ def _dead_pid():
 
 def test_an_output_prefix_owns_its_shards(tmp_path, capsys):
   content, image_dir, _ = _small_coco(tmp_path)
+  shutil.copy(os.path.join(image_dir, '2.jpg'),  # 3 images for 3 shards
+              os.path.join(image_dir, '3.jpg'))
+  content['images'].append(dict(content['images'][1], id=3,
+                                file_name='3.jpg'))
   annotation_file = _write_json(tmp_path / 'train.json', content)
   out = tmp_path / 'out'
 
   def convert(*extra):
     return convert_detection.main([
         '--annotation_file', annotation_file, '--image_dir', image_dir,
-        '--output_prefix', str(out / 'train'), *extra])
+        '--output_prefix', str(out / 'train'), '--num_shards=3', *extra])
 
   assert convert('--num_shards=2') == 0
   two = _listing(out)
@@ -464,7 +261,8 @@ def test_an_output_prefix_owns_its_shards(tmp_path, capsys):
   assert ('2 shard(s) of an earlier conversion to this prefix' in
           capsys.readouterr().err)
   assert _listing(out) == two
-  for bad, said in (('--num_shards=10000000', 'num_shards: expected 1 to'),
+  for bad, said in (('--num_shards=10000000',
+                     '--num_shards=10000000: expected 1 to'),
                     (f'--output_prefix={image_dir}/1.jpg/train',
                      '1.jpg is a file'),
                     (f'--output_prefix={image_dir}/train',
@@ -565,32 +363,6 @@ def test_sigterm_stops_a_parallel_conversion_and_its_workers(tiny_world,
     time.sleep(0.05)
 
 
-def test_degenerate_boxes_are_skipped_and_partial_ones_clipped(tmp_path,
-                                                               capsys):
-  content, image_dir, ann = _small_coco(tmp_path)
-  content['annotations'] += [
-      ann(20, 1, [5, 5, 0, 4]), ann(21, 1, [5, 5, 4, -1]),  # degenerate
-      ann(22, 2, [45, 2, 5, 5]),  # outside the 40x30 image
-      ann(23, 2, [-4, 20, 10, 15])]  # partly outside: clipped
-  annotation_file = _write_json(tmp_path / 'train.json', content)
-  status = convert_detection.main([
-      '--annotation_file', annotation_file, '--image_dir', image_dir,
-      '--output_prefix', str(tmp_path / 'out' / 'train'), '--num_shards', '1'])
-  captured = capsys.readouterr()
-  summary = json.loads(captured.out)
-  assert status == 0
-  assert (summary['annotations_written'], summary['skipped_degenerate'],
-          summary['skipped_outside'], summary['clipped']) == (4, 2, 1, 1)
-  assert summary['first_ids'] == {'skipped_degenerate': [20, 21],
-                                  'skipped_outside': [22], 'clipped': [23]}
-  assert 'warning: clipped 1 annotation(s)' in captured.err
-  decoder = tf_example_decoder.TfExampleDecoder(include_mask=True)
-  second = decoder.decode(tf.constant(_records(summary['output_files'][0])[1]))
-  boxes = second['groundtruth_boxes'].numpy() * [30, 40, 30, 40]
-  np.testing.assert_allclose(boxes[-1], [20, 0, 30, 6], atol=1e-4)
-  assert _listing(tmp_path / 'out') == ['train-00000-of-00001.tfrecord']
-
-
 def _digests(pattern):
   return [hashlib.sha256(open(p, 'rb').read()).hexdigest()
           for p in sorted(glob.glob(pattern))]
@@ -620,88 +392,7 @@ def test_failed_shard_writing_leaves_nothing(tmp_path):
     raise RuntimeError('decoder crashed')
 
   with pytest.raises(RuntimeError):
-    write_tfrecord_shards(str(tmp_path / 'x'), examples(), 3, 2,
+    write_tfrecord_shards(str(tmp_path / 'x'), examples(), 3, 3,
                           extra_files={str(tmp_path / 'x-labels.txt'): b'a'},
                           progress_stream=io.StringIO())
   assert _listing(tmp_path) == []
-
-
-# ------------------------------------------------- classification converter
-
-
-def test_classification_round_trip(tiny_world):
-  decoder = classification_input.Decoder()
-  root = os.path.join(tiny_world.root, 'classification', 'train')
-  expected = {f'{name}/{f}': label
-              for label, name in enumerate(tiny_world.class_names)
-              for f in os.listdir(os.path.join(root, name))}
-  found = {}
-  for record in _records(tiny_world.cls_train_pattern):
-    decoded = decoder.decode(tf.constant(record))
-    example = tf.train.Example.FromString(record)
-    name = example.features.feature['image/filename'].bytes_list.value[0]
-    found[name.decode()] = int(decoded['image/class/label'])
-    image = tf.io.decode_jpeg(decoded['image/encoded'], channels=3)
-    assert image.shape == (64, 64, 3)
-  assert found == expected
-  labels = pathlib.Path(tiny_world.cls_labels_file).read_text()
-  assert labels.split() == list(tiny_world.class_names)
-
-
-def test_classification_sorted_labels_and_reencoding(tmp_path, capsys):
-  """PNG, WebP, BMP (any case) become JPEG; other files are counted."""
-  for name, colour in (('zebra', (0, 0, 0)), ('apple', (255, 0, 0))):
-    folder = tmp_path / 'root' / name
-    folder.mkdir(parents=True)
-    for image_name in ('a.png', 'b.webp', 'c.BMP'):
-      Image.new('RGB', (8, 6), colour).save(folder / image_name)
-    (folder / 'notes.txt').write_text('not an image')
-  prefix = str(tmp_path / 'out' / 'cls')
-  assert convert_classification.main([
-      '--image_root', str(tmp_path / 'root'), '--output_prefix', prefix,
-      '--num_shards', '1']) == 0
-  captured = capsys.readouterr()
-  summary = json.loads(captured.out)
-  assert (summary['images'], summary['skipped_files']) == (6, 2)
-  assert summary['first_skipped_files'] == [
-      str(tmp_path / 'root' / name / 'notes.txt') for name in ('apple', 'zebra')]
-  assert 'warning: skipped 2 file(s) that are not images' in captured.err
-  for record in _records(prefix + '-*.tfrecord'):
-    feature = tf.train.Example.FromString(record).features.feature
-    encoded = feature['image/encoded'].bytes_list.value[0]
-    assert encoded[:2] == b'\xff\xd8'
-    assert feature['image/format'].bytes_list.value[0] == b'jpeg'
-    label = feature['image/class/label'].int64_list.value[0]
-    red = tf.io.decode_jpeg(encoded).numpy()[..., 0].mean()
-    assert label == (0 if red > 128 else 1)  # apple < zebra
-  assert pathlib.Path(prefix + '-labels.txt').read_text() == 'apple\nzebra\n'
-
-
-def _classification_case(tmp_path, case):
-  """A broken image tree and the path its error must name."""
-  root = tmp_path / 'root'
-  if case == 'missing_root':
-    return root, root
-  (root / 'good').mkdir(parents=True)
-  Image.new('RGB', (8, 8)).save(root / 'good' / 'a.jpg')
-  if case == 'no_class_folders':
-    (tmp_path / 'flat').mkdir()
-    (tmp_path / 'flat' / 'a.jpg').write_bytes(b'x')
-    return tmp_path / 'flat', tmp_path / 'flat'
-  if case == 'empty_class':
-    (root / 'empty').mkdir()
-    return root, root / 'empty'
-  (root / 'good' / 'b.jpg').write_bytes(b'not an image')
-  return root, root / 'good' / 'b.jpg'
-
-
-@pytest.mark.parametrize(
-    'case', ['missing_root', 'no_class_folders', 'empty_class', 'corrupt'])
-def test_bad_classification_input_fails_cleanly(tmp_path, capsys, case):
-  root, expected = _classification_case(tmp_path, case)
-  out = tmp_path / 'out'
-  status = convert_classification.main([
-      '--image_root', str(root), '--output_prefix', str(out / 'cls')])
-  err = capsys.readouterr().err
-  assert status == 2 and err.startswith(f'error: {expected}: ')
-  assert _listing(out) == []

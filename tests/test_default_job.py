@@ -114,3 +114,9 @@ def test_bad_job_flags_end_before_any_step(tmp_path, capsys, flag, said):
     assert err.startswith('error: ') and said in err and len(
         err.splitlines()) == 1
   assert os.listdir(tmp_path) == ['file']
+
+
+def test_a_split_of_one_image_is_converted_to_one_shard():
+  scale = steps.Scale(det_train_images=5, det_val_images=1)
+  assert [steps.detection_shards(scale, split)
+          for split in ('train', 'val')] == [2, 1]

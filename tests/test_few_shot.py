@@ -125,16 +125,31 @@ def test_the_command_writes_every_split(tmp_path, capsys):
   assert summary['base']['1']['novel_category_ids'] == [3]
 
 
-@pytest.mark.parametrize('args, message', [
-    (['--novel', 'x'], "novel class 'x' is not a category"),
-    (['--splits', '4'], '--splits: expected some of 1,2,3'),
-    (['--shots', 'a'], "--shots: expected N-M or N,N,..., found 'a'"),
+def _unknown_category(content):
+  content['annotations'][0]['category_id'] = 9
+
+
+def _no_annotations(content):
+  content['annotations'] = []
+
+
+@pytest.mark.parametrize('args, change, message', [
+    (['--novel', 'x'], None, "novel class 'x' is not a category"),
+    (['--splits', '4'], None, '--splits: expected some of 1,2,3'),
+    (['--shots', 'a'], None, "--shots: expected N-M or N,N,..., found 'a'"),
+    (['--novel', 'c'], _unknown_category, 'trainval.json: annotation id 1 has '
+     'category_id 9, which is not the id of any entry in \'categories\''),
+    (['--novel', 'c'], _no_annotations,
+     "trainval.json: 'annotations' is empty"),
 ])
-def test_bad_arguments_are_one_line(tmp_path, capsys, args, message):
+def test_bad_input_is_one_line(tmp_path, capsys, args, change, message):
+  content = _content()
+  if change:
+    change(content)
   path = tmp_path / 'trainval.json'
-  path.write_text(json.dumps(_content()))
+  path.write_text(json.dumps(content))
   status = few_shot.main(['--annotation_file', str(path), '--output_dir',
-                          str(tmp_path / 'out')] + args)
+                          str(tmp_path / 'out' / 'splits')] + args)
   err = capsys.readouterr().err.strip().splitlines()
-  assert status == 2 and len(err) == 1 and message in err[0]
+  assert status == 2 and len(err) == 1 and message in err[0], err
   assert not (tmp_path / 'out').exists()

@@ -57,17 +57,32 @@ def test_the_command_writes_every_set(tmp_path, capsys):
   assert written == label_fraction.fractions(_content(), [10], 1)[10]
 
 
-@pytest.mark.parametrize('args, message', [
-    (['--percents', '0'], '--percents: expected numbers in (0, 100]'),
-    (['--percents', '150'], '--percents: expected numbers in (0, 100]'),
-    (['--percents', 'x'], "--percents: expected N,N,..., found 'x'"),
-    (['--seeds', 'a'], "--seeds: expected N-M or N,N,..., found 'a'"),
+def _unknown_image(content):
+  content['annotations'][0]['image_id'] = 99
+
+
+def _no_images(content):
+  content['images'], content['annotations'] = [], []
+
+
+@pytest.mark.parametrize('args, change, message', [
+    (['--percents', '0'], None, '--percents: expected numbers in (0, 100]'),
+    (['--percents', '150'], None, '--percents: expected numbers in (0, 100]'),
+    (['--percents', 'x'], None, "--percents: expected N,N,..., found 'x'"),
+    (['--seeds', 'a'], None, "--seeds: expected N-M or N,N,..., found 'a'"),
+    ([], _unknown_image, 'train.json: annotation id 1 has image_id 99, '
+     "which is not the id of any entry in 'images'"),
+    ([], _no_images, "train.json: 'images' is empty"),
 ])
-def test_bad_arguments_are_one_line(tmp_path, capsys, args, message):
+def test_bad_input_is_one_line(tmp_path, capsys, args, change, message):
+  content = _content()
+  if change:
+    change(content)
   path = tmp_path / 'train.json'
-  path.write_text(json.dumps(_content()))
+  path.write_text(json.dumps(content))
   status = label_fraction.main(['--annotation_file', str(path),
-                                '--output_dir', str(tmp_path / 'out')] + args)
+                                '--output_dir', str(tmp_path / 'out' / 'low')]
+                               + args)
   err = capsys.readouterr().err.strip().splitlines()
-  assert status == 2 and len(err) == 1 and message in err[0]
+  assert status == 2 and len(err) == 1 and message in err[0], err
   assert not (tmp_path / 'out').exists()

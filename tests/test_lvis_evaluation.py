@@ -371,6 +371,29 @@ def test_lvis_evaluator_errors(tmp_path):
     evaluator.result()
 
 
+_URL_2014 = 'http://images.cocodataset.org/val2014/COCO_val2014_1.jpg'
+
+
+@pytest.mark.parametrize('change, seen', [
+    (lambda gt: gt.update(info={'version': '0.5'}), "info.version '0.5'"),
+    (lambda gt: gt['images'][0].update(coco_url=_URL_2014),
+     f'COCO 2014 image urls ({_URL_2014})'),
+])
+def test_the_evaluator_refuses_lvis_v0_5_as_the_converter_does(
+    tmp_path, change, seen):
+  gt = make_gt(0)
+  change(gt)
+  path = tmp_path / 'lvis_v0.5_val.json'
+  path.write_text(json.dumps(gt))
+  with pytest.raises(ValueError) as raised:
+    lvis_evaluator.LVISEvaluator(str(path), False)
+  # The converter's message (tests/test_convert_lvis.py), naming the file.
+  assert str(raised.value) == (
+      f'LVIS annotation file {path}: this is LVIS v0.5 ({seen}); the LVIS '
+      'converter, evaluator and recipes are for LVIS v1 (1,203 categories '
+      'on COCO 2017 images): use lvis_v1_*.json')
+
+
 def test_benchmark_prints_the_ratio(capsys):
   assert lvis_eval_speed.main(['--images', '50', '--categories', '30']) == 0
   out = capsys.readouterr().out

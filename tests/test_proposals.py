@@ -117,21 +117,50 @@ def test_the_command_writes_one_class_boxes_model_garden_reads(tmp_path,
 def test_a_record_without_an_image_is_named(tmp_path, capsys):
   _write(tmp_path / 'in-0.tfrecord', [_record(_scene(), b'a'), b'garbage'])
   status = proposals.main(_args(str(tmp_path / 'in-*'),
-                                str(tmp_path / 'out/p'), 1))
+                                str(tmp_path / 'out/deeper/p'), 1))
   assert status == 2
   error = capsys.readouterr().err.strip().splitlines()[-1]
   assert error.startswith('error: ') and 'in-0.tfrecord (record 1)' in error
-  assert not glob.glob(str(tmp_path / 'out/*'))
+  assert not (tmp_path / 'out').exists()  # not even an empty folder
 
 
-@pytest.mark.parametrize('flag, value', [('--max_aspect_ratio', '0.5'),
-                                         ('--scale', '0')])
-def test_bad_settings_are_named(tmp_path, capsys, flag, value):
+@pytest.mark.parametrize('flag, value, expected', [
+    ('--max_aspect_ratio', '0.5', 'a finite number >= 1'),
+    ('--max_aspect_ratio', 'inf', 'a finite number >= 1'),
+    ('--scale', '0', 'a finite number > 0'),
+    ('--scale', 'nan', 'a finite number > 0'),
+    ('--sigma', 'nan', 'a finite number > 0'),
+    ('--sigma', '-1', 'a finite number > 0'),
+    ('--min_segment_size', '0', 'an integer >= 1'),
+    ('--min_box_size', '-inf', 'a finite number >= 0'),
+    ('--max_relative_size', 'nan', 'a finite number in (0, 1]'),
+    ('--max_relative_size', '1.5', 'a finite number in (0, 1]'),
+    ('--max_proposals', '-1', 'an integer >= 0'),
+    ('--num_processes', '0', 'at least 1'),
+    ('--num_shards', '0', '1 to'),
+])
+def test_bad_settings_are_named_before_any_work(tmp_path, capsys, flag,
+                                                value, expected):
+  # The input does not exist: a flag refused first is checked before it.
+  status = proposals.main(_args(str(tmp_path / 'in-*'),
+                                str(tmp_path / 'out/p'), 1) +
+                          [f'{flag}={value}'])
+  err = capsys.readouterr().err.strip().splitlines()
+  assert status == 2 and len(err) == 1, err
+  assert err[0].startswith(f'error: {flag}={value}: expected {expected}'), err
+  assert not (tmp_path / 'out').exists()
+
+
+def test_more_shards_than_records_is_refused(tmp_path, capsys):
   _write(tmp_path / 'in-0.tfrecord', [_record(_scene(), b'a')])
   status = proposals.main(_args(str(tmp_path / 'in-*'),
-                                str(tmp_path / 'out/p'), 1) + [flag, value])
-  assert status == 2
-  assert flag in capsys.readouterr().err
+                                str(tmp_path / 'out/p'), 1) +
+                          ['--num_shards=2'])
+  err = capsys.readouterr().err.strip().splitlines()
+  assert status == 2 and err == ['error: --num_shards=2: expected at most '
+                                 'the number of records, 1 (a shard would '
+                                 'be empty)']
+  assert not (tmp_path / 'out').exists()
 
 
 def test_a_truncated_input_file_is_named(tmp_path, capsys):

@@ -47,6 +47,30 @@ _REQUIRED_KEYS = {
 }
 
 
+def lvis_v0_5_refusal(gt: Dict[str, Any], source: str) -> Optional[str]:
+  """Why `gt` (with its 'images' and 'categories' lists) is LVIS v0.5 and
+  not v1, as the message that refuses it, naming `source`; None when
+  nothing says so. LVIS v0.5 has 1,230 categories on COCO 2014 images:
+  other category ids and image urls than v1. The one check of both the
+  converter (`data_tools/convert_lvis.py`) and this evaluator."""
+  info = gt.get('info') if isinstance(gt.get('info'), dict) else {}
+  version = str(info.get('version', ''))
+  urls_2014 = [i['coco_url'] for i in gt['images']
+               if isinstance(i, dict) and isinstance(i.get('coco_url'), str)
+               and '2014/' in i['coco_url']]
+  if version.startswith('0.5'):
+    seen = f'info.version {version!r}'
+  elif len(gt['categories']) == 1230:
+    seen = f'{len(gt["categories"])} categories'
+  elif urls_2014:
+    seen = f'COCO 2014 image urls ({urls_2014[0]})'
+  else:
+    return None
+  return (f'{source}: this is LVIS v0.5 ({seen}); the LVIS converter, '
+          'evaluator and recipes are for LVIS v1 (1,203 categories on COCO '
+          '2017 images): use lvis_v1_*.json')
+
+
 def check_lvis_gt(gt: Any, source: str = 'LVIS ground truth') -> None:
   """Raises ValueError naming `source` and the key if `gt` is not LVIS v1."""
   if not isinstance(gt, dict):
@@ -65,6 +89,9 @@ def check_lvis_gt(gt: Any, source: str = 'LVIS ground truth') -> None:
     if cat['frequency'] not in ('r', 'c', 'f'):
       raise ValueError(f'{source}: category {cat["id"]} has frequency '
                        f'{cat["frequency"]!r}, expected "r", "c" or "f".')
+  refusal = lvis_v0_5_refusal(gt, source)
+  if refusal:
+    raise ValueError(refusal)
 
 
 def check_image_ids(detections: Sequence[Dict[str, Any]], gt: Dict[str, Any],

@@ -71,7 +71,9 @@ def run_job(workdir: str, scale: steps.Scale, sigma: float) -> dict:
     for split in ('train', 'val'):
       convert_lvis.convert_lvis(world.annotations(split), [world.detection],
                                 os.path.join(lvis_records, split),
-                                num_shards=2, overwrite=True,  # a killed run's
+                                num_shards=steps.detection_shards(scale,
+                                                                  split),
+                                overwrite=True,  # a run killed midway
                                 num_processes=cli.default_processes())
     open(os.path.join(lvis_records, 'done'), 'w').close()
   times['lvis_tfrecords'] = time.time() - t

@@ -219,7 +219,8 @@ def prepare_world(workdir: str, scale: Scale, total_steps: int) -> World:
       convert_detection.convert_detection(
           world.annotations(split),
           os.path.join(world.detection, split, 'images'),
-          os.path.join(records, f'det_{split}'), num_shards=2,
+          os.path.join(records, f'det_{split}'),
+          num_shards=detection_shards(scale, split),
           num_processes=cli.default_processes())
       convert_classification.convert_classification(
           os.path.join(data, 'classification', split),
@@ -302,6 +303,12 @@ def _pretrain(world: World, model_dir: str, records: str, train_steps: int,
        f'trainer.checkpoint_interval={train_steps}',
        'trainer.optimizer_config.learning_rate.cosine.decay_steps='
        f'{train_steps}']), os.path.join(world.logs, log))
+
+
+def detection_shards(scale: Scale, split: str) -> int:
+  """2 shards, or 1 for a split of one image (a shard may not be empty)."""
+  return min(2, scale.det_train_images if split == 'train' else
+             scale.det_val_images)
 
 
 def job_arguments(description: str) -> argparse.ArgumentParser:
