@@ -136,9 +136,18 @@ def novel_ids_of(content: dict, split: int,
 def write_splits(annotation_file: str, output_dir: str,
                  seeds: Sequence[int], shots: Sequence[int] = SHOTS,
                  splits: Sequence[int] = (1, 2, 3),
-                 novel: Optional[Sequence[str]] = None) -> dict:
+                 novel: Optional[Sequence[str]] = None,
+                 overwrite: bool = False) -> dict:
   """Writes the base sets and the seeds' K-shot sets (module docstring),
   all or nothing; returns the summary."""
+  base_path = lambda split: os.path.join(output_dir, f'base_split{split}.json')
+  shot_path = lambda seed, k: os.path.join(output_dir, f'seed{seed}',
+                                           f'{k}shot.json')
+  files.check_outputs(
+      [files.Output('--output_dir', path) for path in
+       [base_path(s) for s in splits]
+       + [shot_path(seed, k) for seed in seeds for k in shots]],
+      [('--annotation_file', annotation_file)], overwrite)
   content = convert_detection.load_annotations(annotation_file)
   # The converter's record checks (ids, references, boxes, nothing empty):
   # the sets are for it, and the sampling trusts the references.
@@ -153,16 +162,14 @@ def write_splits(annotation_file: str, output_dir: str,
   for split in splits:
     novel_ids = novel_ids_of(content, split, novel)
     base = base_set(content, novel_ids)
-    path = os.path.join(output_dir, f'base_split{split}.json')
-    outputs[path] = json.dumps(base)
+    outputs[base_path(split)] = json.dumps(base)
     summary['base'][split] = {'images': len(base['images']),
                               'novel_category_ids': novel_ids}
   by_class = _objects_by_class(content)  # once: it is most of the time
   for seed in seeds:
     for k, per_class in sample_shots(content, shots, seed, by_class).items():
       chosen = few_shot_set(content, per_class, by_class)
-      path = os.path.join(output_dir, f'seed{seed}', f'{k}shot.json')
-      outputs[path] = json.dumps(chosen)
+      outputs[shot_path(seed, k)] = json.dumps(chosen)
       summary['shots'][f'seed{seed}/{k}shot'] = len(chosen['images'])
   files.write_all_atomically(outputs)
   summary['output_files'] = sorted(outputs)
@@ -189,6 +196,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       help='the JSON of backbone-reuse-convert-voc (07+12 '
                       'trainval)')
   parser.add_argument('--output_dir', required=True)
+  parser.add_argument('--overwrite', action='store_true',
+                      help='replace sets of an earlier run that exist')
   parser.add_argument('--seeds', default='0-9', help='N-M or N,N,...')
   parser.add_argument('--shots', default=','.join(map(str, SHOTS)))
   parser.add_argument('--splits', default='1,2,3')
@@ -205,7 +214,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     files.check_output_path(args.output_dir, '--output_dir', folder=True)
     return write_splits(args.annotation_file, args.output_dir,
                         integers(args.seeds, '--seeds'),
-                        integers(args.shots, '--shots'), splits, novel)
+                        integers(args.shots, '--shots'), splits, novel,
+                        args.overwrite)
 
   return run_main(_run)
 

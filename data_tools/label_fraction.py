@@ -46,7 +46,8 @@ def fractions(content: dict, percents: Sequence[float], seed: int
 
 
 def write_fractions(annotation_file: str, output_dir: str,
-                    percents: Sequence[float], seeds: Sequence[int]) -> dict:
+                    percents: Sequence[float], seeds: Sequence[int],
+                    overwrite: bool = False) -> dict:
   """Writes every (percent, seed) set, all or nothing; the summary."""
   bad = [p for p in percents if not 0 < p <= 100]
   if not percents or bad:
@@ -55,6 +56,11 @@ def write_fractions(annotation_file: str, output_dir: str,
   if not seeds or min(seeds) < 0:
     raise DataError(f'--seeds: expected non-negative seeds, found '
                     f'{list(seeds)}')
+  path = lambda percent, seed: os.path.join(output_dir,
+                                            f'{percent:g}pct_seed{seed}.json')
+  files.check_outputs([files.Output('--output_dir', path(p, s))
+                       for s in seeds for p in percents],
+                      [('--annotation_file', annotation_file)], overwrite)
   content = convert_detection.load_annotations(annotation_file)
   # The converter's record checks: an annotation of an unknown image would
   # be dropped without a word, a file without images would give empty sets.
@@ -63,9 +69,8 @@ def write_fractions(annotation_file: str, output_dir: str,
   outputs, summary = {}, {'annotation_file': annotation_file, 'sets': {}}
   for seed in seeds:
     for percent, chosen in fractions(content, percents, seed).items():
-      name = f'{percent:g}pct_seed{seed}'
-      outputs[os.path.join(output_dir, f'{name}.json')] = json.dumps(chosen)
-      summary['sets'][name] = {'images': len(chosen['images']),
+      outputs[path(percent, seed)] = json.dumps(chosen)
+      summary['sets'][f'{percent:g}pct_seed{seed}'] = {'images': len(chosen['images']),
                                'annotations': len(chosen['annotations'])}
   files.write_all_atomically(outputs)
   summary['output_files'] = sorted(outputs)
@@ -87,6 +92,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       'set.')
   parser.add_argument('--annotation_file', required=True)
   parser.add_argument('--output_dir', required=True)
+  parser.add_argument('--overwrite', action='store_true',
+                      help='replace sets of an earlier run that exist')
   parser.add_argument('--percents', default='1,5,10',
                       help='N,N,... (percent of the images)')
   parser.add_argument('--seeds', default='0', help='N-M or N,N,...')
@@ -96,7 +103,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     files.check_output_path(args.output_dir, '--output_dir', folder=True)
     return write_fractions(args.annotation_file, args.output_dir,
                            _percents(args.percents),
-                           integers(args.seeds, '--seeds'))
+                           integers(args.seeds, '--seeds'), args.overwrite)
 
   return run_main(_run)
 

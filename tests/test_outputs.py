@@ -19,6 +19,8 @@ from official_projects_backbone_reuse.data_tools import convert_classification
 from official_projects_backbone_reuse.data_tools import convert_detection
 from official_projects_backbone_reuse.data_tools import convert_lvis
 from official_projects_backbone_reuse.data_tools import convert_voc
+from official_projects_backbone_reuse.data_tools import few_shot
+from official_projects_backbone_reuse.data_tools import label_fraction
 from official_projects_backbone_reuse.data_tools import proposals
 from official_projects_backbone_reuse.serving import detect
 from official_projects_backbone_reuse.serving import export_saved_model
@@ -124,6 +126,17 @@ _CASES = {
         lambda u: _load('backbone_reuse_retinanet', [u.config], mode='train',
                         model_dir=os.path.dirname(u.world.det_train_pattern)),
         lambda u: 'the output contains the input task.train_data.input_path='),
+    'few-shot: a base set is there': (
+        lambda u: few_shot.main(['--annotation_file', str(u.ann),
+                                 f'--output_dir={u.d}', '--splits=1',
+                                 '--seeds=0', '--shots=1']),
+        lambda u: f'--output_dir={u.d}/base_split1.json{EXISTS}'),
+    'label-fraction: a set is the --annotation_file': (
+        lambda u: label_fraction.main([
+            '--annotation_file', f'{u.d}/5pct_seed0.json', '--overwrite',
+            f'--output_dir={u.d}', '--percents=5', '--seeds=0']),
+        lambda u: f'--output_dir={u.d}/5pct_seed0.json: the output is the '
+        f'input --annotation_file={u.d}/5pct_seed0.json{ELSEWHERE}'),
     'study: --workdir lies inside its world': (
         lambda u: runner.main(['run', f'{u.d}/study.yaml',
                                 f'--workdir={u.d}/w/s']),
@@ -143,7 +156,8 @@ def user(tmp_path, tiny_world, upstream):
               data / 'train-00000-of-00001.tfrecord')
   for name, text in (('mine.json', 'the user\'s own'),
                      ('classes-labels.txt', 'cat\ndog\n'),
-                     ('a_detections.png', 'an earlier drawing')):
+                     ('a_detections.png', 'an earlier drawing'),
+                     ('base_split1.json', '{}'), ('5pct_seed0.json', '{}')):
     (d / name).write_text(text)
   params = h.set_data(h.retinanet_config(upstream),
                       tiny_world.det_train_pattern)
