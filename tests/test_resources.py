@@ -182,22 +182,37 @@ def test_memory_budget_takes_the_peak_of_processes_of_their_own(monkeypatch):
   assert rows[0]['cost'].memory_bytes == 300 * 2 ** 20
 
 
-def test_bad_arguments_end_in_one_line(capsys, tmp_path):
-  plot = str(tmp_path / 'fig1.png')
-  assert resources.main(['--variants=frozen,frozn', SPEC]) == 2
-  assert resources.main(['--input_size=100', SPEC]) == 2
-  assert resources.main(['--repeats=0', SPEC]) == 2
-  assert resources.main(['--variants=frozen', f'--plot={plot}', SPEC]) == 2
+_BAD_ARGUMENTS = {  # name: (arguments, the one line ({d}: a folder))
+    'unknown variant': (['--variants=frozen,frozn'], "'frozn'"),
+    'no variant': (['--variants=,'], "error: --variants=',': expected one "
+                   'or more of finetune, frozen'),
+    'input size': (['--input_size=100'], '2^max_level'),
+    'repeats': (['--repeats=0'], 'error: --repeats=0: expected at least 1.'),
+    'plot without finetune': (['--variants=frozen', '--plot={d}/fig1.png'],
+                              'finetune'),
+    'csv under a file': (['--csv={d}/a_file/x.csv'],
+                         'error: --csv={d}/a_file/x.csv: cannot be written, '
+                         '{d}/a_file is a file.'),
+    'batch beyond memory': (['--batch_size=100000', '--flops_only'],
+                            f'error: {SPEC}: --batch_size=100000: its images '
+                            'of 256x256 alone take 73.2 GiB as float32, more '
+                            'than the 16.0 GiB of memory this machine has.'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(_BAD_ARGUMENTS))
+def test_bad_arguments_end_in_one_line(capsys, tmp_path, monkeypatch, case):
+  arguments, said = _BAD_ARGUMENTS[case]
   (tmp_path / 'a_file').write_text('')
-  assert resources.main([f'--csv={tmp_path}/a_file/x.csv', SPEC]) == 2
-  errors = capsys.readouterr().err.strip().splitlines()
-  assert errors[0].startswith('error: ') and "'frozn'" in errors[0]
-  assert errors[1].startswith('error: ') and '2^max_level' in errors[1]
-  assert errors[2] == 'error: --repeats=0: expected at least 1.'
-  assert errors[3].startswith('error: --plot') and 'finetune' in errors[3]
-  assert len(errors) == 5 and errors[4] == (
-      f'error: --csv={tmp_path}/a_file/x.csv: cannot be written, '
-      f'{tmp_path}/a_file is a file.')
+  # As on a machine of 16 GiB (the check reads its memory).
+  sysconf = os.sysconf
+  monkeypatch.setattr(os, 'sysconf', lambda name: 2 ** 22 if name ==
+                      'SC_PHYS_PAGES' else sysconf(name))
+  assert resources.main([a.format(d=tmp_path) for a in arguments]
+                        + [SPEC]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith('error: ') and err.count('\n') == 1, err
+  assert said.format(d=tmp_path) in err
   assert os.listdir(tmp_path) == ['a_file']
 
 

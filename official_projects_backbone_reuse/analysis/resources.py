@@ -384,6 +384,20 @@ def _check(args) -> None:
     raise ConfigError('--memory_budget needs steps to run; drop --flops_only.')
 
 
+def _check_batch_fits(spec: str, params, batch_size: int) -> None:
+  """A batch whose input images alone (float32) exceed this machine's
+  memory is refused before anything is built: TensorFlow would try for
+  minutes before failing."""
+  height, width = params.task.model.input_size[:2]
+  needed = batch_size * height * width * 3 * 4
+  memory = os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+  if needed > memory:
+    raise ConfigError(
+        f'{spec}: --batch_size={batch_size}: its images of {height}x{width} '
+        f'alone take {needed / 2**30:.1f} GiB as float32, more than the '
+        f'{memory / 2**30:.1f} GiB of memory this machine has.')
+
+
 @errors.exits_on_error
 def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = _parser()
@@ -393,6 +407,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   _check(args)
   report.check_outputs(args, ('output', 'plot', 'csv'))
   names = [v.strip() for v in args.variants.split(',') if v.strip()]
+  if not names:
+    raise ConfigError(f'--variants={args.variants!r}: expected one or more '
+                      'of finetune, frozen, parallel, series, film, '
+                      'freeze_at=K.')
   if args.plot and 'finetune' not in names:
     raise ConfigError('--plot shows each variant relative to finetune; add '
                       'finetune to --variants.')
@@ -404,6 +422,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       variants.variant_config(params, variant, args.input_size),
                       args.batch_size or
                       params.task.train_data.global_batch_size))
+  for spec, _, params, batch_size in configs:
+    _check_batch_fits(spec, params, batch_size)
   if args.flops_only:
     rows = [_rows_from_flops(spec, variant, params, batch_size)
             for spec, variant, params, batch_size in configs]

@@ -24,12 +24,13 @@ against detector capacity), cost.md (each cell's step time, wall and CPU
 time, peak memory) and results.json (every cell's metrics).
 """
 import argparse
+import contextlib
 import json
 import os
 import re
 import statistics
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.study import spec
@@ -39,16 +40,29 @@ from official_projects_backbone_reuse.study import spec
 # pylint: disable=g-import-not-at-top
 
 
-def _metrics(study: spec.Study, workdir: str) -> Dict[spec.Cell, Optional[dict]]:
-  found = {}
-  for cell in study.cells():
-    path = os.path.join(cell.model_dir(workdir), 'metrics.json')
-    if os.path.exists(path):
-      with open(path) as f:
-        found[cell] = json.load(f)
-    else:
-      found[cell] = None
+def _read_json(cell: spec.Cell, path: str) -> Optional[dict]:
+  """A cell's JSON output (None if absent); a damaged one is an error
+  naming the cell and the file."""
+  if not os.path.exists(path):
+    return None
+  remove = 'remove it to run the cell again'
+  try:
+    with open(path) as f:
+      found = json.load(f)
+  except (ValueError, OSError) as e:  # JSONDecodeError, UnicodeDecodeError
+    raise errors.UserError(f'cell {cell.name}: {path} cannot be read as '
+                           f'JSON ({errors.one_line(e)}); {remove}.') from e
+  if not isinstance(found, dict):
+    raise errors.UserError(f'cell {cell.name}: {path} holds a '
+                           f'{type(found).__name__}, not a JSON object; '
+                           f'{remove}.')
   return found
+
+
+def _metrics(study: spec.Study, workdir: str) -> Dict[spec.Cell, Optional[dict]]:
+  return {cell: _read_json(cell, os.path.join(cell.model_dir(workdir),
+                                               'metrics.json'))
+          for cell in study.cells()}
 
 
 _RATE = re.compile(r'train \| step: +(\d+) \| steps/sec: +([\d.]+)')
@@ -61,12 +75,10 @@ def _costs(study: spec.Study, workdir: str) -> Dict[spec.Cell, Optional[dict]]:
   (the median of its log's rates after the first, which holds tracing)."""
   found = {}
   for cell in study.cells():
-    path = os.path.join(cell.model_dir(workdir), COST_FILE)
-    if not os.path.exists(path):
+    cost = _read_json(cell, os.path.join(cell.model_dir(workdir), COST_FILE))
+    if cost is None:
       found[cell] = None
       continue
-    with open(path) as f:
-      cost = json.load(f)
     with open(cell.log_path(workdir)) as f:
       rates = {int(step): float(rate) for step, rate in _RATE.findall(f.read())}
     steady = [rate for _, rate in sorted(rates.items())[1:] if rate > 0]
@@ -223,13 +235,63 @@ def run_before(study: spec.Study, workdir: str) -> None:
                            study.before_shell(step, workdir))
 
 
+def check_cells(study: spec.Study, workdir: str, cells: List[spec.Cell],
+                files_too: bool) -> None:
+  """Loads each cell's config as its `train.py` would (`files_too`: and
+  checks the files its run reads, once the world and the `before`
+  commands made them), so that a bad cell stops the study before the
+  first cell runs, not when its turn comes."""
+  from official_projects_backbone_reuse.configs import loading
+  for cell in cells:
+    files, overrides = study.cell_config(cell, workdir)
+    try:
+      loading.load_experiment(
+          cell.row.experiment, files, ','.join(overrides),
+          mode='train_and_eval' if files_too else None,
+          model_dir=cell.model_dir(workdir) if files_too else None)
+    except errors.UserError as e:
+      raise errors.ConfigError(
+          f'cell {cell.name}: {errors.one_line(e)} (no cell was run)') from e
+
+
+_RUNNING = 'BACKBONE_REUSE_STUDIES_RUNNING'  # the studies this one runs in
+
+
+@contextlib.contextmanager
+def _running(study: spec.Study) -> Iterator[None]:
+  """Marks the study as running for the commands it starts: one started
+  by its own `before` commands (at any depth) would start itself without
+  end, and is refused."""
+  path = os.path.realpath(study.path)
+  running = os.environ.get(_RUNNING, '')
+  if path in running.split(os.pathsep):
+    raise errors.ConfigError(
+        f'{study.path}: this study is already running, and one of its '
+        '`before` commands starts it again; it would never end.')
+  os.environ[_RUNNING] = os.pathsep.join(p for p in (running, path) if p)
+  try:
+    yield
+  finally:
+    if running:
+      os.environ[_RUNNING] = running
+    else:
+      del os.environ[_RUNNING]
+
+
 def run(study: spec.Study, workdir: str) -> int:
   """Runs every unfinished cell; 0 when all finished, 1 if any failed."""
+  with _running(study):
+    return _run(study, workdir)
+
+
+def _run(study: spec.Study, workdir: str) -> int:
   from official_projects_backbone_reuse.common import files
   from official_projects_backbone_reuse.jobs import steps
   failed: List[str] = []
   metrics = _metrics(study, workdir)
   cells = study.cells()
+  unfinished = [cell for cell in cells if metrics[cell] is None]
+  check_cells(study, workdir, unfinished, files_too=False)
   number, cell = 0, None
   try:
     with errors.stop_requests():
@@ -239,6 +301,7 @@ def run(study: spec.Study, workdir: str) -> int:
       except steps.StepFailed as e:
         raise steps.StepFailed(f'the study stopped before its cells: {e}'
                                ) from e
+      check_cells(study, workdir, unfinished, files_too=True)
       for number, cell in enumerate(cells, 1):
         errors.raise_if_stopped()
         print(f'\n=== cell {number}/{len(cells)}: {cell.name}', flush=True)

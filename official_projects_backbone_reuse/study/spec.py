@@ -213,10 +213,9 @@ class Study:
     return ([self.fill(f, workdir) for f in files],
             [self.fill(o, workdir) for o in overrides])
 
-  def command(self, cell: Cell, workdir: str,
-              program: Tuple[str, ...] = ()) -> List[str]:
-    """The `train.py` command of a cell (`program`: how to start it;
-    default this Python's `-m official_projects_backbone_reuse.train`)."""
+  def cell_config(self, cell: Cell,
+                  workdir: str) -> Tuple[List[str], List[str]]:
+    """The config files and overrides of a cell's `train.py` command."""
     files, overrides = self.config(cell.row, cell.initialisation, workdir)
     if split(cell.initialisation)[1]:
       files.append(self.parts_overlay(cell, workdir))
@@ -224,6 +223,13 @@ class Study:
       overrides.append(self.fill(
           f'task.init_checkpoint={self.upstreams[cell.upstream]}', workdir))
     overrides.append(f'task.train_data.seed={cell.seed}')
+    return files, overrides
+
+  def command(self, cell: Cell, workdir: str,
+              program: Tuple[str, ...] = ()) -> List[str]:
+    """The `train.py` command of a cell (`program`: how to start it;
+    default this Python's `-m official_projects_backbone_reuse.train`)."""
+    files, overrides = self.cell_config(cell, workdir)
     program = program or (sys.executable, '-m',
                           'official_projects_backbone_reuse.train')
     return list(program) + [f'--experiment={cell.row.experiment}'] + [
