@@ -92,35 +92,49 @@ def run_experiment(params, mode: str, model_dir: str,
       model, or an input file is damaged (each named), or the training loss
       became NaN or infinite (the step named).
   """
+  fresh = not tf.io.gfile.exists(model_dir)
   with workers.WorkerDirectory(strategy, model_dir) as workdir:
-    with strategy.scope():
-      task = task_factory.get_task(params.task, logging_dir=workdir.path)
     try:
-      runner = workers.ExperimentRunner(
-          distribution_strategy=strategy, task=task, mode=mode,
-          params=params, model_dir=workdir.path, checkpoint_dir=model_dir,
-          controller_cls=_RecordingController)
-      if 'train' in mode and workdir.is_chief:
-        # After the model is built and restored: a run that fails before
-        # (a checkpoint that does not fit) leaves a fresh model_dir empty.
-        train_utils.serialize_config(params, model_dir)
-      sizes = runner.per_replica_batch_sizes()
-      if sizes:
-        logging.info('Images per replica: %s (%d replica(s) in sync).',
-                     sizes, strategy.num_replicas_in_sync)
-      runner.run()
-      if mode == 'train_and_eval' and runner.controller.last_eval_logs is None:
-        # Training had already ended (a run killed during its final
-        # evaluation, run again): orbit then skips the evaluation as well.
-        logging.info('Training had already reached step %d; evaluating.',
-                     runner.controller.global_step.numpy())
-        runner.controller.evaluate(steps=params.trainer.validation_steps)
-    except (tf.errors.OpError, IndexError) as e:
-      explained = integrity.explain_failure(e, params, mode, model_dir)
-      if explained is None:
-        raise
-      raise explained from e
-    return runner.controller.last_eval_logs if workdir.is_chief else None
+      return _run(params, mode, model_dir, strategy, workdir)
+    except BaseException:
+      # A new model_dir that a failed or stopped run left without any
+      # checkpoint holds only its params.yaml and events: nothing to resume.
+      if (fresh and workdir.is_chief and tf.io.gfile.exists(model_dir)
+          and not tf.io.gfile.glob(os.path.join(model_dir, '*.index'))):
+        tf.io.gfile.rmtree(model_dir)
+      raise
+
+
+def _run(params, mode, model_dir, strategy, workdir):
+  """`run_experiment` in the directory `workdir` names."""
+  with strategy.scope():
+    task = task_factory.get_task(params.task, logging_dir=workdir.path)
+  try:
+    runner = workers.ExperimentRunner(
+        distribution_strategy=strategy, task=task, mode=mode,
+        params=params, model_dir=workdir.path, checkpoint_dir=model_dir,
+        controller_cls=_RecordingController)
+    if 'train' in mode and workdir.is_chief:
+      # After the model is built and restored: a run that fails before
+      # (a checkpoint that does not fit) leaves a fresh model_dir empty.
+      train_utils.serialize_config(params, model_dir)
+    sizes = runner.per_replica_batch_sizes()
+    if sizes:
+      logging.info('Images per replica: %s (%d replica(s) in sync).',
+                   sizes, strategy.num_replicas_in_sync)
+    runner.run()
+    if mode == 'train_and_eval' and runner.controller.last_eval_logs is None:
+      # Training had already ended (a run killed during its final
+      # evaluation, run again): orbit then skips the evaluation as well.
+      logging.info('Training had already reached step %d; evaluating.',
+                   runner.controller.global_step.numpy())
+      runner.controller.evaluate(steps=params.trainer.validation_steps)
+  except (tf.errors.OpError, IndexError) as e:
+    explained = integrity.explain_failure(e, params, mode, model_dir)
+    if explained is None:
+      raise
+    raise explained from e
+  return runner.controller.last_eval_logs if workdir.is_chief else None
 
 
 @errors.exits_on_error

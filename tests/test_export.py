@@ -324,6 +324,10 @@ def _bad_detect_input(case, root):
     args['saved_model_dir'] = str(root / 'nothing')
   elif case == 'no_params':
     os.remove(export / 'params.yaml')
+  elif case in ('python_tag_params', 'params_without_task'):
+    (export / 'params.yaml').write_text(
+        'task: !!python/object/apply:os.system [ls]\n'
+        if case == 'python_tag_params' else 'runtime: {}\n')
   elif case == 'damaged_label_map':
     (export / 'label_map.json').write_text('{"1": ')
   elif case == 'missing_image':
@@ -343,6 +347,10 @@ BAD_DETECT_INPUTS = {  # case: the words of its one line
     'output_json_under_file': 'file is a file',
     'no_saved_model': 'nothing: no SavedModel there',
     'no_params': 'no params.yaml in it or its parent',
+    'python_tag_params': "params.yaml is not the params.yaml of an export "
+                         '(a `task:` mapping; plain YAML, no Python tags): '
+                         'could not determine a constructor',
+    'params_without_task': "params.yaml is not the params.yaml of an export",
     'damaged_label_map': 'label_map.json: expected',
     'missing_image': 'none.png: cannot be read as an image',
     'corrupt_image': 'a.png: cannot be read as an image',

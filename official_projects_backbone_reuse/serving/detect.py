@@ -31,6 +31,7 @@ from absl import flags
 import numpy as np
 from PIL import Image
 import tensorflow as tf
+import yaml
 
 from official.modeling.hyperparams import params_dict
 from official.vision.utils.object_detection import visualization_utils
@@ -59,9 +60,16 @@ def boxes_are_normalized(saved_model_dir: str) -> bool:
       os.path.normpath(saved_model_dir))):
     path = os.path.join(directory, 'params.yaml')
     if tf.io.gfile.exists(path):
-      task = params_dict.read_yaml_to_params_dict(path).as_dict()['task']
-      export_config = task.get('export_config') or {}
-      return bool(export_config.get('output_normalized_coordinates', False))
+      try:
+        task = params_dict.read_yaml_to_params_dict(path).as_dict()['task']
+        export_config = task.get('export_config') or {}
+        return bool(export_config.get('output_normalized_coordinates',
+                                      False))
+      except (yaml.YAMLError, KeyError, TypeError, AttributeError) as e:
+        raise DetectError(
+            f'--saved_model {saved_model_dir}: {path} is not the params.yaml '
+            'of an export (a `task:` mapping; plain YAML, no Python tags): '
+            f'{errors.one_line(e)}') from e
   raise DetectError(
       f'--saved_model {saved_model_dir}: no params.yaml in it or its parent, '
       'so the coordinate frame of its boxes is unknown.')
