@@ -27,7 +27,8 @@ id concerned:
   * an image file is missing, cannot be decoded (by its content, whatever
     its extension: no image, truncated, 32-bit integer or float pixels),
     its stored size differs from the JSON's width/height (EXIF orientation
-    is not applied, as in COCO), or either is over
+    is not applied, as in COCO; the error says when the JSON gives the
+    rotated view), or either is over
     `common.images.MAX_IMAGE_PIXELS` (checked before decoding);
   * a category `name` is not a string;
   * an annotation names an unknown `image_id` or `category_id` (or one
@@ -185,10 +186,19 @@ def check_image(path: str, image: dict) -> images_lib.StoredImage:
                     f'{image["id"]}): {e}') from e
   size = (stored.width, stored.height)
   if size != (image['width'], image['height']):
+    viewed = ''
+    if (stored.orientation in images_lib.SWAPPING_ORIENTATIONS
+        and size[::-1] == (image['width'], image['height'])):
+      viewed = (f'; with its EXIF orientation {stored.orientation} a viewer '
+                f'shows it {size[1]}x{size[0]}, so the annotations were '
+                'likely made on the rotated view, but boxes here are in the '
+                'stored layout (as COCO\'s are): save the images upright '
+                '(e.g. PIL.ImageOps.exif_transpose) before annotating or '
+                'converting')
     raise DataError(
         f'{path}: the annotation file gives width x height '
         f'{image["width"]}x{image["height"]} for image id {image["id"]}, the '
-        f'file stores {size[0]}x{size[1]}')
+        f'file stores {size[0]}x{size[1]}{viewed}')
   return stored
 
 

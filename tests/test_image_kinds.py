@@ -259,3 +259,19 @@ def test_every_reader_refuses_a_bad_image_naming_it(tmp_path, capsys, kind):
   assert line.startswith(f'--image {path}: ') and words in line, line
   assert not (tmp_path / 'out').exists()
 
+
+def test_detect_says_it_ignores_exif_orientation(tmp_path, capsys):
+  """Boxes and drawings are in the stored layout, as the converters store
+  images and as COCO's boxes are; detect says so for a tagged image."""
+  path = tmp_path / 'a.jpg'
+  _save_exif_rotated(path)
+  export = tmp_path / 'export'
+  export.mkdir()
+  (export / 'saved_model.pb').write_bytes(b'not a SavedModel')
+  (export / 'params.yaml').write_text('task: {}\n')
+  with pytest.raises(UserError, match='the export is damaged'):
+    detect.run_cli(str(export), [str(path)], str(tmp_path / 'out'), 0.5,
+                   None)
+  assert (f'note: {path}: EXIF orientation 6 is not applied: boxes are in '
+          f'the stored {WIDTH}x{HEIGHT} pixel layout') in (
+              capsys.readouterr().err)

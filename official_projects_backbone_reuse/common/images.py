@@ -26,7 +26,9 @@ What is stored and what is shown, for each kind of image real datasets hold
   * EXIF orientation is never applied: pixels and boxes stay in the stored
     layout, the one COCO's boxes refer to (pycocotools and TensorFlow's
     decoders ignore the tag; Detectron2's `read_image` applies it, and its
-    users with COCO-style sets asked for a way not to).
+    users with COCO-style sets asked for a way not to). The detection
+    converters refuse an annotated size that is the rotated view of the
+    stored one, saying so; detect says when it ignores a tag.
 Errors are ValueErrors whose message completes "<file>: ...".
 """
 import contextlib
@@ -42,6 +44,8 @@ from PIL import Image
 MAX_IMAGE_PIXELS = 8192 * 8192
 JPEG_QUALITY = 95
 EXIF_ORIENTATION = 0x0112  # the EXIF tag; 1 is "as stored"
+# Orientations that turn the picture by 90 degrees (width and height swap).
+SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
 _KEPT_JPEG_MODES = ('RGB', 'L')
 _SIXTEEN_BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N')
 _REFUSED_MODES = {'I': '32-bit integer pixels (mode I)',

@@ -9,7 +9,7 @@ Images: any format Pillow reads, by content, as 8-bit RGB in their stored
 layout, the pixels the converters store (`common.images`: 16-bit samples >>
 8, alpha dropped; 32-bit integer or float pixels refused). EXIF orientation
 is not applied, as the converters and COCO's boxes do not: the boxes and
-the drawing are in the stored layout.
+the drawing are in the stored layout, and a note says so for a tagged image.
 
 Box coordinates. The serving outputs are in the resized model-input frame
 (Mask R-CNN, and RetinaNet by default) or normalised to [0, 1] of the original
@@ -30,7 +30,8 @@ Example:
 import io
 import json
 import os
-from typing import Dict, Iterator, List, Sequence
+import sys
+from typing import Dict, Iterator, List, Optional, Sequence
 
 from absl import app
 from absl import flags
@@ -81,6 +82,22 @@ def read_image(path: str) -> np.ndarray:
   except (OSError, ValueError) as e:
     raise DetectError(f'--image {path}: cannot be read as an image '
                       f'({e}).') from e
+
+
+def orientation_note(path: str) -> Optional[str]:
+  """What detect says of an image whose EXIF orientation it ignores (from
+  the header; `read_image` names a file it cannot read)."""
+  try:
+    with images.open_image(path) as image:
+      orientation, (width, height) = images.orientation(image), image.size
+  except (OSError, SyntaxError, ValueError):
+    return None
+  if orientation == 1:
+    return None
+  return (f'note: {path}: EXIF orientation {orientation} is not applied: '
+          f'boxes are in the stored {width}x{height} pixel layout, as the '
+          'converters store images and as COCO\'s boxes are, and the drawing '
+          'shows that layout')
 
 
 def _batches(images: Sequence[np.ndarray], batch_size: int
@@ -213,6 +230,10 @@ def run_cli(saved_model_dir: str, image_paths: Sequence[str], output_dir: str,
   files.check_outputs(outputs, [('--saved_model', saved_model_dir)]
                       + [('--image', path) for path in image_paths],
                       overwrite)
+  for path in image_paths:
+    note = orientation_note(path)
+    if note:
+      print(note, file=sys.stderr)
   results = detect(saved_model_dir, image_paths, min_score)
   os.makedirs(output_dir, exist_ok=True)
   for result, png_path in zip(results, png_paths):
