@@ -263,7 +263,8 @@ def test_memory_sensitive_inputs_end_cleanly_under_a_memory_limit(tmp_path):
     outs.append(out)
     argvs.append(['--annotation_file', _write_json(
         case_dir / 'train.json', change(image_dir, content)), '--image_dir',
-                  image_dir, '--output_prefix', str(out / 'train')])
+                  image_dir, '--output_prefix', str(out / 'train'),
+                  '--num_shards', '1'])
   proc = subprocess.run([sys.executable, '-c', _UNDER_LIMIT,
                          json.dumps(argvs)], capture_output=True, text=True,
                         timeout=300)
