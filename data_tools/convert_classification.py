@@ -5,8 +5,10 @@ Input: `image_root/<class_name>/*.{jpg,jpeg,png,bmp,gif,tif,tiff,webp}`
 counted in the summary and named in a warning. Output: tf.Examples in Model
 Garden's classification format, read by
 `official.vision.dataloaders.classification_input.Decoder`: image/encoded
-(JPEG; other formats, and JPEGs that are not RGB or grey, are re-encoded as
-RGB JPEG at quality 95; of a GIF its first frame), image/format,
+(a JPEG, as the detection converters store it: the rule of `common.images`
+for each kind of image, by content, not extension; JPEGs of RGB or grey
+pixels as they are, anything else re-encoded as RGB JPEG at quality 95, of
+a GIF its first frame; EXIF orientation not applied), image/format,
 image/class/label (0..N-1), plus image/class/text, image/height,
 image/width, image/filename, image/source_id and image/key/sha256 from
 Model Garden's `tfrecord_lib.image_info_to_feature_dict`. Labels follow the
@@ -16,7 +18,8 @@ fixed seed, so a conversion is reproducible.
 
 Outputs, all written only once every input is validated (a DataError names
 the path: root missing, no class folders, an empty class folder, an image
-that cannot be decoded):
+that cannot be decoded, is truncated or has 32-bit integer or float
+pixels):
   {output_prefix}-{i:05d}-of-{n:05d}.tfrecord
   {output_prefix}-labels.txt      one class name per line, line i = label i
 
@@ -27,7 +30,6 @@ Run:
       [--class_names a,b,c] [--seed 0]
 """
 
-import io
 import os
 import random
 import sys
@@ -47,7 +49,6 @@ import tensorflow as tf
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff',
                     '.webp')
 NAMES_SHOWN = 5
-JPEG_QUALITY = 95
 
 
 def labels_path(output_prefix: str) -> str:
@@ -89,19 +90,14 @@ def list_images(image_root: str, class_names: Optional[Sequence[str]] = None
 
 
 def _read_image(path: str) -> Tuple[bytes, int, int]:
-  """JPEG bytes (as stored, or re-encoded) and the height and width."""
+  """The JPEG to store (`common.images.stored_jpeg`: the file's own, or
+  the picture re-encoded) and the height and width."""
   try:
     with open(path, 'rb') as f:
-      content = f.read()
-    with images_lib.open_image(io.BytesIO(content)) as image:
-      image.load()
-      if image.format == 'JPEG' and image.mode in ('RGB', 'L'):
-        return content, image.height, image.width
-      buffer = io.BytesIO()
-      image.convert('RGB').save(buffer, format='JPEG', quality=JPEG_QUALITY)
-      return buffer.getvalue(), image.height, image.width
-  except (OSError, SyntaxError, ValueError) as e:
+      stored = images_lib.stored_jpeg(f.read())
+  except (OSError, ValueError) as e:
     raise DataError(f'{path}: cannot decode image: {e}') from e
+  return stored.encoded, stored.height, stored.width
 
 
 def encode_image(job: Tuple[str, int, str, str]) -> bytes:

@@ -2,10 +2,12 @@
 
 The tf.Examples are Model Garden's detection format, made by Model Garden's
 own `official.vision.data.create_coco_tf_record.create_tf_example`
-(image/encoded, image/source_id = the image id, image/height, image/width,
-image/object/bbox/{xmin,ymin,xmax,ymax} normalised, image/object/class/label =
-the category id, image/object/is_crowd, image/object/area and, with masks,
-image/object/mask as PNG), so `TfExampleDecoder` and the detection parsers
+(image/encoded: a JPEG, the file's own or the picture re-encoded, by the
+rule of `common.images` for each kind of image; image/source_id = the
+image id, image/height, image/width, image/object/bbox/{xmin,ymin,xmax,ymax}
+normalised, image/object/class/label = the category id,
+image/object/is_crowd, image/object/area and, with masks, image/object/mask
+as PNG), so `TfExampleDecoder` and the detection parsers
 read them as they read COCO. LVIS v1 JSON (which names images by `coco_url`
 and adds federated-evaluation keys) has its own converter, `convert_lvis`,
 built on the functions here.
@@ -22,8 +24,11 @@ id concerned:
     background label) or negative;
   * an image's `file_name` is not a relative path inside `--image_dir`
     (an absolute path or `..` above it would read a file from elsewhere);
-  * an image file is missing, cannot be decoded, is not JPEG, its size
-    differs from the JSON's width/height, or either is over
+  * an image file is missing, cannot be decoded (by its content, whatever
+    its extension: no image, truncated, 32-bit integer or float pixels),
+    its stored size differs from the JSON's width/height (EXIF orientation
+    is not applied, as in COCO; the error says when the JSON gives the
+    rotated view), or either is over
     `common.images.MAX_IMAGE_PIXELS` (checked before decoding);
   * a category `name` is not a string;
   * an annotation names an unknown `image_id` or `category_id` (or one
@@ -54,6 +59,7 @@ Run:
 
 import collections
 import dataclasses
+import hashlib
 import json
 import os
 import sys
@@ -164,25 +170,36 @@ def _apply_box_rule(annotation: dict, height: int,
   return clipped, 'clipped'
 
 
-def check_image(path: str, image: dict) -> None:
-  """The file at `path` must be a JPEG of the `images` entry's size."""
+def check_image(path: str, image: dict) -> images_lib.StoredImage:
+  """What to store of the file at `path` (`common.images.stored_jpeg`: any
+  image Pillow reads, by content; a JPEG of RGB or grey pixels as it is,
+  others re-encoded), which must have the `images` entry's size in its
+  stored layout (EXIF orientation is not applied, as in COCO)."""
   if not os.path.isfile(path):
     raise DataError(f'{path}: image file not found (images entry id='
                     f'{image["id"]})')
   try:
-    with images_lib.open_image(path) as decoded:
-      decoded.load()
-      file_format, size = decoded.format, decoded.size
-  except (OSError, SyntaxError, ValueError) as e:
+    with open(path, 'rb') as f:
+      stored = images_lib.stored_jpeg(f.read())
+  except (OSError, ValueError) as e:
     raise DataError(f'{path}: cannot decode image (images entry id='
                     f'{image["id"]}): {e}') from e
-  if file_format != 'JPEG':
-    raise DataError(f'{path}: expected a JPEG image, found {file_format}')
+  size = (stored.width, stored.height)
   if size != (image['width'], image['height']):
+    viewed = ''
+    if (stored.orientation in images_lib.SWAPPING_ORIENTATIONS
+        and size[::-1] == (image['width'], image['height'])):
+      viewed = (f'; with its EXIF orientation {stored.orientation} a viewer '
+                f'shows it {size[1]}x{size[0]}, so the annotations were '
+                'likely made on the rotated view, but boxes here are in the '
+                'stored layout (as COCO\'s are): save the images upright '
+                '(e.g. PIL.ImageOps.exif_transpose) before annotating or '
+                'converting')
     raise DataError(
         f'{path}: the annotation file gives width x height '
         f'{image["width"]}x{image["height"]} for image id {image["id"]}, the '
-        f'file is {size[0]}x{size[1]}')
+        f'file stores {size[0]}x{size[1]}{viewed}')
+  return stored
 
 
 def check_annotations(annotation_file: str, content: dict,
@@ -289,11 +306,16 @@ def image_jobs(image_roots_and_names, to_write: Dict, id_to_name: Dict,
 
 def encode_image(job: ImageJob) -> bytes:
   """Checks the image file (`check_image`) and returns its serialized
-  example; run in a worker process."""
-  check_image(os.path.join(job.root, job.file_name), job.image)
+  example, holding the JPEG `check_image` gives; run in a worker process."""
+  stored = check_image(os.path.join(job.root, job.file_name), job.image)
   example = create_example(job.image, job.root, job.file_name,
                            job.annotations, job.id_to_name,
                            job.include_masks)
+  if not stored.kept:  # Model Garden's maker stored the file as it is
+    feature = example.features.feature
+    feature['image/encoded'].bytes_list.value[:] = [stored.encoded]
+    feature['image/key/sha256'].bytes_list.value[:] = [
+        hashlib.sha256(stored.encoded).hexdigest().encode()]
   for key, ids in job.int64_features.items():
     example.features.feature[key].int64_list.value.extend(ids)
   # Sorted feature keys: protobuf's map order is random per process.

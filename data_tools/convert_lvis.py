@@ -26,8 +26,9 @@ A `file_name` key, if the JSON has one, is not used.
 
 Validation happens before anything is written, with the rules of the COCO
 conversion (see `convert_detection`: missing or non-JSON file, missing keys,
-unknown ids, malformed segmentation, image not JPEG or of another size than
-the JSON says, the same box rule), plus LVIS's: LVIS v0.5 (1,230
+unknown ids, malformed segmentation, an image that cannot be read or is of
+another size than the JSON says, the same rule per kind of image and the
+same box rule), plus LVIS's: LVIS v0.5 (1,230
 categories, COCO 2014 images) is refused; every image needs `coco_url` (its
 last two path parts neither `.` nor `..`, which would leave the roots),
 `neg_category_ids` and `not_exhaustive_category_ids` (lists of known category

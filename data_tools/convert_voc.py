@@ -36,9 +36,10 @@ not parse, or lacks `size/width`, `size/height`, an object's `name` or a
 `bndbox` coordinate; a coordinate that is not a number; a `difficult` or
 `truncated` other than 0 or 1 (absent: 0); an image listed twice (in one
 split list or in two of `--sets`); a class name outside `--class_names`;
-then every rule of `convert_detection` (the image is a JPEG of the
-annotated size, the box rule: degenerate boxes skipped, boxes past the
-image clipped, both counted).
+then every rule of `convert_detection` (an image Pillow reads, by content
+though VOC names every one .jpg, of the annotated size in its stored
+layout and stored by the rule of `common.images`; the box rule:
+degenerate boxes skipped, boxes past the image clipped, both counted).
 
 Run:
   backbone-reuse-convert-voc --voc_root VOCdevkit --sets 2007:trainval,2012:trainval \\

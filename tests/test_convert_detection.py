@@ -115,6 +115,19 @@ def _file_name_outside(absolute):
   return change
 
 
+def _annotated_as_viewed(image_dir, content):
+  """Image 2 is stored 40x30 with EXIF orientation 6 (viewed 30x40), and
+  the JSON gives the viewed size, as an annotation tool that applies EXIF
+  would: its boxes are not in the stored layout, which the boxes of COCO
+  and of these converters are."""
+  exif = Image.Exif()
+  exif[0x0112] = 6
+  Image.new('RGB', (40, 30)).save(os.path.join(image_dir, '2.jpg'),
+                                  exif=exif.tobytes())
+  return dict(content, images=[content['images'][0], dict(
+      content['images'][1], width=30, height=40)])
+
+
 BAD_DETECTION_INPUTS = {  # case: (how to break the input, text in the error)
     'missing_file': (None, ['missing.json', 'not found']),
     'not_json': ('text', ['train.json', 'JSON']),
@@ -124,6 +137,9 @@ BAD_DETECTION_INPUTS = {  # case: (how to break the input, text in the error)
     'missing_image': (_remove_image, ['2.jpg', 'not found']),
     'corrupt_image': (_corrupt_image, ['2.jpg', 'cannot decode']),
     'wrong_size': (_wrong_size, ['1.jpg', '41x30', '40x30']),
+    'size_as_viewed': (_annotated_as_viewed, [
+        '2.jpg', 'gives width x height 30x40', 'stores 40x30',
+        'EXIF orientation 6', 'stored layout', 'exif_transpose']),
     'unknown_category': (_change_last_annotation(category_id=7),
                          ['annotation id 12', 'category_id 7']),
     'unknown_image': (_change_last_annotation(image_id=99),

@@ -5,6 +5,12 @@ detection export) in this process and runs its `serving_default` signature
 (uint8 images) on each image. Resizing and padding are the serving module's
 job; images go in as they are, in batches of the exported batch size.
 
+Images: any format Pillow reads, by content, as 8-bit RGB in their stored
+layout, the pixels the converters store (`common.images`: 16-bit samples >>
+8, alpha dropped; 32-bit integer or float pixels refused). EXIF orientation
+is not applied, as the converters and COCO's boxes do not: the boxes and
+the drawing are in the stored layout, and a note says so for a tagged image.
+
 Box coordinates. The serving outputs are in the resized model-input frame
 (Mask R-CNN, and RetinaNet by default) or normalised to [0, 1] of the original
 image (RetinaNet with `task.export_config.output_normalized_coordinates`).
@@ -24,7 +30,8 @@ Example:
 import io
 import json
 import os
-from typing import Dict, Iterator, List, Sequence
+import sys
+from typing import Dict, Iterator, List, Optional, Sequence
 
 from absl import app
 from absl import flags
@@ -76,13 +83,29 @@ def boxes_are_normalized(saved_model_dir: str) -> bool:
 
 
 def read_image(path: str) -> np.ndarray:
-  """An image file as uint8 RGB [height, width, 3]."""
+  """An image file as uint8 RGB [height, width, 3] in its stored layout:
+  the pixels the converters store of it (`common.images`)."""
   try:
-    with images.open_image(path) as image:
-      return np.asarray(image.convert('RGB'))
+    return images.read_rgb(path)[0]
   except (OSError, ValueError) as e:
     raise DetectError(f'--image {path}: cannot be read as an image '
                       f'({e}).') from e
+
+
+def orientation_note(path: str) -> Optional[str]:
+  """What detect says of an image whose EXIF orientation it ignores (from
+  the header; `read_image` names a file it cannot read)."""
+  try:
+    with images.open_image(path) as image:
+      orientation, (width, height) = images.orientation(image), image.size
+  except (OSError, SyntaxError, ValueError):
+    return None
+  if orientation == 1:
+    return None
+  return (f'note: {path}: EXIF orientation {orientation} is not applied: '
+          f'boxes are in the stored {width}x{height} pixel layout, as the '
+          'converters store images and as COCO\'s boxes are, and the drawing '
+          'shows that layout')
 
 
 def _batches(images: Sequence[np.ndarray], batch_size: int
@@ -136,7 +159,8 @@ def detect(saved_model_dir: str, image_paths: Sequence[str],
 
   Args:
     saved_model_dir: the export directory (SavedModel).
-    image_paths: image files (any format PIL reads; converted to RGB).
+    image_paths: image files (any format Pillow reads; as 8-bit RGB in
+      the stored layout, `read_image`).
     min_score: detections scoring lower are dropped.
 
   Returns:
@@ -214,6 +238,10 @@ def run_cli(saved_model_dir: str, image_paths: Sequence[str], output_dir: str,
   files.check_outputs(outputs, [('--saved_model', saved_model_dir)]
                       + [('--image', path) for path in image_paths],
                       overwrite)
+  for path in image_paths:
+    note = orientation_note(path)
+    if note:
+      print(note, file=sys.stderr)
   results = detect(saved_model_dir, image_paths, min_score)
   os.makedirs(output_dir, exist_ok=True)
   for result, png_path in zip(results, png_paths):
