@@ -58,7 +58,8 @@ def _flags(tmp_path, experiment='backbone_reuse_retinanet', config_file=(),
                                   'model_dir_file', 'upstream_architecture',
                                   'empty_records', 'init_checkpoints',
                                   'init_checkpoints_upstream',
-                                  'mask_head_without_masks'])
+                                  'mask_head_without_masks',
+                                  'voc07_recall_points'])
 def test_bad_config_fails_clearly(case, tmp_path, request):
   if case == 'experiment':
     flags, expected = _flags(tmp_path, 'retinanet_froze'), "'retinanet_froze'"
@@ -155,6 +156,12 @@ def test_bad_config_fails_clearly(case, tmp_path, request):
                            '18'))
     if case.endswith('upstream'):
       h.make_upstream_checkpoint(str(tmp_path / 'y'))  # the first exists
+  elif case == 'voc07_recall_points':
+    flags = _flags(tmp_path, params_override=(
+        'task.evaluation.voc07_recall_points=matlab,'
+        f'task.train_data.input_path={__file__}'))
+    expected = ("task.evaluation.voc07_recall_points='matlab': expected "
+                '"detectron2" or "devkit".')
   elif case == 'mask_head_without_masks':  # converted with --no_masks
     _tfrecords(tmp_path / 'data', ['train-0.tfrecord'], _example((3,)))
     flags = _flags(tmp_path, 'backbone_reuse_maskrcnn', params_override=(

@@ -157,3 +157,96 @@ def test_an_annotation_of_an_unknown_id_is_named(tmp_path, key, value,
                                        f'which is not the id of any of its '
                                        f'{where}'):
     voc_evaluator.VOCEvaluator(str(path))
+
+
+def _detectron2_voc_ap(rec, prec, use_07_metric):
+  """Detectron2's `pascal_voc_evaluation.voc_ap` (py-faster-rcnn's, and
+  FsDet's), transcribed."""
+  if use_07_metric:
+    ap = 0.0
+    for t in np.arange(0.0, 1.1, 0.1):
+      if np.sum(rec >= t) == 0:
+        p = 0
+      else:
+        p = np.max(prec[rec >= t])
+      ap = ap + p / 11.0
+  else:
+    mrec = np.concatenate(([0.0], rec, [1.0]))
+    mpre = np.concatenate(([0.0], prec, [0.0]))
+    for i in range(mpre.size - 1, 0, -1):
+      mpre[i - 1] = np.maximum(mpre[i - 1], mpre[i])
+    i = np.where(mrec[1:] != mrec[:-1])[0]
+    ap = np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1])
+  return ap
+
+
+def _matlab_colon(a, d, b):
+  """MATLAB's `a:d:b` for a whole number of steps: from both ends to the
+  middle (the symmetric algorithm), the middle itself (a + b) / 2."""
+  n = int(round((b - a) / d))
+  half = n // 2
+  values = [a + k * d for k in range(half + 1)]
+  values += [b - (n - k) * d for k in range(half + 1, n + 1)]
+  if n % 2 == 0:
+    values[half] = (a + b) / 2
+  return values
+
+
+def _devkit_11_point_ap(rec, prec):
+  """VOCevaldet.m's 11-point AP (VOC2007 devkit), transcribed:
+  ap=0; for t=0:0.1:1, p=max(prec(rec>=t)); if isempty(p), p=0; end;
+  ap=ap+p/11; end"""
+  ap = 0
+  for t in _matlab_colon(0, 0.1, 1):
+    p = prec[rec >= t]
+    p = 0 if p.size == 0 else p.max()
+    ap = ap + p / 11
+  return ap
+
+
+def _random_curves(count, seed=0):
+  """Recall and precision of random ranked lists; positives of 10 or 20
+  make recalls of exactly 0.3, 0.6 and 0.7, where the conventions part."""
+  rng = np.random.default_rng(seed)
+  for _ in range(count):
+    positives = int(rng.choice([3, 7, 10, 20, 33]))
+    hits = rng.random(int(rng.integers(1, 40))) < rng.random()
+    hits[np.cumsum(hits) > positives] = False
+    tp, fp = np.cumsum(hits), np.cumsum(~hits)
+    yield tp / positives, tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
+
+
+def test_11_point_ap_is_each_references_to_the_bit():
+  parted = 0
+  for recall, precision in _random_curves(500):
+    ours = {points: voc_evaluator.average_precision(recall, precision, True,
+                                                    points)
+            for points in voc_evaluator.ELEVEN_POINT_RECALLS}
+    assert ours['detectron2'] == _detectron2_voc_ap(recall, precision, True)
+    assert ours['devkit'] == _devkit_11_point_ap(recall, precision)
+    assert voc_evaluator.average_precision(recall, precision, False) == (
+        _detectron2_voc_ap(recall, precision, False))
+    parted += ours['detectron2'] != ours['devkit']
+  assert parted > 10  # the conventions do differ on such curves
+  # Where: only at 0.3 (3 * 0.1 above 0.3), and arange's 0.6 and 0.7.
+  tens = [k / 10 for k in range(11)]
+  assert [a != k for a, k in zip(voc_evaluator.ELEVEN_POINT_RECALLS[
+      'detectron2'], tens)] == [k in (3, 6, 7) for k in range(11)]
+  assert [a != k for a, k in zip(voc_evaluator.ELEVEN_POINT_RECALLS[
+      'devkit'], tens)] == [k == 3 for k in range(11)]
+
+
+def test_a_recall_of_exactly_0_6_parts_the_conventions():
+  # 6 of 10 positives found first, then only false positives: the devkit
+  # counts 0.6 as reached, np.arange's 0.6000000000000001 does not. Neither
+  # reaches 0.3 at a recall of 3 / 10 (both take 3 * 0.1), which k / 10
+  # did, and this evaluator too before it followed the references.
+  tp = np.array([1, 2, 3, 4, 5, 6, 6, 6])
+  recall, precision = tp / 10, tp / np.arange(1, 9)
+  ap = {points: voc_evaluator.average_precision(recall, precision, True,
+                                                points)
+        for points in voc_evaluator.ELEVEN_POINT_RECALLS}
+  assert ap['devkit'] == pytest.approx(7 / 11)
+  assert ap['detectron2'] == pytest.approx(6 / 11)
+  assert voc_evaluator.average_precision(recall[:3], precision[:3], True,
+                                         'devkit') == pytest.approx(3 / 11)

@@ -151,12 +151,19 @@ class Evaluation(hyperparams.Config):
       (LVIS results JSON) to `<model_dir>/lvis_val_detections.json`, the
       input of `backbone-reuse-analyse`.
     novel_category_ids: with `voc`, the few-shot split's novel classes:
-      `AP50_novel` (nAP50) and `AP50_base` (bAP50) are reported too.
+      `AP50_novel` (nAP50) and `AP50_base` (bAP50), 11-point as FsDet
+      computes them, are reported too.
+    voc07_recall_points: with `voc`, the recalls of the 11-point AP:
+      `detectron2` (`np.arange(0, 1.1, 0.1)`: Detectron2, MMDetection,
+      py-faster-rcnn, FsDet) or `devkit` (the VOC devkit's MATLAB
+      `0:0.1:1`); they differ by 1/11 in a class whose recall is exactly
+      0.6 or 0.7.
   """
   type: str = 'coco'
   max_detections_per_image: int = 300
   save_predictions: bool = True
   novel_category_ids: List[int] = dataclasses.field(default_factory=list)
+  voc07_recall_points: str = 'detectron2'
 
 
 @dataclasses.dataclass

@@ -11,8 +11,13 @@ The rules of the official VOC devkit (`VOCevaldet.m`, `VOCap.m`):
 * a detection whose best match is a *difficult* object counts neither way,
   and difficult objects are not among the positives to recall;
 * AP is the area under the precision envelope (VOC2010 and later, "all
-  points"), or the mean of the envelope's precision at recall 0, 0.1, ...,
-  1 (VOC2007, "11 points");
+  points"), or the sum of eleven 1/11ths of the best precision at recall
+  >= t for t of 0, 0.1, ..., 1 (VOC2007, "11 points"). Which floats those
+  ts are moves a class's AP by 1/11 where its recall is exactly one of
+  them: Detectron2, MMDetection and py-faster-rcnn (and so FsDet and TFA)
+  take `np.arange(0, 1.1, 0.1)`, whose 0.3, 0.6 and 0.7 lie a hair above
+  k/10 (the default, `detectron2`); the devkit's MATLAB `0:0.1:1` is k/10
+  but for 3 * 0.1 (`devkit`; `task.evaluation.voc07_recall_points`);
 * mAP is the mean over the classes that have a positive; a class without
   one has no AP (left out, None).
 
@@ -23,8 +28,12 @@ xmax, ymax) as [xmin - 1, ymin - 1, xmax, ymax], so width = xmax - xmin +
 
 Reported: `AP50` (all points at IoU 0.5, VOC2010+), `AP50_voc07` (11
 points), `AP70` (all points at IoU 0.7: the localisation metric of Li et
-al.'s analysis of detection pre-training) and `AP` (all points averaged over
-IoU 0.50:0.05:0.95, COCO's thresholds on the VOC rules), each also per class.
+al.'s analysis of detection pre-training) and `AP` (the VOC rules' all-point
+AP averaged over IoU 0.50:0.05:0.95, as Detectron2's VOC evaluator names it:
+not COCO's AP, which interpolates 101 recall points and sets crowds apart),
+each also per class. With novel classes (few-shot), `AP50_novel` and
+`AP50_base` are FsDet's nAP50 and bAP50: 11-point, as FsDet's evaluator
+computes them on VOC2007 test.
 """
 import re
 from typing import Any, Dict, List, Optional, Sequence
@@ -34,17 +43,28 @@ import numpy as np
 from official_projects_backbone_reuse.evaluation import lvis_evaluator
 
 COCO_THRESHOLDS = tuple(t / 100 for t in range(50, 100, 5))
+# The recalls of the 11-point AP (module docstring), as each reference
+# computes them: numpy's arange (start + k * step), MATLAB's colon (from
+# the start up to the middle, from the end down after it).
+ELEVEN_POINT_RECALLS = {
+    'detectron2': tuple(float(t) for t in np.arange(0.0, 1.1, 0.1)),
+    'devkit': tuple(k * 0.1 if k <= 5 else 1.0 - (10 - k) * 0.1
+                    for k in range(11)),
+}
 
 
 def average_precision(recall: np.ndarray, precision: np.ndarray,
-                      eleven_point: bool) -> float:
-  """AP of a ranked list's recall and precision (VOC2007 11-point or
-  VOC2010+ all-point)."""
+                      eleven_point: bool,
+                      recall_points: str = 'detectron2') -> float:
+  """AP of a ranked list's recall and precision (VOC2007 11-point at
+  `ELEVEN_POINT_RECALLS[recall_points]`, or VOC2010+ all-point)."""
   recall, precision = np.asarray(recall, float), np.asarray(precision, float)
   if eleven_point:
-    return float(np.mean([
-        precision[recall >= t].max() if (recall >= t).any() else 0.0
-        for t in (k / 10 for k in range(11))]))
+    ap = 0.0
+    for t in ELEVEN_POINT_RECALLS[recall_points]:  # summed as they sum
+      ap += (precision[recall >= t].max() if (recall >= t).any() else 0.0
+             ) / 11
+    return float(ap)
   recall = np.concatenate([[0.0], recall, [1.0]])
   precision = np.concatenate([[0.0], precision, [0.0]])
   envelope = np.maximum.accumulate(precision[::-1])[::-1]
@@ -106,8 +126,9 @@ def _curve(truth: Dict[Any, Dict[str, np.ndarray]],
 
 
 def class_aps(truth: Dict[Any, Dict[str, np.ndarray]],
-              detections: List[Dict[str, Any]],
-              positives: int) -> Dict[str, Optional[float]]:
+              detections: List[Dict[str, Any]], positives: int,
+              recall_points: str = 'detectron2'
+              ) -> Dict[str, Optional[float]]:
   """AP50, AP50_voc07, AP70 and AP of one class (see `_curve`), the
   matching done once per IoU threshold; all None without a positive."""
   if not positives:
@@ -117,7 +138,8 @@ def class_aps(truth: Dict[Any, Dict[str, np.ndarray]],
   aps = {t: average_precision(*curve, eleven_point=False)
          for t, curve in curves.items()}
   return {'AP50': aps[0.5],
-          'AP50_voc07': average_precision(*curves[0.5], eleven_point=True),
+          'AP50_voc07': average_precision(*curves[0.5], eleven_point=True,
+                                          recall_points=recall_points),
           'AP70': aps[0.7],
           'AP': float(np.mean(list(aps.values())))}
 
@@ -127,10 +149,11 @@ def _mean(values: Sequence[Optional[float]]) -> float:
   return float(np.mean(defined)) if defined else -1.0
 
 
-def evaluate(gt: Dict[str, Any], detections: Sequence[Dict[str, Any]]
-             ) -> Dict[str, Any]:
+def evaluate(gt: Dict[str, Any], detections: Sequence[Dict[str, Any]],
+             recall_points: str = 'detectron2') -> Dict[str, Any]:
   """VOC metrics of COCO-format `detections` against a COCO-format `gt`
-  whose annotations carry `difficult` (0/1; absent: 0).
+  whose annotations carry `difficult` (0/1; absent: 0); `recall_points`:
+  the 11-point AP's (`ELEVEN_POINT_RECALLS`).
 
   Returns {'metrics': {'AP50', 'AP50_voc07', 'AP70', 'AP'}, 'per_class':
   {category_id: the same four (None: no positive)}, 'positives':
@@ -153,8 +176,8 @@ def evaluate(gt: Dict[str, Any], detections: Sequence[Dict[str, Any]]
     by_class.setdefault(detection['category_id'], []).append(detection)
   positives = {c: sum(int(np.sum(~o['difficult'])) for o in t.values())
                for c, t in truth.items()}
-  per_class = {c: class_aps(truth[c], by_class[c], positives[c])
-               for c in truth}
+  per_class = {c: class_aps(truth[c], by_class[c], positives[c],
+                            recall_points) for c in truth}
   metrics = {name: _mean([ap[name] for ap in per_class.values()])
              for name in ('AP50', 'AP50_voc07', 'AP70', 'AP')}
   return {'metrics': metrics, 'per_class': per_class,
@@ -195,8 +218,8 @@ class VOCEvaluator(lvis_evaluator.ResultsEvaluator):
   tasks, in place of COCOEvaluator (`task.evaluation.type: voc`).
 
   `result()` returns AP50, AP50_voc07, AP70 and AP (with
-  `novel_category_ids`, AP50_novel and AP50_base: the mean AP50 of the
-  novel and of the other classes, few-shot detection's nAP50 / bAP50),
+  `novel_category_ids`, AP50_novel and AP50_base: the mean 11-point AP50
+  of the novel and of the other classes, FsDet's nAP50 / bAP50),
   then per class
   `AP50/<name>`, `AP50_voc07/<name>` and `AP70/<name>` (-1 for a class
   without a positive); `self.last_evaluation` keeps `evaluate`'s output.
@@ -204,8 +227,10 @@ class VOCEvaluator(lvis_evaluator.ResultsEvaluator):
 
   def __init__(self, annotation_file: str,
                novel_category_ids: Sequence[int] = (),
-               need_rescale_bboxes: bool = True):
+               need_rescale_bboxes: bool = True,
+               recall_points: str = 'detectron2'):
     self._gt = load_annotations(annotation_file)
+    self._recall_points = recall_points
     self._novel = set(novel_category_ids)
     self._annotation_file = annotation_file
     self._names = {c['id']: c.get('name', c['id'])
@@ -222,14 +247,15 @@ class VOCEvaluator(lvis_evaluator.ResultsEvaluator):
     lvis_evaluator.check_image_ids(
         detections, self._gt,
         source=f'the annotation file {self._annotation_file}')
-    self.last_evaluation = evaluate(self._gt, detections)
+    self.last_evaluation = evaluate(self._gt, detections,
+                                    self._recall_points)
     metrics = {name: np.float32(value) for name, value
                in self.last_evaluation['metrics'].items()}
-    if self._novel:  # few-shot detection: nAP50 and bAP50
+    if self._novel:  # few-shot detection: FsDet's nAP50 and bAP50
       per_class = self.last_evaluation['per_class']
       for name, novel in (('AP50_novel', True), ('AP50_base', False)):
         metrics[name] = np.float32(_mean(
-            [v['AP50'] for c, v in per_class.items()
+            [v['AP50_voc07'] for c, v in per_class.items()
              if (c in self._novel) == novel]))
     for category, values in self.last_evaluation['per_class'].items():
       for name in ('AP50', 'AP50_voc07', 'AP70'):

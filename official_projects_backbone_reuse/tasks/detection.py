@@ -73,6 +73,11 @@ def check_task_config(task_config, for_run: bool = True) -> None:
   if evaluation.type not in ('coco', 'lvis', 'voc'):
     raise ConfigError(f'task.evaluation.type={evaluation.type!r}: expected '
                       '"coco", "lvis" or "voc".')
+  if evaluation.voc07_recall_points not in voc_evaluator.ELEVEN_POINT_RECALLS:
+    raise ConfigError(
+        'task.evaluation.voc07_recall_points='
+        f'{evaluation.voc07_recall_points!r}: expected "detectron2" or '
+        '"devkit".')
   needed = _ANNOTATION_FILE_OF.get(evaluation.type)
   if for_run and needed and not task_config.annotation_file:
     raise ConfigError(f'task.evaluation.type={evaluation.type} needs '
@@ -169,7 +174,8 @@ class _BackboneReuseMixin:
       self._task_config = config
     if config.evaluation.type == 'voc':
       self.coco_metric = voc_evaluator.VOCEvaluator(
-          config.annotation_file, config.evaluation.novel_category_ids)
+          config.annotation_file, config.evaluation.novel_category_ids,
+          recall_points=config.evaluation.voc07_recall_points)
       return metrics
     self.coco_metric = lvis_evaluator.LVISEvaluator(
         annotation_file=config.annotation_file,
