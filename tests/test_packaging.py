@@ -71,4 +71,12 @@ def test_installed_commands_work_from_another_directory(installed_package,
   assert listing.returncode == 0, listing.stderr[-2000:]
   rows = [l for l in listing.stdout.splitlines() if l.startswith('| `')]
   assert len(rows) == len(recipes.load_recipes()) > 30
+  # A shipped study by its name, read from the installed package.
+  study = rh.run([os.path.join(installed_package.bin, 'backbone-reuse-study'),
+                  'run', 'small_table1', f'--workdir={tmp_path}/w',
+                  '--print_commands'], cwd=tmp_path, **env)
+  assert study.returncode == 0, study.stderr[-2000:]
+  assert f'{installed_package.site}/{_PACKAGE}/experiments/studies/' \
+         'small_table1.yaml' in study.stderr
+  assert study.stdout.count('backbone-reuse-train ') > 10
   assert os.listdir(tmp_path) == []

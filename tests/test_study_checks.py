@@ -75,3 +75,15 @@ def test_collect_names_the_cell_of_a_damaged_metrics_file(
   err = capsys.readouterr().err
   assert err.startswith(f'error: cell {cell.name}: {path} {said}'), err
   assert err.endswith('remove it to run the cell again.\n')
+
+
+def test_a_shipped_study_is_found_by_its_name(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)  # not beside experiments/
+  study = spec.load('small_table1')
+  assert study.path.endswith('experiments/studies/small_table1.yaml')
+  assert 'small_box_pretraining' in spec.shipped()
+  with pytest.raises(spec.ConfigError) as e:
+    spec.load('small_tabel1')
+  assert str(e.value) == (
+      'small_tabel1: cannot read the study: No such file or directory (the '
+      f'studies shipped: {", ".join(spec.shipped())}).')

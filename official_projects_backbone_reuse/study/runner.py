@@ -367,7 +367,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   if args.print_commands:
     if study.world:
       print(f'# the cells read the world in {study.world}: make it first '
-            f'with `backbone-reuse-study prepare {args.study} --workdir '
+            f'with `backbone-reuse-study prepare {study.path} --workdir '
             f'{args.workdir}`', file=sys.stderr)
     for step in study.before:
       if not _finished(study, step, workdir):

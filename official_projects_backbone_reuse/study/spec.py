@@ -463,13 +463,25 @@ def _world(path: str, value) -> str:
   return os.path.abspath(value)
 
 
+def shipped() -> List[str]:
+  """The names of the studies shipped with the package."""
+  folder = recipes_lib.experiment_file('studies')
+  return sorted(name[:-len('.yaml')] for name in os.listdir(folder)
+                if name.endswith('.yaml'))
+
+
 def load(path: str) -> Study:
-  """The study in `path`; a mistake is a ConfigError naming file and key."""
+  """The study in `path`, or the shipped study of that name (as
+  `backbone-reuse-study run small_table1`, from a clone or an installed
+  wheel); a mistake is a ConfigError naming file and key."""
+  if not os.path.exists(path) and path in shipped():
+    path = recipes_lib.experiment_file('studies', f'{path}.yaml')
   try:
     with open(path) as f:
       entries = yaml.safe_load(f)
   except OSError as e:
-    raise ConfigError(f'{path}: cannot read the study: {e.strerror}.') from e
+    raise ConfigError(f'{path}: cannot read the study: {e.strerror} (the '
+                      f'studies shipped: {", ".join(shipped())}).') from e
   except yaml.YAMLError as e:
     raise ConfigError(f'{path}: not valid YAML: '
                       f'{" ".join(str(e).split())}') from e
