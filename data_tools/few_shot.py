@@ -9,24 +9,30 @@ trainval), writes into `--output_dir`:
   seed{S}/{K}shot.json       the K-shot fine-tuning set of every class
                              (base and novel), K in --shots, for each seed;
                              the same for every split (FsDet's files do not
-                             depend on the split either).
+                             depend on the split either);
+  vocsplit/seed{S}/*.txt     the same draws as FsDet's split files.
 Each is a COCO-format annotation file over the same images (file names
 relative to the VOC root), for `backbone-reuse-convert-detection
 --image_dir <voc root> --no_masks`. The input is first checked as that
 converter checks it (ids, image and category references, boxes, no empty
 list); a bad one is one line naming the file, and nothing is written.
 
-Sampling (FsDet's `prepare_voc_few_shot.py`): for each seed, Python's
-`random.seed(seed)`, then class by class in label order, shot by shot in
-increasing K: draw (without replacement) as many images containing the
-class as the shots added since the previous K, and keep the drawn images
-not already taken until they hold at least that many objects of the class;
-so a K-shot set contains the smaller ones. As FsDet's, a draw that hits an
-image taken before is skipped, not redrawn, so a set can hold fewer than K
-objects of a class; kept so that, over the same image order (07 then 12
-trainval) and seed, the sets are FsDet's (tested against its loop). An
-image sampled for a class contributes only that class's objects (as
-FsDet's loader); an image sampled for two classes carries both.
+Sampling: FsDet's `prepare_voc_few_shot.py`, file for file (tested byte
+for byte against a transcription of it on a VOC07+12 layout): for each
+seed, Python's `random.seed(seed)`, then class by class in the file's
+order, shot by shot: `random.sample` as many images holding the class
+(in the file's image order: 07 then 12 trainval) as the shots added since
+the previous K (1 for the first K, as FsDet), appended until they hold at
+least that many objects of the class; so a K-shot list starts with the
+smaller ones. Its check against the images taken before never holds (it
+compares an annotation path with image paths), so a drawn image is taken,
+and its objects counted, again: a list can name an image twice, and hold
+fewer distinct objects than K. FsDet's split files of each seed are
+written as FsDet writes them, `vocsplit/seed{S}/box_{K}shot_{class}_
+train.txt` (FsDet's own tools read them). In the `{K}shot.json` sets an
+image sampled for a class contributes every object of that class, once;
+an image sampled for two classes carries both. (FsDet's loader instead
+keeps K boxes of a class, chosen at random among those of its list.)
 
 Splits (FsDet's `PASCAL_VOC_NOVEL_CATEGORIES`): novel classes of split 1:
 bird, bus, cow, motorbike, sofa; split 2: aeroplane, bottle, cow, horse,
@@ -54,41 +60,70 @@ SHOTS = (1, 2, 3, 5, 10)
 
 
 def _objects_by_class(content: dict) -> Dict[int, Dict[int, List[dict]]]:
-  """category id -> image id -> its (non-crowd) objects of the class, images
-  in file order."""
-  by_class = {c['id']: {} for c in content['categories']}
+  """category id (in the file's order) -> image id (in the file's image
+  order, as FsDet reads the trainval lists) -> its (non-crowd) objects of
+  the class."""
+  per_image: Dict[int, List[dict]] = {}
   for ann in content['annotations']:
     if not ann.get('iscrowd'):
-      by_class[ann['category_id']].setdefault(ann['image_id'], []).append(ann)
+      per_image.setdefault(ann['image_id'], []).append(ann)
+  by_class = {c['id']: {} for c in content['categories']}
+  for image in content['images']:
+    for ann in per_image.get(image['id'], ()):
+      by_class[ann['category_id']].setdefault(image['id'], []).append(ann)
   return by_class
 
 
 def sample_shots(content: dict, shots: Sequence[int], seed: int,
                  by_class: Optional[dict] = None
                  ) -> Dict[int, Dict[int, List[int]]]:
-  """K -> category id -> the image ids of its K-shot set (FsDet's rule,
-  see the module docstring). `by_class`: `_objects_by_class(content)`,
-  when the caller has it."""
+  """K -> category id -> the image ids of its K-shot list, drawn as FsDet's
+  `prepare_voc_few_shot.py` draws them, quirks included (module
+  docstring). `by_class`: `_objects_by_class(content)`, when the caller
+  has it.
+
+  Raises:
+    DataError: a class is in fewer images than a draw takes (FsDet's
+      `random.sample` fails there too).
+  """
   by_class = by_class or _objects_by_class(content)
+  names = {c['id']: c['name'] for c in content['categories']}
   rng = random.Random(seed)
   chosen = {k: {} for k in shots}
-  for category in sorted(by_class):
-    images = list(by_class[category])
+  for category, objects in by_class.items():
+    images = list(objects)
     taken: List[int] = []
-    previous = 0
-    for k in sorted(shots):
-      needed = k - previous
-      previous = k
-      objects = 0
-      for image in rng.sample(images, min(needed, len(images))):
-        if image in taken:
-          continue
+    for j, k in enumerate(shots):
+      needed = k - shots[j - 1] if j else 1  # FsDet's: 1 for the first K
+      if needed > len(images):
+        raise DataError(
+            f'class {names[category]!r}: {len(images)} image(s) hold it, '
+            f'fewer than the {needed} the {k}-shot draw takes (FsDet\'s '
+            'sampling cannot draw them either)')
+      found = 0
+      for image in rng.sample(images, needed):
+        # FsDet's check against the images taken compares an annotation
+        # path with image paths and never holds: a repeat is taken again.
         taken.append(image)
-        objects += len(by_class[category][image])
-        if objects >= needed:
+        found += len(objects[image])
+        if found >= needed:
           break
       chosen[k][category] = list(taken)
   return chosen
+
+
+def fsdet_lists(content: dict, chosen: Dict[int, Dict[int, List[int]]]
+                ) -> Dict[str, str]:
+  """FsDet's split files of one seed's `sample_shots`: {`box_{K}shot_
+  {class}_train.txt`: its text}, a line per image taken (repeats too),
+  `datasets/` and the image's path under the VOC root, as FsDet writes
+  them (`datasets/VOC2007/JPEGImages/000005.jpg`)."""
+  names = {c['id']: c['name'] for c in content['categories']}
+  paths = {image['id']: image['file_name'] for image in content['images']}
+  return {f'box_{k}shot_{names[c]}_train.txt':
+          '\n'.join(f'datasets/{paths[i]}' for i in images) + '\n'
+          for k, per_class in chosen.items()
+          for c, images in per_class.items()}
 
 
 def subset(content: dict, objects: Dict[int, List[dict]]) -> dict:
@@ -107,7 +142,7 @@ def few_shot_set(content: dict, per_class: Dict[int, List[int]],
   by_class = by_class or _objects_by_class(content)
   objects: Dict[int, List[dict]] = {}
   for category, images in per_class.items():
-    for image in images:
+    for image in dict.fromkeys(images):  # a repeat of FsDet's lists once
       objects.setdefault(image, []).extend(by_class[category][image])
   return subset(content, objects)
 
@@ -143,10 +178,13 @@ def write_splits(annotation_file: str, output_dir: str,
   base_path = lambda split: os.path.join(output_dir, f'base_split{split}.json')
   shot_path = lambda seed, k: os.path.join(output_dir, f'seed{seed}',
                                            f'{k}shot.json')
+  lists_dir = lambda seed: os.path.join(output_dir, 'vocsplit', f'seed{seed}')
   files.check_outputs(
       [files.Output('--output_dir', path) for path in
        [base_path(s) for s in splits]
-       + [shot_path(seed, k) for seed in seeds for k in shots]],
+       + [shot_path(seed, k) for seed in seeds for k in shots]]
+      + [files.Output('--output_dir', lists_dir(seed), folder=True)
+         for seed in seeds],
       [('--annotation_file', annotation_file)], overwrite)
   content = convert_detection.load_annotations(annotation_file)
   # The converter's record checks (ids, references, boxes, nothing empty):
@@ -155,8 +193,9 @@ def write_splits(annotation_file: str, output_dir: str,
                                       include_masks=False)
   if not seeds or min(seeds) < 0:
     raise DataError(f'--seeds: expected non-negative seeds, found {seeds}')
-  if not shots or min(shots) < 1:
-    raise DataError(f'--shots: expected positive counts, found {shots}')
+  if not shots or min(shots) < 1 or sorted(set(shots)) != list(shots):
+    raise DataError(f'--shots: expected increasing positive counts, found '
+                    f'{shots}')
   outputs = {}
   summary = {'annotation_file': annotation_file, 'base': {}, 'shots': {}}
   for split in splits:
@@ -167,10 +206,13 @@ def write_splits(annotation_file: str, output_dir: str,
                               'novel_category_ids': novel_ids}
   by_class = _objects_by_class(content)  # once: it is most of the time
   for seed in seeds:
-    for k, per_class in sample_shots(content, shots, seed, by_class).items():
-      chosen = few_shot_set(content, per_class, by_class)
-      outputs[shot_path(seed, k)] = json.dumps(chosen)
-      summary['shots'][f'seed{seed}/{k}shot'] = len(chosen['images'])
+    drawn = sample_shots(content, shots, seed, by_class)
+    for name, text in fsdet_lists(content, drawn).items():
+      outputs[os.path.join(lists_dir(seed), name)] = text
+    for k, per_class in drawn.items():
+      kept = few_shot_set(content, per_class, by_class)
+      outputs[shot_path(seed, k)] = json.dumps(kept)
+      summary['shots'][f'seed{seed}/{k}shot'] = len(kept['images'])
   files.write_all_atomically(outputs)
   summary['output_files'] = sorted(outputs)
   return summary

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from official_projects_backbone_reuse.data_tools import convert_voc
 from official_projects_backbone_reuse.data_tools import few_shot
 
 
@@ -29,39 +30,123 @@ def _count(content, category, images):
              if a['category_id'] == category and a['image_id'] in images)
 
 
-def _fsdet_reference(content, shots, seed):
-  """FsDet's prepare_voc_few_shot.py sampling loop, transcribed (its XML
-  reading replaced by the annotation dicts)."""
+def _generate_seeds(seeds):
+  """FsDet's datasets/prepare_voc_few_shot.py `generate_seeds`, transcribed
+  line for line; only `np.str` (removed from NumPy, an alias of `str`) is
+  `str` and fvcore's PathManager.open is `open`. It reads and writes under
+  `datasets/` of the working directory."""
+  import copy
+  import os
   import random
-  data_per_cat = {c['id']: [] for c in content['categories']}
-  for image in content['images']:
-    classes = {a['category_id'] for a in content['annotations']
-               if a['image_id'] == image['id']}
-    for c in sorted(classes):
-      data_per_cat[c].append(image['id'])
-  result = {c: {} for c in data_per_cat}
-  random.seed(seed)
-  for c in data_per_cat:
-    c_data = []
-    for j, shot in enumerate(shots):
-      diff_shot = shots[j] - shots[j - 1] if j != 0 else 1
-      shots_c = random.sample(data_per_cat[c], diff_shot)
-      num_objs = 0
-      for s in shots_c:
-        if s not in c_data:
-          c_data.append(s)
-          num_objs += _count(content, c, [s])
-          if num_objs >= diff_shot:
-            break
-      result[c][shot] = list(c_data)
-  return result
+  import xml.etree.ElementTree as ET
+  import numpy as np
+  VOC_CLASSES = ['aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus',
+                 'car', 'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse',
+                 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa',
+                 'train', 'tvmonitor']
+  data = []
+  data_per_cat = {c: [] for c in VOC_CLASSES}
+  for year in [2007, 2012]:
+    data_file = 'datasets/VOC{}/ImageSets/Main/trainval.txt'.format(year)
+    with open(data_file) as f:
+      fileids = np.loadtxt(f, dtype=str).tolist()
+    data.extend(fileids)
+  for fileid in data:
+    year = "2012" if "_" in fileid else "2007"
+    dirname = os.path.join("datasets", "VOC{}".format(year))
+    anno_file = os.path.join(dirname, "Annotations", fileid + ".xml")
+    tree = ET.parse(anno_file)
+    clses = []
+    for obj in tree.findall("object"):
+      cls = obj.find("name").text
+      clses.append(cls)
+    for cls in set(clses):
+      data_per_cat[cls].append(anno_file)
+
+  result = {cls: {} for cls in data_per_cat.keys()}
+  shots = [1, 2, 3, 5, 10]
+  for i in range(seeds[0], seeds[1]):
+    random.seed(i)
+    for c in data_per_cat.keys():
+      c_data = []
+      for j, shot in enumerate(shots):
+        diff_shot = shots[j] - shots[j-1] if j != 0 else 1
+        shots_c = random.sample(data_per_cat[c], diff_shot)
+        num_objs = 0
+        for s in shots_c:
+          if s not in c_data:
+            tree = ET.parse(s)
+            file = tree.find("filename").text
+            year = tree.find("folder").text
+            name = 'datasets/{}/JPEGImages/{}'.format(year, file)
+            c_data.append(name)
+            for obj in tree.findall("object"):
+              if obj.find("name").text == c:
+                num_objs += 1
+            if num_objs >= diff_shot:
+              break
+        result[c][shot] = copy.deepcopy(c_data)
+    save_path = 'datasets/vocsplit/seed{}'.format(i)
+    os.makedirs(save_path, exist_ok=True)
+    for c in result.keys():
+      for shot in result[c].keys():
+        filename = 'box_{}shot_{}_train.txt'.format(shot, c)
+        with open(os.path.join(save_path, filename), 'w') as fp:
+          fp.write('\n'.join(result[c][shot])+'\n')
 
 
-def test_shots_are_fsdets_nested_and_seeded():
+def _voc0712(root, rng):
+  """A VOC07+12 trainval layout (annotations only): 40 + 24 images, each
+  class in at least six, one to three objects of each class an image has,
+  set in a shuffled order of the XML (the draws count objects)."""
+  classes = convert_voc.VOC_CLASSES
+  for year, names in (('2007', [f'{i:06d}' for i in range(1, 41)]),
+                      ('2012', [f'2008_{i:06d}' for i in range(1, 25)])):
+    folder = root / f'VOC{year}'
+    (folder / 'Annotations').mkdir(parents=True)
+    (folder / 'ImageSets' / 'Main').mkdir(parents=True)
+    order = rng.permutation(len(names))
+    (folder / 'ImageSets' / 'Main' / 'trainval.txt').write_text(
+        ''.join(f'{names[i]}\n' for i in order))
+    for n, name in enumerate(names):
+      held = {classes[n % 20], classes[(7 * n + 3 + len(year)) % 20]} | {
+          classes[c] for c in rng.choice(20, rng.integers(0, 3))}
+      objects = ''.join(
+          f'<object><name>{c}</name><difficult>{int(rng.random() < .2)}'
+          '</difficult><bndbox><xmin>2</xmin><ymin>3</ymin><xmax>40</xmax>'
+          '<ymax>30</ymax></bndbox></object>'
+          for c in held for _ in range(rng.integers(1, 4)))
+      (folder / 'Annotations' / f'{name}.xml').write_text(
+          f'<annotation><folder>VOC{year}</folder><filename>{name}.jpg'
+          '</filename><size><width>64</width><height>48</height><depth>3'
+          f'</depth></size>{objects}</annotation>')
+
+
+def test_the_split_files_are_fsdets_file_for_file(tmp_path, monkeypatch):
+  import numpy as np
+  _voc0712(tmp_path / 'datasets', np.random.default_rng(0))
+  monkeypatch.chdir(tmp_path)
+  _generate_seeds([1, 30])  # FsDet's seeds 1-29
+  content = convert_voc.to_coco(
+      str(tmp_path / 'datasets'), [('2007', 'trainval'),
+                                   ('2012', 'trainval')],
+      convert_voc.VOC_CLASSES)
+  by_class = few_shot._objects_by_class(content)  # pylint: disable=protected-access
+  repeats = 0
+  for seed in range(1, 30):
+    ours = few_shot.fsdet_lists(content, few_shot.sample_shots(
+        content, few_shot.SHOTS, seed, by_class))
+    folder = tmp_path / 'datasets' / 'vocsplit' / f'seed{seed}'
+    assert sorted(ours) == sorted(p.name for p in folder.iterdir())
+    for name, text in ours.items():
+      assert (folder / name).read_text() == text, (seed, name)
+      lines = text.splitlines()
+      repeats += len(lines) != len(set(lines))
+  assert len(ours) == 100 and repeats  # FsDet's repeated draws, kept
+
+
+def test_shots_are_nested_and_seeded():
   content = _content()
-  content['annotations'] = [a for a in content['annotations']
-                            if a['category_id'] != 3]  # under 3 images:
-  content['categories'] = content['categories'][:2]    # FsDet cannot
   shots = (1, 2, 3)
   chosen = few_shot.sample_shots(content, shots, seed=4)
   assert chosen == few_shot.sample_shots(content, shots, seed=4)
@@ -69,25 +154,21 @@ def test_shots_are_fsdets_nested_and_seeded():
              for s in range(5, 10))
   for seed in range(10):
     chosen = few_shot.sample_shots(content, shots, seed)
-    reference = _fsdet_reference(content, shots, seed)
-    assert chosen == {k: {c: reference[c][k] for c in reference}
-                      for k in shots}, seed
-    for category in (1, 2):
+    for category in (1, 2, 3):
       for small, large in zip(shots, shots[1:]):
         assert chosen[large][category][:len(chosen[small][category])] == (
             chosen[small][category])  # nested
       assert all(_count(content, category, [i]) for i in chosen[3][category])
 
 
-def test_a_draw_already_taken_is_skipped_as_fsdet():
-  # Class 2's images hold 1, 1 and 3 objects; some seed's 3-shot set holds
-  # fewer than 3 objects because a draw hit an image taken before.
-  content = _content()
-  counts = {_count(content, 2, few_shot.sample_shots(content, (1, 2, 3),
-                                                     s)[3][2])
-            for s in range(20)}
-  assert min(counts) < 3 <= max(counts)
-  assert few_shot.sample_shots(content, (1, 5), 0)[5][3] == [7]  # all there is
+def test_a_draw_already_taken_is_taken_again_as_fsdet():
+  content = _content()  # class 3 is in image 7 only
+  assert few_shot.sample_shots(content, (1, 2, 3), 0)[3][3] == [7, 7, 7]
+  assert few_shot.few_shot_set(content, {3: [7, 7, 7]})['annotations'] == [
+      a for a in content['annotations'] if a['category_id'] == 3]  # once
+  with pytest.raises(few_shot.DataError, match="class 'b': 3 image"
+                     r"\(s\) hold it, fewer than the 4 the 5-shot draw takes"):
+    few_shot.sample_shots(content, (1, 5), 0)
 
 
 def test_a_few_shot_set_keeps_only_the_sampled_classes_objects():
@@ -123,6 +204,10 @@ def test_the_command_writes_every_split(tmp_path, capsys):
                      'seed1/2shot.json']
   summary = json.loads(capsys.readouterr().out)
   assert summary['base']['1']['novel_category_ids'] == [3]
+  assert sorted(p.name for p in (out / 'vocsplit' / 'seed1').iterdir()) == [
+      f'box_{k}shot_{c}_train.txt' for k in (1, 2) for c in 'abc']
+  assert (out / 'vocsplit' / 'seed0' / 'box_2shot_c_train.txt').read_text(
+  ) == 'datasets/7.jpg\ndatasets/7.jpg\n'
 
 
 def _unknown_category(content):
@@ -137,6 +222,7 @@ def _no_annotations(content):
     (['--novel', 'x'], None, "novel class 'x' is not a category"),
     (['--splits', '4'], None, '--splits: expected some of 1,2,3'),
     (['--shots', 'a'], None, "--shots: expected N-M or N,N,..., found 'a'"),
+    (['--shots', '5,1'], None, '--shots: expected increasing positive'),
     (['--novel', 'c'], _unknown_category, 'trainval.json: annotation id 1 has '
      'category_id 9, which is not the id of any entry in \'categories\''),
     (['--novel', 'c'], _no_annotations,
