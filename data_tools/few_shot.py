@@ -29,10 +29,11 @@ compares an annotation path with image paths), so a drawn image is taken,
 and its objects counted, again: a list can name an image twice, and hold
 fewer distinct objects than K. FsDet's split files of each seed are
 written as FsDet writes them, `vocsplit/seed{S}/box_{K}shot_{class}_
-train.txt` (FsDet's own tools read them). In the `{K}shot.json` sets an
-image sampled for a class contributes every object of that class, once;
-an image sampled for two classes carries both. (FsDet's loader instead
-keeps K boxes of a class, chosen at random among those of its list.)
+train.txt` (FsDet's own tools read them). `--fsdet_splits` reads FsDet's
+published files instead, seed 0 being Kang et al.'s (on which TFA's and
+FsDet's numbers are); a drawn seed 0 is refused, since it would not be
+theirs. The `{K}shot.json` sets are what FsDet's loader makes of the
+lists: K boxes of each class (`loader_set`), each a record of its own.
 
 Splits (FsDet's `PASCAL_VOC_NOVEL_CATEGORIES`): novel classes of split 1:
 bird, bus, cow, motorbike, sofa; split 2: aeroplane, bottle, cow, horse,
@@ -44,6 +45,8 @@ import os
 import random
 import sys
 from typing import Dict, List, Optional, Sequence
+
+import numpy as np
 
 from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.data_tools import convert_detection
@@ -135,16 +138,63 @@ def subset(content: dict, objects: Dict[int, List[dict]]) -> dict:
           'categories': content['categories']}
 
 
-def few_shot_set(content: dict, per_class: Dict[int, List[int]],
-                 by_class: Optional[dict] = None) -> dict:
-  """The set of `sample_shots`'s per-class images: each with the objects of
-  the classes it was drawn for."""
+def read_fsdet_lists(folder: str, content: dict, seed: int,
+                     shots: Sequence[int]) -> Dict[int, Dict[int, List[int]]]:
+  """FsDet's split files of `seed` (0: Kang et al.'s, in `folder` itself,
+  FsDet's `datasets/vocsplit`; N: `folder`/seedN), as its loader reads
+  them: K -> category id -> the image ids listed (repeats kept). A line's
+  file id (its name before `.jpg`) is VOC2012's when it holds `_`, else
+  VOC2007's, as FsDet decides."""
+  by_path = {image['file_name']: image['id'] for image in content['images']}
+  where = folder if seed == 0 else os.path.join(folder, f'seed{seed}')
+  lists = {k: {} for k in shots}
+  for k in shots:
+    for category in content['categories']:
+      path = os.path.join(where, f'box_{k}shot_{category["name"]}_train.txt')
+      try:
+        with open(path) as f:
+          lines = f.read().split()
+      except OSError as e:
+        raise DataError(f'{path}: cannot read the FsDet split file '
+                        f'(--fsdet_splits): {e.strerror}') from e
+      listed = []
+      for line in lines:
+        fileid = line.split('/')[-1].split('.jpg')[0]
+        year = '2012' if '_' in fileid else '2007'
+        image = by_path.get(f'VOC{year}/JPEGImages/{fileid}.jpg')
+        if image is None:
+          raise DataError(f'{path}: {line!r} is not an image of the '
+                          f'annotation file (VOC{year}/JPEGImages/'
+                          f'{fileid}.jpg)')
+        listed.append(image)
+      lists[k][category['id']] = listed
+  return lists
+
+
+def loader_set(content: dict, per_class: Dict[int, List[int]], k: int,
+               rng: np.random.RandomState,
+               by_class: Optional[dict] = None) -> dict:
+  """A K-shot set as FsDet's loader (`load_filtered_voc_instances`) makes
+  it of one list per class: each object of the class in each image listed
+  (a repeat listed again) is a record of its own, that one box on its
+  image; a class with more than K records keeps K, drawn without
+  replacement class by class from `rng` (FsDet draws from NumPy's global
+  generator; a seeded one makes the set reproducible). Each record is an
+  image of the set (a new id, the image's file) with its one box."""
   by_class = by_class or _objects_by_class(content)
-  objects: Dict[int, List[dict]] = {}
-  for category, images in per_class.items():
-    for image in dict.fromkeys(images):  # a repeat of FsDet's lists once
-      objects.setdefault(image, []).extend(by_class[category][image])
-  return subset(content, objects)
+  by_id = {image['id']: image for image in content['images']}
+  images, annotations = [], []
+  for category, listed in per_class.items():
+    records = [(image, ann) for image in listed
+               for ann in by_class[category].get(image, ())]
+    if len(records) > k:
+      records = [records[i] for i in rng.choice(len(records), k,
+                                                replace=False)]
+    for image, ann in records:
+      images.append(dict(by_id[image], id=len(images) + 1))
+      annotations.append(dict(ann, id=len(images), image_id=len(images)))
+  return {'images': images, 'annotations': annotations,
+          'categories': content['categories']}
 
 
 def base_set(content: dict, novel_ids: Sequence[int]) -> dict:
@@ -172,9 +222,11 @@ def write_splits(annotation_file: str, output_dir: str,
                  seeds: Sequence[int], shots: Sequence[int] = SHOTS,
                  splits: Sequence[int] = (1, 2, 3),
                  novel: Optional[Sequence[str]] = None,
-                 overwrite: bool = False) -> dict:
+                 overwrite: bool = False,
+                 fsdet_splits: Optional[str] = None) -> dict:
   """Writes the base sets and the seeds' K-shot sets (module docstring),
-  all or nothing; returns the summary."""
+  all or nothing; returns the summary. `fsdet_splits`: FsDet's split
+  files (`datasets/vocsplit`) to read instead of drawing."""
   base_path = lambda split: os.path.join(output_dir, f'base_split{split}.json')
   shot_path = lambda seed, k: os.path.join(output_dir, f'seed{seed}',
                                            f'{k}shot.json')
@@ -184,8 +236,9 @@ def write_splits(annotation_file: str, output_dir: str,
        [base_path(s) for s in splits]
        + [shot_path(seed, k) for seed in seeds for k in shots]]
       + [files.Output('--output_dir', lists_dir(seed), folder=True)
-         for seed in seeds],
-      [('--annotation_file', annotation_file)], overwrite)
+         for seed in seeds if not fsdet_splits],
+      [('--annotation_file', annotation_file),
+       ('--fsdet_splits', fsdet_splits)], overwrite)
   content = convert_detection.load_annotations(annotation_file)
   # The converter's record checks (ids, references, boxes, nothing empty):
   # the sets are for it, and the sampling trusts the references.
@@ -193,6 +246,10 @@ def write_splits(annotation_file: str, output_dir: str,
                                       include_masks=False)
   if not seeds or min(seeds) < 0:
     raise DataError(f'--seeds: expected non-negative seeds, found {seeds}')
+  if 0 in seeds and not fsdet_splits:
+    raise DataError('--seeds: FsDet\'s seed 0 is Kang et al.\'s published '
+                    'split files, not a draw: pass --fsdet_splits with '
+                    'FsDet\'s datasets/vocsplit, or draw seeds from 1.')
   if not shots or min(shots) < 1 or sorted(set(shots)) != list(shots):
     raise DataError(f'--shots: expected increasing positive counts, found '
                     f'{shots}')
@@ -206,11 +263,15 @@ def write_splits(annotation_file: str, output_dir: str,
                               'novel_category_ids': novel_ids}
   by_class = _objects_by_class(content)  # once: it is most of the time
   for seed in seeds:
-    drawn = sample_shots(content, shots, seed, by_class)
-    for name, text in fsdet_lists(content, drawn).items():
-      outputs[os.path.join(lists_dir(seed), name)] = text
+    if fsdet_splits:
+      drawn = read_fsdet_lists(fsdet_splits, content, seed, shots)
+    else:
+      drawn = sample_shots(content, shots, seed, by_class)
+      for name, text in fsdet_lists(content, drawn).items():
+        outputs[os.path.join(lists_dir(seed), name)] = text
     for k, per_class in drawn.items():
-      kept = few_shot_set(content, per_class, by_class)
+      kept = loader_set(content, per_class, k, np.random.RandomState(seed),
+                        by_class)
       outputs[shot_path(seed, k)] = json.dumps(kept)
       summary['shots'][f'seed{seed}/{k}shot'] = len(kept['images'])
   files.write_all_atomically(outputs)
@@ -240,7 +301,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--output_dir', required=True)
   parser.add_argument('--overwrite', action='store_true',
                       help='replace sets of an earlier run that exist')
-  parser.add_argument('--seeds', default='0-9', help='N-M or N,N,...')
+  parser.add_argument('--seeds', default='1-9',
+                      help='N-M or N,N,...; 0 (Kang et al.\'s files) only '
+                      'with --fsdet_splits')
+  parser.add_argument('--fsdet_splits', default=None,
+                      help='FsDet\'s split files (its datasets/vocsplit: '
+                      'box_{K}shot_{CLASS}_train.txt for seed 0, seed{N}/ '
+                      'for the others) to read instead of drawing')
   parser.add_argument('--shots', default=','.join(map(str, SHOTS)))
   parser.add_argument('--splits', default='1,2,3')
   parser.add_argument('--novel', default='',
@@ -257,7 +324,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return write_splits(args.annotation_file, args.output_dir,
                         integers(args.seeds, '--seeds'),
                         integers(args.shots, '--shots'), splits, novel,
-                        args.overwrite)
+                        args.overwrite, args.fsdet_splits)
 
   return run_main(_run)
 

@@ -122,27 +122,106 @@ def _voc0712(root, rng):
           f'</depth></size>{objects}</annotation>')
 
 
-def test_the_split_files_are_fsdets_file_for_file(tmp_path, monkeypatch):
+@pytest.fixture(scope='module')
+def fsdet_world(tmp_path_factory):
+  """A VOC07+12 layout, FsDet's split files of seeds 1-29 made by its own
+  generator, and the layout as our annotation file."""
   import numpy as np
-  _voc0712(tmp_path / 'datasets', np.random.default_rng(0))
-  monkeypatch.chdir(tmp_path)
-  _generate_seeds([1, 30])  # FsDet's seeds 1-29
+  root = tmp_path_factory.mktemp('fsdet')
+  _voc0712(root / 'datasets', np.random.default_rng(0))
+  with pytest.MonkeyPatch.context() as monkeypatch:
+    monkeypatch.chdir(root)
+    _generate_seeds([1, 30])  # FsDet's default is 1-19; TFA's 1-29
   content = convert_voc.to_coco(
-      str(tmp_path / 'datasets'), [('2007', 'trainval'),
-                                   ('2012', 'trainval')],
+      str(root / 'datasets'), [('2007', 'trainval'), ('2012', 'trainval')],
       convert_voc.VOC_CLASSES)
+  return root, content
+
+
+def test_the_split_files_are_fsdets_file_for_file(fsdet_world):
+  root, content = fsdet_world
   by_class = few_shot._objects_by_class(content)  # pylint: disable=protected-access
   repeats = 0
   for seed in range(1, 30):
     ours = few_shot.fsdet_lists(content, few_shot.sample_shots(
         content, few_shot.SHOTS, seed, by_class))
-    folder = tmp_path / 'datasets' / 'vocsplit' / f'seed{seed}'
+    folder = root / 'datasets' / 'vocsplit' / f'seed{seed}'
     assert sorted(ours) == sorted(p.name for p in folder.iterdir())
     for name, text in ours.items():
       assert (folder / name).read_text() == text, (seed, name)
       lines = text.splitlines()
       repeats += len(lines) != len(set(lines))
   assert len(ours) == 100 and repeats  # FsDet's repeated draws, kept
+
+
+def _fsdet_loader(classnames, shot, seed):
+  """FsDet's fsdet/data/meta_pascal_voc.py `load_filtered_voc_instances`,
+  its few-shot branch, transcribed (np.str is str, PathManager.open is
+  open); NumPy's global generator seeded as Detectron2 seeds it."""
+  import os
+  import xml.etree.ElementTree as ET
+  import numpy as np
+  np.random.seed(seed)
+  fileids = {}
+  split_dir = os.path.join("datasets", "vocsplit")
+  split_dir = os.path.join(split_dir, "seed{}".format(seed))
+  for cls in classnames:
+    with open(os.path.join(split_dir,
+                           "box_{}shot_{}_train.txt".format(shot, cls))) as f:
+      fileids_ = np.loadtxt(f, dtype=str).tolist()
+      if isinstance(fileids_, str):
+        fileids_ = [fileids_]
+      fileids_ = [fid.split("/")[-1].split(".jpg")[0] for fid in fileids_]
+      fileids[cls] = fileids_
+  dicts = []
+  for cls, fileids_ in fileids.items():
+    dicts_ = []
+    for fileid in fileids_:
+      year = "2012" if "_" in fileid else "2007"
+      dirname = os.path.join("datasets", "VOC{}".format(year))
+      anno_file = os.path.join(dirname, "Annotations", fileid + ".xml")
+      jpeg_file = os.path.join(dirname, "JPEGImages", fileid + ".jpg")
+      tree = ET.parse(anno_file)
+      for obj in tree.findall("object"):
+        r = {"file_name": jpeg_file, "image_id": fileid}
+        cls_ = obj.find("name").text
+        if cls != cls_:
+          continue
+        bbox = obj.find("bndbox")
+        bbox = [float(bbox.find(x).text)
+                for x in ["xmin", "ymin", "xmax", "ymax"]]
+        bbox[0] -= 1.0
+        bbox[1] -= 1.0
+        r["annotations"] = [{"category_id": classnames.index(cls),
+                             "bbox": bbox}]
+        dicts_.append(r)
+    if len(dicts_) > int(shot):
+      dicts_ = np.random.choice(dicts_, int(shot), replace=False)
+    dicts.extend(dicts_)
+  return dicts
+
+
+def test_k_boxes_per_class_as_fsdets_loader_takes_them(fsdet_world,
+                                                      monkeypatch):
+  import numpy as np
+  root, content = fsdet_world
+  monkeypatch.chdir(root)
+  names = [c['name'] for c in content['categories']]
+  for seed in (1, 2, 29):
+    lists = few_shot.read_fsdet_lists(str(root / 'datasets' / 'vocsplit'),
+                                      content, seed, few_shot.SHOTS)
+    for k in few_shot.SHOTS:
+      ours = few_shot.loader_set(content, lists[k], k,
+                                 np.random.RandomState(seed))
+      files = {i['id']: i['file_name'] for i in ours['images']}
+      theirs = [(r['file_name'], r['annotations'][0]['category_id'],
+                 r['annotations'][0]['bbox'])
+                for r in _fsdet_loader(names, k, seed)]
+      assert [(f'datasets/{files[a["image_id"]]}', a['category_id'] - 1,
+               [x, y, x + w, y + h]) for a in ours['annotations']
+              for x, y, w, h in [a['bbox']]] == theirs, (seed, k)
+      counts = np.bincount([a['category_id'] for a in ours['annotations']])
+      assert counts[1:].max() <= k  # at most K boxes of a class
 
 
 def test_shots_are_nested_and_seeded():
@@ -164,22 +243,9 @@ def test_shots_are_nested_and_seeded():
 def test_a_draw_already_taken_is_taken_again_as_fsdet():
   content = _content()  # class 3 is in image 7 only
   assert few_shot.sample_shots(content, (1, 2, 3), 0)[3][3] == [7, 7, 7]
-  assert few_shot.few_shot_set(content, {3: [7, 7, 7]})['annotations'] == [
-      a for a in content['annotations'] if a['category_id'] == 3]  # once
   with pytest.raises(few_shot.DataError, match="class 'b': 3 image"
                      r"\(s\) hold it, fewer than the 4 the 5-shot draw takes"):
     few_shot.sample_shots(content, (1, 5), 0)
-
-
-def test_a_few_shot_set_keeps_only_the_sampled_classes_objects():
-  content = _content()
-  per_class = {1: [1, 2], 2: [3], 3: []}
-  found = few_shot.few_shot_set(content, per_class)
-  assert [i['id'] for i in found['images']] == [1, 2, 3]
-  kept = sorted((a['image_id'], a['category_id'])
-                for a in found['annotations'])
-  # Image 1 also holds a class-2 object, not sampled for class 2: left out.
-  assert kept == [(1, 1), (2, 1), (3, 2), (3, 2), (3, 2)]
 
 
 def test_base_sets_drop_the_novel_classes_and_empty_images():
@@ -195,19 +261,22 @@ def test_the_command_writes_every_split(tmp_path, capsys):
   path.write_text(json.dumps(_content()))
   out = tmp_path / 'splits'
   status = few_shot.main(['--annotation_file', str(path), '--output_dir',
-                          str(out), '--seeds', '0-1', '--shots', '1,2',
+                          str(out), '--seeds', '1-2', '--shots', '1,2',
                           '--novel', 'c'])
   assert status == 0
   written = sorted(p.relative_to(out).as_posix() for p in out.rglob('*.json'))
-  assert written == ['base_split1.json', 'seed0/1shot.json',
-                     'seed0/2shot.json', 'seed1/1shot.json',
-                     'seed1/2shot.json']
+  assert written == ['base_split1.json', 'seed1/1shot.json',
+                     'seed1/2shot.json', 'seed2/1shot.json',
+                     'seed2/2shot.json']
   summary = json.loads(capsys.readouterr().out)
   assert summary['base']['1']['novel_category_ids'] == [3]
   assert sorted(p.name for p in (out / 'vocsplit' / 'seed1').iterdir()) == [
       f'box_{k}shot_{c}_train.txt' for k in (1, 2) for c in 'abc']
-  assert (out / 'vocsplit' / 'seed0' / 'box_2shot_c_train.txt').read_text(
+  assert (out / 'vocsplit' / 'seed1' / 'box_2shot_c_train.txt').read_text(
   ) == 'datasets/7.jpg\ndatasets/7.jpg\n'
+  # Class c's one box listed twice: two records of it, as FsDet's loader.
+  two = json.loads((out / 'seed1' / '2shot.json').read_text())
+  assert [a['category_id'] for a in two['annotations']].count(3) == 2
 
 
 def _unknown_category(content):
@@ -223,6 +292,11 @@ def _no_annotations(content):
     (['--splits', '4'], None, '--splits: expected some of 1,2,3'),
     (['--shots', 'a'], None, "--shots: expected N-M or N,N,..., found 'a'"),
     (['--shots', '5,1'], None, '--shots: expected increasing positive'),
+    (['--novel', 'c', '--seeds', '0'], None,
+     "--seeds: FsDet's seed 0 is Kang et al.'s published split files"),
+    (['--novel', 'c', '--fsdet_splits', '/nowhere'], None,
+     '/nowhere/seed1/box_1shot_a_train.txt: cannot read the FsDet split '
+     'file (--fsdet_splits): No such file or directory'),
     (['--novel', 'c'], _unknown_category, 'trainval.json: annotation id 1 has '
      'category_id 9, which is not the id of any entry in \'categories\''),
     (['--novel', 'c'], _no_annotations,
