@@ -134,8 +134,13 @@ def test_a_column_takes_parts_from_another_run(tmp_path):
     ({'world': ['runs']}, "world: ['runs']: expected a directory"),
     ({'class_curves': {'val_annotations': 'v', 'train_annotations': 't',
                        'sigma': 0}}, 'class_curves.sigma: 0: expected a'),
-    ({'initialisation_overrides': {'film': 'trainer.train_steps=9'}},
+    ({'initialisation_overrides': {'film': {
+        'params_override': 'trainer.train_steps=9', 'reason': 'r'}}},
      "initialisation_overrides.film: not one of the study's initialisations"),
+    ({'initialisation_overrides': {'scratch': 'trainer.train_steps=9'}},
+     'initialisation_overrides.scratch: expected {params_override: '
+     'KEY=VALUE,..., reason: WHY}: a column trained unlike the others is a '
+     'fair comparison only if the tables say why'),
     ({'initialisations': ['frozen', 'frozen+box']},
      "initialisations: 'frozen+box': expected INIT+SOURCE with INIT not "
      'scratch and SOURCE a key of part_sources (none)'),
@@ -328,7 +333,9 @@ def test_a_study_makes_its_world_first_and_reads_it(tmp_path, monkeypatch):
   study = spec.load(_write(tmp_path, _study(
       world=str(tmp_path / 'world'), rows=[_study()['rows'][1]],
       initialisations=['scratch', 'frozen'], seeds=[0],
-      initialisation_overrides={'scratch': 'trainer.train_steps=6'},
+      initialisation_overrides={'scratch': {
+          'params_override': 'trainer.train_steps=6',
+          'reason': 'a random backbone needs longer'}},
       upstreams={'large': '{world}/upstream_large'},
       params_override='task.annotation_file={world}/val.json')))
   scratch, cell = study.cells()

@@ -87,3 +87,24 @@ def test_a_shipped_study_is_found_by_its_name(tmp_path, monkeypatch):
   assert str(e.value) == (
       'small_tabel1: cannot read the study: No such file or directory (the '
       f'studies shipped: {", ".join(spec.shipped())}).')
+
+
+def test_a_column_trained_unlike_the_others_says_why(tmp_path, tiny_world,
+                                                     capsys):
+  from official_projects_backbone_reuse.study import tables
+  path = tmp_path / 'study.yaml'
+  path.write_text(yaml.safe_dump({
+      'rows': [{'name': 'small', 'experiment': 'no_such_experiment'}],
+      'initialisations': ['scratch', 'frozen'], 'upstreams': {'in': '/c'},
+      'initialisation_overrides': {'scratch': {
+          'params_override': 'trainer.train_steps=9',
+          'reason': 'a random\n backbone needs longer'}}}))
+  study = spec.load(str(path))
+  why = 'scratch (trainer.train_steps=9): a random backbone needs longer'
+  assert tables.table1_markdown(study, {}).endswith(
+      '\n\nColumns trained unlike the others (compare them with that in '
+      f'mind):\n- {why}\n')
+  # `run` says so first (here before the bad row stops it).
+  assert runner.main(['run', str(path), f'--workdir={tmp_path}/w']) == 2
+  err = capsys.readouterr().err.splitlines()
+  assert err[0] == f'warning: a column trains unlike the others: {why}'

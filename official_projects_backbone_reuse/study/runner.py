@@ -287,6 +287,9 @@ def run(study: spec.Study, workdir: str) -> int:
 def _run(study: spec.Study, workdir: str) -> int:
   from official_projects_backbone_reuse.common import files
   from official_projects_backbone_reuse.jobs import steps
+  for line in study.differences():
+    print(f'warning: a column trains unlike the others: {line}',
+          file=sys.stderr)
   failed: List[str] = []
   metrics = _metrics(study, workdir)
   cells = study.cells()

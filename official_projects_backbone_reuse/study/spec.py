@@ -12,8 +12,10 @@ checkpoints x seeds, and the one `train.py` command of each cell.
       params_override: task.model.decoder.fpn.num_filters=128   # optional
       paper: {scratch: [48.4, 70.1], imagenet/finetune: [48.6, 70.5]}
   initialisations: [scratch, finetune, frozen, parallel]
-  initialisation_overrides:   # optional, e.g. a longer schedule from scratch
-    scratch: trainer.train_steps=...
+  initialisation_overrides:   # optional; every column trains alike unless
+    scratch:                  # one says here how and why it differs
+      params_override: trainer.train_steps=...
+      reason: why this column's comparison stays fair (printed by the tables)
   part_sources:   # optional: parts from another run, see below
     box: {checkpoint: /runs/box_pretraining, modules: [decoder, head]}
   upstreams: {imagenet: /ckpt/a, jft: /ckpt/b}   # checkpoint files or dirs
@@ -176,6 +178,7 @@ class Study:
   params_override: Tuple[str, ...] = ()
   initialisation_overrides: Dict[str, Tuple[str, ...]] = dataclasses.field(
       default_factory=dict)
+  override_reasons: Dict[str, str] = dataclasses.field(default_factory=dict)
   description: str = ''
   paper: str = ''
   world: str = ''  # absolute, or '' for none
@@ -193,6 +196,12 @@ class Study:
       columns += [f'{upstream}/{init}' for init in self.initialisations
                   if init != 'scratch']
     return columns
+
+  def differences(self) -> List[str]:
+    """A line per column trained unlike the others: its overrides and
+    why (`initialisation_overrides`)."""
+    return [f'{init} ({", ".join(self.initialisation_overrides[init])}): '
+            f'{reason}' for init, reason in self.override_reasons.items()]
 
   def cells(self) -> List[Cell]:
     """Every cell, seed by seed (a first result for every cell comes
@@ -379,17 +388,30 @@ def _row(path: str, index: int, entry, recipes, columns) -> Row:
                           columns))
 
 
-def _initialisation_overrides(path: str, value, inits) -> Dict[str, Tuple]:
+def _initialisation_overrides(path: str, value, inits
+                              ) -> Tuple[Dict[str, Tuple], Dict[str, str]]:
+  """({initialisation: its overrides}, {initialisation: the reason}): a
+  column that trains unlike the others says why, and the tables print it."""
   value = value or {}
   if not isinstance(value, dict):
     raise _error(path, 'initialisation_overrides', 'expected {initialisation:'
-                 ' KEY=VALUE,...}.')
-  for init in value:
+                 ' {params_override: KEY=VALUE,..., reason: WHY}}.')
+  for init, entry in value.items():
+    where = f'initialisation_overrides.{init}'
     if init not in inits:
-      raise _error(path, f'initialisation_overrides.{init}', 'not one of the '
-                   f'study\'s initialisations ({", ".join(inits)}).')
-  return {init: _overrides(path, f'initialisation_overrides.{init}', v)
-          for init, v in value.items()}
+      raise _error(path, where, 'not one of the study\'s initialisations '
+                   f'({", ".join(inits)}).')
+    if (not isinstance(entry, dict) or set(entry) != {'params_override',
+                                                      'reason'}
+        or not isinstance(entry['reason'], str) or not entry['reason'].strip()):
+      raise _error(path, where, 'expected {params_override: KEY=VALUE,..., '
+                   'reason: WHY}: a column trained unlike the others is a '
+                   'fair comparison only if the tables say why.')
+  return ({init: _overrides(path, f'initialisation_overrides.{init}'
+                            '.params_override', entry['params_override'])
+           for init, entry in value.items()},
+          {init: ' '.join(entry['reason'].split())
+           for init, entry in value.items()})
 
 
 def _class_curves(path: str, value) -> Dict[str, object]:
@@ -527,13 +549,14 @@ def load(path: str) -> Study:
       or len(set(seeds)) != len(seeds)):
     raise _error(path, 'seeds', f'{seeds!r}: expected a list of distinct '
                  'integers.')
+  overrides, reasons = _initialisation_overrides(
+      path, entries.get('initialisation_overrides'), inits)
   study = Study(path=path, rows=(), initialisations=tuple(inits),
                 upstreams={str(k): v for k, v in upstreams.items()},
                 seeds=tuple(seeds),
                 params_override=_overrides(path, 'params_override',
                                            entries.get('params_override')),
-                initialisation_overrides=_initialisation_overrides(
-                    path, entries.get('initialisation_overrides'), inits),
+                initialisation_overrides=overrides, override_reasons=reasons,
                 description=str(entries.get('description', '')).strip(),
                 paper=str(entries.get('paper', '')),
                 world=_world(path, entries.get('world')),

@@ -134,7 +134,11 @@ def table1_markdown(study: spec.Study, found: Results) -> str:
   if len(study.seeds) > 1:
     legend += ('; mean ± standard deviation over seeds, `~` where the '
                'change is within the seeds\' spread')
-  return '\n'.join(lines) + f'\n\n{legend}.\n'
+  differ = ''.join(f'\n- {line}' for line in study.differences())
+  if differ:
+    differ = ('\n\nColumns trained unlike the others (compare them with '
+              f'that in mind):{differ}\n')
+  return '\n'.join(lines) + f'\n\n{legend}.\n' + differ
 
 
 def table1_csv(study: spec.Study, found: Results) -> str:
