@@ -301,6 +301,11 @@ def _no_annotations(content):
      'category_id 9, which is not the id of any entry in \'categories\''),
     (['--novel', 'c'], _no_annotations,
      "trainval.json: 'annotations' is empty"),
+    (['--novel', 'c', '--fsdet_splits', '{tmp}/trainval.json'], None,
+     'trainval.json/seed1/box_1shot_a_train.txt: cannot read the FsDet '
+     'split file (--fsdet_splits): Not a directory'),
+    (['--novel', 'c', '--fsdet_splits', '{tmp}/out'], None,
+     'the output lies inside the input --fsdet_splits={tmp}/out'),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, args, change, message):
   content = _content()
@@ -309,7 +314,9 @@ def test_bad_input_is_one_line(tmp_path, capsys, args, change, message):
   path = tmp_path / 'trainval.json'
   path.write_text(json.dumps(content))
   status = few_shot.main(['--annotation_file', str(path), '--output_dir',
-                          str(tmp_path / 'out' / 'splits')] + args)
+                          str(tmp_path / 'out' / 'splits')]
+                         + [a.format(tmp=tmp_path) for a in args])
   err = capsys.readouterr().err.strip().splitlines()
-  assert status == 2 and len(err) == 1 and message in err[0], err
+  assert status == 2 and len(err) == 1, err
+  assert message.format(tmp=tmp_path) in err[0], err
   assert not (tmp_path / 'out').exists()

@@ -39,10 +39,15 @@ class Stopped(BaseException):
     super().__init__(message)
     self.exit_code = exit_code
 
+  @staticmethod
+  def name_of(exit_code: int) -> str:
+    """What a person calls the signal of this exit status."""
+    return ('Ctrl-C' if exit_code == 130 else
+            signal.Signals(exit_code - 128).name)
+
   @property
   def signal_name(self) -> str:
-    return ('Ctrl-C' if self.exit_code == 130 else
-            signal.Signals(self.exit_code - 128).name)
+    return self.name_of(self.exit_code)
 
   @classmethod
   def of(cls, error: BaseException) -> 'Stopped':
@@ -57,9 +62,7 @@ _requested: Optional[Stopped] = None  # the first stop request, if any
 
 def _stop(signum, _):
   global _requested
-  stopped = Stopped(
-      f'{"Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name}'
-      ': stopped', 128 + signum)
+  stopped = Stopped(f'{Stopped.name_of(128 + signum)}: stopped', 128 + signum)
   _requested = _requested or stopped
   raise stopped
 
