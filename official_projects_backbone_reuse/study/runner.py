@@ -19,9 +19,11 @@
 
 Outputs in DIR (`study/spec.py` has the study file's format,
 `study/tables.py` the tables'): table1.md / table1.csv (mAP and AP50 per
-detector and initialisation), table3.md (parameters), capacity.png (mAP
-against detector capacity), cost.md (each cell's step time, wall and CPU
-time, peak memory) and results.json (every cell's metrics).
+detector and initialisation; under it each upstream's own top-1 and the
+schedule check), table3.md (parameters), capacity.png (mAP against
+detector capacity), freezing.png (frozen minus fine-tuned against the
+parameters trained), cost.md (each cell's step time, wall and CPU time,
+peak memory) and results.json (every cell's metrics).
 """
 import argparse
 import contextlib
@@ -166,6 +168,31 @@ def class_curves(study: spec.Study, workdir: str) -> List[str]:
   return written
 
 
+def upstream_quality(study: spec.Study,
+                     workdir: str) -> Dict[str, Optional[dict]]:
+  """Each upstream's val top-1 and number of classes, from the
+  metrics.json and params.yaml its classification run left beside the
+  checkpoint (Model Garden's train.py writes both); None where there is
+  none, as for a downloaded checkpoint."""
+  import yaml
+  quality = {}
+  for name, path in study.upstreams.items():
+    path = study.fill(path, workdir)
+    folder = path if os.path.isdir(path) else os.path.dirname(path)
+    metrics_path = os.path.join(folder, 'metrics.json')
+    quality[name] = None
+    try:
+      with open(metrics_path) as f:
+        top1 = json.load(f)['accuracy']
+      with open(os.path.join(folder, 'params.yaml')) as f:
+        classes = yaml.safe_load(f)['task']['model']['num_classes']
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+      continue  # not known: said so in the table
+    quality[name] = {'top1': float(top1), 'classes': classes,
+                     'source': metrics_path}
+  return quality
+
+
 def collect(study: spec.Study, workdir: str) -> str:
   """Writes the outputs from the cells' model dirs; returns Table 1."""
   from official_projects_backbone_reuse.common import files
@@ -174,7 +201,8 @@ def collect(study: spec.Study, workdir: str) -> str:
   found = tables.results(metrics)
   counts = parameter_counts(study, workdir)
   costs = _costs(study, workdir)
-  table1 = tables.table1_markdown(study, found)
+  table1 = tables.table1_markdown(study, found,
+                                  upstream_quality(study, workdir))
   finished = sum(m is not None for m in metrics.values())
   files.write_all_atomically({
       os.path.join(workdir, 'table1.md'): table1,
@@ -183,6 +211,8 @@ def collect(study: spec.Study, workdir: str) -> str:
           tables.table3_markdown(study, counts, found),
       os.path.join(workdir, 'capacity.png'):
           tables.capacity_png(study, counts, found),
+      os.path.join(workdir, 'freezing.png'):
+          tables.freezing_png(study, counts, found),
       os.path.join(workdir, 'cost.md'):
           tables.cost_markdown(study, costs, step_gflops(
               study, workdir, [c for c, cost in costs.items() if cost])),

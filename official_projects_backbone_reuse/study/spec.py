@@ -25,6 +25,11 @@ checkpoints x seeds, and the one `train.py` command of each cell.
   before:                   # optional: commands run once before the cells
     - name: proposals
       command: backbone-reuse-proposals --input_pattern ... --output_prefix {workdir}/proposals/train
+  schedule_check:           # optional: one cell again, longer (see below)
+    row: R101 FPN
+    column: imagenet/finetune
+    seed: 0
+    params_override: trainer.train_steps=...
   class_curves:             # optional: Figure 4 per detector (see below)
     val_annotations: /data/lvis_v1_val.json
     train_annotations: /data/lvis_v1_train.json
@@ -65,6 +70,11 @@ runs from this Python's environment); its log
 is DIR/before/NAME.log. One that finished is not run again while its
 command is unchanged; one that fails stops the study.
 
+`schedule_check` (optional) trains one cell of the grid again with the
+overrides given (a longer schedule), as a cell of its own; the tables say
+whether it lands within the seeds' spread of its column, i.e. whether the
+study's schedule is near convergence.
+
 `class_curves` (optional; cells evaluated with `task.evaluation.type=lvis`,
 which saves their detections): per detector, each column's class-wise AP
 relative to fine-tuning from the first upstream, against the classes'
@@ -96,7 +106,8 @@ INITIALISATIONS = {
 }
 _KEYS = {'description', 'paper', 'rows', 'initialisations', 'upstreams',
          'seeds', 'params_override', 'world', 'initialisation_overrides',
-         'class_curves', 'part_sources', 'before'}
+         'class_curves', 'part_sources', 'before', 'schedule_check'}
+_CHECK_KEYS = {'row', 'column', 'seed', 'params_override'}
 _CURVE_KEYS = {'val_annotations', 'train_annotations', 'sigma'}
 _ROW_KEYS = {'name', 'recipe', 'experiment', 'config_files',
              'params_override', 'paper'}
@@ -169,6 +180,15 @@ class Cell:
 
 
 @dataclasses.dataclass(frozen=True)
+class ScheduleCheck:
+  """A cell of the grid (`of`) trained again as `cell`: its row with the
+  check's overrides added, under a name of its own."""
+  of: Row
+  cell: Cell
+  overrides: Tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class Study:
   path: str
   rows: Tuple[Row, ...]
@@ -186,6 +206,7 @@ class Study:
   part_sources: Dict[str, PartSource] = dataclasses.field(
       default_factory=dict)
   before: Tuple[Before, ...] = ()
+  schedule_check: Optional[ScheduleCheck] = None
 
   @property
   def columns(self) -> List[str]:
@@ -206,8 +227,9 @@ class Study:
   def cells(self) -> List[Cell]:
     """Every cell, seed by seed (a first result for every cell comes
     before a second seed of any)."""
+    check = [self.schedule_check.cell] if self.schedule_check else []
     return [Cell(row, column, seed) for seed in self.seeds
-            for row in self.rows for column in self.columns]
+            for row in self.rows for column in self.columns] + check
 
   def config(self, row: Row, initialisation: str,
              workdir: str) -> Tuple[List[str], List[str]]:
@@ -290,6 +312,8 @@ class Study:
     """Every value of the study in which {workdir} or {world} is filled."""
     return (list(self.params_override) + list(self.upstreams.values())
             + [v for r in self.rows for v in r.params_override]
+            + list(self.schedule_check.overrides if self.schedule_check
+                   else ())
             + [v for vs in self.initialisation_overrides.values() for v in vs]
             + [str(v) for v in self.class_curves.values()]
             + [s.checkpoint for s in self.part_sources.values()]
@@ -477,6 +501,38 @@ def _before(path: str, value) -> Tuple[Before, ...]:
   return tuple(out)
 
 
+def _schedule_check(path: str, value, study: Study
+                    ) -> Optional[ScheduleCheck]:
+  if value is None:
+    return None
+  where = 'schedule_check'
+  if not isinstance(value, dict) or set(value) != _CHECK_KEYS:
+    raise _error(path, where, 'expected {row, column, seed, params_override}:'
+                 ' a cell of the grid trained again with a longer schedule.')
+  row = next((r for r in study.rows if r.name == value['row']), None)
+  if row is None:
+    raise _error(path, f'{where}.row', f'{value["row"]!r} is not a row of '
+                 f'the study ({", ".join(r.name for r in study.rows)}).')
+  if value['column'] not in study.columns:
+    raise _error(path, f'{where}.column', f'{value["column"]!r} is not a '
+                 f'column of the study ({", ".join(study.columns)}).')
+  if value['seed'] not in study.seeds:
+    raise _error(path, f'{where}.seed', f'{value["seed"]!r} is not a seed '
+                 'of the study.')
+  overrides = _overrides(path, f'{where}.params_override',
+                         value['params_override'])
+  if not overrides:
+    raise _error(path, f'{where}.params_override', 'expected the longer '
+                 'schedule (trainer.train_steps=..., ...).')
+  name = f'{row.name} schedule check'
+  if any(slug(r.name) == slug(name) for r in study.rows):
+    raise _error(path, f'{where}.row', f'a row is named {name!r} already.')
+  again = dataclasses.replace(row, name=name, paper={},
+                              params_override=row.params_override + overrides)
+  return ScheduleCheck(row, Cell(again, value['column'], value['seed']),
+                       overrides)
+
+
 def _world(path: str, value) -> str:
   if value is None:
     return ''
@@ -573,6 +629,8 @@ def load(path: str) -> Study:
   if len(set(names)) != len(names):
     raise _error(path, 'rows', 'two rows have the same name.')
   study = dataclasses.replace(study, rows=rows)
+  study = dataclasses.replace(study, schedule_check=_schedule_check(
+      path, entries.get('schedule_check'), study))
   if not study.world and any('{world}' in v for v in study.texts()):
     raise _error(path, 'world', '{world} is used but no world is set.')
   return study

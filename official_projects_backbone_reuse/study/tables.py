@@ -109,9 +109,54 @@ def _paper_cell(paper: Dict[str, tuple], column: str) -> str:
   return text
 
 
-def table1_markdown(study: spec.Study, found: Results) -> str:
+def schedule_check_line(study: spec.Study, found: Results) -> str:
+  """Whether the study's schedule is near convergence: its schedule
+  check's cell against the seeds of the same column at the study's
+  schedule (within two standard deviations of them)."""
+  check = study.schedule_check
+  if check is None:
+    return ''
+  cell = check.cell
+  what = (f'{check.of.name} {cell.column}, seed {cell.seed}, trained again '
+          f'with {", ".join(check.overrides)}')
+  again = found.get(cell.row.name, {}).get(cell.column)
+  base = found.get(check.of.name, {}).get(cell.column)
+  if again is None or base is None:
+    return f'Schedule check ({what}): not run yet.'
+  delta = again.mean - base.mean
+  text = (f'Schedule check ({what}): mAP {again.mean:.1f} against '
+          f'{base.mean:.1f} ±{base.sd:.1f} over {len(base.ap)} seed(s) at '
+          f'the study\'s schedule ({delta:+.1f}): ')
+  if len(base.ap) < 2:
+    return text + 'one seed, no spread to compare with.'
+  if abs(delta) <= 2 * base.sd:
+    return text + ('within two standard deviations of the seeds: the '
+                   'longer schedule changes nothing the seeds do not.')
+  return text + ('beyond two standard deviations of the seeds: the '
+                 'study\'s schedule is short of convergence.')
+
+
+def upstream_lines(quality: Dict[str, Optional[dict]]) -> str:
+  """Each upstream's own quality, as its classification run measured it
+  (`runner.upstream_quality`): the columns read against how strong the
+  backbone they restore is."""
+  lines = []
+  for name, found in quality.items():
+    if found is None:
+      lines.append(f'- {name}: not known here (no metrics.json with '
+                   'accuracy beside the checkpoint)')
+    else:
+      lines.append(f'- {name}: val top-1 {found["top1"]:.3f} over '
+                   f'{found["classes"]} classes ({found["source"]})')
+  return ('Upstream classifiers:\n' + '\n'.join(lines) + '\n') if lines else ''
+
+
+def table1_markdown(study: spec.Study, found: Results,
+                    quality: Optional[Dict[str, Optional[dict]]] = None
+                    ) -> str:
   """mAP/AP50 per detector and column; the paper's row under each row
-  that has the paper's numbers."""
+  that has the paper's numbers; each upstream's quality (`quality`) and
+  the schedule check under the table."""
   columns = study.columns
   lines = ['| detector | ' + ' | '.join(_label(study, c) for c in columns)
            + ' | seeds |', '|---|' + '---:|' * (len(columns) + 1)]
@@ -138,7 +183,11 @@ def table1_markdown(study: spec.Study, found: Results) -> str:
   if differ:
     differ = ('\n\nColumns trained unlike the others (compare them with '
               f'that in mind):{differ}\n')
-  return '\n'.join(lines) + f'\n\n{legend}.\n' + differ
+  check = schedule_check_line(study, found)
+  upstreams = upstream_lines(quality or {})
+  return ('\n'.join(lines) + f'\n\n{legend}.\n' + differ
+          + (f'\n{upstreams}' if upstreams else '')
+          + (f'\n{check}\n' if check else ''))
 
 
 def table1_csv(study: spec.Study, found: Results) -> str:
@@ -210,6 +259,44 @@ def capacity_png(study: spec.Study,
   ax.set_title('mAP against detector capacity (paper Figures 3 and 6)',
                fontsize=10)
   ax.legend(fontsize=8)
+  fig.tight_layout()
+  out = io.BytesIO()
+  fig.savefig(out, format='png')
+  return out.getvalue()
+
+
+def freezing_png(study: spec.Study,
+                 counts: Dict[str, Dict[str, parameters.ParameterCount]],
+                 found: Results) -> bytes:
+  """The paper's question across capacity (Figure 1, left): each frozen
+  (and adapter) column's mAP minus fine-tuning's from the same upstream,
+  against the parameters trained when the backbone is frozen; error bars
+  sqrt(sd_a^2 + sd_b^2) over seeds, the spread of a difference."""
+  fig = figure.Figure(figsize=(7, 4.5), dpi=100)
+  backend_agg.FigureCanvasAgg(fig)
+  ax = fig.add_subplot()
+  ax.axhline(0, color='0.5', linewidth=1)
+  for i, column in enumerate(study.columns):
+    points = []
+    for row in study.rows:
+      moved = change(found.get(row.name, {}), column)
+      if moved:
+        cells = found[row.name]
+        points.append((counts[row.name]['total'].trained / 1e6, moved[0],
+                       math.hypot(cells[column].sd,
+                                  cells[reference(column)].sd)))
+    if points:
+      ax.errorbar([p[0] for p in points], [p[1] for p in points],
+                  yerr=[p[2] for p in points], marker='o', capsize=3,
+                  color=f'C{i}', label=f'{_label(study, column)} - '
+                  f'{_label(study, reference(column))}'.replace('/', ' '))
+  ax.set_xscale('log')
+  ax.set_xlabel('parameters trained when frozen (millions)')
+  ax.set_ylabel('mAP change against fine-tuning (x100)')
+  ax.set_title('What freezing costs or gains as the detector grows '
+               '(paper Figure 1, left)', fontsize=10)
+  if ax.get_legend_handles_labels()[0]:
+    ax.legend(fontsize=8)
   fig.tight_layout()
   out = io.BytesIO()
   fig.savefig(out, format='png')
