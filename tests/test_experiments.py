@@ -39,7 +39,8 @@ YAMLS = sorted(
                          recursive=True)
     if os.path.relpath(p, EXPERIMENTS).split(os.sep)[0] not in ('small',
                                                                 'studies')
-    and p != recipes_lib.experiment_file('recipes.yaml'))
+    and p not in (recipes_lib.experiment_file('recipes.yaml'),
+                  recipes_lib.experiment_file('paper_numbers.yaml')))
 # The other initialisations, on one detector of each family; the RetinaNet
 # ones are also built (the reuse policy is the same for every family).
 INIT_SPECS = [f'{recipe}:{INIT[init]}'

@@ -79,4 +79,10 @@ def test_installed_commands_work_from_another_directory(installed_package,
   assert f'{installed_package.site}/{_PACKAGE}/experiments/studies/' \
          'small_table1.yaml' in study.stderr
   assert study.stdout.count('backbone-reuse-train ') > 10
+  # A paper table's study reads the paper's numbers the wheel carries.
+  table1 = rh.run([os.path.join(installed_package.bin, 'backbone-reuse-study'),
+                   'run', 'table1', f'--workdir={tmp_path}/t',
+                   '--print_commands'], cwd=tmp_path, **env)
+  assert table1.returncode == 0, table1.stderr[-2000:]
+  assert len(table1.stdout.splitlines()) == 20
   assert os.listdir(tmp_path) == []

@@ -4,6 +4,8 @@ The detector is the default job's small RetinaNet (ResNet-18 + FPN), built at
 128x128, frozen as its YAML says and fine-tuned through init/finetune.yaml.
 """
 import csv
+import dataclasses
+import io
 import os
 
 import pytest
@@ -132,3 +134,58 @@ def test_errors_name_what_is_wrong_and_write_nothing(capsys, tmp_path, args,
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and err[0].startswith('error: ') and named in err[0]
   assert not os.listdir(tmp_path)
+
+
+@pytest.fixture
+def made_up_counts(monkeypatch):
+  """Counts without building the models: only the configs are loaded."""
+  count = parameters.ParameterCount(total=83_000_000, trained=21_000_000)
+  monkeypatch.setattr(report, 'build_for_counting',
+                      lambda params, input_size=None: None)
+  monkeypatch.setattr(parameters, 'count_parameters',
+                      lambda model: {'total': count})
+
+
+def test_the_paper_s_numbers_stand_beside_each_recipe(capsys, made_up_counts):
+  recipe = 'faster_rcnn_r101_fpn_600ep'
+  assert report.main([recipe, FROZEN]) == 0
+  table, _, block = capsys.readouterr().out.partition('\n\n')
+  assert len(table.splitlines()) == 4  # the counts, as without the paper
+  lines = block.splitlines()
+  assert lines[:3] == [
+      "The paper's numbers (AP x100; experiments/paper_numbers.yaml):", '',
+      f'- `{recipe}`']
+  assert lines[3] == (
+      '  - Table 1 (Faster R-CNN, 600 epochs), R101 FPN; mAP/AP50: scratch '
+      '48.4/70.1, IN FT 48.6/70.5, IN Fz 42.1/65.3, JFT FT 48.7/70.5, JFT Fz '
+      '43.1/67.2')
+  assert lines[4].startswith('  - Table 3 (') and lines[4].endswith(
+      'R101 FPN; params M/trained M/trained %/mAP change vs FT: Fz '
+      '83.5/21.9/26.1/-6.5')
+  notes = [l for l in lines if l.startswith('    - note: ')]
+  assert len(notes) == 2 and '26.15 %' in notes[1]
+  assert lines[-1].startswith('  - Table 9 (') and 'RPN 2 convs' in lines[-1]
+  assert FROZEN not in block  # not a recipe: no paper rows
+
+  assert report.main(['--format=csv', recipe, FROZEN]) == 0
+  rows = {r['experiment']: r for r in csv.DictReader(
+      io.StringIO(capsys.readouterr().out))}
+  assert [rows[recipe][k] for k in ('paper_rows', 'paper_total_M',
+                                    'paper_trained_M',
+                                    'paper_trained_percent')] == [
+      'table1/r101_fpn table3/r101_fpn table9/rpn_2convs', '83.5', '21.9',
+      '26.1']
+  assert rows[FROZEN]['paper_rows'] == rows[FROZEN]['paper_total_M'] == ''
+
+
+def test_a_recipe_naming_an_unknown_paper_row_is_one_line(
+    capsys, monkeypatch, made_up_counts):
+  recipes = recipes_lib.load_recipes()
+  recipes['retinanet_r101_fpn_72ep'] = dataclasses.replace(
+      recipes['retinanet_r101_fpn_72ep'], paper_rows=('table13/r101_fnp',))
+  monkeypatch.setattr(recipes_lib, 'load_recipes', lambda: recipes)
+  assert report.main(['retinanet_r101_fpn_72ep']) == 2
+  assert capsys.readouterr().err == (
+      f'error: {EXPERIMENTS}/recipes.yaml: retinanet_r101_fpn_72ep.paper_rows:'
+      " unknown paper entry 'table13/r101_fnp' (table13 has r101_fpn, "
+      'r101_nasfpn; in experiments/paper_numbers.yaml)\n')

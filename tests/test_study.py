@@ -38,9 +38,7 @@ def _write(tmp_path, study, name='study.yaml'):
 def _study(**changes):
   study = {
       'rows': [{'name': 'R101 FPN', 'recipe': 'faster_rcnn_r101_fpn_600ep',
-                'paper': {'scratch': [48.4, 70.1],
-                          'imagenet/finetune': [48.6, 70.5],
-                          'imagenet/frozen': [42.1, 65.3]}},
+                'paper': ['table1/r101_fpn', 'table3/r101_fpn']},
                {'name': 'small', 'experiment': 'backbone_reuse_retinanet',
                 'config_files': ['small/retinanet_frozen.yaml'],
                 'params_override': 'trainer.train_steps=3'}],
@@ -126,8 +124,16 @@ def test_a_column_takes_parts_from_another_run(tmp_path):
     ({'rows': [{'name': 'a', 'experiment': 'x', 'config_files': ['no.yaml']}]},
      'no.yaml: no such file'),
     ({'rows': [{'name': 'a', 'recipe': 'retinanet_r101_fpn_72ep',
+                'paper': 'table13/r101_fnp'}]},
+     "rows[0] (a).paper: unknown paper entry 'table13/r101_fnp' (table13 has "
+     'r101_fpn, r101_nasfpn; in experiments/paper_numbers.yaml)'),
+    ({'rows': [{'name': 'a', 'recipe': 'retinanet_r101_fpn_72ep',
                 'paper': {'jft/film': [1, 2]}}]},
-     "rows[0] (a).paper.jft/film: not a column of the study"),
+     'rows[0] (a).paper: expected entries TABLE/ROW of experiments/'
+     'paper_numbers.yaml (table1/r101_fpn), or a list of them.'),
+    ({'rows': [{'name': 'a', 'recipe': 'retinanet_r101_fpn_72ep',
+                'paper': 'table4/coco'}]},
+     'rows[0] (a).paper: table4/coco: its numbers are box mAP/mask mAP'),
     ({'colums': []}, 'unknown key(s) colums'),
     ({'upstreams': {'imagenet': '{world}/upstream'}},
      'world: {world} is used but no world is set'),
@@ -203,7 +209,10 @@ def test_table1_prints_the_change_against_fine_tuning_and_the_noise(tmp_path):
             'small': {'total': parameters.ParameterCount(12_000_000, 1_000_000)}}
   assert tables.table3_markdown(study, counts, found).splitlines()[2:] == [
       '| R101 FPN | 60,000,000 | 20,000,000 | 33.3 | -5.0 |',
-      '| small | 12,000,000 | 1,000,000 | 8.3 | -5.0 |']
+      '| R101 FPN, paper | 83.5M | 21.9M | 26.1 | -6.5 |',
+      '| small | 12,000,000 | 1,000,000 | 8.3 | -5.0 |', '',
+      '`, paper`: the paper\'s Table 3, parameters in millions, the change '
+      'of mAP from ImageNet at 600 epochs.']
   assert tables.capacity_png(study, counts, found)[:4] == b'\x89PNG'
 
 

@@ -5,7 +5,10 @@ as training would (reuse policy included), counts its parameters per
 component (`analysis.parameters`) and prints one row: total, trained, trained
 share, then backbone, decoder, RPN head, detection head of each cascade stage
 (`detection_head`, `detection_head_1`, ...), mask head. Nothing runs: no
-checkpoint, no dataset, no training step.
+checkpoint, no dataset, no training step. Under the table, the paper's
+numbers for each recipe (its `paper_rows`, from
+experiments/paper_numbers.yaml): mAP/AP50 per initialisation and, for the
+rows of the paper's Table 3, its parameter counts (CSV: columns paper_*).
 
 Each positional argument is one experiment, written NAME[:FILE[+FILE...]]:
 NAME is a recipe of experiments/recipes.yaml (the paper's experiments) or a
@@ -35,6 +38,7 @@ from official.core import config_definitions as cfg
 from official.core import task_factory
 
 from official_projects_backbone_reuse import registry_imports  # pylint: disable=unused-import
+from official_projects_backbone_reuse.analysis import paper
 from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common import files
@@ -89,8 +93,38 @@ def _cell(count: Optional[parameters.ParameterCount]) -> str:
   return f'{count.total:,} ({count.trained_share:.1f}% trained)'
 
 
-def format_markdown(rows) -> str:
-  """rows: (name, counts from `parameters.count_parameters`) pairs."""
+def paper_rows(specs: Sequence[str]) -> Dict[str, List[paper.Entry]]:
+  """The paper's rows of each NAME[:FILE...] whose NAME is a recipe."""
+  recipes = recipes_lib.load_recipes()
+  return {spec: paper.recipe_entries(recipes[spec.partition(':')[0]])
+          for spec in specs if spec.partition(':')[0] in recipes}
+
+
+def paper_markdown(papers: Dict[str, List[paper.Entry]]) -> str:
+  """A list of each experiment's rows of the paper's tables, with their
+  notes; '' when none has any."""
+  lines = []
+  for spec, entries in papers.items():
+    lines += [f'- `{spec}`'] if entries else []
+    for entry in entries:
+      lines.append(f'  - {entry.summary()}')
+      lines += [f'    - note: {note}' for note in entry.notes]
+  return ('\nThe paper\'s numbers (AP x100; experiments/'
+          f'{paper.FILE}):\n\n' + '\n'.join(lines) + '\n') if lines else ''
+
+
+def _paper_parameters(entries: List[paper.Entry]) -> List:
+  """The paper's parameters (millions) and trained share, from its Table 3
+  entry, or blanks."""
+  for entry in entries:
+    if entry.metrics == paper.PARAMETERS:
+      return list(next(iter(entry.numbers.values())))[:3]
+  return ['', '', '']
+
+
+def format_markdown(rows, papers=None) -> str:
+  """rows: (name, counts from `parameters.count_parameters`) pairs;
+  papers: `paper_rows` of their names."""
   columns = component_columns(rows)
   header = ['experiment', 'total', 'trained', 'trained %'] + columns
   lines = ['| ' + ' | '.join(header) + ' |',
@@ -101,21 +135,26 @@ def format_markdown(rows) -> str:
              f'{total.trained_share:.1f}']
     cells += [_cell(counts.get(c)) for c in columns]
     lines.append('| ' + ' | '.join(cells) + ' |')
-  return '\n'.join(lines) + '\n'
+  return '\n'.join(lines) + '\n' + paper_markdown(papers or {})
 
 
-def format_csv(rows) -> str:
+def format_csv(rows, papers=None) -> str:
+  """As format_markdown; the paper's rows by key, and its parameters."""
   columns = component_columns(rows)
   out = io.StringIO()
   writer = csv.writer(out, lineterminator='\n')
   writer.writerow(['experiment', 'total', 'trained', 'trained_percent'] +
-                  [f'{c}_{k}' for c in columns for k in ('total', 'trained')])
+                  [f'{c}_{k}' for c in columns for k in ('total', 'trained')]
+                  + ['paper_rows', 'paper_total_M', 'paper_trained_M',
+                     'paper_trained_percent'])
   for name, counts in rows:
     total = counts['total']
     row = [name, total.total, total.trained, f'{total.trained_share:.2f}']
     for c in columns:
       count = counts.get(c)
       row += [count.total, count.trained] if count else ['', '']
+    entries = (papers or {}).get(name, [])
+    row += [' '.join(e.key for e in entries)] + _paper_parameters(entries)
     writer.writerow(row)
   return out.getvalue()
 
@@ -214,6 +253,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   else:
     configs = load_specs(args.experiments, args.params_override,
                          args.input_size)
+    papers = paper_rows(args.experiments)
     rows = []
     for spec, params in configs:
       try:
@@ -222,7 +262,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise ConfigError(f'{spec}: the model cannot be built: '
                           f'{errors.first_line(e)}') from e
       rows.append((spec, parameters.count_parameters(model)))
-    text = (format_csv if args.format == 'csv' else format_markdown)(rows)
+    text = (format_csv if args.format == 'csv' else format_markdown)(rows,
+                                                                     papers)
   write_output(text, args.output)
   return 0
 

@@ -46,6 +46,8 @@ class Recipe:
   experiment: str
   config_files: Tuple[str, ...]  # relative to experiments_dir()
   original: Optional[str] = None
+  # Its rows of the paper's tables (experiments/paper_numbers.yaml).
+  paper_rows: Tuple[str, ...] = ()
 
 
 def load_recipes() -> Dict[str, Recipe]:
@@ -55,7 +57,8 @@ def load_recipes() -> Dict[str, Recipe]:
   return {name: Recipe(name=name, paper=e['paper'],
                        experiment=e['experiment'],
                        config_files=tuple(e['config_files']),
-                       original=e.get('original'))
+                       original=e.get('original'),
+                       paper_rows=tuple(e.get('paper_rows', ())))
           for name, e in entries.items()}
 
 

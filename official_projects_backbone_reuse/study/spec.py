@@ -10,7 +10,8 @@ checkpoints x seeds, and the one `train.py` command of each cell.
       # experiment: backbone_reuse_retinanet     #   a registered experiment
       # config_files: [small/retinanet_frozen.yaml]  # under experiments/
       params_override: task.model.decoder.fpn.num_filters=128   # optional
-      paper: {scratch: [48.4, 70.1], imagenet/finetune: [48.6, 70.5]}
+      paper: [table1/r101_fpn, table3/r101_fpn]  # optional: its rows in
+      # experiments/paper_numbers.yaml, printed under it (table1/3.md)
   initialisations: [scratch, finetune, frozen, parallel]
   initialisation_overrides:   # optional; every column trains alike unless
     scratch:                  # one says here how and why it differs
@@ -90,6 +91,7 @@ from typing import Dict, List, Optional, Tuple
 
 import yaml
 
+from official_projects_backbone_reuse.analysis import paper as paper_lib
 from official_projects_backbone_reuse.common.files import write_atomically
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.common import values
@@ -125,6 +127,7 @@ class Row:
   params_override: Tuple[str, ...] = ()
   paper: Dict[str, Tuple[float, float]] = dataclasses.field(
       default_factory=dict)  # column -> (mAP, AP50), x100
+  paper_parameters: Tuple[float, ...] = ()  # paper_lib.PARAMETERS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -356,20 +359,17 @@ def _overrides(path: str, where: str, value) -> Tuple[str, ...]:
   return parts
 
 
-def _paper(path: str, where: str, value, columns: List[str]):
-  value = value or {}
-  if not isinstance(value, dict):
-    raise _error(path, where, 'expected {column: [mAP, AP50]}.')
-  out = {}
-  for column, numbers in value.items():
-    if column not in columns:
-      raise _error(path, f'{where}.{column}', f'not a column of the study; '
-                   f'expected one of {", ".join(columns)}.')
-    if (not isinstance(numbers, (list, tuple)) or len(numbers) != 2 or
-        not all(isinstance(n, (int, float)) for n in numbers)):
-      raise _error(path, f'{where}.{column}', 'expected [mAP, AP50].')
-    out[column] = (float(numbers[0]), float(numbers[1]))
-  return out
+def _paper(path: str, where: str, value, columns: List[str]) -> dict:
+  """The Row fields `paper` and `paper_parameters` of the entries named."""
+  keys = [value] if isinstance(value, str) else value or []
+  if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+    raise _error(path, where, 'expected entries TABLE/ROW of experiments/'
+                 f'{paper_lib.FILE} (table1/r101_fpn), or a list of them.')
+  try:
+    numbers, parameters = paper_lib.study_numbers(keys, columns)
+  except ConfigError as e:
+    raise _error(path, where, str(e)) from e
+  return {'paper': numbers, 'paper_parameters': parameters}
 
 
 def _row(path: str, index: int, entry, recipes, columns) -> Row:
@@ -408,8 +408,7 @@ def _row(path: str, index: int, entry, recipes, columns) -> Row:
   return Row(name=name, experiment=experiment, config_files=tuple(files),
              params_override=_overrides(path, f'{where}.params_override',
                                         entry.get('params_override')),
-             paper=_paper(path, f'{where}.paper', entry.get('paper'),
-                          columns))
+             **_paper(path, f'{where}.paper', entry.get('paper'), columns))
 
 
 def _initialisation_overrides(path: str, value, inits

@@ -217,7 +217,8 @@ def table3_markdown(study: spec.Study,
                     counts: Dict[str, Dict[str, parameters.ParameterCount]],
                     found: Results) -> str:
   """Parameters of each detector, total and trained when the backbone is
-  frozen, and the change of mAP that freezing brought (first upstream)."""
+  frozen, and the change of mAP that freezing brought (first upstream); the
+  paper's Table 3 under each row that has it."""
   upstream = next(iter(study.upstreams), None)
   column = f'{upstream}/frozen'
   lines = ['| detector | parameters | trained when frozen | trained % | '
@@ -230,7 +231,14 @@ def table3_markdown(study: spec.Study,
                  f'{total.trained_share:.1f} | '
                  + (f'{moved[0]:+.1f}{"~" if moved[1] else ""}' if moved
                     else '-') + ' |')
-  return '\n'.join(lines) + '\n'
+    if row.paper_parameters:
+      params, trained, share, ap = row.paper_parameters
+      lines.append(f'| {row.name}, paper | {params:.1f}M | {trained:.1f}M | '
+                   f'{share:.1f} | {ap:+.1f} |')
+  legend = ('\n`, paper`: the paper\'s Table 3, parameters in millions, the '
+            'change of mAP from ImageNet at 600 epochs.\n'
+            if any(row.paper_parameters for row in study.rows) else '')
+  return '\n'.join(lines) + '\n' + legend
 
 
 def capacity_png(study: spec.Study,
