@@ -73,11 +73,11 @@ def test_installed_commands_work_from_another_directory(installed_package,
   assert len(rows) == len(recipes.load_recipes()) > 30
   # A shipped study by its name, read from the installed package.
   study = rh.run([os.path.join(installed_package.bin, 'backbone-reuse-study'),
-                  'run', 'small_table1', f'--workdir={tmp_path}/w',
+                  'run', 'small_capacity', f'--workdir={tmp_path}/w',
                   '--print_commands'], cwd=tmp_path, **env)
   assert study.returncode == 0, study.stderr[-2000:]
   assert f'{installed_package.site}/{_PACKAGE}/experiments/studies/' \
-         'small_table1.yaml' in study.stderr
+         'small_capacity.yaml' in study.stderr
   assert study.stdout.count('backbone-reuse-train ') > 10
   # A paper table's study reads the paper's numbers the wheel carries.
   table1 = rh.run([os.path.join(installed_package.bin, 'backbone-reuse-study'),

@@ -278,7 +278,7 @@ def test_before_commands_run_once_in_order_and_a_failure_stops(
   assert 'done before, reused' in capsys.readouterr().out
   # Only the large-upstream study makes the world's large upstream.
   shipped = os.path.join(h.REPO, 'experiments', 'studies')
-  assert spec.load(os.path.join(shipped, 'small_table1.yaml')
+  assert spec.load(os.path.join(shipped, 'small_upstreams.yaml')
                    ).uses_large_upstream
   box = spec.load(os.path.join(shipped, 'small_box_pretraining.yaml'))
   assert not box.uses_large_upstream and len(box.before) == 7

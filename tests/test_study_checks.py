@@ -79,13 +79,13 @@ def test_collect_names_the_cell_of_a_damaged_metrics_file(
 
 def test_a_shipped_study_is_found_by_its_name(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)  # not beside experiments/
-  study = spec.load('small_table1')
-  assert study.path.endswith('experiments/studies/small_table1.yaml')
+  study = spec.load('small_capacity')
+  assert study.path.endswith('experiments/studies/small_capacity.yaml')
   assert 'small_box_pretraining' in spec.shipped()
   with pytest.raises(spec.ConfigError) as e:
-    spec.load('small_tabel1')
+    spec.load('small_capasity')
   assert str(e.value) == (
-      'small_tabel1: cannot read the study: No such file or directory (the '
+      'small_capasity: cannot read the study: No such file or directory (the '
       f'studies shipped: {", ".join(spec.shipped())}).')
 
 

@@ -101,15 +101,22 @@ def test_each_upstream_says_how_strong_it_is(tmp_path):
   (up / 'metrics.json').write_text(json.dumps({'accuracy': 0.6825}))
   (up / 'params.yaml').write_text(yaml.safe_dump(
       {'task': {'model': {'num_classes': 24}}}))
+  half = tmp_path / 'half'  # metrics.json but no params.yaml
+  half.mkdir()
+  (half / 'metrics.json').write_text(json.dumps({'accuracy': 0.5}))
   study = _load(tmp_path, upstreams={
-      'in': str(up), 'jft': str(tmp_path / 'ckpt' / 'model.ckpt-10')})
+      'in': str(up), 'jft': str(tmp_path / 'ckpt' / 'model.ckpt-10'),
+      'half': str(half / 'ckpt-5')})
   quality = runner.upstream_quality(study, str(tmp_path / 'w'))
-  assert quality['jft'] is None
+  assert quality['jft'] is None and quality['half'] is None
   text = tables.table1_markdown(study, {}, quality)
-  assert ('Upstream classifiers:\n'
-          f'- in: val top-1 0.682 over 24 classes ({up}/metrics.json)\n'
-          '- jft: not known here (no metrics.json with accuracy beside the '
-          'checkpoint)\n') in text
+  lines = text.split('Upstream classifiers:\n')[1].splitlines()
+  assert lines[:3] == [
+      '- half: not known here (no metrics.json with accuracy beside the '
+      'checkpoint)',
+      f'- in: val top-1 0.682 over 24 classes ({up}/metrics.json)',
+      '- jft: not known here (no metrics.json with accuracy beside the '
+      'checkpoint)']
 
 
 def test_the_freezing_plot_draws_the_gap_against_trained_parameters(

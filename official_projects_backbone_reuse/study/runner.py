@@ -174,7 +174,9 @@ def upstream_quality(study: spec.Study,
   metrics.json and params.yaml its classification run left beside the
   checkpoint (Model Garden's train.py writes both); None where there is
   none, as for a downloaded checkpoint."""
+  import tensorflow as tf
   import yaml
+  from official.modeling import hyperparams
   quality = {}
   for name, path in study.upstreams.items():
     path = study.fill(path, workdir)
@@ -183,12 +185,13 @@ def upstream_quality(study: spec.Study,
     quality[name] = None
     try:
       with open(metrics_path) as f:
-        top1 = json.load(f)['accuracy']
-      with open(os.path.join(folder, 'params.yaml')) as f:
-        classes = yaml.safe_load(f)['task']['model']['num_classes']
-    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+        top1 = float(json.load(f)['accuracy'])
+      classes = hyperparams.read_yaml_to_params_dict(os.path.join(
+          folder, 'params.yaml')).as_dict()['task']['model']['num_classes']
+    except (OSError, tf.errors.OpError, yaml.YAMLError, ValueError, KeyError,
+            TypeError, AttributeError):
       continue  # not known: said so in the table
-    quality[name] = {'top1': float(top1), 'classes': classes,
+    quality[name] = {'top1': top1, 'classes': classes,
                      'source': metrics_path}
   return quality
 

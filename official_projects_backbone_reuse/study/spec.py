@@ -526,7 +526,7 @@ def _schedule_check(path: str, value, study: Study
   name = f'{row.name} schedule check'
   if any(slug(r.name) == slug(name) for r in study.rows):
     raise _error(path, f'{where}.row', f'a row is named {name!r} already.')
-  again = dataclasses.replace(row, name=name, paper={},
+  again = dataclasses.replace(row, name=name, paper={}, paper_parameters=(),
                               params_override=row.params_override + overrides)
   return ScheduleCheck(row, Cell(again, value['column'], value['seed']),
                        overrides)
@@ -549,7 +549,7 @@ def shipped() -> List[str]:
 
 def load(path: str) -> Study:
   """The study in `path`, or the shipped study of that name (as
-  `backbone-reuse-study run small_table1`, from a clone or an installed
+  `backbone-reuse-study run small_capacity`, from a clone or an installed
   wheel); a mistake is a ConfigError naming file and key."""
   if not os.path.exists(path) and path in shipped():
     path = recipes_lib.experiment_file('studies', f'{path}.yaml')
