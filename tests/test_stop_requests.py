@@ -141,6 +141,15 @@ def stopped_runs(upstream, tiny_world, tmp_path_factory):
   guard = nan_guard.NonFiniteLossGuard.__call__
   save = tf.train.CheckpointManager.save
 
+  record = tf.train.CheckpointManager._record_state  # pylint: disable=protected-access
+  files_written = []
+
+  def stopped_before_the_state(self):
+    if not files_written:  # the first save: its files are written, its
+      files_written.append(True)  # state file (what a resume reads) not yet
+      _stop()
+    return record(self)
+
   def saved_then_stopped(self, *args, **kwargs):
     path = save(self, *args, **kwargs)
     _stop(swallowed=True)  # lost: the run must stop after its next loop
@@ -154,6 +163,9 @@ def stopped_runs(upstream, tiny_world, tmp_path_factory):
                                lambda *a: (_stop(), guard(*a))[1]),
       'after a checkpoint, swallowed': (tf.train.CheckpointManager, 'save',
                                         saved_then_stopped),
+      'while a checkpoint is saved': (tf.train.CheckpointManager,
+                                      '_record_state',
+                                      stopped_before_the_state),
   }
   for moment, patch in moments.items():
     model_dir = root / moment.replace(' ', '_').replace(',', '')
@@ -188,7 +200,8 @@ def stopped_runs(upstream, tiny_world, tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize('moment, latest', [
     ('before the build', None), ('while tracing', None),
-    ('after the first loop', None), ('after a checkpoint, swallowed', 2)])
+    ('after the first loop', None), ('after a checkpoint, swallowed', 2),
+    ('while a checkpoint is saved', 2)])
 def test_sigterm_stops_train_at_every_moment(stopped_runs, moment, latest):
   status, step, said, model_dir = stopped_runs[moment]
   assert (status, said) == (143, 'error: SIGTERM: stopped\n'), moment

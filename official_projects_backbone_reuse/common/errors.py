@@ -58,13 +58,30 @@ class Stopped(BaseException):
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _requested: Optional[Stopped] = None  # the first stop request, if any
+_deferring = 0  # > 0 inside `uninterrupted` blocks
 
 
 def _stop(signum, _):
   global _requested
   stopped = Stopped(f'{Stopped.name_of(128 + signum)}: stopped', 128 + signum)
   _requested = _requested or stopped
-  raise stopped
+  if not _deferring:
+    raise stopped
+
+
+@contextlib.contextmanager
+def uninterrupted() -> Iterator[None]:
+  """Within the block a stop request is remembered but not raised, and
+  raised when the block ends: for a checkpoint's save, which a stop landing
+  between its files and its state file would lose (the next run would
+  start over)."""
+  global _deferring
+  _deferring += 1
+  try:
+    yield
+  finally:
+    _deferring -= 1
+  raise_if_stopped()
 
 
 def stop_requested() -> Optional[Stopped]:

@@ -50,8 +50,9 @@ def _stop_if_requested(unused_output) -> None:
 
 
 class ExperimentRunner(train_lib.OrbitExperimentRunner):
-  """Model Garden's runner, with the non-finite loss guard and, on workers
-  other than the chief, checkpoints restored from the chief's `model_dir`.
+  """Model Garden's runner, with the non-finite loss guard, checkpoints
+  saved whole (a stop waits for the save to end) and, on workers other
+  than the chief, checkpoints restored from the chief's `model_dir`.
 
   Args:
     checkpoint_dir: the run's `--model_dir`, where the chief's checkpoints
@@ -76,6 +77,17 @@ class ExperimentRunner(train_lib.OrbitExperimentRunner):
           trainer_cls=nan_guard.Trainer)
 
   def _maybe_build_checkpoint_manager(self):
+    manager = self._checkpoint_manager()
+    if manager is not None:
+      save = manager.save
+
+      def save_whole(*args, **kwargs):
+        with errors.uninterrupted():  # a stop waits for the state file
+          return save(*args, **kwargs)
+      manager.save = save_whole
+    return manager
+
+  def _checkpoint_manager(self):
     if (not self.trainer.checkpoint or is_chief(self.strategy)
         or self.checkpoint_dir == self.model_dir):
       return super()._maybe_build_checkpoint_manager()
