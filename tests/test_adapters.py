@@ -13,8 +13,8 @@ import tf_keras
 from official.core import task_factory
 
 from official_projects_backbone_reuse import checkpoints
-from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.modeling import adapters
+from official_projects_backbone_reuse.modeling import parameters
 from tests import reuse_helpers as h
 from tests.test_reuse import _train
 

@@ -18,12 +18,12 @@ import os
 
 import pytest
 
-from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.analysis import report
 from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.configs import recipes as recipes_lib
 from official_projects_backbone_reuse.modeling import adapters
 from official_projects_backbone_reuse.modeling import detector_parts
+from official_projects_backbone_reuse.modeling import parameters
 from official_projects_backbone_reuse.modeling import reuse_policy
 
 EXPERIMENTS = recipes_lib.experiments_dir()

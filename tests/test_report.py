@@ -10,9 +10,9 @@ import os
 
 import pytest
 
-from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.analysis import report
 from official_projects_backbone_reuse.configs import recipes as recipes_lib
+from official_projects_backbone_reuse.modeling import parameters
 
 EXPERIMENTS = recipes_lib.experiments_dir()
 FROZEN = ('backbone_reuse_retinanet:' +

@@ -10,13 +10,13 @@ import os
 
 import pytest
 
-from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.analysis import resources
 from official_projects_backbone_reuse.analysis import train_flops
 from official_projects_backbone_reuse.analysis import variants
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.common.errors import UserError
 from official_projects_backbone_reuse.configs import loading
+from official_projects_backbone_reuse.modeling import parameters
 from tests import reuse_helpers as h
 
 SPEC = f'backbone_reuse_retinanet:{h.RETINANET_YAML}'

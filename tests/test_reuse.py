@@ -8,7 +8,7 @@ from official.core import task_factory
 from official.core import train_lib
 
 from official_projects_backbone_reuse import checkpoints
-from official_projects_backbone_reuse.analysis import parameters
+from official_projects_backbone_reuse.modeling import parameters
 from tests import reuse_helpers as h
 
 

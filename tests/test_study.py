@@ -16,10 +16,10 @@ import time
 import pytest
 import yaml
 
-from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.jobs import steps
+from official_projects_backbone_reuse.modeling import parameters
 from official_projects_backbone_reuse.study import runner
 from official_projects_backbone_reuse.study import spec
 from official_projects_backbone_reuse.study import tables

@@ -2,7 +2,7 @@
 
 For each experiment it builds the detector with the project's task, exactly
 as training would (reuse policy included), counts its parameters per
-component (`analysis.parameters`) and prints one row: total, trained, trained
+component (`modeling.parameters`) and prints one row: total, trained, trained
 share, then backbone, decoder, RPN head, detection head of each cascade stage
 (`detection_head`, `detection_head_1`, ...), mask head. Nothing runs: no
 checkpoint, no dataset, no training step. Under the table, the paper's
@@ -39,12 +39,12 @@ from official.core import task_factory
 
 from official_projects_backbone_reuse import registry_imports  # pylint: disable=unused-import
 from official_projects_backbone_reuse.analysis import paper
-from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.configs import recipes as recipes_lib
+from official_projects_backbone_reuse.modeling import parameters
 
 # Columns in data-flow order; cascade stages follow their first stage.
 _COMPONENT_ORDER = ('backbone', 'adapters', 'decoder', 'rpn_head', 'head',

@@ -46,7 +46,6 @@ from matplotlib import figure
 from matplotlib.backends import backend_agg
 import numpy as np
 
-from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.analysis import report
 from official_projects_backbone_reuse.analysis import step_cost
 from official_projects_backbone_reuse.analysis import train_flops
@@ -55,6 +54,7 @@ from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.common.errors import UserError
+from official_projects_backbone_reuse.modeling import parameters
 
 _MB = 2 ** 20
 

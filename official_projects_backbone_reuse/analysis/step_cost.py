@@ -39,11 +39,11 @@ from official.core import task_factory
 from official.modeling import performance
 
 from official_projects_backbone_reuse import registry_imports  # pylint: disable=unused-import
-from official_projects_backbone_reuse.analysis import parameters
 from official_projects_backbone_reuse.analysis import report
 from official_projects_backbone_reuse.analysis import train_flops
 from official_projects_backbone_reuse.analysis import variants
 from official_projects_backbone_reuse.common import errors
+from official_projects_backbone_reuse.modeling import parameters
 
 OUT_OF_MEMORY = 3
 

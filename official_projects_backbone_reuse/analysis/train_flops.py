@@ -37,7 +37,7 @@ from tensorflow.python.framework import ops as tf_ops
 from official.core import config_definitions as cfg
 from official.core import task_factory
 
-from official_projects_backbone_reuse.analysis import parameters
+from official_projects_backbone_reuse.modeling import parameters
 
 _VARIABLE_UPDATES = ('AssignVariableOp', 'AssignAddVariableOp',
                      'AssignSubVariableOp')

@@ -124,9 +124,9 @@ def step_gflops(study: spec.Study, workdir: str,
 def parameter_counts(study: spec.Study, workdir: str) -> Dict[str, Dict]:
   """Each row's parameters, built frozen with the study's and the row's
   overrides (`analysis.report`), by row name."""
-  from official_projects_backbone_reuse.analysis import parameters
   from official_projects_backbone_reuse.analysis import report
   from official_projects_backbone_reuse.configs import loading
+  from official_projects_backbone_reuse.modeling import parameters
   counts = {}
   for row in study.rows:
     files_, overrides = study.config(row, 'frozen', workdir)

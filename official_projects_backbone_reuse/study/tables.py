@@ -19,7 +19,7 @@ from typing import Dict, Optional, Sequence
 from matplotlib import figure
 from matplotlib.backends import backend_agg
 
-from official_projects_backbone_reuse.analysis import parameters
+from official_projects_backbone_reuse.modeling import parameters
 from official_projects_backbone_reuse.study import spec
 
 

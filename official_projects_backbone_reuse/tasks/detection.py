@@ -34,9 +34,8 @@ from official.vision.tasks import maskrcnn
 from official.vision.tasks import retinanet
 
 from official_projects_backbone_reuse import checkpoints
-from official_projects_backbone_reuse.analysis import parameters
-from official_projects_backbone_reuse.configs import detection as cfg
 from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.configs import detection as cfg
 from official_projects_backbone_reuse.dataloaders import copy_paste_input
 from official_projects_backbone_reuse.evaluation import LVIS_DETECTIONS_FILE
 from official_projects_backbone_reuse.evaluation import coco_mask_evaluator
@@ -46,6 +45,7 @@ from official_projects_backbone_reuse.modeling import adapters
 from official_projects_backbone_reuse.modeling import class_balance
 from official_projects_backbone_reuse.modeling import detector
 from official_projects_backbone_reuse.modeling import detector_parts
+from official_projects_backbone_reuse.modeling import parameters
 from official_projects_backbone_reuse.modeling import reuse_policy
 
 
