@@ -6,6 +6,7 @@ import sys
 
 from PIL import Image
 
+from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.jobs import default_job
 from official_projects_backbone_reuse.jobs import lvis_job
 from official_projects_backbone_reuse.jobs import steps
@@ -97,6 +98,24 @@ def test_a_failed_step_ends_the_job_with_its_error(tmp_path):
   assert str(e.value) == (
       f'{command[2]} exited with 2: error: task.annotation_file=x.json: no '
       f'such file. (its whole log: {log})')
+  assert 'working' in log.read_text()
+
+
+@pytest.mark.parametrize('how, exit_code', [
+    ('os.kill(os.getpid(), signal.SIGTERM)', 143),  # killed by the signal
+    ('sys.exit(130)', 130),  # our commands' exit after Ctrl-C
+])
+def test_a_stopped_step_stops_what_runs_it(tmp_path, how, exit_code):
+  """A step stopped on its own (`kill` of its pid) stops the job or study
+  too, with the stop's exit status: a StepFailed would let a study go on
+  to its next cell."""
+  log = tmp_path / 'step.log'
+  command = [sys.executable, '-c',
+             f'import os, signal, sys; print("working", flush=True); {how}']
+  with pytest.raises(errors.Stopped) as e:
+    steps.run_logged(command, str(log))
+  assert e.value.exit_code == exit_code
+  assert str(e.value).endswith(f'was stopped (its whole log: {log})')
   assert 'working' in log.read_text()
 
 

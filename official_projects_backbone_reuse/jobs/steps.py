@@ -10,11 +10,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from typing import List, Optional
 
+from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.common.errors import UserError
 from official_projects_backbone_reuse.configs import recipes
@@ -43,6 +45,12 @@ class Scale:
   det_val_images: int = 100
   upstream_steps: int = 600
   detector_steps: int = 600
+
+
+# A step's exit status when Ctrl-C or SIGTERM stopped it (our commands exit
+# 128 + signal; a program killed by the signal, -signal): the exit status
+# of the stop.
+_STOPPED = {-signal.SIGINT: 130, 130: 130, -signal.SIGTERM: 143, 143: 143}
 
 
 class StepFailed(UserError):
@@ -99,10 +107,14 @@ def run_logged(cmd: List[str], log_path: str) -> dict:
   print('$ ' + ' '.join(cmd), flush=True)
   progress = ProgressLines()
   start = time.time()
+  proc = None
   with open(log_path, 'w', buffering=1) as log:
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, bufsize=1)
     try:
+      # A stop landing inside Popen would leave its child running unseen.
+      with errors.uninterrupted():
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True,
+                                bufsize=1)
       for line in proc.stdout:
         log.write(line)
         shown = progress.feed(line)
@@ -111,17 +123,21 @@ def run_logged(cmd: List[str], log_path: str) -> dict:
       _, status, usage = os.wait4(proc.pid, 0)  # this child's own usage
       code = proc.returncode = os.waitstatus_to_exitcode(status)
     finally:  # Ctrl-C, or SIGTERM raised as an exception: stop the step too
-      if proc.poll() is None:
+      if proc is not None and proc.poll() is None:
         proc.terminate()
         proc.wait()
+  # `python -m MODULE` is named by its module, a program by its name.
+  name = (cmd[2] if len(cmd) > 2 and cmd[1].startswith('-')
+          else os.path.basename(cmd[0]))
+  if code in _STOPPED:  # the step alone was stopped: so is what runs it
+    exit_code = _STOPPED[code]
+    raise errors.Stopped(f'{errors.Stopped.name_of(exit_code)}: {name} was '
+                         f'stopped (its whole log: {log_path})', exit_code)
   if code:
     with open(log_path) as f:
       lines = [line.strip() for line in f if line.strip()]
     # The step's own one-line error, else its last line.
     said = ([l for l in lines if l.startswith('error: ')] or lines or [''])[-1]
-    # `python -m MODULE` is named by its module, a program by its name.
-    name = (cmd[2] if len(cmd) > 2 and cmd[1].startswith('-')
-            else os.path.basename(cmd[0]))
     raise StepFailed(f'{name} exited with {code}: {said} (its whole log: '
                      f'{log_path})')
   return {'wall_s': round(time.time() - start, 1),
