@@ -41,7 +41,7 @@ from official.modeling import performance
 from official_projects_backbone_reuse import registry_imports  # pylint: disable=unused-import
 from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common import files
-from official_projects_backbone_reuse.configs import loading
+from official_projects_backbone_reuse.runtime import checks
 from official_projects_backbone_reuse.runtime import integrity
 from official_projects_backbone_reuse.runtime import strategies
 from official_projects_backbone_reuse.runtime import workers
@@ -140,7 +140,7 @@ def _run(params, mode, model_dir, strategy, workdir):
 @errors.exits_on_error
 def main(_) -> int:
   strategies.split_cpu(_NUM_CPU_DEVICES.value)
-  params = loading.load_from_flags(FLAGS, _NUM_CPU_DEVICES.value)
+  params = checks.load_from_flags(FLAGS, _NUM_CPU_DEVICES.value)
   model_dir = FLAGS.model_dir
   if params.runtime.mixed_precision_dtype:
     performance.set_mixed_precision_policy(params.runtime.mixed_precision_dtype)

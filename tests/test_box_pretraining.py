@@ -9,6 +9,7 @@ from official.core import task_factory
 from official.vision.ops import augment
 
 from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.modeling import box_contrast
 from official_projects_backbone_reuse.tasks import box_pretraining
 from official_projects_backbone_reuse.tasks import detection
@@ -177,7 +178,7 @@ def test_two_replicas_move_the_copy_once_a_step_and_fine_tuning_takes_it(
       {'checkpoint': upstream, 'modules': ['backbone']},
       {'checkpoint': str(run), 'modules': ['decoder', 'head'],
        'frozen': False}]
-  detection.check_task_config(fine.task, for_run=False)
+  validation.check_task_config(fine.task, for_run=False)
   model = task_factory.get_task(fine.task).build_model()
   reports = detection.restore_parts(model, fine.task)
   assert [r.label for r in reports] == ['backbone', 'decoder', 'head']

@@ -10,6 +10,7 @@ from official.core import task_factory
 from official.core import train_lib
 
 from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.tasks import box_pretraining
 from official_projects_backbone_reuse.tasks import detection
 from tests import reuse_helpers as h
@@ -92,7 +93,7 @@ def test_a_run_trains_decoder_and_heads_and_fine_tuning_takes_them(
       {'checkpoint': upstream, 'modules': ['backbone']},
       {'checkpoint': str(run),
        'modules': ['decoder', 'rpn_head', 'detection_head'], 'frozen': False}]
-  detection.check_task_config(fine.task, for_run=False)
+  validation.check_task_config(fine.task, for_run=False)
   model = task_factory.get_task(fine.task).build_model()
   reports = detection.restore_parts(model, fine.task)
   assert [r.label for r in reports] == ['backbone', 'decoder', 'rpn_head',

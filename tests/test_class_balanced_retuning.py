@@ -7,6 +7,7 @@ import tf_keras
 from official.core import task_factory
 
 from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.modeling import class_balance
 from official_projects_backbone_reuse.modeling import reuse_policy
 from tests import reuse_helpers as h
@@ -60,19 +61,19 @@ def test_config_contradictions(tiny_world):
   with pytest.raises(ConfigError,
                      match=r're-tunes a stage-1 detector: set '
                            r'task\.init_checkpoint'):
-    reuse_policy.check_config(params.task)
+    validation.check_reuse(params.task)
   params.task.init_checkpoint = '/stage1'
   params.task.init_checkpoint_modules = 'all'
   with pytest.raises(ConfigError,
                      match=r"annotation_file='': expected the training "
                            r'annotations .* not set'):
-    reuse_policy.check_config(params.task)
+    validation.check_reuse(params.task)
   params.task.class_balanced_retuning.annotation_file = train_json
-  reuse_policy.check_config(params.task)
+  validation.check_reuse(params.task)
   params.task.losses.class_weights = [1.0] * 25
   with pytest.raises(ConfigError, match=r'remove '
                                                 r'task\.losses\.class_weights'):
-    reuse_policy.check_config(params.task)
+    validation.check_reuse(params.task)
 
 
 @pytest.mark.slow  # builds a cascade Mask R-CNN (20 s)
@@ -86,7 +87,7 @@ def test_stage_two_trains_only_the_classification_layer_of_every_stage(
   params.task.class_balanced_retuning.enabled = True
   params.task.class_balanced_retuning.annotation_file = (
       tiny_world.det_train_json)
-  reuse_policy.check_config(params.task)
+  validation.check_reuse(params.task)
   task = task_factory.get_task(params.task)
   weights = task.class_weights()
   assert len(weights) == 25 and weights[0] == 1.0

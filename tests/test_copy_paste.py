@@ -312,13 +312,13 @@ def test_sources_are_examples_with_a_non_crowd_object(labels, crowds,
 
 def test_copy_paste_needs_masks():
   from official_projects_backbone_reuse.common.errors import ConfigError
-  from official_projects_backbone_reuse.tasks import detection
+  from official_projects_backbone_reuse.configs import validation
   from tests import reuse_helpers as h
   params = h.maskrcnn_config()
   params.task.train_data.copy_paste.enabled = True
   params.task.model.include_mask = False
   with pytest.raises(ConfigError, match='set task.model.include_mask'):
-    detection.check_task_config(params.task, for_run=False)
+    validation.check_task_config(params.task, for_run=False)
 
 
 def test_the_source_keeps_a_random_subset_of_what_its_crop_left(

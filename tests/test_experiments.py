@@ -21,10 +21,10 @@ import pytest
 from official_projects_backbone_reuse.analysis import report
 from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.configs import recipes as recipes_lib
+from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.modeling import adapters
 from official_projects_backbone_reuse.modeling import detector_parts
 from official_projects_backbone_reuse.modeling import parameters
-from official_projects_backbone_reuse.modeling import reuse_policy
 
 EXPERIMENTS = recipes_lib.experiments_dir()
 RECIPES = recipes_lib.load_recipes()
@@ -109,7 +109,7 @@ def test_copy_paste_recipes_differ_from_their_twins_only_by_it(name):
 
 
 def _retuning(params):
-  return reuse_policy.retuning(params.task)
+  return validation.retuning(params.task)
 
 
 @pytest.mark.parametrize('name', sorted(RECIPES))

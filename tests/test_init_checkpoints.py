@@ -12,6 +12,7 @@ from official.core import train_lib
 
 from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.modeling import detector_parts
 from official_projects_backbone_reuse.tasks import detection
 from tests import reuse_helpers as h
@@ -55,7 +56,7 @@ def _two_sources(upstream, detector_dir, num_classes=21, frozen=True,
 
 
 def _build(params):
-  detection.check_task_config(params.task, for_run=False)
+  validation.check_task_config(params.task, for_run=False)
   task = task_factory.get_task(params.task)
   return task, task.build_model()
 
@@ -152,7 +153,7 @@ def test_same_label_space_with_novel_rows_reinitialised(upstream,
   params.task.init_checkpoints[1].skip_label_space = True
   with pytest.raises(ConfigError, match=r'\[1\]\.reinit_novel_classes '
                                         r're-initialises rows'):
-    detection.check_task_config(params.task, for_run=False)
+    validation.check_task_config(params.task, for_run=False)
 
 
 def test_one_cascade_stage_from_a_single_stage_detector(upstream,
@@ -222,7 +223,7 @@ def test_bad_entries_are_named(override, message):
   params = _faster_rcnn(21)
   params.override({'task': override})
   with pytest.raises(ConfigError, match=message):
-    detection.check_task_config(params.task)
+    validation.check_task_config(params.task)
 
 
 @pytest.mark.slow

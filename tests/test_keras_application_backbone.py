@@ -23,11 +23,11 @@ from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse import inspect_checkpoint
 from official_projects_backbone_reuse.configs import backbones as backbone_cfg
 from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.modeling import adapters
 from official_projects_backbone_reuse.modeling import keras_weights
 from official_projects_backbone_reuse.modeling import (
     keras_application_backbone as kab)
-from official_projects_backbone_reuse.modeling import reuse_policy
 from tests import reuse_helpers as h
 from tests import runtime_helpers as rh
 
@@ -401,4 +401,4 @@ def test_keras_weights_and_init_checkpoint_are_not_both_given():
   with pytest.raises(ConfigError,
                      match=r'task\.init_checkpoint and task\.model\.backbone'
                            r'\.keras_application\.weights both give'):
-    reuse_policy.check_config(params.task)
+    validation.check_reuse(params.task)

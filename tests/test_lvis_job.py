@@ -11,12 +11,12 @@ import pytest
 import tensorflow as tf
 
 from official_projects_backbone_reuse.configs import loading
+from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.jobs import lvis_job
 from official_projects_backbone_reuse.jobs import steps
 from official_projects_backbone_reuse.modeling import detector_parts
 from official_projects_backbone_reuse.common.errors import ConfigError
 from tests import lvis_reference
-from official_projects_backbone_reuse.tasks import detection as detection_tasks
 from official_projects_backbone_reuse.evaluation import (
     LVIS_DETECTIONS_FILE)
 from tests import reuse_helpers as h
@@ -89,15 +89,15 @@ def test_lvis_evaluation_config_is_checked_before_the_run():
   with pytest.raises(ConfigError,
                      match=r'task\.evaluation\.type=lvis needs '
                            r'task\.annotation_file'):
-    detection_tasks.check_task_config(params.task)
+    validation.check_task_config(params.task)
   params.task.annotation_file = '/data/lvis_v1_val.json'
-  detection_tasks.check_task_config(params.task)
+  validation.check_task_config(params.task)
   params.task.evaluation.type = 'pascal'
   with pytest.raises(ConfigError, match=r"task\.evaluation\.type='pascal': "
                                         r'expected "coco", "lvis" or "voc"'):
-    detection_tasks.check_task_config(params.task)
+    validation.check_task_config(params.task)
   params.task.evaluation.type = 'voc'
   params.task.annotation_file = None
   with pytest.raises(ConfigError, match=r'task\.evaluation\.type=voc needs '
                                         r'task\.annotation_file'):
-    detection_tasks.check_task_config(params.task)
+    validation.check_task_config(params.task)

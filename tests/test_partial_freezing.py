@@ -17,8 +17,8 @@ from official.vision.modeling.backbones import efficientnet
 from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import loading
+from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.modeling import detector
-from official_projects_backbone_reuse.modeling import reuse_policy
 from tests import reuse_helpers as h
 from tests.test_reuse import _train
 
@@ -153,16 +153,16 @@ def test_yaml_key_and_contradictions():
       'backbone_reuse_retinanet', [h.RETINANET_YAML],
       'task.freeze_backbone=false,task.freeze_at=3')
   assert params.task.freeze_at == 3
-  reuse_policy.check_config(params.task)
-  assert reuse_policy.freeze_at_of(True, None) == 5
-  assert reuse_policy.freeze_at_of(False, None) == 0
-  assert reuse_policy.freeze_at_of(True, 5) == 5
+  validation.check_reuse(params.task)
+  assert validation.freeze_at_of(True, None) == 5
+  assert validation.freeze_at_of(False, None) == 0
+  assert validation.freeze_at_of(True, 5) == 5
   with pytest.raises(ConfigError,
                      match=r'task\.freeze_at=3 contradicts '
                            r'task\.freeze_backbone=true'):
-    reuse_policy.freeze_at_of(True, 3)
+    validation.freeze_at_of(True, 3)
   with pytest.raises(ConfigError, match=r'task\.freeze_at=6: '):
-    reuse_policy.freeze_at_of(False, 6)
+    validation.freeze_at_of(False, 6)
 
 
 @pytest.mark.slow

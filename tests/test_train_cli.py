@@ -16,6 +16,7 @@ from official_projects_backbone_reuse.analysis import report
 from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import loading
+from official_projects_backbone_reuse.runtime import checks
 from official_projects_backbone_reuse.runtime import input_files
 from official_projects_backbone_reuse.runtime import integrity
 from tests import reuse_helpers as h
@@ -175,7 +176,7 @@ def test_bad_config_fails_clearly(case, tmp_path, request):
     flags = _flags(tmp_path, gin_params=['no_such_configurable.x = 1'])
     expected = '--gin_params'
   with pytest.raises(errors.UserError) as e:
-    loading.load_from_flags(flags)
+    checks.load_from_flags(flags)
   assert expected in errors.one_line(e.value)
   assert case == 'model_dir_file' or not os.path.exists(flags.model_dir)
 
@@ -226,10 +227,9 @@ def test_comma_separated_input_path_is_checked_pattern_by_pattern(tmp_path):
   _tfrecords(tmp_path / 'b', ['b-0.tfrecord'])
   both = f'{tmp_path}/a/a-*, {tmp_path}/b/b-*'  # as Model Garden reads it
   override = {'task': {'train_data': {'input_path': both}}}
-  params = loading.load_experiment('backbone_reuse_retinanet',
-                                   [h.RETINANET_YAML], override,
-                                   mode='train',
-                                   model_dir=str(tmp_path / 'run'))
+  params = checks.load_run('backbone_reuse_retinanet', [h.RETINANET_YAML],
+                           override, mode='train',
+                           model_dir=str(tmp_path / 'run'))
   assert params.task.train_data.input_path == both
   # The search for a damaged file reads the files of both patterns.
   assert integrity.check_input_files(params, 'train') == []
@@ -238,9 +238,8 @@ def test_comma_separated_input_path_is_checked_pattern_by_pattern(tmp_path):
       'input_path': f'{tmp_path}/a/a-*,{tmp_path}/c/c-*'}}}
   with pytest.raises(ConfigError, match=rf"'{tmp_path}/c/c-\*' matches no "
                                         'file'):
-    loading.load_experiment('backbone_reuse_retinanet', [h.RETINANET_YAML],
-                            missing, mode='train',
-                            model_dir=str(tmp_path / 'run'))
+    checks.load_run('backbone_reuse_retinanet', [h.RETINANET_YAML], missing,
+                    mode='train', model_dir=str(tmp_path / 'run'))
 
 
 def test_gin_bindings_are_applied_as_model_garden_applies_them(tmp_path):
@@ -267,5 +266,5 @@ def test_a_run_needs_what_a_config_alone_does_not():
   stage2 = [os.path.join(h.REPO, f) for f in stage2]
   loading.load_experiment('backbone_reuse_maskrcnn', stage2)
   with pytest.raises(ConfigError, match='re-tunes a stage-1 detector'):
-    loading.load_experiment('backbone_reuse_maskrcnn', stage2, mode='train',
-                            model_dir='/nonexistent')
+    checks.load_run('backbone_reuse_maskrcnn', stage2, mode='train',
+                    model_dir='/nonexistent')

@@ -33,6 +33,7 @@ from official.vision.ops import box_ops
 from official.vision.ops import preprocess_ops
 from official.vision.utils.object_detection import visualization_utils
 
+from official_projects_backbone_reuse import registry_imports  # pylint: disable=unused-import
 from official_projects_backbone_reuse.analysis import report
 from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common import files

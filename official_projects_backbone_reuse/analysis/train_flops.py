@@ -37,6 +37,7 @@ from tensorflow.python.framework import ops as tf_ops
 from official.core import config_definitions as cfg
 from official.core import task_factory
 
+from official_projects_backbone_reuse import registry_imports  # pylint: disable=unused-import
 from official_projects_backbone_reuse.modeling import parameters
 
 _VARIABLE_UPDATES = ('AssignVariableOp', 'AssignAddVariableOp',

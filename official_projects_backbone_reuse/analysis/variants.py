@@ -11,7 +11,6 @@ from typing import Optional
 from official.core import config_definitions as cfg
 
 from official_projects_backbone_reuse.common.errors import ConfigError
-from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.modeling import adapters
 
 _ADAPTERS = tuple(a for a in adapters.ADAPTER_TYPES if a != 'none')
@@ -43,5 +42,5 @@ def variant_config(params: cfg.ExperimentConfig, variant: str,
     task['model'] = dict(task['model'], input_size=[input_size, input_size,
                                                      3])
   params = params.replace(task=task)
-  loading.check_project_config(params, for_run=False)
+  params.task.validate()
   return params

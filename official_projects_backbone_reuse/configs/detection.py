@@ -52,6 +52,7 @@ from official.vision.configs import maskrcnn as maskrcnn_cfg
 from official.vision.configs import retinanet as retinanet_cfg
 
 from official_projects_backbone_reuse.configs import backbones
+from official_projects_backbone_reuse.configs import validation
 
 
 @dataclasses.dataclass
@@ -212,6 +213,11 @@ class ReuseRetinaNetTask(retinanet_cfg.RetinaNetTask):
   model: ReuseRetinaNet = dataclasses.field(default_factory=ReuseRetinaNet)
   evaluation: Evaluation = dataclasses.field(default_factory=Evaluation)
 
+  def validate(self):
+    """Model Garden's restrictions, then this project's checks."""
+    super().validate()
+    validation.check_task_config(self, for_run=False)
+
 
 @dataclasses.dataclass
 class BoxPretraining(hyperparams.Config):
@@ -313,6 +319,11 @@ class ReuseMaskRCNNTask(maskrcnn_cfg.MaskRCNNTask):
   class_balanced_retuning: ClassBalancedRetuning = dataclasses.field(
       default_factory=ClassBalancedRetuning)
   evaluation: Evaluation = dataclasses.field(default_factory=Evaluation)
+
+  def validate(self):
+    """Model Garden's restrictions, then this project's checks."""
+    super().validate()
+    validation.check_task_config(self, for_run=False)
 
 
 @dataclasses.dataclass

@@ -4,10 +4,11 @@
 the registered experiment, each `--config_file` in order, `--tpu`,
 `--tf_data_service`, then `--params_override`, all strict), the gin files and
 bindings (as Model Garden's `train.py` applies them), and every check of this
-project's tasks; for a run (`mode` given) also the runtime and the files the
-run needs. `train`, `export`, `report`, the jobs and the studies all load
-through it, so they accept and refuse the same things; any failure is one
-ConfigError naming the flag, file or key.
+project's tasks (their `validate()`). `train`, `export`, `report`, the jobs
+and the studies all load through it (a run through `runtime.checks.load_run`,
+which adds the runtime and the files the run reads), so they accept and
+refuse the same things; any failure is one ConfigError naming the flag, file
+or key.
 """
 import types
 from typing import Optional, Sequence
@@ -21,12 +22,11 @@ from official.core import exp_factory
 from official.core import train_utils
 from official.modeling import hyperparams
 
+from official.vision import configs as vision_configs  # pylint: disable=unused-import
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.common.errors import reason
-from official_projects_backbone_reuse import registry_imports  # pylint: disable=unused-import
 from official_projects_backbone_reuse.configs import detection as detection_cfg
-from official_projects_backbone_reuse.runtime import checks
-from official_projects_backbone_reuse.tasks import detection as detection_tasks
+from official_projects_backbone_reuse.configs import validation
 
 # What Model Garden's parsing raises for a bad key or value (yaml: a tab,
 # a python/ tag, ...).
@@ -114,14 +114,6 @@ def _apply_gin(gin_files: Sequence[str], gin_params: Sequence[str]) -> None:
     raise ConfigError(f'--gin_file/--gin_params: {what}') from e
 
 
-def check_project_config(params: cfg.ExperimentConfig, for_run: bool) -> None:
-  """This project's checks of a task (contradicting keys, reuse policy;
-  `for_run`: also the values a run needs)."""
-  if isinstance(params.task, (detection_cfg.ReuseRetinaNetTask,
-                              detection_cfg.ReuseMaskRCNNTask)):
-    detection_tasks.check_task_config(params.task, for_run)
-
-
 def load_experiment(experiment: Optional[str],
                     config_files: Sequence[str] = (),
                     params_override: str = '', *,
@@ -129,10 +121,8 @@ def load_experiment(experiment: Optional[str],
                     tf_data_service: Optional[str] = None,
                     gin_files: Sequence[str] = (),
                     gin_params: Sequence[str] = (),
-                    mode: Optional[str] = None,
-                    model_dir: Optional[str] = None,
-                    num_cpu_devices: int = 0) -> cfg.ExperimentConfig:
-  """The experiment config, parsed, checked and locked.
+                    for_run: bool = False) -> cfg.ExperimentConfig:
+  """The experiment config, parsed, validated and locked.
 
   Args:
     experiment: a registered experiment (`--experiment`).
@@ -142,14 +132,12 @@ def load_experiment(experiment: Optional[str],
     tf_data_service: `--tf_data_service`.
     gin_files: `--gin_file`.
     gin_params: `--gin_params`.
-    mode: for a run, `--mode`: the runtime (strategy, TPU, devices) and the
-      files the run reads (inputs, checkpoints, annotations) are checked too.
-    model_dir: for a run, `--model_dir`.
-    num_cpu_devices: for a run, `--num_cpu_devices`.
+    for_run: also the values a run needs that a config alone does not (a
+      checkpoint to restore, an annotation file); `runtime.checks.load_run`
+      checks the rest of a run.
 
   Raises:
-    ConfigError: one line naming the flag, file or key (a CheckpointError
-      for a damaged or incomplete checkpoint).
+    ConfigError: one line naming the flag, file or key.
   """
   _apply_gin(gin_files, gin_params)
   flags_obj = _Flags(
@@ -164,26 +152,13 @@ def load_experiment(experiment: Optional[str],
     raise ConfigError(f'invalid experiment config: {reason(e)}') from e
   check_types(params.as_dict(),
               exp_factory.get_exp_config(experiment).as_dict())
-  check_project_config(params, for_run=mode is not None)
+  params.task.validate()  # this project's tasks: their own checks
+  if for_run and isinstance(params.task, (detection_cfg.ReuseRetinaNetTask,
+                                          detection_cfg.ReuseMaskRCNNTask)):
+    validation.check_task_config(params.task, for_run=True)
   if isinstance(params.task, (detection_cfg.BoxPretrainingRetinaNetTask,
                               detection_cfg.BoxPretrainingFasterRCNNTask)) and (
       params.task.box_pretraining.momentum_steps is None):
     params.task.box_pretraining.momentum_steps = params.trainer.train_steps
-  if mode is not None:
-    checks.check_runtime(params, mode, model_dir, num_cpu_devices)
-    checks.check_inputs(params, mode, model_dir)
   params.lock()
   return params
-
-
-def load_from_flags(flags_obj, num_cpu_devices: int = 0,
-                    run: bool = True) -> cfg.ExperimentConfig:
-  """`load_experiment` with Model Garden's flags (`official.common.flags`);
-  `run`: check the run of `--mode` in `--model_dir` too."""
-  return load_experiment(
-      flags_obj.experiment, flags_obj.config_file or [],
-      flags_obj.params_override or '', tpu=flags_obj.tpu,
-      tf_data_service=getattr(flags_obj, 'tf_data_service', None),
-      gin_files=flags_obj.gin_file or [], gin_params=flags_obj.gin_params or [],
-      mode=flags_obj.mode if run else None, model_dir=flags_obj.model_dir,
-      num_cpu_devices=num_cpu_devices)

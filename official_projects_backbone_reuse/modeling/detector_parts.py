@@ -36,8 +36,6 @@ from official_projects_backbone_reuse.common.errors import ConfigError
 BACKBONE = 'backbone'
 SCORES_LAYER = 'detection-scores'  # Model Garden's detection-head classifier.
 STAGE_SEPARATOR = checkpoints.STAGE_SEPARATOR  # detection_head/1
-_ENTRY_KEYS = ('checkpoint', 'modules', 'frozen', 'skip_label_space', 'skip',
-               'reinit_novel_classes')
 
 
 def part_names(model_config) -> List[str]:
@@ -71,84 +69,6 @@ def skip_patterns(model_config, entry, part: str) -> List[str]:
   own = list(entry.skip or [])
   return own + (label_space_patterns(model_config, part)
                 if entry.skip_label_space else [])
-
-
-def check_entries(task_config, for_run: bool = True) -> None:
-  """Fails with a ConfigError naming the key when `task.init_checkpoints`
-  is malformed, names a part twice, comes with `task.init_checkpoint`, or
-  (`for_run`) lacks a checkpoint (no model needed; `reuse_policy` checks
-  what it freezes)."""
-  entries = list(getattr(task_config, 'init_checkpoints', None) or [])
-  if not entries:
-    return
-  if task_config.init_checkpoint:
-    raise ConfigError(
-        f'task.init_checkpoint={task_config.init_checkpoint!r} and '
-        'task.init_checkpoints both say where weights come from: set one '
-        '(task.init_checkpoints takes a backbone entry too).')
-  names = part_names(task_config.model)
-  given: Dict[str, str] = {}
-  for i, entry in enumerate(entries):
-    key = f'task.init_checkpoints[{i}]'
-    unknown = sorted(set(entry.as_dict()) - set(_ENTRY_KEYS))
-    if unknown:
-      raise ConfigError(f'{key}.{unknown[0]}: unknown key; an entry has '
-                        f'{list(_ENTRY_KEYS)}.')
-    if not isinstance(entry.checkpoint, str) or (for_run and
-                                                 not entry.checkpoint):
-      raise ConfigError(f'{key}.checkpoint is empty: expected a checkpoint '
-                        'prefix or a directory of checkpoints.')
-    if entry.frozen not in (None, True, False):
-      raise ConfigError(f'{key}.frozen={entry.frozen!r}: expected true, '
-                        'false or unset.')
-    for flag in ('skip_label_space', 'reinit_novel_classes'):
-      if entry.as_dict()[flag] not in (True, False):
-        raise ConfigError(f'{key}.{flag}={entry.as_dict()[flag]!r}: '
-                          'expected true or false.')
-    modules = entry.modules
-    if isinstance(modules, str) or not modules or not all(
-        isinstance(m, str) for m in modules):
-      raise ConfigError(f'{key}.modules={modules!r}: expected a list of '
-                        f'parts among {names}.')
-    if isinstance(entry.skip, str) or not all(
-        isinstance(s, str) for s in entry.skip or []):
-      raise ConfigError(f'{key}.skip={entry.skip!r}: expected a list of '
-                        'layer names (fnmatch patterns).')
-    for module in modules:
-      if module not in names:
-        raise ConfigError(f'{key}.modules: {module!r} is not a part of this '
-                          f'detector; it has {names}.')
-      for other, where in given.items():
-        if _overlap(module, other):
-          raise ConfigError(f'{key}.modules: {module!r} is already given by '
-                            f'{where} ({other!r}).')
-      given[module] = key
-    if entry.reinit_novel_classes:
-      _check_reinit(task_config, entry, key)
-
-
-def _check_reinit(task_config, entry, key: str) -> None:
-  novel = list(task_config.evaluation.novel_category_ids or [])
-  num_classes = task_config.model.num_classes
-  if entry.skip_label_space:
-    raise ConfigError(f'{key}.reinit_novel_classes re-initialises rows of '
-                      'the restored class layers: set '
-                      f'{key}.skip_label_space: false.')
-  if not any(m.split(STAGE_SEPARATOR)[0] == 'detection_head'
-             for m in entry.modules):
-    raise ConfigError(f'{key}.reinit_novel_classes: the entry gives no '
-                      'detection_head, whose class layers it re-initialises.')
-  if not novel or not all(isinstance(i, int) and 0 < i < num_classes
-                          for i in novel):
-    raise ConfigError(
-        f'{key}.reinit_novel_classes: task.evaluation.novel_category_ids='
-        f'{novel} must name the novel classes, ids 1..{num_classes - 1}.')
-
-
-def _overlap(a: str, b: str) -> bool:
-  """Whether two part names cover a common part (a head and its stage)."""
-  return (a == b or a.startswith(b + STAGE_SEPARATOR) or
-          b.startswith(a + STAGE_SEPARATOR))
 
 
 def part_objects(model: tf_keras.Model) -> Dict[str, object]:

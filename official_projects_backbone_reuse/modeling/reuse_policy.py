@@ -48,7 +48,6 @@ ending at its last stride-2 layer (`KerasApplicationBackbone.layer_stages`).
 from typing import List, Optional, Sequence, Tuple
 
 from absl import logging
-import tensorflow as tf
 import tf_keras
 
 from official.modeling import hyperparams
@@ -56,87 +55,22 @@ from official.vision.configs import common
 from official.vision.modeling import backbones
 
 from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.modeling import adapters
 from official_projects_backbone_reuse.modeling import detector_parts
 from official_projects_backbone_reuse.modeling import (
     keras_application_backbone)
 
-FREEZE_ALL = 5  # freeze_at that freezes the whole backbone.
+FREEZE_ALL = validation.FREEZE_ALL
 SCORES_LAYER = detector_parts.SCORES_LAYER
 _STEM = 1
-
-
-def freeze_at_of(freeze_backbone: bool, freeze_at: Optional[int]) -> int:
-  """The effective freeze_at (0..5) of the two task keys, or a ConfigError."""
-  if freeze_at is None:
-    return FREEZE_ALL if freeze_backbone else 0
-  if not 0 <= freeze_at <= FREEZE_ALL:
-    raise ConfigError(
-        f'task.freeze_at={freeze_at}: expected 0 (nothing frozen), 1 (the '
-        f'stem), 2..4 (the stem and the stages of levels 2..k) or '
-        f'{FREEZE_ALL} (the whole backbone).')
-  if freeze_backbone and freeze_at != FREEZE_ALL:
-    raise ConfigError(
-        f'task.freeze_at={freeze_at} contradicts task.freeze_backbone=true, '
-        f'which freezes the whole backbone (freeze_at {FREEZE_ALL}): set '
-        'task.freeze_backbone: false to freeze the stem and stages up to '
-        f'{freeze_at} only.')
-  return freeze_at
-
-
-def check_config(task_config, for_run: bool = True) -> None:
-  """Fails with a ConfigError when the reuse keys of a task contradict, or
-  (`for_run`) when a run would lack a value they need."""
-  freeze_at = freeze_at_of(task_config.freeze_backbone,
-                           getattr(task_config, 'freeze_at', None))
-  _check_retuning(task_config, for_run)
-  _check_init_checkpoints(task_config, freeze_at, for_run)
-  backbone = task_config.model.backbone
-  if (backbone.type == 'keras_application'
-      and backbone.keras_application.weights and task_config.init_checkpoint):
-    raise ConfigError(
-        'task.init_checkpoint and task.model.backbone.keras_application.'
-        f'weights both give the backbone weights ({task_config.init_checkpoint}'
-        f' and {backbone.keras_application.weights}): set one of them.')
-  adapter = adapter_type(task_config.model)
-  if adapter not in adapters.ADAPTER_TYPES:
-    raise ConfigError(f'task.model.backbone_adapter.type={adapter!r}: '
-                      f'expected one of {list(adapters.ADAPTER_TYPES)}.')
-
-
-def _check_init_checkpoints(task_config, freeze_at: int,
-                            for_run: bool) -> None:
-  """`task.init_checkpoints` well formed, and its backbone entry agreeing
-  with freeze_at, which alone decides what of the backbone trains."""
-  detector_parts.check_entries(task_config, for_run)
-  entries = list(getattr(task_config, 'init_checkpoints', None) or [])
-  if not entries:
-    return
-  backbone = [(i, e) for i, e in enumerate(entries)
-              if detector_parts.BACKBONE in e.modules]
-  if not backbone and freeze_at:
-    raise ConfigError(
-        'task.init_checkpoints gives no backbone, and task.freeze_backbone / '
-        f'task.freeze_at (freeze_at {freeze_at}) would freeze it at its '
-        'random initialisation: add an entry with modules [backbone], or '
-        'set task.freeze_backbone: false.')
-  for i, entry in backbone:
-    agrees = freeze_at == (FREEZE_ALL if entry.frozen else 0)
-    if entry.frozen is not None and not agrees:
-      raise ConfigError(
-          f'task.init_checkpoints[{i}].frozen='
-          f'{str(entry.frozen).lower()} contradicts task.freeze_backbone='
-          f'{str(task_config.freeze_backbone).lower()} / task.freeze_at='
-          f'{task_config.freeze_at} (freeze_at {freeze_at}), which decide '
-          'what of the backbone trains: leave frozen unset in the backbone\'s '
-          'entry, or make them agree.')
 
 
 def part_state(task_config, entry, part: str) -> str:
   """What happens to a part restored by `entry`: 'frozen', 'trained' or,
   for a partly frozen backbone, 'frozen up to freeze_at k'."""
   if part == detector_parts.BACKBONE:
-    freeze_at = freeze_at_of(task_config.freeze_backbone,
+    freeze_at = validation.freeze_at_of(task_config.freeze_backbone,
                              task_config.freeze_at)
     if freeze_at in (0, FREEZE_ALL):
       return 'frozen' if freeze_at else 'trained'
@@ -184,34 +118,6 @@ def freeze_leaves(leaves: Sequence[tf_keras.layers.Layer]) -> None:
     leaf._callable_losses = []  # pylint: disable=protected-access
 
 
-def retuning(task_config) -> bool:
-  """Whether the task is the class-balanced re-tuning stage."""
-  retune = getattr(task_config, 'class_balanced_retuning', None)
-  return bool(retune and retune.enabled)
-
-
-def _check_retuning(task_config, for_run: bool) -> None:
-  if not retuning(task_config):
-    return
-  key = 'task.class_balanced_retuning.enabled=true'
-  if ((for_run and not task_config.init_checkpoint)
-      or task_config.init_checkpoint_modules != 'all'):
-    raise ConfigError(
-        f'{key} re-tunes a stage-1 detector: set task.init_checkpoint to its '
-        'model dir or checkpoint and task.init_checkpoint_modules to "all" '
-        f'(found {task_config.init_checkpoint!r} and '
-        f'{task_config.init_checkpoint_modules!r}).')
-  if task_config.losses.class_weights is not None:
-    raise ConfigError(f'{key} sets task.losses.class_weights itself; remove '
-                      'task.losses.class_weights.')
-  path = task_config.class_balanced_retuning.annotation_file
-  if for_run and (not path or not tf.io.gfile.exists(path)):
-    raise ConfigError(
-        f'task.class_balanced_retuning.annotation_file={path!r}: expected the '
-        'training annotations (COCO/LVIS JSON) that give the class weights; '
-        + ('not set.' if not path else 'no such file.'))
-
-
 def retune_classification_only(model: tf_keras.Model
                                ) -> List[tf_keras.layers.Layer]:
   """Freezes every weighted leaf layer of a Faster/Mask R-CNN but the
@@ -227,11 +133,6 @@ def retune_classification_only(model: tf_keras.Model
   logging.info('Class-balanced re-tuning: %d classification layer(s) train, '
                '%d layers frozen.', len(scores), len(leaves) - len(scores))
   return scores
-
-
-def adapter_type(model_config) -> str:
-  adapter = getattr(model_config, 'backbone_adapter', None)
-  return adapter.type if adapter is not None else 'none'
 
 
 def backbone_norm_activation(model_config) -> common.NormActivation:
@@ -332,7 +233,7 @@ def build_backbone(model_config, input_specs: tf_keras.layers.InputSpec,
                    freeze_backbone: bool, freeze_at: Optional[int] = None
                    ) -> tf_keras.Model:
   """Builds the backbone as the reuse policy wants it (see module doc)."""
-  freeze_at = freeze_at_of(freeze_backbone, freeze_at)
+  freeze_at = validation.freeze_at_of(freeze_backbone, freeze_at)
   extra = {}
   if model_config.backbone.type == 'efficientnet':  # a builder argument only
     extra['se_inner_activation'] = (
@@ -342,7 +243,7 @@ def build_backbone(model_config, input_specs: tf_keras.layers.InputSpec,
       backbone_config=backbone_config_for(model_config, freeze_at),
       norm_activation_config=backbone_norm_activation(model_config),
       l2_regularizer=None if freeze_at else l2_regularizer, **extra)
-  added = adapters.attach(backbone, adapter_type(model_config),
+  added = adapters.attach(backbone, validation.adapter_type(model_config),
                           l2_regularizer)
   frozen = _frozen_leaves(backbone, freeze_at)
   for leaf in frozen:
@@ -356,5 +257,5 @@ def build_backbone(model_config, input_specs: tf_keras.layers.InputSpec,
         _add_l2(leaf, l2_regularizer)
   logging.info('Reuse policy: freeze_at %d, %d backbone layers frozen, %d '
                'trained, %d %s adapters.', freeze_at, len(frozen),
-               len(trained), len(added), adapter_type(model_config))
+               len(trained), len(added), validation.adapter_type(model_config))
   return backbone

@@ -1,8 +1,8 @@
 """Checks before a run: the runtime asked for, and the files it needs.
 
-Everything here runs before anything is written (`configs.loading` calls it
-for a run), and fails with a ConfigError (a CheckpointError for a checkpoint)
-naming the flag, key or file.
+Everything here runs before anything is written (`load_run`, the config
+path of a run), and fails with a ConfigError (a CheckpointError for a
+checkpoint) naming the flag, key or file.
 """
 import itertools
 from typing import Any, Optional, Sequence, Tuple
@@ -17,6 +17,7 @@ from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.common import tfrecords
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import detection as detection_cfg
+from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.runtime import input_files
 from official_projects_backbone_reuse.runtime import integrity
 from official_projects_backbone_reuse.runtime.strategies import strategy_name
@@ -30,6 +31,32 @@ _LOCAL_TPU = ('', 'local')
 
 def _is_remote(path: str) -> bool:
   return '://' in path
+
+
+def load_run(experiment: Optional[str], config_files: Sequence[str] = (),
+             params_override: str = '', *, mode: str,
+             model_dir: Optional[str] = None, num_cpu_devices: int = 0,
+             **parse) -> cfg.ExperimentConfig:
+  """`loading.load_experiment` for a run of `mode` in `model_dir`: also the
+  runtime (strategy, TPU, devices) and the files the run reads (inputs,
+  checkpoints, annotations). `parse`: load_experiment's other flags."""
+  params = loading.load_experiment(experiment, config_files, params_override,
+                                   for_run=True, **parse)
+  check_runtime(params, mode, model_dir, num_cpu_devices)
+  check_inputs(params, mode, model_dir)
+  return params
+
+
+def load_from_flags(flags_obj, num_cpu_devices: int = 0
+                    ) -> cfg.ExperimentConfig:
+  """`load_run` with Model Garden's flags (`official.common.flags`)."""
+  return load_run(
+      flags_obj.experiment, flags_obj.config_file or [],
+      flags_obj.params_override or '', mode=flags_obj.mode,
+      model_dir=flags_obj.model_dir, num_cpu_devices=num_cpu_devices,
+      tpu=flags_obj.tpu,
+      tf_data_service=getattr(flags_obj, 'tf_data_service', None),
+      gin_files=flags_obj.gin_file or [], gin_params=flags_obj.gin_params or [])
 
 
 def check_runtime(params: cfg.ExperimentConfig, mode: str,

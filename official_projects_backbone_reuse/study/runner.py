@@ -275,13 +275,17 @@ def check_cells(study: spec.Study, workdir: str, cells: List[spec.Cell],
   commands made them), so that a bad cell stops the study before the
   first cell runs, not when its turn comes."""
   from official_projects_backbone_reuse.configs import loading
+  from official_projects_backbone_reuse.runtime import checks
   for cell in cells:
     files, overrides = study.cell_config(cell, workdir)
     try:
-      loading.load_experiment(
-          cell.row.experiment, files, ','.join(overrides),
-          mode='train_and_eval' if files_too else None,
-          model_dir=cell.model_dir(workdir) if files_too else None)
+      if files_too:
+        checks.load_run(cell.row.experiment, files, ','.join(overrides),
+                        mode='train_and_eval',
+                        model_dir=cell.model_dir(workdir))
+      else:
+        loading.load_experiment(cell.row.experiment, files,
+                                ','.join(overrides))
     except errors.UserError as e:
       raise errors.ConfigError(
           f'cell {cell.name}: {errors.one_line(e)} (no cell was run)') from e

@@ -21,12 +21,10 @@ What the subclasses add to Model Garden's tasks, and nothing else:
   (`task.class_balanced_retuning`), `build_model` leaves only the
   classification layers trainable and `build_losses` weighs the classes.
 """
-import json
 import os
 from typing import List
 
 from absl import logging
-import tensorflow as tf
 import tf_keras
 
 from official.core import task_factory
@@ -34,8 +32,8 @@ from official.vision.tasks import maskrcnn
 from official.vision.tasks import retinanet
 
 from official_projects_backbone_reuse import checkpoints
-from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import detection as cfg
+from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.dataloaders import copy_paste_input
 from official_projects_backbone_reuse.evaluation import LVIS_DETECTIONS_FILE
 from official_projects_backbone_reuse.evaluation import coco_mask_evaluator
@@ -47,66 +45,6 @@ from official_projects_backbone_reuse.modeling import detector
 from official_projects_backbone_reuse.modeling import detector_parts
 from official_projects_backbone_reuse.modeling import parameters
 from official_projects_backbone_reuse.modeling import reuse_policy
-
-
-# The evaluations that read their ground truth from task.annotation_file.
-_ANNOTATION_FILE_OF = {
-    'lvis': 'the LVIS v1 JSON of the validation images (its '
-            'neg_category_ids and not_exhaustive_category_ids are part of '
-            'the metric)',
-    'voc': 'the JSON backbone-reuse-convert-voc wrote beside the validation '
-           'shards (its difficult flags are part of the metric)',
-}
-
-
-def check_task_config(task_config, for_run: bool = True) -> None:
-  """Fails with a ConfigError, before anything runs, when the task's own
-  keys contradict each other, or (`for_run`) a run would lack a value they
-  need (a checkpoint or annotation file to read)."""
-  reuse_policy.check_config(task_config, for_run)
-  copy = getattr(task_config.train_data, 'copy_paste', None)
-  if copy and copy.enabled and not task_config.model.include_mask:
-    raise ConfigError('task.train_data.copy_paste.enabled pastes objects by '
-                      'their masks: set task.model.include_mask (and train '
-                      'on TFRecords with masks).')
-  evaluation = task_config.evaluation
-  if evaluation.type not in ('coco', 'lvis', 'voc'):
-    raise ConfigError(f'task.evaluation.type={evaluation.type!r}: expected '
-                      '"coco", "lvis" or "voc".')
-  if evaluation.voc07_recall_points not in voc_evaluator.ELEVEN_POINT_RECALLS:
-    raise ConfigError(
-        'task.evaluation.voc07_recall_points='
-        f'{evaluation.voc07_recall_points!r}: expected "detectron2" or '
-        '"devkit".')
-  needed = _ANNOTATION_FILE_OF.get(evaluation.type)
-  if for_run and needed and not task_config.annotation_file:
-    raise ConfigError(f'task.evaluation.type={evaluation.type} needs '
-                      f'task.annotation_file: {needed}.')
-  path = task_config.annotation_file
-  # A missing file is runtime.checks' error, in the modes that evaluate.
-  if for_run and path and tf.io.gfile.exists(path):
-    _check_categories(path, task_config.model.num_classes)
-
-
-def _check_categories(path: str, num_classes: int) -> None:
-  """Every category of the annotation file is a class of the model: Model
-  Garden would drop the boxes of a larger id without a word."""
-  try:
-    with tf.io.gfile.GFile(path) as f:
-      categories = json.load(f)['categories']
-    ids = [c['id'] for c in categories]
-  except (tf.errors.OpError, ValueError, KeyError, TypeError) as e:
-    raise ConfigError(f'task.annotation_file={path}: cannot read the '
-                      f'categories of a COCO / LVIS JSON from it ({e}).') from e
-  outside = [i for i in ids if not isinstance(i, int) or not
-             0 < i < num_classes]
-  if outside:
-    raise ConfigError(
-        f'task.annotation_file={path}: category id {outside[0]!r} '
-        f'({len(outside)} in all) is not a class of the model: '
-        f'task.model.num_classes={num_classes} gives ids 1..'
-        f'{num_classes - 1} (0 is the background). Set num_classes to '
-        f'{max(i for i in ids if isinstance(i, int)) + 1} or more.')
 
 
 def check_upstream_config(task_config) -> None:
@@ -197,9 +135,9 @@ class _BackboneReuseMixin:
     counts = parameters.format_counts(parameters.count_parameters(model))
     logging.info('Backbone frozen up to freeze_at %d, adapters: %s. '
                  'Parameters:\n%s',
-                 reuse_policy.freeze_at_of(config.freeze_backbone,
+                 validation.freeze_at_of(config.freeze_backbone,
                                            config.freeze_at),
-                 reuse_policy.adapter_type(config.model), '\n'.join(counts))
+                 validation.adapter_type(config.model), '\n'.join(counts))
     return model
 
   def initialize(self, model: tf_keras.Model):
@@ -256,13 +194,13 @@ class ReuseMaskRCNNTask(_BackboneReuseMixin, maskrcnn.MaskRCNNTask):
   def build_losses(self, outputs, labels, aux_losses=None):
     """Model Garden's losses; in stage 2 with the class-balanced weights in
     `losses.class_weights` (read at every call, so also after a resume)."""
-    if reuse_policy.retuning(self.task_config):
+    if validation.retuning(self.task_config):
       self._task_config = self.task_config.replace(
           losses={'class_weights': self.class_weights()})
     return super().build_losses(outputs, labels, aux_losses)
 
   def build_model(self) -> tf_keras.Model:
     model = super().build_model()
-    if reuse_policy.retuning(self.task_config):
+    if validation.retuning(self.task_config):
       reuse_policy.retune_classification_only(model)
     return model

@@ -1,0 +1,145 @@
+"""The package's dependencies run one way (DESIGN.md, Layout).
+
+The core (configs, modeling, checkpoints, tasks, dataloaders, evaluation,
+serving, runtime, train.py) never imports the tools (analysis, study, jobs,
+inspect_checkpoint, data_tools), and configs/ imports neither tasks/ nor
+runtime/ (a task config validates itself). Imports are read from the source,
+function-level ones included, and followed transitively; a failure names
+the file, the line and the chain of imports.
+"""
+import ast
+import os
+import pathlib
+from typing import Dict, List, Tuple
+
+import pytest
+
+PACKAGE = 'official_projects_backbone_reuse'
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TOOLS = ('analysis', 'study', 'jobs', 'inspect_checkpoint', 'data_tools')
+# (the importing part, the parts it must not reach)
+RULES = (('core', TOOLS), ('configs', ('tasks', 'runtime')))
+
+Edge = Tuple[str, int, str]  # (file, line, imported module)
+
+
+def _modules(roots: Dict[str, pathlib.Path]) -> Dict[str, pathlib.Path]:
+  """Module name -> file, for each (package name -> folder) in `roots`."""
+  found = {}
+  for name, folder in roots.items():
+    for path in sorted(folder.rglob('*.py')):
+      parts = list(path.relative_to(folder).with_suffix('').parts)
+      if parts[-1] == '__init__':
+        parts.pop()
+      found['.'.join([name] + parts)] = path
+  return found
+
+
+def import_graph(roots: Dict[str, pathlib.Path]) -> Dict[str, List[Edge]]:
+  """Each module's imports of the package's own modules, anywhere in it."""
+  modules = _modules(roots)
+  graph = {}
+  for name, path in modules.items():
+    package = name if path.name == '__init__.py' else name.rpartition('.')[0]
+    edges = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+      if isinstance(node, ast.Import):
+        targets = [alias.name for alias in node.names]
+      elif isinstance(node, ast.ImportFrom):
+        base = node.module or ''
+        if node.level:
+          anchor = package.split('.')[:len(package.split('.')) + 1 -
+                                      node.level]
+          base = '.'.join(anchor + ([base] if base else []))
+        # `from a import b` imports the module a.b when there is one.
+        targets = [f'{base}.{alias.name}' if f'{base}.{alias.name}' in
+                   modules else base for alias in node.names]
+      else:
+        continue
+      edges += [(str(path.relative_to(REPO)) if REPO in path.parents
+                 else str(path), node.lineno, t)
+                for t in dict.fromkeys(targets) if t in modules]
+    graph[name] = edges
+  return graph
+
+
+def _part(module: str) -> str:
+  """The package's top-level part a module belongs to ('' for its root)."""
+  parts = module.split('.')
+  return parts[1] if len(parts) > 1 else ''
+
+
+def violations(graph: Dict[str, List[Edge]]) -> List[str]:
+  """One line per module that reaches, directly or through others, a part
+  its rule forbids: the file and line of its first import on the way."""
+  found = []
+  for name in sorted(graph):
+    for importer, forbidden in RULES:
+      part = _part(name)
+      if importer == 'core' and part in TOOLS:
+        continue
+      if importer not in ('core', part):
+        continue
+      # Breadth first: the shortest chain to each reachable module.
+      chains = {name: []}
+      queue = [name]
+      while queue:
+        current = queue.pop(0)
+        for edge in graph.get(current, []):
+          target = edge[2]
+          if target not in chains:
+            chains[target] = chains[current] + [edge]
+            queue.append(target)
+      for target, chain in chains.items():
+        if chain and _part(target) in forbidden:
+          file, line, first = chain[0]
+          via = ' -> '.join(e[2] for e in chain)
+          found.append(f'{file}:{line}: {name} ({importer}) imports {first}'
+                       f', reaching {target} ({_part(target)}): {via}')
+          break
+  return found
+
+
+def _roots(repo: pathlib.Path) -> Dict[str, pathlib.Path]:
+  # data_tools/ installs as official_projects_backbone_reuse.data_tools.
+  return {PACKAGE: repo / PACKAGE, f'{PACKAGE}.data_tools': repo / 'data_tools'}
+
+
+def test_the_core_never_imports_the_tools_and_configs_stand_alone():
+  graph = import_graph(_roots(REPO))
+  assert len(graph) > 80 and sum(map(len, graph.values())) > 200  # all read
+  found = violations(graph)
+  assert not found, '\n'.join(found)
+
+
+@pytest.mark.parametrize('where, line, said', [
+    ('tasks/detection.py', 'def f():\n  from {pkg}.analysis import report\n',
+     'tasks/detection.py:2: {pkg}.tasks.detection (core) imports '
+     '{pkg}.analysis.report, reaching {pkg}.analysis.report (analysis)'),
+    ('configs/loading.py', 'from {pkg}.modeling import helper\n',
+     'configs/loading.py:1: {pkg}.configs.loading (configs) imports '
+     '{pkg}.modeling.helper, reaching {pkg}.runtime.checks (runtime): '
+     '{pkg}.modeling.helper -> {pkg}.runtime.checks'),
+    ('configs/loading.py', 'from ..runtime import checks\n',
+     'configs/loading.py:1: {pkg}.configs.loading (configs) imports '
+     '{pkg}.runtime.checks, reaching {pkg}.runtime.checks (runtime)'),
+])
+def test_a_wrong_way_import_is_named_with_its_file_and_line(tmp_path, where,
+                                                            line, said):
+  """The checker finds function-level, transitive and relative imports."""
+  pkg = tmp_path / PACKAGE
+  files = {'__init__.py': '', 'configs/__init__.py': '',
+           'configs/loading.py': '', 'modeling/__init__.py': '',
+           'modeling/helper.py': f'from {PACKAGE}.runtime import checks\n',
+           'runtime/__init__.py': '', 'runtime/checks.py': '',
+           'tasks/__init__.py': '', 'tasks/detection.py': '',
+           'analysis/__init__.py': '', 'analysis/report.py': ''}
+  files[where] = line.format(pkg=PACKAGE)
+  for name, text in files.items():
+    os.makedirs(pkg / os.path.dirname(name), exist_ok=True)
+    (pkg / name).write_text(text)
+  found = violations(import_graph({PACKAGE: pkg}))
+  expected = said.format(pkg=PACKAGE)
+  assert [f for f in found if f.endswith(expected) or expected in f], found
+  # modeling -> runtime is allowed: only the file of the planted import fails.
+  assert len(found) == 1, found
