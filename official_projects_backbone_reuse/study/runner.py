@@ -35,6 +35,7 @@ import sys
 from typing import Dict, Iterator, List, Optional, Sequence
 
 from official_projects_backbone_reuse.common import errors
+from official_projects_backbone_reuse.study import grid
 from official_projects_backbone_reuse.study import spec
 
 # TensorFlow, Model Garden and matplotlib are imported by the functions that
@@ -42,7 +43,7 @@ from official_projects_backbone_reuse.study import spec
 # pylint: disable=g-import-not-at-top
 
 
-def _read_json(cell: spec.Cell, path: str) -> Optional[dict]:
+def _read_json(cell: grid.Cell, path: str) -> Optional[dict]:
   """A cell's JSON output (None if absent); a damaged one is an error
   naming the cell and the file."""
   if not os.path.exists(path):
@@ -61,7 +62,7 @@ def _read_json(cell: spec.Cell, path: str) -> Optional[dict]:
   return found
 
 
-def _metrics(study: spec.Study, workdir: str) -> Dict[spec.Cell, Optional[dict]]:
+def _metrics(study: grid.Study, workdir: str) -> Dict[grid.Cell, Optional[dict]]:
   return {cell: _read_json(cell, os.path.join(cell.model_dir(workdir),
                                                'metrics.json'))
           for cell in study.cells()}
@@ -72,7 +73,7 @@ COST_FILE = 'study_cost.json'  # in a cell's model dir, written by `run`
 FLOPS_FILE = 'flops.json'  # in the workdir, by `collect`
 
 
-def _costs(study: spec.Study, workdir: str) -> Dict[spec.Cell, Optional[dict]]:
+def _costs(study: grid.Study, workdir: str) -> Dict[grid.Cell, Optional[dict]]:
   """Each cell's cost as `run` recorded it, with its seconds per step
   (the median of its log's rates after the first, which holds tracing)."""
   found = {}
@@ -92,8 +93,8 @@ def _costs(study: spec.Study, workdir: str) -> Dict[spec.Cell, Optional[dict]]:
   return found
 
 
-def step_gflops(study: spec.Study, workdir: str,
-                cells: List[spec.Cell]) -> Dict[str, float]:
+def step_gflops(study: grid.Study, workdir: str,
+                cells: List[grid.Cell]) -> Dict[str, float]:
   """GFLOPs of one training step of the `cells`' detector and initialisation
   (`analysis.train_flops`: the cell's own config, batch and input size;
   traced, not run), by `tables.flops_key`; counted once and kept in
@@ -121,7 +122,7 @@ def step_gflops(study: spec.Study, workdir: str,
   return known
 
 
-def parameter_counts(study: spec.Study, workdir: str) -> Dict[str, Dict]:
+def parameter_counts(study: grid.Study, workdir: str) -> Dict[str, Dict]:
   """Each row's parameters, built frozen with the study's and the row's
   overrides (`analysis.report`), by row name."""
   from official_projects_backbone_reuse.analysis import report
@@ -137,7 +138,7 @@ def parameter_counts(study: spec.Study, workdir: str) -> Dict[str, Dict]:
   return counts
 
 
-def class_curves(study: spec.Study, workdir: str) -> List[str]:
+def class_curves(study: grid.Study, workdir: str) -> List[str]:
   """Figure 4 per detector (`backbone-reuse-analyse`) into
   DIR/curves/<detector>/, from the first seed's saved LVIS detections;
   returns the plots written. A detector whose reference cell (fine-tuned
@@ -153,13 +154,13 @@ def class_curves(study: spec.Study, workdir: str) -> List[str]:
   for row in study.rows:
     runs = {}
     for column in study.columns:
-      cell = spec.Cell(row, column, study.seeds[0])
+      cell = grid.Cell(row, column, study.seeds[0])
       path = os.path.join(cell.model_dir(workdir), LVIS_DETECTIONS_FILE)
       if os.path.exists(path):
         runs[column] = path
     if reference not in runs or len(runs) < 2:
       continue
-    output_dir = os.path.join(workdir, 'curves', spec.slug(row.name))
+    output_dir = os.path.join(workdir, 'curves', grid.slug(row.name))
     curves.run([f'--run={c}={p}' for c, p in runs.items()] + [
         f'--reference={reference}', f'--output_dir={output_dir}',
         '--iou_types=bbox', '--overwrite']  # the study's own, re-collected
@@ -168,7 +169,7 @@ def class_curves(study: spec.Study, workdir: str) -> List[str]:
   return written
 
 
-def upstream_quality(study: spec.Study,
+def upstream_quality(study: grid.Study,
                      workdir: str) -> Dict[str, Optional[dict]]:
   """Each upstream's val top-1 and number of classes, from the
   metrics.json and params.yaml its classification run left beside the
@@ -196,7 +197,7 @@ def upstream_quality(study: spec.Study,
   return quality
 
 
-def collect(study: spec.Study, workdir: str) -> str:
+def collect(study: grid.Study, workdir: str) -> str:
   """Writes the outputs from the cells' model dirs; returns Table 1."""
   from official_projects_backbone_reuse.common import files
   from official_projects_backbone_reuse.study import tables
@@ -230,7 +231,7 @@ def collect(study: spec.Study, workdir: str) -> str:
   return table1
 
 
-def prepare(study: spec.Study) -> None:
+def prepare(study: grid.Study) -> None:
   """Makes (or reuses) the study's procedural world: the default job's
   steps 1-3, then the large upstream set and classifier if the study
   reads them."""
@@ -242,7 +243,7 @@ def prepare(study: spec.Study) -> None:
       steps.prepare_large_upstream(world, steps.LargeUpstream(), 4, 5)
 
 
-def _finished(study: spec.Study, step: spec.Before, workdir: str) -> bool:
+def _finished(study: grid.Study, step: grid.Before, workdir: str) -> bool:
   """Whether `step` finished with the command it has now."""
   marker = step.marker(workdir)
   if not os.path.exists(marker):
@@ -251,7 +252,7 @@ def _finished(study: spec.Study, step: spec.Before, workdir: str) -> bool:
     return f.read() == study.before_shell(step, workdir)
 
 
-def run_before(study: spec.Study, workdir: str) -> None:
+def run_before(study: grid.Study, workdir: str) -> None:
   """Runs the study's `before` commands that have not finished, in order;
   a failure (StepFailed) stops the study."""
   from official_projects_backbone_reuse.common import files
@@ -268,7 +269,7 @@ def run_before(study: spec.Study, workdir: str) -> None:
                            study.before_shell(step, workdir))
 
 
-def check_cells(study: spec.Study, workdir: str, cells: List[spec.Cell],
+def check_cells(study: grid.Study, workdir: str, cells: List[grid.Cell],
                 files_too: bool) -> None:
   """Loads each cell's config as its `train.py` would (`files_too`: and
   checks the files its run reads, once the world and the `before`
@@ -295,7 +296,7 @@ _RUNNING = 'BACKBONE_REUSE_STUDIES_RUNNING'  # the studies this one runs in
 
 
 @contextlib.contextmanager
-def _running(study: spec.Study) -> Iterator[None]:
+def _running(study: grid.Study) -> Iterator[None]:
   """Marks the study as running for the commands it starts: one started
   by its own `before` commands (at any depth) would start itself without
   end, and is refused."""
@@ -315,13 +316,13 @@ def _running(study: spec.Study) -> Iterator[None]:
       del os.environ[_RUNNING]
 
 
-def run(study: spec.Study, workdir: str) -> int:
+def run(study: grid.Study, workdir: str) -> int:
   """Runs every unfinished cell; 0 when all finished, 1 if any failed."""
   with _running(study):
     return _run(study, workdir)
 
 
-def _run(study: spec.Study, workdir: str) -> int:
+def _run(study: grid.Study, workdir: str) -> int:
   from official_projects_backbone_reuse.common import files
   from official_projects_backbone_reuse.jobs import steps
   for line in study.differences():

@@ -86,26 +86,16 @@ import dataclasses
 import os
 import re
 import shlex
-import sys
 from typing import Dict, List, Optional, Tuple
 
 import yaml
 
 from official_projects_backbone_reuse.analysis import paper as paper_lib
-from official_projects_backbone_reuse.common.files import write_atomically
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.common import values
 from official_projects_backbone_reuse.configs import recipes as recipes_lib
+from official_projects_backbone_reuse.study import grid
 
-# The files each initialisation adds after the row's files.
-INITIALISATIONS = {
-    'scratch': ('init/scratch.yaml',),
-    'finetune': ('init/finetune.yaml',),
-    'frozen': ('init/freeze.yaml',),
-    'parallel': ('init/freeze.yaml', 'adapters/parallel.yaml'),
-    'series': ('init/freeze.yaml', 'adapters/series.yaml'),
-    'film': ('init/freeze.yaml', 'adapters/film.yaml'),
-}
 _KEYS = {'description', 'paper', 'rows', 'initialisations', 'upstreams',
          'seeds', 'params_override', 'world', 'initialisation_overrides',
          'class_curves', 'part_sources', 'before', 'schedule_check'}
@@ -116,228 +106,6 @@ _ROW_KEYS = {'name', 'recipe', 'experiment', 'config_files',
 # Set by the study itself; a study's own overrides may not set them.
 _OWNED = ('task.init_checkpoint', 'task.train_data.seed')
 _NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.+ -]*')
-_LARGE = re.compile(r'\{world\}/(upstream_large|data_large|tfrecords/large_)')
-
-
-@dataclasses.dataclass(frozen=True, eq=False)  # rows are told apart by identity
-class Row:
-  name: str
-  experiment: str
-  config_files: Tuple[str, ...]  # absolute paths
-  params_override: Tuple[str, ...] = ()
-  paper: Dict[str, Tuple[float, float]] = dataclasses.field(
-      default_factory=dict)  # column -> (mAP, AP50), x100
-  paper_parameters: Tuple[float, ...] = ()  # paper_lib.PARAMETERS
-
-
-@dataclasses.dataclass(frozen=True)
-class PartSource:
-  checkpoint: str
-  modules: Tuple[str, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class Before:
-  """A command run once before the cells."""
-  name: str
-  command: str  # as written, {workdir} and {world} not yet filled
-
-  def log_path(self, workdir: str) -> str:
-    return os.path.join(workdir, 'before', slug(self.name) + '.log')
-
-  def marker(self, workdir: str) -> str:
-    """Written when the command finished; holds the command."""
-    return os.path.join(workdir, 'before', slug(self.name) + '.done')
-
-
-def split(initialisation: str) -> Tuple[str, str]:
-  """(INIT, SOURCE) of `INIT+SOURCE`; SOURCE is '' for a plain one."""
-  base, _, source = initialisation.partition('+')
-  return base, source
-
-
-@dataclasses.dataclass(frozen=True)
-class Cell:
-  row: Row
-  column: str  # 'scratch' or 'UPSTREAM/INIT'
-  seed: int
-
-  @property
-  def initialisation(self) -> str:
-    return self.column.rpartition('/')[2]
-
-  @property
-  def upstream(self) -> Optional[str]:
-    return self.column.rpartition('/')[0] or None
-
-  @property
-  def name(self) -> str:
-    return f'{self.row.name} | {self.column} | seed {self.seed}'
-
-  def model_dir(self, workdir: str) -> str:
-    return os.path.join(workdir, 'cells', slug(self.row.name),
-                        self.column.replace('/', '_'), f'seed{self.seed}')
-
-  def log_path(self, workdir: str) -> str:
-    return os.path.join(self.model_dir(workdir), 'train.log')
-
-
-@dataclasses.dataclass(frozen=True)
-class ScheduleCheck:
-  """A cell of the grid (`of`) trained again as `cell`: its row with the
-  check's overrides added, under a name of its own."""
-  of: Row
-  cell: Cell
-  overrides: Tuple[str, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class Study:
-  path: str
-  rows: Tuple[Row, ...]
-  initialisations: Tuple[str, ...]
-  upstreams: Dict[str, str]
-  seeds: Tuple[int, ...]
-  params_override: Tuple[str, ...] = ()
-  initialisation_overrides: Dict[str, Tuple[str, ...]] = dataclasses.field(
-      default_factory=dict)
-  override_reasons: Dict[str, str] = dataclasses.field(default_factory=dict)
-  description: str = ''
-  paper: str = ''
-  world: str = ''  # absolute, or '' for none
-  class_curves: Dict[str, object] = dataclasses.field(default_factory=dict)
-  part_sources: Dict[str, PartSource] = dataclasses.field(
-      default_factory=dict)
-  before: Tuple[Before, ...] = ()
-  schedule_check: Optional[ScheduleCheck] = None
-
-  @property
-  def columns(self) -> List[str]:
-    """The table's columns in order: scratch, then per upstream its
-    initialisations."""
-    columns = ['scratch'] if 'scratch' in self.initialisations else []
-    for upstream in self.upstreams:
-      columns += [f'{upstream}/{init}' for init in self.initialisations
-                  if init != 'scratch']
-    return columns
-
-  def differences(self) -> List[str]:
-    """A line per column trained unlike the others: its overrides and
-    why (`initialisation_overrides`)."""
-    return [f'{init} ({", ".join(self.initialisation_overrides[init])}): '
-            f'{reason}' for init, reason in self.override_reasons.items()]
-
-  def cells(self) -> List[Cell]:
-    """Every cell, seed by seed (a first result for every cell comes
-    before a second seed of any)."""
-    check = [self.schedule_check.cell] if self.schedule_check else []
-    return [Cell(row, column, seed) for seed in self.seeds
-            for row in self.rows for column in self.columns] + check
-
-  def config(self, row: Row, initialisation: str,
-             workdir: str) -> Tuple[List[str], List[str]]:
-    """The config files and overrides of a row and initialisation, before
-    any upstream or seed: what the cells and the tables build."""
-    overrides = (list(self.params_override) + list(row.params_override)
-                 + list(self.initialisation_overrides.get(initialisation,
-                                                          ())))
-    files = list(row.config_files) + [
-        recipes_lib.experiment_file(f) for f in INITIALISATIONS[
-            split(initialisation)[0]]]
-    return ([self.fill(f, workdir) for f in files],
-            [self.fill(o, workdir) for o in overrides])
-
-  def cell_config(self, cell: Cell,
-                  workdir: str) -> Tuple[List[str], List[str]]:
-    """The config files and overrides of a cell's `train.py` command."""
-    files, overrides = self.config(cell.row, cell.initialisation, workdir)
-    if split(cell.initialisation)[1]:
-      files.append(self.parts_overlay(cell, workdir))
-    elif cell.upstream:
-      overrides.append(self.fill(
-          f'task.init_checkpoint={self.upstreams[cell.upstream]}', workdir))
-    overrides.append(f'task.train_data.seed={cell.seed}')
-    return files, overrides
-
-  def command(self, cell: Cell, workdir: str,
-              program: Tuple[str, ...] = ()) -> List[str]:
-    """The `train.py` command of a cell (`program`: how to start it;
-    default this Python's `-m official_projects_backbone_reuse.train`)."""
-    files, overrides = self.cell_config(cell, workdir)
-    program = program or (sys.executable, '-m',
-                          'official_projects_backbone_reuse.train')
-    return list(program) + [f'--experiment={cell.row.experiment}'] + [
-        f'--config_file={f}' for f in files] + [
-            '--mode=train_and_eval',
-            f'--model_dir={cell.model_dir(workdir)}',
-            '--params_override=' + ','.join(overrides)]
-
-  def shell_command(self, cell: Cell, workdir: str) -> str:
-    """The command a user launches as a job of its own."""
-    return shlex.join(self.command(cell, workdir, ('backbone-reuse-train',)))
-
-
-  def parts_overlay(self, cell: Cell, workdir: str) -> str:
-    """Writes (once per column) and returns the config file of an
-    `INIT+SOURCE` column: the upstream's backbone and the source's parts,
-    through `task.init_checkpoints`."""
-    source = self.part_sources[split(cell.initialisation)[1]]
-    task = {'init_checkpoints': [
-        {'checkpoint': self.fill(self.upstreams[cell.upstream], workdir),
-         'modules': ['backbone']},
-        {'checkpoint': self.fill(source.checkpoint, workdir),
-         'modules': list(source.modules), 'frozen': False}]}
-    path = os.path.join(os.path.abspath(workdir), 'overlays',
-                        cell.column.replace('/', '_') + '.yaml')
-    text = yaml.safe_dump({'task': task})
-    if not os.path.exists(path) or open(path).read() != text:
-      os.makedirs(os.path.dirname(path), exist_ok=True)
-      write_atomically(path, text)
-    return path
-
-  def before_command(self, step: Before, workdir: str,
-                     resolve: bool = True) -> List[str]:
-    """A `before` command's arguments; with `resolve`, a `backbone-reuse-*`
-    program is the one beside this Python (its environment's)."""
-    args = shlex.split(self.fill(step.command, workdir))
-    here = os.path.join(os.path.dirname(sys.executable), args[0])
-    if resolve and args[0].startswith('backbone-reuse-') and os.path.isfile(
-        here):
-      args[0] = here
-    return args
-
-  def before_shell(self, step: Before, workdir: str) -> str:
-    """A `before` command as a user launches it, and as its marker holds
-    it once finished."""
-    return shlex.join(self.before_command(step, workdir, resolve=False))
-
-  def texts(self) -> List[str]:
-    """Every value of the study in which {workdir} or {world} is filled."""
-    return (list(self.params_override) + list(self.upstreams.values())
-            + [v for r in self.rows for v in r.params_override]
-            + list(self.schedule_check.overrides if self.schedule_check
-                   else ())
-            + [v for vs in self.initialisation_overrides.values() for v in vs]
-            + [str(v) for v in self.class_curves.values()]
-            + [s.checkpoint for s in self.part_sources.values()]
-            + [b.command for b in self.before])
-
-  @property
-  def uses_large_upstream(self) -> bool:
-    """Whether the study reads the world's large upstream classifier (or
-    its data), which takes longer to make than the rest of the world."""
-    return any(_LARGE.search(v) for v in self.texts())
-
-  def fill(self, value: str, workdir: str) -> str:
-    """`value` with {workdir}, {world} and {experiments} replaced."""
-    return value.replace('{workdir}', os.path.abspath(workdir)).replace(
-        '{world}', self.world).replace('{experiments}',
-                                       recipes_lib.experiments_dir())
-
-
-def slug(name: str) -> str:
-  """A row name as a directory name."""
-  return re.sub(r'[^A-Za-z0-9_.+-]+', '_', name).strip('_')
 
 
 def _error(path: str, where: str, message: str) -> ConfigError:
@@ -372,7 +140,7 @@ def _paper(path: str, where: str, value, columns: List[str]) -> dict:
   return {'paper': numbers, 'paper_parameters': parameters}
 
 
-def _row(path: str, index: int, entry, recipes, columns) -> Row:
+def _row(path: str, index: int, entry, recipes, columns) -> grid.Row:
   where = f'rows[{index}]'
   if not isinstance(entry, dict):
     raise _error(path, where, 'expected a mapping with name and recipe or '
@@ -405,7 +173,7 @@ def _row(path: str, index: int, entry, recipes, columns) -> Row:
   for f in files:
     if not os.path.isfile(f):
       raise _error(path, f'{where}.config_files', f'{f}: no such file.')
-  return Row(name=name, experiment=experiment, config_files=tuple(files),
+  return grid.Row(name=name, experiment=experiment, config_files=tuple(files),
              params_override=_overrides(path, f'{where}.params_override',
                                         entry.get('params_override')),
              **_paper(path, f'{where}.paper', entry.get('paper'), columns))
@@ -450,7 +218,7 @@ def _class_curves(path: str, value) -> Dict[str, object]:
   return dict(value)
 
 
-def _part_sources(path: str, value) -> Dict[str, PartSource]:
+def _part_sources(path: str, value) -> Dict[str, grid.PartSource]:
   value = value or {}
   if not isinstance(value, dict):
     raise _error(path, 'part_sources', 'expected {name: {checkpoint, '
@@ -468,12 +236,12 @@ def _part_sources(path: str, value) -> Dict[str, PartSource]:
     if 'backbone' in entry['modules']:
       raise _error(path, f'{where}.modules', 'the backbone comes from the '
                    'upstreams; name the other parts.')
-    out[str(name)] = PartSource(entry['checkpoint'],
+    out[str(name)] = grid.PartSource(entry['checkpoint'],
                                 tuple(map(str, entry['modules'])))
   return out
 
 
-def _before(path: str, value) -> Tuple[Before, ...]:
+def _before(path: str, value) -> Tuple[grid.Before, ...]:
   value = value or []
   if not isinstance(value, list):
     raise _error(path, 'before', 'expected a list of {name, command}.')
@@ -493,15 +261,15 @@ def _before(path: str, value) -> Tuple[Before, ...]:
                    ) from e
     if not args:
       raise _error(path, f'{where}.command', 'expected a command line.')
-    out.append(Before(name, command))
-  names = [slug(b.name) for b in out]
+    out.append(grid.Before(name, command))
+  names = [grid.slug(b.name) for b in out]
   if len(set(names)) != len(names):
     raise _error(path, 'before', 'two commands have the same name.')
   return tuple(out)
 
 
-def _schedule_check(path: str, value, study: Study
-                    ) -> Optional[ScheduleCheck]:
+def _schedule_check(path: str, value, study: grid.Study
+                    ) -> Optional[grid.ScheduleCheck]:
   if value is None:
     return None
   where = 'schedule_check'
@@ -524,11 +292,12 @@ def _schedule_check(path: str, value, study: Study
     raise _error(path, f'{where}.params_override', 'expected the longer '
                  'schedule (trainer.train_steps=..., ...).')
   name = f'{row.name} schedule check'
-  if any(slug(r.name) == slug(name) for r in study.rows):
+  if any(grid.slug(r.name) == grid.slug(name) for r in study.rows):
     raise _error(path, f'{where}.row', f'a row is named {name!r} already.')
   again = dataclasses.replace(row, name=name, paper={}, paper_parameters=(),
                               params_override=row.params_override + overrides)
-  return ScheduleCheck(row, Cell(again, value['column'], value['seed']),
+  return grid.ScheduleCheck(row,
+                            grid.Cell(again, value['column'], value['seed']),
                        overrides)
 
 
@@ -547,7 +316,7 @@ def shipped() -> List[str]:
                 if name.endswith('.yaml'))
 
 
-def load(path: str) -> Study:
+def load(path: str) -> grid.Study:
   """The study in `path`, or the shipped study of that name (as
   `backbone-reuse-study run small_capacity`, from a clone or an installed
   wheel); a mistake is a ConfigError naming file and key."""
@@ -572,13 +341,13 @@ def load(path: str) -> Study:
   inits = entries.get('initialisations') or []
   if not isinstance(inits, list) or not inits:
     raise _error(path, 'initialisations', 'expected a list of '
-                 f'{", ".join(INITIALISATIONS)}.')
+                 f'{", ".join(grid.INITIALISATIONS)}.')
   sources = _part_sources(path, entries.get('part_sources'))
   for init in inits:
-    base, source = split(str(init))
-    if base not in INITIALISATIONS:
+    base, source = grid.split(str(init))
+    if base not in grid.INITIALISATIONS:
       raise _error(path, 'initialisations', f'{init!r} is not one of '
-                   f'{", ".join(INITIALISATIONS)}, or one of them '
+                   f'{", ".join(grid.INITIALISATIONS)}, or one of them '
                    '+SOURCE.')
     if '+' in str(init) and (base == 'scratch' or source not in sources):
       raise _error(path, 'initialisations', f'{init!r}: expected INIT+SOURCE'
@@ -606,7 +375,7 @@ def load(path: str) -> Study:
                  'integers.')
   overrides, reasons = _initialisation_overrides(
       path, entries.get('initialisation_overrides'), inits)
-  study = Study(path=path, rows=(), initialisations=tuple(inits),
+  study = grid.Study(path=path, rows=(), initialisations=tuple(inits),
                 upstreams={str(k): v for k, v in upstreams.items()},
                 seeds=tuple(seeds),
                 params_override=_overrides(path, 'params_override',
@@ -624,7 +393,7 @@ def load(path: str) -> Study:
   recipes = recipes_lib.load_recipes()
   rows = tuple(_row(path, i, entry, recipes, study.columns)
                for i, entry in enumerate(rows))
-  names = [slug(r.name) for r in rows]
+  names = [grid.slug(r.name) for r in rows]
   if len(set(names)) != len(names):
     raise _error(path, 'rows', 'two rows have the same name.')
   study = dataclasses.replace(study, rows=rows)

@@ -20,7 +20,7 @@ from matplotlib import figure
 from matplotlib.backends import backend_agg
 
 from official_projects_backbone_reuse.modeling import parameters
-from official_projects_backbone_reuse.study import spec
+from official_projects_backbone_reuse.study import grid
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Result:
 Results = Dict[str, Dict[str, Result]]  # row name -> column -> result
 
 
-def results(metrics: Dict[spec.Cell, Optional[dict]]) -> Results:
+def results(metrics: Dict[grid.Cell, Optional[dict]]) -> Results:
   """The cells' metrics.json (None: not finished), seeds grouped."""
   grouped = {}
   for cell, found in metrics.items():  # one pass, cells in seed order
@@ -65,7 +65,7 @@ def reference(column: str) -> Optional[str]:
   upstream, _, init = column.rpartition('/')
   if not upstream or init == 'finetune':
     return None
-  base, source = spec.split(init)
+  base, source = grid.split(init)
   return f'{upstream}/{base if source else "finetune"}'
 
 
@@ -79,7 +79,7 @@ def change(row: Dict[str, Result], column: str) -> Optional[tuple]:
   return delta, abs(delta) < noise
 
 
-def _label(study: spec.Study, column: str) -> str:
+def _label(study: grid.Study, column: str) -> str:
   """`frozen` with one upstream, `imagenet frozen` with several."""
   upstream, _, init = column.rpartition('/')
   return f'{upstream} {init}' if upstream and len(study.upstreams) > 1 else init
@@ -109,7 +109,7 @@ def _paper_cell(paper: Dict[str, tuple], column: str) -> str:
   return text
 
 
-def schedule_check_line(study: spec.Study, found: Results) -> str:
+def schedule_check_line(study: grid.Study, found: Results) -> str:
   """Whether the study's schedule is near convergence: its schedule
   check's cell against the seeds of the same column at the study's
   schedule (within two standard deviations of them)."""
@@ -151,7 +151,7 @@ def upstream_lines(quality: Dict[str, Optional[dict]]) -> str:
   return ('Upstream classifiers:\n' + '\n'.join(lines) + '\n') if lines else ''
 
 
-def table1_markdown(study: spec.Study, found: Results,
+def table1_markdown(study: grid.Study, found: Results,
                     quality: Optional[Dict[str, Optional[dict]]] = None
                     ) -> str:
   """mAP/AP50 per detector and column; the paper's row under each row
@@ -173,7 +173,7 @@ def table1_markdown(study: spec.Study, found: Results,
           _paper_cell(row.paper, c) for c in columns) + ' | |')
   legend = ('mAP/AP50 (x100); in parentheses the change of mAP against '
             'fine-tuning from the same upstream')
-  if any(spec.split(init)[1] for init in study.initialisations):
+  if any(grid.split(init)[1] for init in study.initialisations):
     legend += (', or for INIT+SOURCE against INIT, the same parts from '
                'their random initialisation')
   if len(study.seeds) > 1:
@@ -190,7 +190,7 @@ def table1_markdown(study: spec.Study, found: Results,
           + (f'\n{check}\n' if check else ''))
 
 
-def table1_csv(study: spec.Study, found: Results) -> str:
+def table1_csv(study: grid.Study, found: Results) -> str:
   out = io.StringIO()
   writer = csv.writer(out, lineterminator='\n')
   writer.writerow(['detector', 'column', 'seeds', 'mAP', 'mAP_sd', 'AP50',
@@ -213,7 +213,7 @@ def table1_csv(study: spec.Study, found: Results) -> str:
   return out.getvalue()
 
 
-def table3_markdown(study: spec.Study,
+def table3_markdown(study: grid.Study,
                     counts: Dict[str, Dict[str, parameters.ParameterCount]],
                     found: Results) -> str:
   """Parameters of each detector, total and trained when the backbone is
@@ -241,7 +241,7 @@ def table3_markdown(study: spec.Study,
   return '\n'.join(lines) + '\n' + legend
 
 
-def capacity_png(study: spec.Study,
+def capacity_png(study: grid.Study,
                  counts: Dict[str, Dict[str, parameters.ParameterCount]],
                  found: Results) -> bytes:
   """Figures 3/6: mAP against the detector's parameters, one line per
@@ -273,7 +273,7 @@ def capacity_png(study: spec.Study,
   return out.getvalue()
 
 
-def freezing_png(study: spec.Study,
+def freezing_png(study: grid.Study,
                  counts: Dict[str, Dict[str, parameters.ParameterCount]],
                  found: Results) -> bytes:
   """The paper's question across capacity (Figure 1, left): each frozen
@@ -311,14 +311,14 @@ def freezing_png(study: spec.Study,
   return out.getvalue()
 
 
-def flops_key(cell: spec.Cell) -> str:
+def flops_key(cell: grid.Cell) -> str:
   """FLOPs depend on the detector and initialisation, not on the upstream
   or seed."""
   return f'{cell.row.name}|{cell.initialisation}'
 
 
-def cost_markdown(study: spec.Study,
-                  costs: Dict[spec.Cell, Optional[dict]],
+def cost_markdown(study: grid.Study,
+                  costs: Dict[grid.Cell, Optional[dict]],
                   gflops: Optional[Dict[str, float]] = None) -> str:
   """What each cell cost: its steps, FLOPs per training step (`gflops`, by
   `flops_key`), median seconds per step (from its log), and the wall time,
