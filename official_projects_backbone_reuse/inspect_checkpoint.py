@@ -44,10 +44,11 @@ import tensorflow as tf
 from official.core import task_factory
 from official.modeling import hyperparams
 
-from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.checkpoints import restore
 from official_projects_backbone_reuse import registry_imports  # pylint: disable=unused-import
-from official_projects_backbone_reuse import tf1_checkpoints
+from official_projects_backbone_reuse.checkpoints import tf1
 from official_projects_backbone_reuse.common import errors
+from official_projects_backbone_reuse.common.errors import CheckpointError
 from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.modeling import adapters
 from official_projects_backbone_reuse.tasks import detection
@@ -87,11 +88,11 @@ def _checkpoint_shapes(prefix: str) -> Tuple[str, Dict[str, List[int]]]:
   try:
     reader = tf.train.load_checkpoint(prefix)
   except (tf.errors.OpError, ValueError) as e:
-    raise checkpoints.unreadable(prefix, e) from e
+    raise restore.unreadable(prefix, e) from e
   shapes = reader.get_variable_to_shape_map()
-  fmt = 'tf2' if checkpoints.GRAPH_KEY in shapes else 'tf1'
+  fmt = 'tf2' if restore.GRAPH_KEY in shapes else 'tf1'
   return fmt, {k: list(v) for k, v in shapes.items()
-               if k != checkpoints.GRAPH_KEY and not _is_slot(k)}
+               if k != restore.GRAPH_KEY and not _is_slot(k)}
 
 
 def _keras_shapes(path: str) -> Tuple[str, Dict[str, List[int]]]:
@@ -113,7 +114,7 @@ def _keras_shapes(path: str) -> Tuple[str, Dict[str, List[int]]]:
       with h5py.File(path, 'r') as f:
         f.visititems(visit)
   except (OSError, KeyError) as e:
-    raise checkpoints.CheckpointError(
+    raise CheckpointError(
         f'{path}: not a readable Keras weights file: {e}') from e
   return fmt, shapes
 
@@ -132,14 +133,14 @@ def describe(path: str) -> dict:
   """The description of the module docstring, without a detector."""
   if _is_keras_file(path):
     if not tf.io.gfile.exists(path):
-      raise checkpoints.CheckpointError(f'{path}: no such file')
+      raise CheckpointError(f'{path}: no such file')
     source, pre_training = path, None
     fmt, shapes = _keras_shapes(path)
   else:
-    source = checkpoints.resolve_checkpoint(path, 'PATH')
+    source = restore.resolve_checkpoint(path, 'PATH')
     fmt, shapes = _checkpoint_shapes(source)
     pre_training = _pre_training(source)
-  families = tf1_checkpoints.families(shapes)
+  families = tf1.families(shapes)
   return {
       'checkpoint': source,
       'format': fmt,
@@ -170,7 +171,7 @@ def check_restore(path: str, experiment: str, config_files: Sequence[str],
       ','.join(o for o in (params_override, override) if o))
   if keras_file:
     if params.task.model.backbone.type != 'keras_application':
-      raise checkpoints.CheckpointError(
+      raise CheckpointError(
           f'{path} is a Keras weights file, which a backbone of type '
           'keras_application loads (task.model.backbone.keras_application.'
           f'weights); this config\'s backbone is '
@@ -183,7 +184,7 @@ def check_restore(path: str, experiment: str, config_files: Sequence[str],
             f'{new} new by design.']
   detection.check_upstream_config(params.task)
   model = task_factory.get_task(params.task).build_model()
-  report = checkpoints.restore_backbone(
+  report = restore.restore_backbone(
       model.backbone, path,
       new_by_design=adapters.adapter_variables(model.backbone))
   return report.details().splitlines()

@@ -58,7 +58,7 @@ _FAST_COCO = ('evaluation/coco_mask_evaluator.py: FastMaskCOCOEvaluator.'
               'mask conversion, reads it')
 _RUNNER = 'official.core.train_lib.OrbitExperimentRunner'
 _BLOCKS = 'official.vision.modeling.layers.nn_blocks'
-_TF1_NAMES = ('tf1_checkpoints.py: _block_layers pairs each layer of an '
+_TF1_NAMES = ('tf1.py: _block_layers pairs each layer of an '
               'EfficientNet block with its tensorflow/tpu name')
 _SERIES = ('modeling/adapters.py: _adapt_block (series adapter) finds the '
            'batch norm after convolution _convN as _normN')
@@ -120,17 +120,17 @@ PRIVATE_APIS = (
                'decoder settings and adds its own to get_config'),
     PrivateApi('official.vision.modeling.retinanet_model.RetinaNetModel.'
                '__init__', '_backbone', ASSIGNED,
-               'checkpoints.py: part_paths finds a RetinaNet\'s parts '
+               'checkpoints/restore.py: part_paths finds a RetinaNet\'s parts '
                'under model/_backbone, model/_decoder, model/_head in a '
                'checkpoint'),
     PrivateApi('official.vision.modeling.retinanet_model.RetinaNetModel.'
                '__init__', '_decoder', ASSIGNED,
-               'checkpoints.py: part_paths finds a RetinaNet\'s parts '
+               'checkpoints/restore.py: part_paths finds a RetinaNet\'s parts '
                'under model/_backbone, model/_decoder, model/_head in a '
                'checkpoint'),
     PrivateApi('official.vision.modeling.retinanet_model.RetinaNetModel.'
                '__init__', '_head', ASSIGNED,
-               'checkpoints.py: part_paths finds a RetinaNet\'s parts '
+               'checkpoints/restore.py: part_paths finds a RetinaNet\'s parts '
                'under model/_backbone, model/_decoder, model/_head in a '
                'checkpoint'),
     PrivateApi('official.vision.modeling.heads.instance_heads.DetectionHead.'
@@ -277,7 +277,7 @@ PRIVATE_APIS = (
                'save_traces=False'),
     PrivateApi('tf_keras.src.applications.efficientnet', 'IMAGENET_STDDEV_RGB',
                ATTRIBUTE,
-               'modeling/keras_weights.py: '
+               'checkpoints/keras_weights.py: '
                '_variance_for_plain_graph reads it by getattr; without it '
                'EfficientNet ImageNet weights load with the wrong variance, '
                'silently'),
@@ -288,11 +288,11 @@ PRIVATE_APIS = (
                'registered FLOPs statistic, as tf.compat.v1.profiler does'),
     PrivateApi('tensorflow.core.protobuf.trackable_object_graph_pb2',
                'TrackableObjectGraph', ATTRIBUTE,
-               'checkpoints.py: _CheckpointGraph parses a checkpoint\'s '
+               'checkpoints/restore.py: CheckpointGraph parses a checkpoint\'s '
                'object graph'),
     PrivateApi('tensorflow.python.trackable.constants',
                '_CHECKPOINTABLE_OBJECT_GRAPH', MENTIONED,
-               'checkpoints.py: _CheckpointGraph reads the object graph '
+               'checkpoints/restore.py: CheckpointGraph reads the object graph '
                'under this key'),
     # lvis (the reference evaluator the LVIS metrics are tested against).
     PrivateApi('lvis.lvis.LVIS', '_create_index', ATTRIBUTE, _LVIS_REFERENCE),

@@ -12,7 +12,8 @@ import tf_keras
 
 from official.core import task_factory
 
-from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.checkpoints import restore
+from official_projects_backbone_reuse.common.errors import CheckpointError
 from official_projects_backbone_reuse.modeling import adapters
 from official_projects_backbone_reuse.modeling import parameters
 from tests import reuse_helpers as h
@@ -69,7 +70,7 @@ def test_adapters_start_as_the_unadapted_function(backbone, adapter,
   adapted = h.build_backbone(_backbone_config(backbone), freeze_backbone=True,
                              adapter=adapter)
   new = adapters.adapter_variables(adapted)
-  report = checkpoints.restore_backbone(adapted, prefix, new_by_design=new)
+  report = restore.restore_backbone(adapted, prefix, new_by_design=new)
   assert len(report.restored) == num_weights
   assert len(report.new_by_design) == len(new) > 0
   assert len(adapted.weights) == num_weights + len(new)
@@ -81,7 +82,7 @@ def test_adapters_start_as_the_unadapted_function(backbone, adapter,
   for level in expected:
     np.testing.assert_allclose(got[level], expected[level], rtol=1e-6,
                                atol=1e-6)
-  assert checkpoints.backbone_differences(adapted, prefix, new) == []
+  assert restore.backbone_differences(adapted, prefix, new) == []
 
 
 @pytest.mark.parametrize('adapter', TYPES)
@@ -140,11 +141,11 @@ def test_checkpoint_without_adapters_names_them_missing(
   params = h.retinanet_config(directory)
   params.task.model.backbone_adapter.type = 'parallel'
   model = task_factory.get_task(params.task).build_model()
-  with pytest.raises(checkpoints.CheckpointError,
+  with pytest.raises(CheckpointError,
                      match=r'missing: backbone/.*adapter_conv1/conv/kernel'):
-    checkpoints.restore_backbone(model.backbone, directory)
+    restore.restore_backbone(model.backbone, directory)
   new = adapters.adapter_variables(model.backbone)
-  report = checkpoints.restore_backbone(model.backbone, directory,
+  report = restore.restore_backbone(model.backbone, directory,
                                         new_by_design=new)
   assert len(report.restored) == len(classifier.backbone.weights)
   assert len(report.new_by_design) == len(new) == 8
@@ -180,7 +181,7 @@ def test_only_adapters_train_and_originals_stay_bit_identical(
   model = _train(params, tmp_path / 'run')
 
   new = adapters.adapter_variables(model.backbone)
-  assert checkpoints.backbone_differences(model.backbone, directory,
+  assert restore.backbone_differences(model.backbone, directory,
                                           new) == []
   trained = {id(v) for v in model.trainable_variables}
   trained_in_backbone = {id(v) for v in model.backbone.weights} & trained

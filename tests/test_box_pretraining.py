@@ -8,7 +8,7 @@ import tensorflow as tf
 from official.core import task_factory
 from official.vision.ops import augment
 
-from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.checkpoints import restore
 from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.modeling import box_contrast
 from official_projects_backbone_reuse.tasks import box_pretraining
@@ -192,9 +192,9 @@ def test_two_replicas_move_the_copy_once_a_step_and_fine_tuning_takes_it(
       model.weights)
   keys = tf.train.load_checkpoint(str(run)).get_variable_to_shape_map()
   assert any(k.startswith('model/momentum_target/') for k in keys)
-  parts = [checkpoints.Part('decoder', model.decoder,
-                            checkpoints.part_paths('decoder'))]
-  assert checkpoints.part_differences(parts, str(run)) == []
+  parts = [restore.Part('decoder', model.decoder,
+                            restore.part_paths('decoder'))]
+  assert restore.part_differences(parts, str(run)) == []
 
 
 def copy_follows_from_step_1_to_2(model, run):

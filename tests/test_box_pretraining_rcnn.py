@@ -9,7 +9,7 @@ import tensorflow as tf
 from official.core import task_factory
 from official.core import train_lib
 
-from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.checkpoints import restore
 from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.tasks import box_pretraining
 from official_projects_backbone_reuse.tasks import detection
@@ -82,7 +82,7 @@ def test_a_run_trains_decoder_and_heads_and_fine_tuning_takes_them(
   assert not {id(v) for v in model.backbone.weights} & averaged
   assert any('rpn' in v.name for _, v in pairs)
   copy_follows_from_step_1_to_2(model, run)
-  assert checkpoints.backbone_differences(model.backbone, upstream) == []
+  assert restore.backbone_differences(model.backbone, upstream) == []
   log = capsys.readouterr().out
   for loss in ('contrastive_loss', 'frcnn_cls_loss', 'rpn_score_loss'):
     values = rh.train_losses(log, loss)

@@ -17,7 +17,7 @@ import tensorflow as tf
 from official.core import task_factory
 from official.vision.dataloaders import retinanet_input
 
-from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.checkpoints import restore
 from official_projects_backbone_reuse.runtime import checks
 from official_projects_backbone_reuse.runtime import strategies
 from official_projects_backbone_reuse.common.errors import ConfigError
@@ -56,7 +56,7 @@ def test_two_replicas_on_a_split_cpu(upstream, tiny_world, tmp_path):
   assert metrics['global_step'] == 4
   assert np.isfinite(metrics['validation_loss'])
   model = rh.restored_detector(params, str(model_dir / 'ckpt-4'))
-  assert checkpoints.backbone_differences(model.backbone, upstream) == []
+  assert restore.backbone_differences(model.backbone, upstream) == []
   print(f'two replicas: train losses {losses}, validation loss '
         f'{metrics["validation_loss"]:.4f}')
 
@@ -112,7 +112,7 @@ def test_two_workers_step_together(upstream, tiny_world, tmp_path):
                for line in err1.splitlines() if 'saved checkpoint to ' in line]
   assert temporary and not any(os.path.exists(d) for d in temporary)
   model = rh.restored_detector(params, str(model_dir / 'ckpt-6'))
-  assert checkpoints.backbone_differences(model.backbone, upstream) == []
+  assert restore.backbone_differences(model.backbone, upstream) == []
 
   # The input is sharded per worker: in each epoch, each training file is
   # read by one worker, so no example is read twice in an epoch.

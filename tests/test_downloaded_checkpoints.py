@@ -16,9 +16,9 @@ import tf_keras
 
 from official.core import task_factory
 
-from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.checkpoints import restore
 from official_projects_backbone_reuse import inspect_checkpoint
-from official_projects_backbone_reuse.checkpoints import CheckpointError
+from official_projects_backbone_reuse.common.errors import CheckpointError
 from tests import reuse_helpers as h
 from tests import runtime_helpers as rh
 
@@ -37,14 +37,14 @@ def test_a_directory_without_state_file_restores_its_checkpoint(
     upstream_checkpoint, tmp_path):
   directory = _as_downloaded(upstream_checkpoint, tmp_path / 'rs', [600])
   assert not os.path.exists(os.path.join(directory, 'checkpoint'))
-  assert checkpoints.resolve_checkpoint(directory) == os.path.join(
+  assert restore.resolve_checkpoint(directory) == os.path.join(
       directory, 'ckpt-600')
   params = h.retinanet_config(upstream_checkpoint.directory)
   model = task_factory.get_task(params.task).build_model()
-  report = checkpoints.restore_backbone(model.backbone, directory)
+  report = restore.restore_backbone(model.backbone, directory)
   assert report.checkpoint == os.path.join(directory, 'ckpt-600')
   assert len(report.restored) == len(model.backbone.weights)
-  assert checkpoints.backbone_differences(
+  assert restore.backbone_differences(
       model.backbone, upstream_checkpoint.directory) == []
 
 
@@ -55,9 +55,9 @@ def test_several_take_the_highest_step_and_name_the_others(
   # Recorded at the call, not through a log handler: which handlers and
   # levels the absl logger has depends on what ran earlier in the worker.
   lines = []
-  monkeypatch.setattr(checkpoints.logging, 'info',
+  monkeypatch.setattr(restore.logging, 'info',
                       lambda fmt, *args: lines.append(fmt % args))
-  chosen = checkpoints.resolve_checkpoint(directory, 'key')
+  chosen = restore.resolve_checkpoint(directory, 'key')
   assert chosen == os.path.join(directory, 'ckpt-1200')
   assert lines == [
       f'key={directory} has no usable `checkpoint` state file: using '
@@ -72,7 +72,7 @@ def test_no_checkpoint_or_a_damaged_one_is_one_error(upstream_checkpoint,
   (empty / 'README').write_text('weights')
   with pytest.raises(CheckpointError, match=r'is a directory without any '
                      r'checkpoint in it \(no \*\.index file\)'):
-    checkpoints.resolve_checkpoint(str(empty))
+    restore.resolve_checkpoint(str(empty))
   directory = _as_downloaded(upstream_checkpoint, tmp_path / 'rs', [600])
   data, = glob.glob(os.path.join(directory, 'ckpt-600.data-*'))
   with open(data, 'r+b') as f:
@@ -83,7 +83,7 @@ def test_no_checkpoint_or_a_damaged_one_is_one_error(upstream_checkpoint,
   with pytest.raises(CheckpointError, match=(
       f'Checkpoint {prefix} cannot be read.*Its files \\({prefix}.index, '
       f'{prefix}.data-\\*\\) are damaged or incomplete')):
-    checkpoints.restore_backbone(model.backbone, directory)
+    restore.restore_backbone(model.backbone, directory)
 
 
 def _save_by_name(prefix, tensors):

@@ -17,8 +17,8 @@ from official.core import exp_factory
 from official.core import task_factory
 from official.modeling import hyperparams
 
-from official_projects_backbone_reuse import checkpoints
 from official_projects_backbone_reuse.common import errors
+from official_projects_backbone_reuse.common.errors import CheckpointError
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.common.errors import UserError
 from official_projects_backbone_reuse.configs import loading
@@ -193,7 +193,7 @@ def test_a_checkpoint_of_another_model_is_reported_by_variable(
   params = trained_retinanet['params'].replace(
       task={'model': {'decoder': {'fpn': {'num_filters': 8}}}})
   export_dir = tmp_path / 'export'
-  with pytest.raises(checkpoints.CheckpointError) as e:
+  with pytest.raises(CheckpointError) as e:
     export_saved_model.export(
         params, str(trained_retinanet['root'] / 'model_dir'), str(export_dir))
   message = str(e.value)

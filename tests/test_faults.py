@@ -16,9 +16,10 @@ import tensorflow as tf
 from official.core import task_factory
 from official.vision.serving import export_saved_model_lib
 
-from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.checkpoints import restore
 from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common import files
+from official_projects_backbone_reuse.common.errors import CheckpointError
 from official_projects_backbone_reuse.serving import export_saved_model
 from official_projects_backbone_reuse.runtime import integrity
 from official_projects_backbone_reuse.runtime import checks
@@ -84,7 +85,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(upstream, tiny_world,
   latest = tf.train.latest_checkpoint(str(model_dir))
   assert rh.checkpoint_step(latest) == 12
   model = rh.restored_detector(params, latest)
-  assert checkpoints.backbone_differences(model.backbone, upstream) == []
+  assert restore.backbone_differences(model.backbone, upstream) == []
   print(f'killed at step {before} (its latest checkpoint), resumed there, '
         f'finished at step 12; losses after resuming {losses}')
 
@@ -147,12 +148,12 @@ def test_half_written_checkpoint_stops_the_command(two_step_run, tmp_path):
   # with its one line and exit 2 (test_train_cli).
   params, model_dir = _copy_run(two_step_run, tmp_path)
   os.remove(model_dir / 'ckpt-2.data-00000-of-00001')
-  with pytest.raises(checkpoints.CheckpointError) as e:
+  with pytest.raises(CheckpointError) as e:
     checks.check_inputs(params, 'train', str(model_dir))
   assert f'{model_dir}/ckpt-2.data-00000-of-00001 missing' in str(e.value)
   # The index alone missing: TensorFlow would start again from step 0.
   os.remove(model_dir / 'ckpt-2.index')
-  with pytest.raises(checkpoints.CheckpointError,
+  with pytest.raises(CheckpointError,
                      match=r'ckpt-2\.index is missing'):
     checks.check_inputs(params, 'train', str(model_dir))
 
@@ -163,7 +164,7 @@ def test_truncated_checkpoint_is_named(two_step_run, tmp_path):
   _damage(str(model_dir / 'ckpt-2.data-00000-of-00001'), 'truncate')
   params = params.replace(trainer={'train_steps': 4})
   checks.check_inputs(params, 'train', str(model_dir))  # the files are there
-  with pytest.raises(checkpoints.CheckpointError) as e:
+  with pytest.raises(CheckpointError) as e:
     _train_in_process(params, model_dir)
   assert f'--model_dir: checkpoint {model_dir}/ckpt-2 is damaged' in str(
       e.value)
@@ -176,7 +177,7 @@ def test_truncated_init_checkpoint_is_named(upstream, tmp_path):
   task = task_factory.get_task(h.retinanet_config(str(damaged)).task)
   model = task.build_model()
   before = [v.numpy() for v in model.backbone.weights]
-  with pytest.raises(checkpoints.CheckpointError,
+  with pytest.raises(CheckpointError,
                      match=rf'{damaged}/ckpt-1 cannot be read'):
     task.initialize(model)
   # Nothing was assigned.
@@ -194,7 +195,7 @@ def test_a_run_that_cannot_restore_writes_nothing(upstream, tiny_world,
   _damage(str(damaged / 'ckpt-1.data-00000-of-00001'), 'truncate')
   params = rh.tiny_params(str(damaged), tiny_world, steps=1, batch=2,
                           eval_data=False)
-  with pytest.raises(checkpoints.CheckpointError, match='cannot be read'):
+  with pytest.raises(CheckpointError, match='cannot be read'):
     _train_in_process(params, tmp_path / 'run')
   assert not (tmp_path / 'run').exists()
 

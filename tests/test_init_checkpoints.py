@@ -10,7 +10,8 @@ import tensorflow as tf
 from official.core import task_factory
 from official.core import train_lib
 
-from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.checkpoints import restore
+from official_projects_backbone_reuse.common.errors import CheckpointError
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.modeling import detector_parts
@@ -62,9 +63,9 @@ def _build(params):
 
 
 def _parts(model, params):
-  """The checkpoints.Part of every part restored, by entry, as the task
+  """The restore.Part of every part restored, by entry, as the task
   builds them."""
-  return [[checkpoints.Part(name, obj, checkpoints.part_paths(name),
+  return [[restore.Part(name, obj, restore.part_paths(name),
                             skipped=[v for leaf in skipped
                                      for v in leaf.weights])
            for name, obj, skipped in detector_parts.entry_parts(
@@ -93,8 +94,8 @@ def test_a_detector_from_two_checkpoints(upstream, source_detector):
   assert sum(len(r.restored) + len(r.skipped) for r in reports) == len(
       model.weights)
   upstream_parts, detector_parts_ = _parts(model, params)
-  assert checkpoints.part_differences(upstream_parts, upstream) == []
-  assert checkpoints.part_differences(detector_parts_, source_detector) == []
+  assert restore.part_differences(upstream_parts, upstream) == []
+  assert restore.part_differences(detector_parts_, source_detector) == []
 
   # Everything is frozen but the new class layers, which alone pay L2.
   trained = sorted(v.name.split('/')[-2] for v in model.trainable_variables)
@@ -106,7 +107,7 @@ def test_a_detector_from_two_checkpoints(upstream, source_detector):
   unskipped = _two_sources(upstream, source_detector, skip_label_space=False)
   _moved(model, 3)
   before = [v.numpy() for v in model.weights]
-  with pytest.raises(checkpoints.CheckpointError) as e:
+  with pytest.raises(CheckpointError) as e:
     detection.restore_parts(model, unskipped.task)
   message = str(e.value)
   assert message.startswith('task.init_checkpoints[1].checkpoint: ')
@@ -167,7 +168,7 @@ def test_one_cascade_stage_from_a_single_stage_detector(upstream,
       'detection_head': {'class_agnostic_bbox_pred': True,
                          'cascade_class_ensemble': True}}}})
   _, model = _build(params)
-  with pytest.raises(checkpoints.CheckpointError,
+  with pytest.raises(CheckpointError,
                      match=r'detection-boxes/kernel.*checkpoint has shape '
                            r'\[64, 100\]'):
     detection.restore_parts(model, params.task)  # class-agnostic: 4 outputs
@@ -233,10 +234,10 @@ def test_frozen_parts_are_bit_identical_after_training(
   params = h.set_data(_two_sources(upstream, source_detector),
                       tiny_world.det_train_pattern, steps=2)
   initial = {}
-  restore = detection.restore_parts
+  restore_parts = detection.restore_parts
 
   def restore_and_remember(model, task_config):
-    reports = restore(model, task_config)
+    reports = restore_parts(model, task_config)
     initial.update({v.name: v.numpy() for v in model.trainable_variables})
     return reports
 
@@ -246,8 +247,8 @@ def test_frozen_parts_are_bit_identical_after_training(
       distribution_strategy=tf.distribute.get_strategy(), task=task,
       mode='train', params=params, model_dir=str(tmp_path))
   upstream_parts, detector_parts_ = _parts(model, params)
-  assert checkpoints.part_differences(upstream_parts, upstream) == []
-  assert checkpoints.part_differences(detector_parts_, source_detector) == []
+  assert restore.part_differences(upstream_parts, upstream) == []
+  assert restore.part_differences(detector_parts_, source_detector) == []
   # Not vacuous: the new class layers trained.
   assert len(initial) == 4
   assert all(not np.array_equal(initial[v.name], v.numpy())

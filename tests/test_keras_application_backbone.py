@@ -19,13 +19,14 @@ from official.modeling import hyperparams
 from official.vision.modeling import backbones
 from official.vision.ops import preprocess_ops
 
-from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.checkpoints import restore
 from official_projects_backbone_reuse import inspect_checkpoint
+from official_projects_backbone_reuse.common.errors import CheckpointError
 from official_projects_backbone_reuse.configs import backbones as backbone_cfg
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.modeling import adapters
-from official_projects_backbone_reuse.modeling import keras_weights
+from official_projects_backbone_reuse.checkpoints import keras_weights
 from official_projects_backbone_reuse.modeling import (
     keras_application_backbone as kab)
 from tests import reuse_helpers as h
@@ -139,12 +140,12 @@ def test_weights_file_round_trip(resnet50, file_format):
 
 def test_weights_of_another_architecture_are_named(resnet50, tmp_path):
   _, files = resnet50
-  with pytest.raises(checkpoints.CheckpointError) as e:
+  with pytest.raises(CheckpointError) as e:
     _backbone('MobileNetV2', files['h5'])
   message = str(e.value)
   assert files['h5'] in message and 'MobileNetV2' in message
   assert 'missing: Conv1 (1 weights)' in message
-  with pytest.raises(checkpoints.CheckpointError, match='no such file'):
+  with pytest.raises(CheckpointError, match='no such file'):
     _backbone('ResNet50', str(tmp_path / 'none.h5'))
 
 
@@ -183,7 +184,7 @@ def test_imagenet_offline_says_what_to_do(monkeypatch):
     raise Exception(  # pylint: disable=broad-exception-raised
         'URL fetch failure on https://...: Name or service not known')
   monkeypatch.setattr(data_utils, 'get_file', offline)
-  with pytest.raises(checkpoints.CheckpointError,
+  with pytest.raises(CheckpointError,
                      match=r'weights=imagenet: .*~/\.keras/models.*local'):
     _backbone('MobileNetV2', 'imagenet')
 
@@ -209,7 +210,7 @@ def test_inspect_checks_a_keras_backbones_weights(resnet50, tmp_path):
           f'tf_keras.applications.ResNet50 from {files["h5"]}, layer by '
           'layer; 0 new by design.']
   resnet = rh.write_config(h.retinanet_config(), tmp_path / 'resnet.yaml')
-  with pytest.raises(checkpoints.CheckpointError, match=(
+  with pytest.raises(CheckpointError, match=(
       f"{files['h5']} is a Keras weights file, which a backbone of type "
       "keras_application loads .*; this config's backbone is 'resnet'")):
     inspect_checkpoint.check_restore(files['h5'], 'backbone_reuse_retinanet',
@@ -366,7 +367,7 @@ def test_adapters_on_a_keras_application(model_name, adapter, plain_backbone):
   new = adapters.adapter_variables(adapted)
   assert new and {id(v) for v in adapted.trainable_variables} == {
       id(v) for v in new if v.trainable}
-  report = checkpoints.restore_backbone(adapted, prefix, new_by_design=new)
+  report = restore.restore_backbone(adapted, prefix, new_by_design=new)
   assert len(report.restored) == plain_weights
   _, normalised = _images()
   got = adapted(normalised, training=True)
@@ -381,7 +382,7 @@ def test_adapters_on_a_keras_application(model_name, adapter, plain_backbone):
   trainable = adapted.trainable_variables
   tf_keras.optimizers.SGD(0.1).apply_gradients(
       zip(tape.gradient(loss, trainable), trainable))
-  assert checkpoints.backbone_differences(adapted, prefix, new) == []
+  assert restore.backbone_differences(adapted, prefix, new) == []
   assert any(not np.array_equal(v.numpy(), b) for v, b in zip(new, before))
 
 

@@ -14,7 +14,7 @@ import tf_keras
 from official.vision.modeling import backbones as model_garden_backbones
 from official.vision.modeling.backbones import efficientnet
 
-from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.checkpoints import restore
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.configs import validation
@@ -178,7 +178,7 @@ def test_training_moves_only_the_stages_above_freeze_at(tiny_world,
   stages = _expected_stages(model.backbone)
   stages = {v.name: stages[id(v)] for v in model.backbone.weights}
   changed = {re.search(r'\((\S+), shape', line).group(1) for line in
-             checkpoints.backbone_differences(model.backbone, directory)}
+             restore.backbone_differences(model.backbone, directory)}
   assert changed and all(stages[name] > 3 for name in changed)
   assert any('moving_mean' in name for name in changed)
   assert any('kernel' in name for name in changed)

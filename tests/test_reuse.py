@@ -7,7 +7,8 @@ import tf_keras
 from official.core import task_factory
 from official.core import train_lib
 
-from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.checkpoints import restore
+from official_projects_backbone_reuse.common.errors import CheckpointError
 from official_projects_backbone_reuse.modeling import parameters
 from tests import reuse_helpers as h
 
@@ -39,11 +40,11 @@ def test_every_backbone_variable_is_restored_and_counted(
     upstream_checkpoint):
   directory, _, classifier = upstream_checkpoint
   _, model = _build(h.retinanet_config(directory))
-  report = checkpoints.restore_backbone(model.backbone, directory)
+  report = restore.restore_backbone(model.backbone, directory)
   assert len(report.restored) == len(model.backbone.weights)
   assert len(report.restored) == len(classifier.backbone.weights)
   assert any('moving_mean' in name for name in report.restored)
-  assert checkpoints.backbone_differences(model.backbone, directory) == []
+  assert restore.backbone_differences(model.backbone, directory) == []
 
 
 def test_head_of_another_label_space_is_ignored(tmp_path):
@@ -51,7 +52,7 @@ def test_head_of_another_label_space_is_ignored(tmp_path):
   # classes that the detector has no use for.
   prefix, _ = h.make_upstream_checkpoint(str(tmp_path), num_classes=18291)
   _, model = _build(h.retinanet_config(str(tmp_path)))
-  assert checkpoints.backbone_differences(model.backbone, prefix) == []
+  assert restore.backbone_differences(model.backbone, prefix) == []
 
 
 def test_mismatched_checkpoint_names_the_variables(upstream_checkpoint):
@@ -60,14 +61,14 @@ def test_mismatched_checkpoint_names_the_variables(upstream_checkpoint):
   params.task.model.backbone.resnet.model_id = 18
   task = task_factory.get_task(params.task)
   model = task.build_model()
-  with pytest.raises(checkpoints.CheckpointError) as e:
-    checkpoints.restore_backbone(model.backbone, prefix)
+  with pytest.raises(CheckpointError) as e:
+    restore.restore_backbone(model.backbone, prefix)
   message = str(e.value)
   assert prefix in message
   assert 'missing: backbone/' in message
   assert 'task.model.backbone' in message
   # params.yaml beside the checkpoint tells the initialize() path why.
-  with pytest.raises(checkpoints.CheckpointError,
+  with pytest.raises(CheckpointError,
                      match=r'backbone\.resnet\.model_id: upstream 10, here 18'):
     task.initialize(model)
 
@@ -76,7 +77,7 @@ def test_missing_checkpoint_is_named(tmp_path):
   params = h.retinanet_config(str(tmp_path / 'nope' / 'ckpt-1'))
   task = task_factory.get_task(params.task)
   model = task.build_model()
-  with pytest.raises(checkpoints.CheckpointError,
+  with pytest.raises(CheckpointError,
                      match=r'task\.init_checkpoint=.*nope/ckpt-1.*no such'):
     task.initialize(model)
 
@@ -87,7 +88,7 @@ def test_norm_activation_must_match_pretraining(upstream_checkpoint):
   params.task.model.backbone_norm_activation = None  # falls back to relu
   task = task_factory.get_task(params.task)
   model = task.build_model()
-  with pytest.raises(checkpoints.CheckpointError,
+  with pytest.raises(CheckpointError,
                      match=r"norm_activation\.activation: upstream 'swish', "
                            r"here 'relu'"):
     task.initialize(model)
@@ -147,7 +148,7 @@ def test_frozen_backbone_is_bit_identical_after_training(
     params.task.train_data.copy_paste.enabled = True
   model = _train(params, tmp_path / 'frozen')
   # Every backbone variable, batch-norm moving statistics included.
-  assert checkpoints.backbone_differences(model.backbone, directory) == []
+  assert restore.backbone_differences(model.backbone, directory) == []
   if detector != 'retinanet':
     return  # the control below does not depend on the detector
 
@@ -155,7 +156,7 @@ def test_frozen_backbone_is_bit_identical_after_training(
   # above is not vacuous.
   params.task.freeze_backbone = False
   model = _train(params, tmp_path / 'finetuned')
-  changed = checkpoints.backbone_differences(model.backbone, directory)
+  changed = restore.backbone_differences(model.backbone, directory)
   assert any('kernel' in n for n in changed)
   assert any('moving_mean' in n for n in changed)
 

@@ -18,10 +18,10 @@ import tf_keras
 from official.vision.modeling.backbones import efficientnet
 from official.vision.modeling.layers import nn_blocks
 
-from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.checkpoints import restore
 from official_projects_backbone_reuse import inspect_checkpoint
 from official_projects_backbone_reuse import train
-from official_projects_backbone_reuse.checkpoints import CheckpointError
+from official_projects_backbone_reuse.common.errors import CheckpointError
 from official_projects_backbone_reuse.tasks import detection
 from tests import reuse_helpers as h
 from tests import runtime_helpers as rh
@@ -92,7 +92,7 @@ def _layer(name):
 def test_every_weight_comes_from_its_reference_name(tf1_b0):
   with_ema, without, tensors = tf1_b0
   backbone = _b0()
-  report = checkpoints.restore_backbone(backbone, with_ema)
+  report = restore.restore_backbone(backbone, with_ema)
   assert report.summary() == (
       f'Restored 309 backbone variables from {with_ema}/model.ckpt-218949; '
       '0 new by design; TF1 names of efficientnet-b0 (tensorflow/tpu '
@@ -126,11 +126,11 @@ def test_every_weight_comes_from_its_reference_name(tf1_b0):
                 if isinstance(l, tf_keras.layers.Conv2D)]
   assert [_layer(_sources(l, tensors)[0]) for l in (stem, head)] == [
       'stem/conv2d', 'head/conv2d']
-  assert checkpoints.backbone_differences(backbone, with_ema) == []
+  assert restore.backbone_differences(backbone, with_ema) == []
 
   # Without shadows, the weights themselves.
   backbone = _b0()
-  report = checkpoints.restore_backbone(backbone, without)
+  report = restore.restore_backbone(backbone, without)
   assert report.summary().endswith(', 0 of 309 from their '
                                    'ExponentialMovingAverage.')
   assert sorted(_sources(backbone, tensors)) == sorted(
@@ -170,8 +170,8 @@ def test_a_config_unlike_the_reference_training_is_one_error(tf1_b0):
       f'task.init_checkpoints: Checkpoint {prefix} is a TF1 name-based '
       'checkpoint \\(no object graph\\) of efficientnet-b0: only the backbone '
       "of Model Garden's EfficientNet restores from TF1 names")):
-    checkpoints.restore_parts([(with_ema, 'task.init_checkpoints', [
-        checkpoints.Part('head', head, checkpoints.part_paths('head'))])])
+    restore.restore_parts([(with_ema, 'task.init_checkpoints', [
+        restore.Part('head', head, restore.part_paths('head'))])])
 
 
 @pytest.mark.slow
@@ -194,4 +194,4 @@ def test_a_frozen_detector_trains_from_a_tf1_checkpoint(tf1_b0, tiny_world,
                        tf.distribute.get_strategy())
   model = rh.restored_detector(params, tf.train.latest_checkpoint(model_dir))
   assert rh.checkpoint_step(tf.train.latest_checkpoint(model_dir)) == 2
-  assert checkpoints.backbone_differences(model.backbone, with_ema) == []
+  assert restore.backbone_differences(model.backbone, with_ema) == []

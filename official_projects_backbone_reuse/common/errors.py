@@ -24,6 +24,10 @@ class ConfigError(UserError, ValueError):
   file or key."""
 
 
+class CheckpointError(UserError, ValueError):
+  """The checkpoint is missing or does not provide every variable asked."""
+
+
 class Stopped(BaseException):
   """Stopped by Ctrl-C (exit 130) or SIGTERM (143), cleaned up.
 

@@ -30,12 +30,12 @@ import tf_keras
 
 from official.vision.configs import maskrcnn as maskrcnn_cfg
 
-from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.checkpoints import restore
 from official_projects_backbone_reuse.common.errors import ConfigError
 
 BACKBONE = 'backbone'
 SCORES_LAYER = 'detection-scores'  # Model Garden's detection-head classifier.
-STAGE_SEPARATOR = checkpoints.STAGE_SEPARATOR  # detection_head/1
+STAGE_SEPARATOR = restore.STAGE_SEPARATOR  # detection_head/1
 
 
 def part_names(model_config) -> List[str]:

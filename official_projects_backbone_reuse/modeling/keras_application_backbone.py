@@ -57,8 +57,9 @@ from official.modeling import hyperparams
 from official.vision.modeling.backbones import factory
 from official.vision.ops import preprocess_ops
 
-from official_projects_backbone_reuse.modeling import keras_weights
-from official_projects_backbone_reuse.modeling.keras_weights import application
+from official_projects_backbone_reuse.checkpoints import keras_weights
+from official_projects_backbone_reuse.checkpoints.keras_weights import (
+    application)
 
 LEVELS = (2, 3, 4, 5)
 _KEY = 'task.model.backbone.keras_application'

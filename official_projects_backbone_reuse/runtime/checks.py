@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from official.core import config_definitions as cfg
 
-from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.checkpoints import restore
 from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.common import tfrecords
 from official_projects_backbone_reuse.common.errors import ConfigError
@@ -161,7 +161,7 @@ def check_inputs(params: cfg.ExperimentConfig, mode: str,
                   getattr(task, 'init_checkpoints', None) or [])]
   read = [(key, path) for key, checkpoint in sources if checkpoint
           for path in integrity.check_checkpoint_files(
-              checkpoints.resolve_checkpoint(checkpoint, key), key)]
+              restore.resolve_checkpoint(checkpoint, key), key)]
   if model_dir:  # it is resumed from, never replaced: only the inputs rule
     read += [('task.annotation_file', annotation_file)] + [
         (key, path) for key, data in needed

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from official.core import config_definitions as cfg
 
-from official_projects_backbone_reuse.checkpoints import CheckpointError
+from official_projects_backbone_reuse.common.errors import CheckpointError
 from official_projects_backbone_reuse.common.errors import UserError
 from official_projects_backbone_reuse.common.errors import first_line
 from official_projects_backbone_reuse.runtime import input_files

@@ -39,7 +39,7 @@ from official.vision.serving import detection
 from official.vision.serving import export_saved_model_lib
 
 from official_projects_backbone_reuse import registry_imports  # pylint: disable=unused-import
-from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.checkpoints import restore
 from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.common.errors import UserError
 from official_projects_backbone_reuse.common.errors import exits_on_error
@@ -171,7 +171,7 @@ def export(params: cfg.ExperimentConfig, checkpoint_path: str,
       and an existing export_dir is unchanged).
   """
   _check_detection_task(params)
-  checkpoint = checkpoints.resolve_checkpoint(checkpoint_path,
+  checkpoint = restore.resolve_checkpoint(checkpoint_path,
                                               key='checkpoint_path')
   export_dir = os.path.abspath(export_dir)
   _check_export_dir(export_dir, checkpoint, params.task.annotation_file,
@@ -179,7 +179,7 @@ def export(params: cfg.ExperimentConfig, checkpoint_path: str,
   image_size = _image_size(params, input_image_size)
   label_map = label_maps.from_annotations(params.task.annotation_file)
   module = build_export_module(params, batch_size, image_size)
-  checkpoints.restore_model(module.model, checkpoint)
+  restore.restore_model(module.model, checkpoint)
   try:
     with files.atomic_directory(export_dir) as tmp_dir:
       _write_export(module, batch_size, image_size, label_map, tmp_dir)

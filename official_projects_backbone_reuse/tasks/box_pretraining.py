@@ -32,7 +32,7 @@ from official.vision.dataloaders import retinanet_input
 from official.vision.dataloaders import tf_example_decoder
 from official.vision.ops import augment
 
-from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.checkpoints import restore
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import detection as cfg
 from official_projects_backbone_reuse.dataloaders import copy_paste_input
@@ -325,8 +325,8 @@ def _online_and_target(model, everything: bool = False):
            if hasattr(model, 'rpn_head') else ('decoder', 'head'))
   for name in (('backbone',) if everything else ()) + parts + (
       'box_projection',):
-    online = checkpoints.variables_by_path(getattr(model, name))
-    copies = checkpoints.variables_by_path(getattr(target, name))
+    online = restore.variables_by_path(getattr(model, name))
+    copies = restore.variables_by_path(getattr(target, name))
     if online.keys() != copies.keys():
       raise ValueError(f'the momentum copy of the {name} differs: '
                        f'{sorted(online.keys() ^ copies.keys())[:3]}')

@@ -8,8 +8,8 @@ What the subclasses add to Model Garden's tasks, and nothing else:
   total / trained / frozen parameter counts;
 * `initialize` restores the backbone from a classification checkpoint by
   name and shape, verifies that every original backbone variable came from
-  it, and reports what did not (see `checkpoints.py`); adapter variables are
-  new by design and keep their initialisation; with `task.init_checkpoints`,
+  it, and reports what did not (see `checkpoints/restore.py`); adapter
+  variables are new by design and keep their initialisation; with `task.init_checkpoints`,
   any parts from several checkpoints the same way, label-space layers
   skipped, and `build_model` freezes the parts an entry says are frozen;
 * `build_metrics` puts the LVIS or VOC evaluator in place of Model Garden's
@@ -31,7 +31,8 @@ from official.core import task_factory
 from official.vision.tasks import maskrcnn
 from official.vision.tasks import retinanet
 
-from official_projects_backbone_reuse import checkpoints
+from official_projects_backbone_reuse.checkpoints import restore
+from official_projects_backbone_reuse.checkpoints import upstream
 from official_projects_backbone_reuse.configs import detection as cfg
 from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.dataloaders import copy_paste_input
@@ -50,16 +51,16 @@ from official_projects_backbone_reuse.modeling import reuse_policy
 def check_upstream_config(task_config) -> None:
   """The backbone about to be restored (`task.init_checkpoint` or its
   `task.init_checkpoints` entry) is built as it was pre-trained (see
-  `checkpoints.check_upstream_config`)."""
+  `upstream.check_upstream_config`)."""
   checkpoint = detector_parts.backbone_checkpoint(task_config)
   if checkpoint:
-    checkpoints.check_upstream_config(
+    upstream.check_upstream_config(
         checkpoint, task_config.model,
         reuse_policy.backbone_norm_activation(task_config.model))
 
 
 def restore_parts(model: tf_keras.Model, task_config
-                  ) -> List[checkpoints.RestoreReport]:
+                  ) -> List[restore.RestoreReport]:
   """Restores the parts `task.init_checkpoints` names, each checked variable
   by variable (adapters new by design, label-space and `skip` layers
   skipped on purpose); one report per part, logged."""
@@ -69,14 +70,14 @@ def restore_parts(model: tf_keras.Model, task_config
     parts = []
     for name, obj, skipped in detector_parts.entry_parts(
         model, task_config.model, entry, key):
-      parts.append(checkpoints.Part(
-          name, obj, checkpoints.part_paths(name),
+      parts.append(restore.Part(
+          name, obj, restore.part_paths(name),
           new_by_design=(adapters.adapter_variables(obj)
                          if name == detector_parts.BACKBONE else ()),
           skipped=[v for leaf in skipped for v in leaf.weights],
           note=reuse_policy.part_state(task_config, entry, name)))
     sources.append((entry.checkpoint, f'{key}.checkpoint', parts))
-  reports = checkpoints.restore_parts(sources)
+  reports = restore.restore_parts(sources)
   novel = task_config.evaluation.novel_category_ids
   for entry, (_, _, parts) in zip(task_config.init_checkpoints, sources):
     for part in parts:
@@ -147,7 +148,7 @@ class _BackboneReuseMixin:
       restore_parts(model, config)
     elif detector_parts.backbone_checkpoint(config):
       check_upstream_config(config)
-      checkpoints.restore_backbone(
+      restore.restore_backbone(
           model.backbone, config.init_checkpoint,
           new_by_design=adapters.adapter_variables(model.backbone))
     else:

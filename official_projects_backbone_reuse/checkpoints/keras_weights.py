@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from official_projects_backbone_reuse.checkpoints import CheckpointError
+from official_projects_backbone_reuse.common.errors import CheckpointError
 
 _KEY = 'task.model.backbone.keras_application'
 

@@ -27,10 +27,9 @@ import tf_keras
 
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
-from official.modeling import hyperparams
 
-from official_projects_backbone_reuse import tf1_checkpoints
-from official_projects_backbone_reuse.common.errors import UserError
+from official_projects_backbone_reuse.checkpoints import tf1
+from official_projects_backbone_reuse.common.errors import CheckpointError
 
 _VALUE = 'VARIABLE_VALUE'
 # The object graph of a TF2 checkpoint; a TF1 one has names only.
@@ -47,10 +46,6 @@ def part_paths(part: str) -> List[Tuple[str, ...]]:
   module, _, stage = part.partition(STAGE_SEPARATOR)
   paths = [(module,), ('model', module), ('model', '_' + module)]
   return [p + ((stage,) if stage else ()) for p in paths]
-
-
-class CheckpointError(UserError, ValueError):
-  """The checkpoint is missing or does not provide every variable asked."""
 
 
 @dataclasses.dataclass
@@ -179,7 +174,7 @@ def unreadable(prefix: str, error: Exception,
       f'({prefix}.index, {prefix}.data-*) are damaged or incomplete.')
 
 
-class _CheckpointGraph:
+class CheckpointGraph:
   """A checkpoint's object graph, to match model objects to its entries;
   `graph` is None for a TF1 checkpoint (names only)."""
 
@@ -216,9 +211,9 @@ class _CheckpointGraph:
       return self.match(part.module, self.node(part.paths, part.label)), None
     found = None
     if part.label == 'backbone':
-      keys, found = tf1_checkpoints.backbone_keys(part.module, self.shapes)
+      keys, found = tf1.backbone_keys(part.module, self.shapes)
     if found is None:
-      scopes = tf1_checkpoints.families(self.shapes) or ['no model scope']
+      scopes = tf1.families(self.shapes) or ['no model scope']
       raise CheckpointError(
           f'Checkpoint {self.prefix} is a TF1 name-based checkpoint (no '
           f'object graph) of {", ".join(scopes)}: only the backbone of '
@@ -267,7 +262,7 @@ _MODEL_HINT = ('Check that the config (--experiment, --config_file, '
                'its params.yaml is beside the checkpoint.')
 
 
-def _plan(module, ckpt: _CheckpointGraph, keys: Dict[int, str], label: str,
+def _plan(module, ckpt: CheckpointGraph, keys: Dict[int, str], label: str,
           hint: str, new_by_design: Sequence[tf.Variable] = (),
           skipped: Sequence[tf.Variable] = ()):
   """Pairs every variable of `module` with its checkpoint entry in `keys`
@@ -333,7 +328,7 @@ def restore_parts(sources: Sequence[Tuple[str, str, Sequence[Part]]]
   assigned; the errors of all parts come together."""
   planned, errors = [], []
   for checkpoint, key, parts in sources:
-    ckpt = _CheckpointGraph(resolve_checkpoint(checkpoint, key))
+    ckpt = CheckpointGraph(resolve_checkpoint(checkpoint, key))
     plans = []
     for part in parts:
       try:
@@ -396,7 +391,7 @@ def backbone_differences(backbone: tf_keras.Model, checkpoint: str,
 def part_differences(parts: Sequence[Part], checkpoint: str) -> List[str]:
   """Names of the parts' variables (new by design and skipped ones aside)
   whose value is not bit-identical to the checkpoint's."""
-  ckpt = _CheckpointGraph(resolve_checkpoint(checkpoint))
+  ckpt = CheckpointGraph(resolve_checkpoint(checkpoint))
   changed = []
   for part in parts:
     pairs, _, _ = _plan(part.module, ckpt, ckpt.keys(part)[0], part.label,
@@ -405,77 +400,3 @@ def part_differences(parts: Sequence[Part], checkpoint: str) -> List[str]:
     changed += [name for name, var, key in pairs
                 if not np.array_equal(var.numpy(), ckpt.tensor(key))]
   return changed
-
-
-def check_upstream_config(checkpoint: str, model_config, backbone_norm) -> None:
-  """Fails when the checkpoint's own params.yaml (written by Model Garden's
-  trainer next to its checkpoints) shows that the backbone was pre-trained
-  with another architecture, normalisation or activation than it is about to
-  run with. Does nothing when there is no params.yaml."""
-  prefix = resolve_checkpoint(checkpoint)
-  params_file = os.path.join(os.path.dirname(prefix), 'params.yaml')
-  if not tf.io.gfile.exists(params_file):
-    _check_tf1_config(prefix, model_config, backbone_norm)
-    return
-  upstream = hyperparams.read_yaml_to_params_dict(params_file).as_dict()
-  upstream = upstream.get('task', {}).get('model', {})
-  if 'backbone' not in upstream:
-    return
-  ours = {'backbone': model_config.backbone.as_dict(),
-          'norm_activation': backbone_norm.as_dict()}
-  # A detector's params.yaml (a backbone from a detection checkpoint) may
-  # give its backbone a normalisation of its own.
-  theirs = {'backbone': upstream['backbone'],
-            'norm_activation': (upstream.get('backbone_norm_activation') or
-                                upstream.get('norm_activation', {}))}
-  diffs = []
-  btype = ours['backbone'].get('type')
-  for k, v in ours['backbone'].get(btype, {}).items():
-    if k in ('stochastic_depth_drop_rate', 'bn_trainable'):
-      continue
-    up = theirs['backbone'].get(btype, {}).get(k, v)
-    if up != v:
-      diffs.append(f'backbone.{btype}.{k}: upstream {up!r}, here {v!r}')
-  if theirs['backbone'].get('type', btype) != btype:
-    diffs.append(f'backbone.type: upstream {theirs["backbone"]["type"]!r}, '
-                 f'here {btype!r}')
-  for k in ('activation', 'norm_epsilon'):
-    up = theirs['norm_activation'].get(k, ours['norm_activation'][k])
-    if up != ours['norm_activation'][k]:
-      diffs.append(f'norm_activation.{k}: upstream {up!r}, here '
-                   f'{ours["norm_activation"][k]!r} (set '
-                   'task.model.backbone_norm_activation)')
-  if diffs:
-    raise CheckpointError(
-        f'The backbone would not compute what it computed in pre-training: '
-        f'{params_file} differs from this config in\n  ' + '\n  '.join(diffs))
-
-
-def _check_tf1_config(prefix: str, model_config, backbone_norm) -> None:
-  """`check_upstream_config` for a TF1 EfficientNet checkpoint, which has
-  no params.yaml: its scope says the variant, and the reference trained
-  every variant alike (`tf1_checkpoints.TRAINED_WITH`)."""
-  ckpt = _CheckpointGraph(prefix)
-  scopes = [f for f in tf1_checkpoints.families(ckpt.shapes)
-            if f.startswith('efficientnet-')]
-  if ckpt.graph is not None or len(scopes) != 1:
-    return
-  theirs = {'backbone.type': 'efficientnet',
-            'backbone.efficientnet.model_id': scopes[0].partition('-')[2],
-            **tf1_checkpoints.TRAINED_WITH}
-  ours = {'backbone': model_config.backbone, 'norm_activation': backbone_norm}
-  diffs = []
-  for key, value in theirs.items():
-    top, *names = key.split('.')
-    here = ours[top]
-    for name in names:
-      here = getattr(here, name, None)
-    if here != value:
-      diffs.append(f'{key}: checkpoint {value!r}, here {here!r}')
-  if diffs:
-    raise CheckpointError(
-        f'The backbone would not compute what it computed in pre-training: '
-        f'{prefix} holds TF1 names of {scopes[0]} (tensorflow/tpu '
-        'EfficientNet), and this config differs in\n  ' + '\n  '.join(diffs)
-        + '\n(norm_activation is task.model.backbone_norm_activation where '
-        'set.)')

@@ -1,0 +1,3 @@
+"""Checkpoints: resolve a path, restore and verify modules (`restore`),
+check that a backbone runs as pre-trained (`upstream`), read TF1 names
+(`tf1`) and Keras weight files (`keras_weights`)."""
