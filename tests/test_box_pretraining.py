@@ -10,6 +10,7 @@ from official.vision.ops import augment
 
 from official_projects_backbone_reuse.checkpoints import restore
 from official_projects_backbone_reuse.configs import validation
+from official_projects_backbone_reuse.dataloaders import box_views
 from official_projects_backbone_reuse.modeling import box_contrast
 from official_projects_backbone_reuse.tasks import box_pretraining
 from official_projects_backbone_reuse.tasks import detection
@@ -83,10 +84,10 @@ _REFERENCE_OPS = (
 
 def test_each_operation_at_each_magnitude_is_model_gardens():
   image = tf.cast(tf.random.uniform([16, 24, 3], 0, 256, tf.int32), tf.uint8)
-  ops = box_pretraining._PHOTOMETRIC  # pylint: disable=protected-access
+  ops = box_views._PHOTOMETRIC  # pylint: disable=protected-access
   assert len(ops) == len(_REFERENCE_OPS) == 9
   for m in range(1, 10):
-    arguments = box_pretraining.magnitude_arguments(tf.constant(m))
+    arguments = box_views.magnitude_arguments(tf.constant(m))
     for i, (op, reference) in enumerate(zip(ops, _REFERENCE_OPS)):
       np.testing.assert_array_equal(op(image, arguments), reference(image, m),
                                     err_msg=f'operation {i}, magnitude {m}')
@@ -94,10 +95,10 @@ def test_each_operation_at_each_magnitude_is_model_gardens():
 
 def test_the_nine_photometric_operations_keep_geometry():
   image = tf.cast(tf.random.uniform([16, 24, 3], 0, 256, tf.int32), tf.uint8)
-  outputs = {box_pretraining.photometric(image).numpy().tobytes()
+  outputs = {box_views.photometric(image).numpy().tobytes()
              for _ in range(60)}
   assert len(outputs) > 5  # several operations and magnitudes drawn
-  assert box_pretraining.photometric(image).shape == image.shape
+  assert box_views.photometric(image).shape == image.shape
 
 
 @pytest.mark.slow

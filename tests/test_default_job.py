@@ -11,6 +11,7 @@ from official_projects_backbone_reuse.jobs import default_job
 from official_projects_backbone_reuse.jobs import lvis_job
 from official_projects_backbone_reuse.jobs import steps
 import pytest
+from tests.conftest import TINY_JOB
 
 _ALL_STEPS = ['dataset', 'tfrecords', 'upstream', 'detector', 'export',
               'detect']
@@ -56,12 +57,55 @@ def test_a_second_run_reuses_every_step(tiny_default_job, monkeypatch,
   from official_projects_backbone_reuse.data_tools import make_procedural_dataset
   monkeypatch.setattr(make_procedural_dataset, 'make_dataset', must_not_run)
   monkeypatch.setattr(convert_detection, 'convert_detection', must_not_run)
-  assert default_job.main([f'--workdir={workdir}']) == 0
+  assert default_job.main([f'--workdir={workdir}'] + TINY_JOB) == 0
   again = json.loads((workdir / 'summary.json').read_text())
   assert again['reused_steps'] == _ALL_STEPS
   assert again['frozen_detector'] == before['frozen_detector']
   assert 'reused from an earlier run: ' + ', '.join(_ALL_STEPS) in (
       capsys.readouterr().out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('flag, said', [
+    ('--det_train_images=17', "its step 'dataset' was made from other inputs "
+     'than this run asks for (det_train_images: 16 -> 17)'),
+    ('--detector_steps=5', "its step 'detector' was made from other inputs "
+     "than this run asks for (params_override[4]: 'trainer.train_steps=4' -> "
+     "'trainer.train_steps=5'; params_override[5]: "
+     "'trainer.validation_interval=4' -> 'trainer.validation_interval=5'; "),
+])
+def test_a_run_with_other_settings_stops_instead_of_reusing(
+    tiny_default_job, capsys, flag, said):
+  """Reused data or checkpoints made for other sizes would be stale."""
+  workdir, code, _ = tiny_default_job
+  assert code == 0
+  recorded = (workdir / steps.STEPS_FILE).read_text()
+  flags = [f for f in TINY_JOB if f.split('=')[0] != flag.split('=')[0]]
+  assert default_job.main([f'--workdir={workdir}', flag] + flags) == 2
+  err = capsys.readouterr().err
+  assert err.count('\n') == 1 and said in err, err
+  assert f'use another --workdir, or delete {workdir}' in err
+  assert (workdir / steps.STEPS_FILE).read_text() == recorded
+
+
+def test_a_step_is_reused_only_when_made_from_the_same_inputs(tmp_path):
+  world = steps.World(str(tmp_path))
+  output = tmp_path / 'made'
+  inputs = {'size': 1, 'where': f'{tmp_path}/data'}
+  assert not world.done('step', str(output), inputs)  # recorded, to make
+  assert not world.done('step', str(output), inputs)  # begun, not finished
+  output.write_text('')
+  assert world.done('step', str(output), inputs)
+  assert world.reused == ['step']
+  # Recorded relative to the world: the same world moved is the same.
+  recorded = json.loads((tmp_path / steps.STEPS_FILE).read_text())
+  assert recorded == {'step': {'size': 1, 'where': '{workdir}/data'}}
+  with pytest.raises(errors.UserError, match=r"its step 'step' was made from "
+                     r'other inputs than this run asks for \(size: 1 -> 2\)'):
+    world.done('step', str(output), dict(inputs, size=2))
+  (tmp_path / steps.STEPS_FILE).unlink()  # as a job before the record made it
+  with pytest.raises(errors.UserError, match='did not record its inputs'):
+    world.done('step', str(output), inputs)
 
 
 def test_progress_lines_show_the_loss_and_ap():

@@ -15,8 +15,9 @@ makes its own small world and then runs the real code paths on it:
    drawn to a PNG.
 
 Every step runs in its own process, exactly as a user would run it, with its
-full log under `<workdir>/logs/`. Re-running the job reuses finished steps
-(and says so).
+full log under `<workdir>/logs/`. Re-running the job reuses the steps it
+finished from the same inputs (and says so); asked for other sizes, or after
+a recipe changed, it stops with one line rather than reuse them.
 
   backbone-reuse-demo [--workdir runs/default_job]
 """
@@ -59,36 +60,37 @@ def run_job(workdir: str, scale: steps.Scale) -> dict:
 
   t = steps.stage('4/5 downstream: RetinaNet on the frozen backbone')
   detector = world.path('detector')
-  if not world.done('detector', os.path.join(detector, 'metrics.json')):
-    steps.run_logged(
-        steps.train_cmd(DETECTOR_EXPERIMENT, [detector_yaml],
-                        'train_and_eval', detector, overrides),
-        os.path.join(world.logs, 'detector.log'))
+  cmd = steps.train_cmd(DETECTOR_EXPERIMENT, [detector_yaml],
+                        'train_and_eval', detector, overrides)
+  if not world.done('detector', os.path.join(detector, 'metrics.json'),
+                    steps.command_inputs(cmd, world.inputs['upstream'])):
+    steps.run_logged(cmd, os.path.join(world.logs, 'detector.log'))
   times['detector'] = time.time() - t
 
   t = steps.stage('5/5 export SavedModel, detect in a fresh process')
   export_dir = world.path('export')
-  if not world.done('export', export_dir):
-    steps.run_logged(
-        [sys.executable, '-m',
+  cmd = [sys.executable, '-m',
          'official_projects_backbone_reuse.serving.export_saved_model',
          f'--experiment={DETECTOR_EXPERIMENT}',
          f'--config_file={detector_yaml}',
          '--params_override=' + ','.join(overrides),
-         f'--checkpoint_path={detector}', f'--export_dir={export_dir}'],
-        os.path.join(world.logs, 'export.log'))
+         f'--checkpoint_path={detector}', f'--export_dir={export_dir}']
+  if not world.done('export', export_dir,
+                    steps.command_inputs(cmd, world.inputs['detector'])):
+    steps.run_logged(cmd, os.path.join(world.logs, 'export.log'))
   with open(val_json) as f:
     first_image = json.load(f)['images'][0]['file_name']
   image = os.path.join(world.detection, 'val', 'images', first_image)
   drawn = world.path('detections')
   drawn_png = os.path.join(
       drawn, os.path.splitext(first_image)[0] + '_detections.png')
-  if not world.done('detect', drawn_png):
-    steps.run_logged(
-        [sys.executable, '-m',
+  cmd = [sys.executable, '-m',
          'official_projects_backbone_reuse.serving.detect',
          f'--saved_model={export_dir}', f'--image={image}',
-         f'--output_dir={drawn}'], os.path.join(world.logs, 'detect.log'))
+         f'--output_dir={drawn}']
+  if not world.done('detect', drawn_png,
+                    steps.command_inputs(cmd, world.inputs['export'])):
+    steps.run_logged(cmd, os.path.join(world.logs, 'detect.log'))
   times['export_and_detect'] = time.time() - t
 
   summary = {

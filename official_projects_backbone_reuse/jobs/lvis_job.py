@@ -46,14 +46,17 @@ METRICS = ('AP', 'APr', 'APc', 'APf', 'mask_AP', 'mask_APr', 'mask_APc',
 
 
 def _train(world: steps.World, name: str, configs: List[str],
-           overrides: List[str]) -> str:
+           overrides: List[str], after: str) -> str:
+  """Trains run `name` (reused when done from the same inputs), reading
+  the output of step `after`."""
   model_dir = world.path(RUNS[name][0])
-  if not world.done(name, os.path.join(model_dir, 'metrics.json')):
-    steps.run_logged(
-        steps.train_cmd('backbone_reuse_maskrcnn',
+  cmd = steps.train_cmd('backbone_reuse_maskrcnn',
                         [steps.small_experiment(c) for c in configs],
-                        'train_and_eval', model_dir, overrides),
-        os.path.join(world.logs, f'{RUNS[name][0]}.log'))
+                        'train_and_eval', model_dir, overrides)
+  if not world.done(name, os.path.join(model_dir, 'metrics.json'),
+                    steps.command_inputs(cmd, world.inputs['upstream'],
+                                         world.inputs[after])):
+    steps.run_logged(cmd, os.path.join(world.logs, f'{RUNS[name][0]}.log'))
   return model_dir
 
 
@@ -65,7 +68,8 @@ def run_job(workdir: str, scale: steps.Scale, sigma: float) -> dict:
 
   t = steps.stage(f'4/{TOTAL_STEPS} LVIS TFRecords (federated ids)')
   lvis_records = world.path('tfrecords_lvis')
-  if not world.done('lvis_tfrecords', os.path.join(lvis_records, 'done')):
+  if not world.done('lvis_tfrecords', os.path.join(lvis_records, 'done'),
+                    {'after': [world.inputs['dataset']]}):
     # Imported only when the step runs: it imports all of official.vision.
     from official_projects_backbone_reuse.data_tools import convert_lvis  # pylint: disable=g-import-not-at-top
     for split in ('train', 'val'):
@@ -92,13 +96,13 @@ def run_job(workdir: str, scale: steps.Scale, sigma: float) -> dict:
 
   t = steps.stage(f'5/{TOTAL_STEPS} stage 1: Mask R-CNN on the frozen '
                          'backbone, LVIS evaluation')
-  frozen = _train(world, 'frozen', [LVIS_YAML], stage1)
+  frozen = _train(world, 'frozen', [LVIS_YAML], stage1, 'lvis_tfrecords')
   times['frozen'] = time.time() - t
 
   t = steps.stage(f'6/{TOTAL_STEPS} stage 1: the same, backbone '
                          'fine-tuned (the reference)')
   _train(world, 'finetuned', [LVIS_YAML],
-         stage1 + ['task.freeze_backbone=false'])
+         stage1 + ['task.freeze_backbone=false'], 'lvis_tfrecords')
   times['finetuned'] = time.time() - t
 
   t = steps.stage(f'7/{TOTAL_STEPS} stage 2: class-balanced '
@@ -112,7 +116,7 @@ def run_job(workdir: str, scale: steps.Scale, sigma: float) -> dict:
       f'trainer.validation_interval={stage2_steps}',
       f'trainer.checkpoint_interval={stage2_steps}',
       'trainer.optimizer_config.learning_rate.cosine.decay_steps='
-      f'{stage2_steps}'])
+      f'{stage2_steps}'], 'frozen')
   times['frozen_stage2'] = time.time() - t
 
   t = steps.stage(f'8/{TOTAL_STEPS} per-class analysis')

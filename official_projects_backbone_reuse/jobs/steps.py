@@ -6,6 +6,7 @@ registers nothing with Model Garden and builds no model itself.
 """
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -163,21 +164,90 @@ def metrics(model_dir: str) -> dict:
     return json.load(f)
 
 
+def command_inputs(cmd: List[str], *after: dict) -> dict:
+  """The inputs of a step that runs `cmd`: its arguments (not the Python
+  that runs them), the contents of its config files (a recipe edited since
+  makes another step) and `after`, the inputs of the steps it reads."""
+  arguments, configs, overrides = [], {}, []
+  for arg in cmd[1:]:
+    flag, _, value = arg.partition('=')
+    if flag == '--config_file':  # where the package is installed aside
+      with open(value, 'rb') as f:
+        configs[os.path.basename(value)] = hashlib.sha256(
+            f.read()).hexdigest()
+      arg = f'{flag}={os.path.basename(value)}'
+    elif flag == '--params_override':  # one by one: a change names its key
+      overrides = value.split(',')
+      continue
+    arguments.append(arg)
+  return {'arguments': arguments, 'config_files': configs,
+          'params_override': overrides, 'after': list(after)}
+
+
+def _differences(old, new, key: str = '') -> List[str]:
+  """`key: old -> new` for each value that differs between two inputs."""
+  if isinstance(old, dict) and isinstance(new, dict):
+    return [d for k in sorted(set(old) | set(new))
+            for d in _differences(old.get(k), new.get(k),
+                                  f'{key}.{k}' if key else k)]
+  if (isinstance(old, list) and isinstance(new, list)
+      and len(old) == len(new)):
+    return [d for i, (a, b) in enumerate(zip(old, new))
+            for d in _differences(a, b, f'{key}[{i}]')]
+  return [] if old == new else [f'{key}: {old!r} -> {new!r}']
+
+
+STEPS_FILE = 'steps.json'  # what each step of a world was asked to make
+
+
 @dataclasses.dataclass
 class World:
-  """Where the small world and the upstream classifier are in a workdir."""
+  """Where the small world and the upstream classifier are in a workdir.
+
+  A step is reused only when an earlier run made it from the same inputs
+  (`done`): the inputs of each step are recorded in `steps.json` as it
+  starts, so a re-run with other sizes or an edited recipe stops instead of
+  reusing data or checkpoints made for other settings."""
   root: str
   times: dict = dataclasses.field(default_factory=dict)
   reused: List[str] = dataclasses.field(default_factory=list)
+  inputs: dict = dataclasses.field(default_factory=dict)  # by step, this run
 
-  def done(self, step: str, output: str) -> bool:
-    """Whether `step` finished in an earlier run (its last output,
-    `output`, exists); then it is reused, and said so."""
-    if not os.path.exists(output):
-      return False
-    print(f'  done before, reused: {output}', flush=True)
-    self.reused.append(step)
-    return True
+  def done(self, step: str, output: str, inputs: dict) -> bool:
+    """Whether `step` finished in an earlier run from the same `inputs`
+    (its last output, `output`, exists); then it is reused, and said so.
+    Otherwise records `inputs` and returns False: the caller makes it.
+    Raises a UserError when the step was begun or made from other inputs
+    (or by a job too old to record them)."""
+    # Portable: the same world moved elsewhere is the same world.
+    inputs = json.loads(json.dumps(inputs).replace(self.root, '{workdir}'))
+    self.inputs[step] = inputs
+    path = self.path(STEPS_FILE)
+    recorded = {}
+    if os.path.exists(path):
+      with open(path) as f:
+        recorded = json.load(f)
+    again = (f'use another --workdir, or delete {self.root} to make the '
+             'world again.')
+    if step in recorded and recorded[step] != inputs:
+      changed = '; '.join(_differences(recorded[step], inputs)) or 'its order'
+      raise UserError(f'--workdir={self.root}: its step {step!r} was made '
+                      f'from other inputs than this run asks for ({changed}): '
+                      + again)
+    if os.path.exists(output):
+      if step not in recorded:
+        raise UserError(f'--workdir={self.root}: {output} was made by a job '
+                        'that did not record its inputs (before '
+                        f'{STEPS_FILE}), so it cannot be known to fit this '
+                        'run: ' + again)
+      print(f'  done before, reused: {output}', flush=True)
+      self.reused.append(step)
+      return True
+    recorded[step] = inputs
+    os.makedirs(self.root, exist_ok=True)
+    files.write_atomically(path, json.dumps(recorded, indent=1,
+                                            sort_keys=True))
+    return False
 
   def path(self, *parts: str) -> str:
     return os.path.join(self.root, *parts)
@@ -215,7 +285,9 @@ def prepare_world(workdir: str, scale: Scale, total_steps: int) -> World:
   data, records = world.path('data'), world.records
 
   t = stage(f'1/{total_steps} procedural dataset')
-  if not world.done('dataset', os.path.join(data, 'dataset.json')):
+  dataset = dict(dataclasses.asdict(scale), seed=0)
+  del dataset['upstream_steps'], dataset['detector_steps']
+  if not world.done('dataset', os.path.join(data, 'dataset.json'), dataset):
     from official_projects_backbone_reuse.data_tools import make_procedural_dataset
     make_procedural_dataset.make_dataset(
         data, seed=0, cls_images_per_class=scale.cls_images_per_class,
@@ -227,7 +299,8 @@ def prepare_world(workdir: str, scale: Scale, total_steps: int) -> World:
   t = stage(f'2/{total_steps} TFRecords')
   with open(os.path.join(data, 'dataset.json')) as f:
     class_names = json.load(f)['class_names']  # label = category id - 1
-  if not world.done('tfrecords', os.path.join(records, 'done')):
+  if not world.done('tfrecords', os.path.join(records, 'done'),
+                    {'after': [world.inputs['dataset']]}):
     from official_projects_backbone_reuse.data_tools import convert_classification
     from official_projects_backbone_reuse.data_tools import convert_detection
     shutil.rmtree(records, ignore_errors=True)
@@ -248,7 +321,7 @@ def prepare_world(workdir: str, scale: Scale, total_steps: int) -> World:
   t = stage(f'3/{total_steps} upstream: classification pre-training '
              '(Model Garden)')
   _pretrain(world, world.upstream, 'cls', scale.upstream_steps,
-            len(class_names), 'upstream.log')
+            len(class_names), 'upstream.log', world.inputs['tfrecords'])
   world.times['upstream'] = time.time() - t
   return world
 
@@ -273,15 +346,17 @@ def prepare_large_upstream(world: World, large: LargeUpstream,
   t = stage(f'{first_step}/{total_steps} large upstream set and TFRecords '
             '(240 classes)')
   data = world.path('data_large')
-  if not world.done('large_dataset', os.path.join(data, 'dataset.json')):
+  if not world.done('large_dataset', os.path.join(data, 'dataset.json'),
+                    dict(dataclasses.asdict(large), seed=0)):
     from official_projects_backbone_reuse.data_tools import make_procedural_dataset
     make_procedural_dataset.make_large_upstream_set(
         data, seed=0, images_per_class=large.images_per_class,
         val_per_class=large.val_per_class, overwrite=True)
   with open(os.path.join(data, 'dataset.json')) as f:
     class_names = json.load(f)['class_names']
-  if not world.done('large_tfrecords', os.path.join(world.records,
-                                                    'large_done')):
+  if not world.done('large_tfrecords',
+                    os.path.join(world.records, 'large_done'),
+                    {'after': [world.inputs['large_dataset']]}):
     from official_projects_backbone_reuse.data_tools import convert_classification
     for split in ('train', 'val'):
       convert_classification.convert_classification(
@@ -296,19 +371,16 @@ def prepare_large_upstream(world: World, large: LargeUpstream,
             'pre-training (Model Garden)')
   model_dir = world.path('upstream_large')
   _pretrain(world, model_dir, 'large_cls', large.steps, len(class_names),
-            'upstream_large.log')
+            'upstream_large.log', world.inputs['large_tfrecords'])
   world.times['large_upstream'] = time.time() - t
   return model_dir
 
 
 def _pretrain(world: World, model_dir: str, records: str, train_steps: int,
-              num_classes: int, log: str) -> None:
+              num_classes: int, log: str, records_inputs: dict) -> None:
   """Model Garden's classification task on `records`_{train,val}."""
-  if world.done(os.path.basename(model_dir),
-                os.path.join(model_dir, 'metrics.json')):
-    return
   prefix = os.path.join(world.records, records)
-  run_logged(train_cmd(
+  cmd = train_cmd(
       'resnet_imagenet', [small_experiment('upstream_classification.yaml')],
       'train_and_eval', model_dir,
       [f'task.train_data.input_path={prefix}_train-*.tfrecord',
@@ -318,7 +390,11 @@ def _pretrain(world: World, model_dir: str, records: str, train_steps: int,
        f'trainer.validation_interval={train_steps}',
        f'trainer.checkpoint_interval={train_steps}',
        'trainer.optimizer_config.learning_rate.cosine.decay_steps='
-       f'{train_steps}']), os.path.join(world.logs, log))
+       f'{train_steps}'])
+  if not world.done(os.path.basename(model_dir),
+                    os.path.join(model_dir, 'metrics.json'),
+                    command_inputs(cmd, records_inputs)):
+    run_logged(cmd, os.path.join(world.logs, log))
 
 
 def detection_shards(scale: Scale, split: str) -> int:
