@@ -83,29 +83,29 @@ def _broken(voc_world, tmp_path, change):
   return str(root), str(folder / 'Annotations' / f'{first}.xml')
 
 
+def _xml_replaced(pattern, replacement):
+  """A change of the first image's XML: its first match of `pattern`."""
+  def change(folder, name):
+    path = folder / 'Annotations' / f'{name}.xml'
+    path.write_text(re.sub(pattern, replacement, path.read_text(), count=1))
+  return change
+
+
 @pytest.mark.parametrize('change, message', [
     (lambda f, n: (f / 'ImageSets' / 'Main' / 'test.txt').unlink(),
      'ImageSets/Main/test.txt: split list not found'),
     (lambda f, n: (f / 'Annotations' / f'{n}.xml').write_text('<annotation'),
      '{xml}: not valid XML'),
-    (lambda f, n: (f / 'Annotations' / f'{n}.xml').write_text(
-        (f / 'Annotations' / f'{n}.xml').read_text().replace(
-            '<name>', '<name>x', 1)),
+    (_xml_replaced('<name>', '<name>x'),
      "{xml}: object 0: class 'x"),
-    (lambda f, n: (f / 'Annotations' / f'{n}.xml').write_text(
-        (f / 'Annotations' / f'{n}.xml').read_text().replace(
-            '<xmin>', '<xmin>a', 1)),
+    (_xml_replaced('<xmin>', '<xmin>a'),
      '{xml}: object 0: <bndbox/xmin> is'),
     (lambda f, n: (f / 'ImageSets' / 'Main' / 'test.txt').write_text(
         '../../../etc/passwd\n'),
      'leads outside'),
-    (lambda f, n: (f / 'Annotations' / f'{n}.xml').write_text(
-        re.sub('<difficult>[01]<', '<difficult>true<',
-               (f / 'Annotations' / f'{n}.xml').read_text(), count=1)),
+    (_xml_replaced('<difficult>[01]<', '<difficult>true<'),
      "{xml}: object 0: <difficult> is 'true', expected 0 or 1"),
-    (lambda f, n: (f / 'Annotations' / f'{n}.xml').write_text(
-        (f / 'Annotations' / f'{n}.xml').read_text().replace(
-            '<truncated>0<', '<truncated>2<', 1)),
+    (_xml_replaced('<truncated>0<', '<truncated>2<'),
      "{xml}: object 0: <truncated> is '2', expected 0 or 1"),
     (lambda f, n: (f / 'ImageSets' / 'Main' / 'test.txt').write_text(
         (f / 'ImageSets' / 'Main' / 'test.txt').read_text() + f'{n}\n'),

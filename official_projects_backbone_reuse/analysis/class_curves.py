@@ -63,7 +63,6 @@ stderr and exit status 2.
 """
 import argparse
 import collections
-import json
 import math
 import os
 import sys
@@ -118,13 +117,11 @@ def check_runs(specs: Sequence[str],
 
 
 def load_json(path: str, what: str) -> Any:
-  if not tf.io.gfile.exists(path):
-    raise AnalysisError(f'{what} {path} does not exist.')
-  with tf.io.gfile.GFile(path) as f:
-    try:
-      return json.load(f)
-    except json.JSONDecodeError as e:
-      raise AnalysisError(f'{what} {path} is not JSON: {e}') from e
+  """The JSON at `path`, or an AnalysisError naming it as `what`."""
+  try:
+    return lvis_evaluator.load_json(path, what, needed_for=f'{what} is empty.')
+  except ValueError as e:
+    raise AnalysisError(str(e)) from e
 
 
 def load_val_annotations(path: str) -> Dict[str, Any]:

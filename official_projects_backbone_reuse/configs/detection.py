@@ -109,8 +109,10 @@ def _fpn_decoder() -> ReuseDecoder:
 
 
 @dataclasses.dataclass
-class ReuseRetinaNet(retinanet_cfg.RetinaNet):
-  """RetinaNet whose backbone may use its own normalisation/activation."""
+class _ReuseModel:
+  """What both detectors add to Model Garden's model config: a backbone
+  that may use its own normalisation/activation, the decoders of this
+  project, and adapters. First among the bases, so its fields win."""
   backbone: backbones.ReuseBackbone = dataclasses.field(
       default_factory=backbones.default_backbone)
   backbone_norm_activation: Optional[common.NormActivation] = None
@@ -120,14 +122,13 @@ class ReuseRetinaNet(retinanet_cfg.RetinaNet):
 
 
 @dataclasses.dataclass
-class ReuseMaskRCNN(maskrcnn_cfg.MaskRCNN):
-  """Faster/Mask/Cascade R-CNN whose backbone may use its own norm/activation."""
-  backbone: backbones.ReuseBackbone = dataclasses.field(
-      default_factory=backbones.default_backbone)
-  backbone_norm_activation: Optional[common.NormActivation] = None
-  decoder: ReuseDecoder = dataclasses.field(default_factory=_fpn_decoder)
-  backbone_adapter: BackboneAdapter = dataclasses.field(
-      default_factory=BackboneAdapter)
+class ReuseRetinaNet(_ReuseModel, retinanet_cfg.RetinaNet):
+  """RetinaNet on a reused backbone."""
+
+
+@dataclasses.dataclass
+class ReuseMaskRCNN(_ReuseModel, maskrcnn_cfg.MaskRCNN):
+  """Faster/Mask/Cascade R-CNN on a reused backbone."""
 
 
 @dataclasses.dataclass
@@ -360,18 +361,23 @@ def backbone_reuse_retinanet() -> cfg.ExperimentConfig:
                     ReuseRetinaNetTask, ReuseRetinaNet)
 
 
-@exp_factory.register_config_factory('backbone_reuse_retinanet_box_pretraining')
-def backbone_reuse_retinanet_box_pretraining() -> cfg.ExperimentConfig:
-  """Box-domain pre-training (AlignDet) of RetinaNet's decoder and head on
-  unsupervised proposals (`backbone-reuse-proposals`: one class, "object"),
-  the backbone frozen; two views per image, no crop (LSJ off)."""
-  config = _with_task(retinanet_cfg.retinanet_resnetfpn_coco(),
-                      BoxPretrainingRetinaNetTask, ReuseRetinaNet)
+def _box_pretraining(config: cfg.ExperimentConfig) -> cfg.ExperimentConfig:
+  """One class ("object") and no crop, for either detector."""
   config.task.model.num_classes = 2  # background and "object"
   config.task.train_data.parser.aug_scale_min = 1.0
   config.task.train_data.parser.aug_scale_max = 1.0
   config.task.use_coco_metrics = False
   return config
+
+
+@exp_factory.register_config_factory('backbone_reuse_retinanet_box_pretraining')
+def backbone_reuse_retinanet_box_pretraining() -> cfg.ExperimentConfig:
+  """Box-domain pre-training (AlignDet) of RetinaNet's decoder and head on
+  unsupervised proposals (`backbone-reuse-proposals`: one class, "object"),
+  the backbone frozen; two views per image, no crop (LSJ off)."""
+  return _box_pretraining(_with_task(retinanet_cfg.retinanet_resnetfpn_coco(),
+                                     BoxPretrainingRetinaNetTask,
+                                     ReuseRetinaNet))
 
 
 @exp_factory.register_config_factory(
@@ -380,13 +386,9 @@ def backbone_reuse_fasterrcnn_box_pretraining() -> cfg.ExperimentConfig:
   """Box-domain pre-training (AlignDet) of Faster R-CNN's decoder, RPN and
   box head on unsupervised proposals, the backbone frozen; two views per
   image, no crop (LSJ off)."""
-  config = _with_task(maskrcnn_cfg.fasterrcnn_resnetfpn_coco(),
-                      BoxPretrainingFasterRCNNTask, ReuseMaskRCNN)
-  config.task.model.num_classes = 2  # background and "object"
-  config.task.train_data.parser.aug_scale_min = 1.0
-  config.task.train_data.parser.aug_scale_max = 1.0
-  config.task.use_coco_metrics = False
-  return config
+  return _box_pretraining(_with_task(maskrcnn_cfg.fasterrcnn_resnetfpn_coco(),
+                                     BoxPretrainingFasterRCNNTask,
+                                     ReuseMaskRCNN))
 
 
 @exp_factory.register_config_factory('backbone_reuse_fasterrcnn')

@@ -65,27 +65,23 @@ def build_detector(model_config, input_specs: tf_keras.layers.InputSpec,
   backbone = reuse_policy.build_backbone(model_config, input_specs,
                                          l2_regularizer, freeze_backbone,
                                          freeze_at)
-  if isinstance(model_config, maskrcnn_cfg.MaskRCNN):
-    model = factory.build_maskrcnn(input_specs=input_specs,
-                                   model_config=model_config,
-                                   l2_regularizer=l2_regularizer,
-                                   backbone=backbone)
-    if _needs_float32_nms(model_config):
-      model.detection_generator = Float32NmsInputs(model.detection_generator)
+  rcnn = isinstance(model_config, maskrcnn_cfg.MaskRCNN)
+  if not rcnn and not isinstance(model_config, retinanet_cfg.RetinaNet):
+    raise ValueError(
+        f'task.model must be a RetinaNet or MaskRCNN config, got '
+        f'{type(model_config).__name__}.')
+  build = factory.build_maskrcnn if rcnn else factory.build_retinanet
+  model = build(input_specs=input_specs, model_config=model_config,
+                l2_regularizer=l2_regularizer, backbone=backbone)
+  if _needs_float32_nms(model_config):
+    wrapped = Float32NmsInputs(model.detection_generator)
+    if rcnn:
+      model.detection_generator = wrapped
+    else:  # RetinaNetModel's property has no setter
+      model._detection_generator = wrapped  # pylint: disable=protected-access
+  if rcnn:
     # Creates the remaining variables, as Model Garden's MaskRCNNTask does.
     images = tf_keras.Input(input_specs.shape[1:])
     image_shape = tf_keras.layers.Input([2])
     model(images, image_shape=image_shape, training=False)
-  elif isinstance(model_config, retinanet_cfg.RetinaNet):
-    model = factory.build_retinanet(input_specs=input_specs,
-                                    model_config=model_config,
-                                    l2_regularizer=l2_regularizer,
-                                    backbone=backbone)
-    if _needs_float32_nms(model_config):
-      model._detection_generator = Float32NmsInputs(  # pylint: disable=protected-access
-          model.detection_generator)
-  else:
-    raise ValueError(
-        f'task.model must be a RetinaNet or MaskRCNN config, got '
-        f'{type(model_config).__name__}.')
   return model
