@@ -30,6 +30,9 @@ Run:
       [--class_names a,b,c] [--seed 0]
 """
 
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import os
 import random
 import sys

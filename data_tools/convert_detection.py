@@ -57,6 +57,9 @@ Run:
       [--num_shards 4] [--no_masks] [--num_processes 8]
 """
 
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import collections
 import dataclasses
 import hashlib

@@ -47,6 +47,9 @@ Run:
       [--skip_missing_images] [--no_masks]
 """
 
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import os
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple

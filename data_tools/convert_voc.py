@@ -47,6 +47,9 @@ Run:
   backbone-reuse-convert-voc --voc_root VOCdevkit --sets 2007:test \\
       --output_prefix /data/voc/test07 --num_shards 4
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import json
 import os
 import sys

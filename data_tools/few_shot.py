@@ -40,6 +40,9 @@ bird, bus, cow, motorbike, sofa; split 2: aeroplane, bottle, cow, horse,
 sofa; split 3: boat, cat, motorbike, sheep, sofa. Other class names (the
 procedural world in VOC layout) take `--novel` instead.
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import json
 import os
 import random

@@ -14,6 +14,9 @@ input is first checked as that converter checks it (an annotation of an
 unknown image, an empty `images`: one line naming the file, nothing
 written).
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import json
 import os
 import random

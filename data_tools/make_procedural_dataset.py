@@ -19,6 +19,9 @@ Run:
 (or `python -m data_tools.make_procedural_dataset ...`).
 """
 
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import json
 import os
 import sys

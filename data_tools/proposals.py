@@ -36,6 +36,9 @@ Deterministic: the same image gives the same proposals, whatever
 `--num_processes`. Every numeric flag is checked (finite, in its range)
 before any work; one out of range is one line naming it.
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import dataclasses
 import heapq
 import io

@@ -28,6 +28,9 @@ Prints, as JSON:
 Exit status 0 when the checkpoint reads (and, given a config, restores);
 2 with one line naming the file otherwise.
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import json
 import os
 import re

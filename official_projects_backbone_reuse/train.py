@@ -23,6 +23,9 @@ Example:
     --config_file=experiments/small/retinanet_frozen.yaml \
     --mode=train_and_eval --model_dir=/tmp/run
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import json
 import os
 

@@ -17,8 +17,8 @@ Classification labels follow the detection categories: label = category id
 - 1 (class_names are passed in category order).
 """
 
-# First: the package sets TF_USE_LEGACY_KERAS before TensorFlow is imported.
-import official_projects_backbone_reuse  # pylint: disable=unused-import
+# First, before TensorFlow: the tests run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
 
 import dataclasses
 import io

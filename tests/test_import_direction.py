@@ -5,11 +5,14 @@ serving, runtime, train.py) never imports the tools (analysis, study, jobs,
 inspect_checkpoint, data_tools), and configs/ imports neither tasks/ nor
 runtime/ (a task config validates itself). Imports are read from the source,
 function-level ones included, and followed transitively; a failure names
-the file, the line and the chain of imports.
+the file, the line and the chain of imports. Importing the library sets
+nothing; each command chooses Keras 2 first (`legacy_keras`).
 """
 import ast
+import configparser
 import os
 import pathlib
+import sys
 from typing import Dict, List, Tuple
 
 import pytest
@@ -143,3 +146,38 @@ def test_a_wrong_way_import_is_named_with_its_file_and_line(tmp_path, where,
   assert [f for f in found if f.endswith(expected) or expected in f], found
   # modeling -> runtime is allowed: only the file of the planted import fails.
   assert len(found) == 1, found
+
+
+def _commands() -> List[str]:
+  """The modules of the console scripts setup.cfg installs."""
+  config = configparser.ConfigParser()
+  config.read(REPO / 'setup.cfg')
+  scripts = config['options.entry_points']['console_scripts']
+  return sorted({line.split('=')[1].split(':')[0].strip()
+                 for line in scripts.strip().splitlines()})
+
+
+def test_commands_choose_keras_2_first_and_the_library_leaves_it_alone():
+  """TF_USE_LEGACY_KERAS is set by each command before TensorFlow is
+  imported (`legacy_keras`), never by importing the library."""
+  modules = _modules(_roots(REPO))
+  init = ast.parse(modules[PACKAGE].read_text())
+  assert len(init.body) == 1 and isinstance(init.body[0].value, ast.Constant)
+  keras2 = f'{PACKAGE}.legacy_keras'
+  commands = _commands()
+  assert len(commands) >= 19
+  for command in commands:
+    tree = ast.parse(modules[command].read_text())
+    imports = [n for n in tree.body if isinstance(n, (ast.Import,
+                                                      ast.ImportFrom))]
+    first = next(n for n in imports
+                 if (n.module if isinstance(n, ast.ImportFrom) else
+                     n.names[0].name).split('.')[0]
+                 not in sys.stdlib_module_names)
+    assert (first.module, first.names[0].name) == (PACKAGE, 'legacy_keras'), (
+        f'{modules[command]}:{first.lineno}: the first import that is not '
+        'the standard library must be legacy_keras')
+  graph = import_graph(_roots(REPO))
+  importers = {name for name, edges in graph.items()
+               if any(edge[2] == keras2 for edge in edges)}
+  assert importers == set(commands), importers ^ set(commands)

@@ -61,6 +61,9 @@ writes them. Outputs are computed in memory, then written to temporary names
 and renamed: a failure leaves no partial file. Bad inputs: `error: ...` on
 stderr and exit status 2.
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import argparse
 import collections
 import math

@@ -18,6 +18,9 @@ Example (the laptop LVIS Mask R-CNN with Copy-Paste):
     --params_override=task.train_data.input_path=/data/train* \
     --output=/tmp/samples.png
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import argparse
 import io
 import sys

@@ -27,6 +27,9 @@ parameters; it is built with TensorFlow's combined NMS
 (`nms_version: batched`), which traces in a fraction of the time of Model
 Garden's default.
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import argparse
 import csv
 import io

@@ -31,6 +31,9 @@ paper's full-size models can be analysed on a laptop:
 Ratios are against `finetune` when it is among the variants. Timings on a
 shared machine are noisy: compare ratios from one run, not absolute times.
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import argparse
 import csv
 import dataclasses

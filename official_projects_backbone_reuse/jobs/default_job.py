@@ -22,6 +22,9 @@ a recipe changed, it stops with one line rather than reuse them.
   backbone-reuse-demo [--workdir runs/default_job]
 """
 
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import json
 import os
 import sys

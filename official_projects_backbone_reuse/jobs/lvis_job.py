@@ -21,6 +21,9 @@ re-running reuses finished steps.
 
   backbone-reuse-lvis-demo [--workdir runs/default_job] [--sigma 50]
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import os
 import sys
 import time

@@ -27,6 +27,9 @@ Example:
   backbone-reuse-detect --saved_model=/tmp/run/export \
     --image=a.jpg --image=b.png --output_dir=/tmp/detections
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import io
 import json
 import os

@@ -22,6 +22,9 @@ Example:
     --config_file=experiments/small/retinanet_frozen.yaml \
     --checkpoint_path=/tmp/run --export_dir=/tmp/run/export
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import os
 from typing import List, Optional, Sequence
 

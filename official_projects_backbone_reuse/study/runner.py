@@ -25,6 +25,9 @@ detector capacity), freezing.png (frozen minus fine-tuned against the
 parameters trained), cost.md (each cell's step time, wall and CPU time,
 peak memory) and results.json (every cell's metrics).
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import argparse
 import contextlib
 import json

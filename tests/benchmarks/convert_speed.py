@@ -17,6 +17,9 @@ Run:
   python -m tests.benchmarks.convert_speed [--images 4000 --repeats 3 \
       --num_processes 2 --num_shards 4]
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import argparse
 import ctypes
 import io

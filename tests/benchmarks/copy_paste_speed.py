@@ -23,6 +23,9 @@ Run:
   python -m tests.benchmarks.copy_paste_speed [--images 200 --batches 60 \
       --batch_size 8 --input_size 256 --repeats 3]
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import argparse
 import io
 import os

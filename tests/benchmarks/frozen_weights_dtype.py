@@ -17,6 +17,9 @@ largest output difference.
   python -m tests.benchmarks.frozen_weights_dtype [--batch_size 8 \\
       --input_size 256 --rounds 5 --steps 5]
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import argparse
 import statistics
 import time

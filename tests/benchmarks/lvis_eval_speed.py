@@ -11,6 +11,9 @@ Run:
   python -m tests.benchmarks.lvis_eval_speed \
       [--images 5000 --categories 1203 --dets_per_image 300 --seed 0]
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import argparse
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple

@@ -16,6 +16,9 @@ Run:
   python -m tests.benchmarks.mask_eval_speed \
       [--images 10 --slots 360 --detections 300 --repeats 3 --seed 0]
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import argparse
 import json
 import os

@@ -18,6 +18,9 @@ Prints a markdown table, also written to <workdir>/precision.md.
   python -m tests.benchmarks.precision --workdir runs/default_job \\
       [--seeds 0,1,2] [--repeats 3] [the default job's scale flags]
 """
+# First, before TensorFlow: commands run Model Garden's Keras 2.
+from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
+
 import json
 import os
 import statistics
