@@ -122,6 +122,33 @@ def test_a_detector_from_two_checkpoints(upstream, source_detector):
     detector_parts.entry_parts(model, params.task.model, entry, 'entry')
 
 
+def test_init_checkpoint_takes_the_same_restore_path(source_detector):
+  """Model Garden's `task.init_checkpoint` is one entry of the parts its
+  `init_checkpoint_modules` name: 'all' restores every part of a detector
+  of the same label space, each variable checked, one report per part."""
+  params = _faster_rcnn(25, init_checkpoint=source_detector,
+                        init_checkpoint_modules='all', freeze_backbone=False)
+  (key, entry), = detection.restore_entries(params.task)
+  assert key == 'task.init_checkpoint' and not entry.skip_label_space
+  assert list(entry.modules) == ['backbone'] + _HEADS
+  _, model = _build(params)
+  reports = detection.restore_parts(model, params.task)
+  assert [r.label for r in reports] == ['backbone'] + _HEADS
+  assert sum(len(r.restored) for r in reports) == len(model.weights)
+  assert restore.part_differences(
+      [restore.Part(r.label, obj, restore.part_paths(r.label))
+       for r, obj in zip(reports, [model.backbone, model.decoder,
+                                   model.rpn_head,
+                                   model.detection_head])],
+      source_detector) == []
+  # A backbone alone, from the same checkpoint: the key the user set.
+  params.override({'task': {'init_checkpoint_modules': 'backbone'}})
+  assert [(k, list(e.modules)) for k, e in detection.restore_entries(
+      params.task)] == [('task.init_checkpoint', ['backbone'])]
+  params.override({'task': {'init_checkpoint': ''}})
+  assert detection.restore_entries(params.task) == []
+
+
 def test_same_label_space_with_novel_rows_reinitialised(upstream,
                                                        source_detector):
   # TFA's fine-tuning from a base detector of the same 25 outputs (FsDet's
@@ -219,6 +246,9 @@ def test_retinanet_parts_from_a_model_only_checkpoint(upstream, tmp_path):
      r"\[0\]\.modules='backbone': expected a list"),
     ({'init_checkpoints': [{'checkpoint': '/x', 'module': ['backbone']}]},
      r'\[0\]\.module: unknown key'),
+    ({'init_checkpoint': '/x', 'init_checkpoint_modules': ['backbone', 'x']},
+     r"task\.init_checkpoint_modules=\['backbone', 'x'\]: expected \"all\" "
+     r'or a list of parts among'),
 ])
 def test_bad_entries_are_named(override, message):
   params = _faster_rcnn(21)

@@ -94,6 +94,13 @@ def check_reuse(task_config, for_run: bool = True) -> None:
         'task.init_checkpoint and task.model.backbone.keras_application.'
         f'weights both give the backbone weights ({task_config.init_checkpoint}'
         f' and {backbone.keras_application.weights}): set one of them.')
+  modules = task_config.init_checkpoint_modules
+  listed = [modules] if isinstance(modules, str) else list(modules)
+  names = detector_parts.part_names(task_config.model)
+  if task_config.init_checkpoint and listed != ['all'] and not (
+      listed and set(listed) <= set(names)):
+    raise ConfigError(f'task.init_checkpoint_modules={modules!r}: expected '
+                      f'"all" or a list of parts among {names}.')
   adapter = adapter_type(task_config.model)
   if adapter not in adapters.ADAPTER_TYPES:
     raise ConfigError(f'task.model.backbone_adapter.type={adapter!r}: '

@@ -119,16 +119,6 @@ def entry_parts(model: tf_keras.Model, model_config, entry, key: str):
   return parts
 
 
-def backbone_checkpoint(task_config) -> str:
-  """The checkpoint the backbone is restored from ('' when none)."""
-  if task_config.init_checkpoints:
-    return next((e.checkpoint for e in task_config.init_checkpoints
-                 if BACKBONE in e.modules), '')
-  modules = task_config.init_checkpoint_modules
-  modules = [modules] if isinstance(modules, str) else list(modules)
-  return task_config.init_checkpoint if modules == [BACKBONE] else ''
-
-
 def reinit_class_rows(head, class_ids: Sequence[int]) -> None:
   """Re-initialises the outputs of `class_ids` in the classifier (normal(0,
   0.01)) and class-specific box regressor (normal(0, 0.001), 4 outputs per

@@ -69,6 +69,9 @@ _STEM = 1
 def part_state(task_config, entry, part: str) -> str:
   """What happens to a part restored by `entry`: 'frozen', 'trained' or,
   for a partly frozen backbone, 'frozen up to freeze_at k'."""
+  if validation.retuning(task_config):  # stage 2: only the classifiers train
+    return ('frozen but its classification layers, re-tuned'
+            if part.startswith('detection_head') else 'frozen')
   if part == detector_parts.BACKBONE:
     freeze_at = validation.freeze_at_of(task_config.freeze_backbone,
                              task_config.freeze_at)

@@ -22,7 +22,7 @@ What the subclasses add to Model Garden's tasks, and nothing else:
   classification layers trainable and `build_losses` weighs the classes.
 """
 import os
-from typing import List
+from typing import List, Tuple
 
 from absl import logging
 import tf_keras
@@ -48,11 +48,38 @@ from official_projects_backbone_reuse.modeling import parameters
 from official_projects_backbone_reuse.modeling import reuse_policy
 
 
+def restore_entries(task_config) -> List[Tuple[str, object]]:
+  """What initialisation restores, as (config key, entry) pairs.
+
+  The entries of `task.init_checkpoints`, or Model Garden's
+  `task.init_checkpoint` as one entry of the parts its
+  `init_checkpoint_modules` name ('all': every part, label-space layers
+  too), so that both take one restore path and give one report."""
+  if task_config.init_checkpoints:
+    return [(f'task.init_checkpoints[{i}]', entry)
+            for i, entry in enumerate(task_config.init_checkpoints)]
+  if not task_config.init_checkpoint:
+    return []
+  modules = task_config.init_checkpoint_modules
+  modules = [modules] if isinstance(modules, str) else list(modules)
+  if modules == ['all']:  # a head's stages are in the head
+    modules = [name for name in detector_parts.part_names(task_config.model)
+               if detector_parts.STAGE_SEPARATOR not in name]
+  return [('task.init_checkpoint', cfg.InitCheckpoint(
+      checkpoint=task_config.init_checkpoint, modules=modules,
+      skip_label_space=False))]
+
+
+def _checkpoint_key(key: str) -> str:
+  return key if key == 'task.init_checkpoint' else f'{key}.checkpoint'
+
+
 def check_upstream_config(task_config) -> None:
-  """The backbone about to be restored (`task.init_checkpoint` or its
-  `task.init_checkpoints` entry) is built as it was pre-trained (see
-  `upstream.check_upstream_config`)."""
-  checkpoint = detector_parts.backbone_checkpoint(task_config)
+  """The backbone about to be restored is built as it was pre-trained (see
+  `checkpoints.upstream`)."""
+  checkpoint = next((entry.checkpoint for _, entry in
+                     restore_entries(task_config)
+                     if detector_parts.BACKBONE in entry.modules), '')
   if checkpoint:
     upstream.check_upstream_config(
         checkpoint, task_config.model,
@@ -61,12 +88,11 @@ def check_upstream_config(task_config) -> None:
 
 def restore_parts(model: tf_keras.Model, task_config
                   ) -> List[restore.RestoreReport]:
-  """Restores the parts `task.init_checkpoints` names, each checked variable
-  by variable (adapters new by design, label-space and `skip` layers
-  skipped on purpose); one report per part, logged."""
-  sources = []
-  for i, entry in enumerate(task_config.init_checkpoints):
-    key = f'task.init_checkpoints[{i}]'
+  """Restores the parts `restore_entries` names, each checked variable by
+  variable (adapters new by design, label-space and `skip` layers skipped
+  on purpose); one report per part, logged."""
+  sources, entries = [], restore_entries(task_config)
+  for key, entry in entries:
     parts = []
     for name, obj, skipped in detector_parts.entry_parts(
         model, task_config.model, entry, key):
@@ -76,10 +102,10 @@ def restore_parts(model: tf_keras.Model, task_config
                          if name == detector_parts.BACKBONE else ()),
           skipped=[v for leaf in skipped for v in leaf.weights],
           note=reuse_policy.part_state(task_config, entry, name)))
-    sources.append((entry.checkpoint, f'{key}.checkpoint', parts))
+    sources.append((entry.checkpoint, _checkpoint_key(key), parts))
   reports = restore.restore_parts(sources)
   novel = task_config.evaluation.novel_category_ids
-  for entry, (_, _, parts) in zip(task_config.init_checkpoints, sources):
+  for (_, entry), (_, _, parts) in zip(entries, sources):
     for part in parts:
       if entry.reinit_novel_classes and part.label.startswith(
           'detection_head'):  # one stage, or all (a list)
@@ -137,22 +163,15 @@ class _BackboneReuseMixin:
     logging.info('Backbone frozen up to freeze_at %d, adapters: %s. '
                  'Parameters:\n%s',
                  validation.freeze_at_of(config.freeze_backbone,
-                                           config.freeze_at),
+                                         config.freeze_at),
                  validation.adapter_type(config.model), '\n'.join(counts))
     return model
 
   def initialize(self, model: tf_keras.Model):
-    config = self.task_config
-    if config.init_checkpoints:
-      check_upstream_config(config)
-      restore_parts(model, config)
-    elif detector_parts.backbone_checkpoint(config):
-      check_upstream_config(config)
-      restore.restore_backbone(
-          model.backbone, config.init_checkpoint,
-          new_by_design=adapters.adapter_variables(model.backbone))
-    else:
-      super().initialize(model)
+    """Restores what `restore_entries` names, upstream config checked."""
+    if restore_entries(self.task_config):
+      check_upstream_config(self.task_config)
+      restore_parts(model, self.task_config)
 
 
 @task_factory.register_task_cls(cfg.ReuseRetinaNetTask)
