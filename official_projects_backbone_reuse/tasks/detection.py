@@ -49,7 +49,9 @@ from official_projects_backbone_reuse.modeling import reuse_policy
 
 
 def check_upstream_config(task_config) -> None:
-  """The backbone about to be restored (`task.init_checkpoint` or its
+  """Checks that the backbone to restore is built as pre-trained.
+
+  The backbone about to be restored (`task.init_checkpoint` or its
   `task.init_checkpoints` entry) is built as it was pre-trained (see
   `upstream.check_upstream_config`)."""
   checkpoint = detector_parts.backbone_checkpoint(task_config)
@@ -61,7 +63,9 @@ def check_upstream_config(task_config) -> None:
 
 def restore_parts(model: tf_keras.Model, task_config
                   ) -> List[restore.RestoreReport]:
-  """Restores the parts `task.init_checkpoints` names, each checked variable
+  """Restores the parts that `task.init_checkpoints` names.
+
+  Restores the parts `task.init_checkpoints` names, each checked variable
   by variable (adapters new by design, label-space and `skip` layers
   skipped on purpose); one report per part, logged."""
   sources = []
@@ -91,7 +95,9 @@ class _BackboneReuseMixin:
   """What both detection tasks add to Model Garden's."""
 
   def build_metrics(self, training: bool = True):
-    """Model Garden's metrics; with `task.evaluation.type: lvis` or `voc`,
+    """Builds the metrics, with the evaluator the config asks for.
+
+    Model Garden's metrics; with `task.evaluation.type: lvis` or `voc`,
     the LVIS or VOC evaluator in place of its COCO evaluator (same
     interface); with `coco` and masks, its COCO evaluator made
     `FastMaskCOCOEvaluator`."""
@@ -178,7 +184,9 @@ class ReuseMaskRCNNTask(_BackboneReuseMixin, maskrcnn.MaskRCNNTask):
     return super().build_inputs(params, input_context, dataset_fn)
 
   def class_weights(self) -> List[float]:
-    """The class-balanced `losses.class_weights` of stage 2, computed from
+    """Returns the class-balanced loss weights of stage 2.
+
+    The class-balanced `losses.class_weights` of stage 2, computed from
     the training annotations once and logged."""
     if self._class_weights is None:
       retune = self.task_config.class_balanced_retuning
@@ -193,7 +201,9 @@ class ReuseMaskRCNNTask(_BackboneReuseMixin, maskrcnn.MaskRCNNTask):
     return list(self._class_weights)
 
   def build_losses(self, outputs, labels, aux_losses=None):
-    """Model Garden's losses; in stage 2 with the class-balanced weights in
+    """Builds Model Garden's losses, class-balanced in stage 2.
+
+    Model Garden's losses; in stage 2 with the class-balanced weights in
     `losses.class_weights` (read at every call, so also after a resume)."""
     if validation.retuning(self.task_config):
       self._task_config = self.task_config.replace(
