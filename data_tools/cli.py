@@ -20,7 +20,9 @@ class DataError(errors.UserError):
 
 @errors.exits_on_error
 def run_main(main_fn: Callable[[], dict]) -> int:
-  """Runs `main_fn` and prints the summary it returns as JSON on stdout
+  """Runs a command's main function and prints its summary as JSON.
+
+  Runs `main_fn` and prints the summary it returns as JSON on stdout
   (status 0); a DataError becomes `error: ...` on stderr and status 2,
   Ctrl-C (130) and SIGTERM (143) one line too, after the cleanup."""
   try:
@@ -41,7 +43,9 @@ def default_processes() -> int:
 
 def command_parser(prog: str, description: str,
                    tfrecord_output: bool = False) -> argparse.ArgumentParser:
-  """A command's parser; with `tfrecord_output`, the flags of sharded
+  """Returns the argument parser of a data_tools command.
+
+  A command's parser; with `tfrecord_output`, the flags of sharded
   TFRecord output (--output_prefix, --num_shards, --overwrite,
   --num_processes)."""
   parser = argparse.ArgumentParser(prog=prog, description=description)

@@ -61,7 +61,9 @@ def labels_path(output_prefix: str) -> str:
 
 def list_images(image_root: str, class_names: Optional[Sequence[str]] = None
                 ) -> Tuple[List[str], List[Tuple[str, int]], List[str]]:
-  """Class names, (image path, label) pairs, validated, in sorted order, and
+  """Lists the images of the class folders with their labels.
+
+  Class names, (image path, label) pairs, validated, in sorted order, and
   the other entries of the class folders (skipped)."""
   if not os.path.isdir(image_root):
     raise DataError(f'{image_root}: image root folder not found')
@@ -93,7 +95,9 @@ def list_images(image_root: str, class_names: Optional[Sequence[str]] = None
 
 
 def _read_image(path: str) -> Tuple[bytes, int, int]:
-  """The JPEG to store (`common.images.stored_jpeg`: the file's own, or
+  """Reads an image file: the JPEG to store, its height and width.
+
+  The JPEG to store (`common.images.stored_jpeg`: the file's own, or
   the picture re-encoded) and the height and width."""
   try:
     with open(path, 'rb') as f:
@@ -104,7 +108,9 @@ def _read_image(path: str) -> Tuple[bytes, int, int]:
 
 
 def encode_image(job: Tuple[str, int, str, str]) -> bytes:
-  """The serialized example of (path, label, class name, image root),
+  """Encodes one image as a serialized classification example.
+
+  The serialized example of (path, label, class name, image root),
   after checking the image; run in a worker process."""
   path, label, class_name, image_root = job
   encoded, height, width = _read_image(path)

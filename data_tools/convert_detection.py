@@ -100,7 +100,9 @@ WARNINGS = {
 
 
 def load_annotations(path: str, required_keys: Optional[dict] = None) -> dict:
-  """The parsed annotation JSON; DataError if it is missing, not JSON, or
+  """Loads and checks a COCO-format annotation file.
+
+  The parsed annotation JSON; DataError if it is missing, not JSON, or
   lacks a key of `required_keys` (top-level key -> keys each of its records
   must have; default COCO's `REQUIRED_KEYS`)."""
   required_keys = REQUIRED_KEYS if required_keys is None else required_keys
@@ -156,7 +158,9 @@ def _fit(start: float, length: float, limit: float) -> float:
 
 def _apply_box_rule(annotation: dict, height: int,
                     width: int) -> Tuple[Optional[dict], str]:
-  """The annotation to write (None if skipped) and what happened to it:
+  """Applies the box rule (clip or skip) to one annotation.
+
+  The annotation to write (None if skipped) and what happened to it:
   'ok', 'clipped', 'skipped_degenerate' or 'skipped_outside'."""
   x, y, w, h = (float(v) for v in annotation['bbox'])
   if not (w > 0 and h > 0):
@@ -174,7 +178,9 @@ def _apply_box_rule(annotation: dict, height: int,
 
 
 def check_image(path: str, image: dict) -> images_lib.StoredImage:
-  """What to store of the file at `path` (`common.images.stored_jpeg`: any
+  """Checks an image file against its `images` entry.
+
+  What to store of the file at `path` (`common.images.stored_jpeg`: any
   image Pillow reads, by content; a JPEG of RGB or grey pixels as it is,
   others re-encoded), which must have the `images` entry's size in its
   stored layout (EXIF orientation is not applied, as in COCO)."""
@@ -208,7 +214,9 @@ def check_image(path: str, image: dict) -> images_lib.StoredImage:
 def check_annotations(annotation_file: str, content: dict,
                       include_masks: bool = True
                       ) -> Tuple[list, Dict, Dict, Dict]:
-  """Checks the records of loaded JSON (not the image files); returns images,
+  """Checks the records of a loaded annotation file.
+
+  Checks the records of loaded JSON (not the image files); returns images,
   annotations to write per image id, the category names by id, and the
   skip/clip report."""
   images = content['images']
@@ -295,7 +303,9 @@ class ImageJob:
 
 def image_jobs(image_roots_and_names, to_write: Dict, id_to_name: Dict,
                include_masks: bool, int64_features=None) -> List[ImageJob]:
-  """A job per (image, root, file name), each with its own annotations and
+  """Makes the worker jobs of a conversion, one per image.
+
+  A job per (image, root, file name), each with its own annotations and
   only the category names they use (small to send to a worker)."""
   jobs = []
   for image, root, name in image_roots_and_names:
@@ -308,7 +318,9 @@ def image_jobs(image_roots_and_names, to_write: Dict, id_to_name: Dict,
 
 
 def encode_image(job: ImageJob) -> bytes:
-  """Checks the image file (`check_image`) and returns its serialized
+  """Encodes one image and its annotations as a serialized example.
+
+  Checks the image file (`check_image`) and returns its serialized
   example, holding the JPEG `check_image` gives; run in a worker process."""
   stored = check_image(os.path.join(job.root, job.file_name), job.image)
   example = create_example(job.image, job.root, job.file_name,

@@ -107,7 +107,9 @@ def resolve_image(coco_url: str,
 
 
 def split_roots(image_roots: Sequence[str]) -> List[str]:
-  """The roots of repeated and comma-separated `--image_root` values; each
+  """Splits and checks the `--image_root` values.
+
+  The roots of repeated and comma-separated `--image_root` values; each
   must be an existing folder."""
   roots = [r.strip() for value in image_roots for r in value.split(',')
            if r.strip()]

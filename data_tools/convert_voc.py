@@ -107,7 +107,9 @@ def _number(element, path: str, where: str) -> float:
 
 
 def _flag(element, path: str, where: str) -> int:
-  """0/1 of an optional flag element (absent: 0). Any other text is
+  """Reads an optional 0/1 flag element of a VOC XML file.
+
+  0/1 of an optional flag element (absent: 0). Any other text is
   refused: the devkit reads only '1' as set (so 'true' would silently be
   0) while Detectron2's VOC evaluator takes int() of it (and fails on
   'true'); the two disagree, so neither reading is safe to pick."""
@@ -122,7 +124,9 @@ def _flag(element, path: str, where: str) -> int:
 
 def read_annotation(path: str, class_ids: Dict[str, int]) -> Tuple[
     int, int, List[dict]]:
-  """Width, height and objects ({category_id, bbox (COCO), difficult,
+  """Reads one VOC XML annotation file.
+
+  Width, height and objects ({category_id, bbox (COCO), difficult,
   truncated}) of one VOC XML file."""
   if not os.path.isfile(path):
     raise DataError(f'{path}: annotation file not found')
@@ -150,8 +154,9 @@ def read_annotation(path: str, class_ids: Dict[str, int]) -> Tuple[
 
 def to_coco(voc_root: str, sets: Sequence[Tuple[str, str]],
             class_names: Sequence[str]) -> dict:
-  """The VOC sets as one COCO-format annotation dict (see the module
-  docstring)."""
+  """Converts the VOC sets to one COCO-format annotation dict.
+
+  See the module docstring."""
   class_ids = {name: i + 1 for i, name in enumerate(class_names)}
   images, annotations = [], []
   listed = {}  # (VOC<year>, image name) -> the split list naming it
@@ -196,8 +201,10 @@ def convert_voc(voc_root: str, sets: Sequence[Tuple[str, str]],
                 class_names: Sequence[str] = VOC_CLASSES,
                 progress_stream=None, overwrite: bool = False,
                 num_processes: int = 1) -> dict:
-  """Converts VOC sets to TFRecords and a COCO-format JSON (see the module
-  docstring); returns the summary. Raises DataError (nothing written)."""
+  """Converts VOC sets to TFRecords and a COCO-format JSON.
+
+  See the module docstring. Returns the summary. Raises DataError (nothing
+  written)."""
   parallel.check_processes(num_processes)
   annotation_file = f'{output_prefix}.json'
   shards.check_outputs(output_prefix, num_shards, [('--voc_root', voc_root)],

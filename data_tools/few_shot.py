@@ -1,5 +1,6 @@
-"""Few-shot detection splits of a VOC set, as FsDet (Wang et al. 2020,
-"Frustratingly Simple Few-Shot Object Detection") makes them.
+"""Few-shot detection splits of a VOC set, as FsDet makes them.
+
+FsDet: Wang et al. 2020, "Frustratingly Simple Few-Shot Object Detection".
 
 From the COCO-format JSON of `backbone-reuse-convert-voc` (VOC07+12
 trainval), writes into `--output_dir`:
@@ -66,7 +67,9 @@ SHOTS = (1, 2, 3, 5, 10)
 
 
 def _objects_by_class(content: dict) -> Dict[int, Dict[int, List[dict]]]:
-  """category id (in the file's order) -> image id (in the file's image
+  """Groups the file's non-crowd objects by class and image.
+
+  category id (in the file's order) -> image id (in the file's image
   order, as FsDet reads the trainval lists) -> its (non-crowd) objects of
   the class."""
   per_image: Dict[int, List[dict]] = {}
@@ -83,7 +86,9 @@ def _objects_by_class(content: dict) -> Dict[int, Dict[int, List[dict]]]:
 def sample_shots(content: dict, shots: Sequence[int], seed: int,
                  by_class: Optional[dict] = None
                  ) -> Dict[int, Dict[int, List[int]]]:
-  """K -> category id -> the image ids of its K-shot list, drawn as FsDet's
+  """Draws the K-shot lists of every class, as FsDet does.
+
+  K -> category id -> the image ids of its K-shot list, drawn as FsDet's
   `prepare_voc_few_shot.py` draws them, quirks included (module
   docstring). `by_class`: `_objects_by_class(content)`, when the caller
   has it.
@@ -120,7 +125,9 @@ def sample_shots(content: dict, shots: Sequence[int], seed: int,
 
 def fsdet_lists(content: dict, chosen: Dict[int, Dict[int, List[int]]]
                 ) -> Dict[str, str]:
-  """FsDet's split files of one seed's `sample_shots`: {`box_{K}shot_
+  """Formats one seed's draws as the text of FsDet's split files.
+
+  FsDet's split files of one seed's `sample_shots`: {`box_{K}shot_
   {class}_train.txt`: its text}, a line per image taken (repeats too),
   `datasets/` and the image's path under the VOC root, as FsDet writes
   them (`datasets/VOC2007/JPEGImages/000005.jpg`)."""
@@ -133,7 +140,9 @@ def fsdet_lists(content: dict, chosen: Dict[int, Dict[int, List[int]]]
 
 
 def subset(content: dict, objects: Dict[int, List[dict]]) -> dict:
-  """The annotation file restricted to `objects` (image id -> its objects),
+  """Restricts an annotation file to some of its objects.
+
+  The annotation file restricted to `objects` (image id -> its objects),
   images in the original order."""
   images = [image for image in content['images'] if image['id'] in objects]
   return {'images': images,
@@ -143,7 +152,9 @@ def subset(content: dict, objects: Dict[int, List[dict]]) -> dict:
 
 def read_fsdet_lists(folder: str, content: dict, seed: int,
                      shots: Sequence[int]) -> Dict[int, Dict[int, List[int]]]:
-  """FsDet's split files of `seed` (0: Kang et al.'s, in `folder` itself,
+  """Reads FsDet's split files of one seed.
+
+  FsDet's split files of `seed` (0: Kang et al.'s, in `folder` itself,
   FsDet's `datasets/vocsplit`; N: `folder`/seedN), as its loader reads
   them: K -> category id -> the image ids listed (repeats kept). A line's
   file id (its name before `.jpg`) is VOC2012's when it holds `_`, else
@@ -177,7 +188,9 @@ def read_fsdet_lists(folder: str, content: dict, seed: int,
 def loader_set(content: dict, per_class: Dict[int, List[int]], k: int,
                rng: np.random.RandomState,
                by_class: Optional[dict] = None) -> dict:
-  """A K-shot set as FsDet's loader (`load_filtered_voc_instances`) makes
+  """Makes a K-shot set as FsDet's loader does.
+
+  A K-shot set as FsDet's loader (`load_filtered_voc_instances`) makes
   it of one list per class: each object of the class in each image listed
   (a repeat listed again) is a record of its own, that one box on its
   image; a class with more than K records keeps K, drawn without
@@ -227,9 +240,11 @@ def write_splits(annotation_file: str, output_dir: str,
                  novel: Optional[Sequence[str]] = None,
                  overwrite: bool = False,
                  fsdet_splits: Optional[str] = None) -> dict:
-  """Writes the base sets and the seeds' K-shot sets (module docstring),
-  all or nothing; returns the summary. `fsdet_splits`: FsDet's split
-  files (`datasets/vocsplit`) to read instead of drawing."""
+  """Writes the base sets and the seeds' K-shot sets.
+
+  See the module docstring. All or nothing; returns the summary.
+  `fsdet_splits`: FsDet's split files (`datasets/vocsplit`) to read instead
+  of drawing."""
   base_path = lambda split: os.path.join(output_dir, f'base_split{split}.json')
   shot_path = lambda seed, k: os.path.join(output_dir, f'seed{seed}',
                                            f'{k}shot.json')

@@ -1,7 +1,8 @@
-"""Helpers shared by the data_tools commands: the output folder check, the
-removal of the folders a failed command made, and a progress counter.
-Outputs are written all or nothing through
-`official_projects_backbone_reuse.common.files`. Not a command.
+"""Helpers shared by the data_tools commands. Not a command.
+
+The output folder check, the removal of the folders a failed command
+made, and a progress counter. Outputs are written all or nothing through
+`official_projects_backbone_reuse.common.files`.
 """
 
 import contextlib
@@ -14,7 +15,9 @@ from official_projects_backbone_reuse.data_tools.cli import DataError
 
 
 def path_inside(root: str, name, where: str) -> str:
-  """`root`/`name` for a file name read from an annotation file; DataError
+  """Returns `root`/`name`, refusing a name that leaves `root`.
+
+  `root`/`name` for a file name read from an annotation file; DataError
   (naming `where`) unless `name` is a relative path that stays inside
   `root` (no absolute path, no `..` above it), so a dataset cannot make a
   converter read and embed a file from elsewhere. Symbolic links inside
@@ -41,7 +44,9 @@ def missing_folders(directory: str) -> List[str]:
 
 @contextlib.contextmanager
 def removed_on_error(folders: Sequence[str]) -> Iterator[None]:
-  """On an error (or Ctrl-C, SIGTERM) in the block, removes `folders`
+  """Removes the empty output folders of a failed block.
+
+  On an error (or Ctrl-C, SIGTERM) in the block, removes `folders`
   (deepest first, from `missing_folders`) that are empty, so that a failed
   command leaves no empty output folder behind."""
   try:
@@ -54,7 +59,9 @@ def removed_on_error(folders: Sequence[str]) -> Iterator[None]:
 
 
 def check_output_dir(output_dir: str, overwrite: bool) -> None:
-  """Refuses an `output_dir` (--output_dir) that is a file, lies below one
+  """Checks the output folder of a command (--output_dir).
+
+  Refuses an `output_dir` (--output_dir) that is a file, lies below one
   or in a folder without write permission (`files.check_output_path`), or
   is a non-empty folder when `overwrite` is False (DataError)."""
   files.check_output_path(output_dir, '--output_dir', folder=True)

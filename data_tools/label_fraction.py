@@ -1,4 +1,6 @@
-"""Low-label training sets: a percentage of a detection set's images with
+"""Makes low-label training sets from a detection set.
+
+Low-label training sets: a percentage of a detection set's images with
 their labels, as the semi-supervised detection splits (COCO 1 / 5 / 10 %)
 that AlignDet's low-label results use.
 

@@ -1,5 +1,7 @@
-"""Makes the procedural world: a classification set and a long-tailed
-detection set with exact polygon masks, in COCO and LVIS v1 formats.
+"""Makes the procedural world: a classification and a detection set.
+
+The detection set is long-tailed, with exact polygon masks, in COCO and
+LVIS v1 formats.
 
 Layout of `output_dir` (built under a hidden temporary sibling and renamed
 when complete, so a failed run leaves nothing):
@@ -196,7 +198,8 @@ def make_large_upstream_set(output_dir: str, seed: int = 0,
                             val_per_class: int = 10,
                             overwrite: bool = False,
                             progress_stream=None) -> dict:
-  """Writes the large upstream classification set (the world's "JFT"):
+  """Writes the large upstream classification set (the world's "JFT").
+
   `classification/{train,val}/<class>/<n>.jpg` of the 240 classes of
   `procedural.LARGE_CLASSES`, and `dataset.json`; returns its summary.
   At the defaults, 19,200 train images: 38x the detection set's 500."""

@@ -1,7 +1,8 @@
-"""The per-image work of a conversion in worker processes, as Model Garden's
-`create_coco_tf_record` does it (`multiprocessing.Pool`), with results in
-input order so that the shards are the same bit for bit whatever the number
-of processes. Not a command.
+"""Runs the per-image work of a conversion in worker processes.
+
+As Model Garden's `create_coco_tf_record` does it (`multiprocessing.Pool`),
+with results in input order so that the shards are the same bit for bit
+whatever the number of processes. Not a command.
 
 The workers are forked from a fork server (a fresh process that has only
 imported the worker's module), never from the caller: a caller that has run
@@ -39,7 +40,9 @@ def _worker_signals() -> None:
 
 def imap(func: Callable[[Item], Result], items: Iterable[Item],
          num_processes: int) -> Iterator[Result]:
-  """`func(item)` for each item, in order; in `num_processes` worker
+  """Applies `func` to each item, in order, in worker processes.
+
+  `func(item)` for each item, in order; in `num_processes` worker
   processes (1: in this process). An exception of `func` (a
   DataError naming the file) is raised here, at its item; closing the
   iterator early stops the workers."""

@@ -137,7 +137,9 @@ def sample_placement(rng: np.random.Generator, size: float) -> Placement:
 
 
 def box_offsets(placement: Placement, shape: str) -> np.ndarray:
-  """[min_x, min_y, max_x, max_y] of the object's polygon relative to its
+  """Returns the box of the object's polygon around its centre.
+
+  [min_x, min_y, max_x, max_y] of the object's polygon relative to its
   centre (the rotated polygon's box is not centred on it)."""
   points = placement.polygon(shape) - placement.center
   return np.concatenate([points.min(axis=0), points.max(axis=0)])
@@ -271,7 +273,9 @@ def classification_image(rng: np.random.Generator, object_class: ObjectClass,
 def _free_spot(rng: np.random.Generator, boxes: List[Tuple[float, ...]],
                w: float, h: float, height: int, width: int, margin: float,
                attempts: int) -> Optional[Tuple[float, float]]:
-  """A random top-left corner where a w x h box keeps `margin` from `boxes`
+  """Finds a free spot for a w x h box among `boxes`.
+
+  A random top-left corner where a w x h box keeps `margin` from `boxes`
   and the border (the box is then added to `boxes`), or None."""
   if w + 2 * margin > width or h + 2 * margin > height:
     return None

@@ -86,7 +86,9 @@ class Settings:
 
 def _histograms(values: np.ndarray, labels: np.ndarray, count: int,
                 bins: int, low: float, high: float) -> np.ndarray:
-  """Per-region histograms of `values` ([H, W, C]) over [low, high], bins
+  """Computes per-region histograms of `values`.
+
+  Per-region histograms of `values` ([H, W, C]) over [low, high], bins
   per channel, L1-normalised over all channels: [count, C * bins]."""
   channels = values.shape[-1]
   index = np.clip(((values - low) / (high - low) * bins).astype(np.int64),
@@ -109,7 +111,9 @@ def _adjacent_pairs(labels: np.ndarray) -> np.ndarray:
 
 def selective_search(image: np.ndarray, settings: Settings = Settings()
                      ) -> np.ndarray:
-  """Every region of the hierarchy of an RGB uint8 image, as boxes
+  """Runs selective search on an image; returns every region's box.
+
+  Every region of the hierarchy of an RGB uint8 image, as boxes
   [N, 4] (ymin, xmin, ymax, xmax) in pixels, edges exclusive: the segments,
   then each merge in order."""
   height, width = image.shape[:2]
@@ -170,7 +174,9 @@ def selective_search(image: np.ndarray, settings: Settings = Settings()
 
 def filter_boxes(boxes: np.ndarray, height: int, width: int,
                  settings: Settings = Settings()) -> np.ndarray:
-  """The boxes that pass the size and aspect filter, duplicates dropped,
+  """Filters proposal boxes by size and aspect, dropping duplicates.
+
+  The boxes that pass the size and aspect filter, duplicates dropped,
   the first `settings.max_proposals` (0: all), in their order."""
   h = boxes[:, 2] - boxes[:, 0]
   w = boxes[:, 3] - boxes[:, 1]
@@ -190,7 +196,9 @@ def _float_feature(values) -> tf.train.Feature:
 
 def proposal_example(record: bytes, where: str,
                      settings: Settings) -> Tuple[Optional[bytes], int]:
-  """The example of `record` with its proposals as boxes (None when it has
+  """Adds its proposals as boxes to one detection example.
+
+  The example of `record` with its proposals as boxes (None when it has
   none) and their number; a DataError naming `where` when it is no
   detection image."""
   try:
@@ -240,8 +248,9 @@ def _run_job(job: _Job) -> Tuple[Optional[bytes], int]:
 def write_proposals(input_pattern: str, output_prefix: str, num_shards: int,
                     num_processes: int, settings: Settings = Settings(),
                     overwrite: bool = False) -> dict:
-  """Writes the proposal examples of every image of `input_pattern` (all
-  or nothing); returns the summary."""
+  """Writes the proposal examples of every image of `input_pattern`.
+
+  All or nothing; returns the summary."""
   check_settings(settings)  # before any work, as the counts below
   parallel.check_processes(num_processes)
   shards.check_num_shards(num_shards)  # and, once counted, the records

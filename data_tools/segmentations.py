@@ -1,4 +1,6 @@
-"""The instance masks of COCO-format annotations: their checks and their
+"""Checks and converts the instance masks of COCO-format annotations.
+
+The instance masks of COCO-format annotations: their checks and their
 form for Model Garden's example maker; used by `convert_detection`. A
 segmentation is polygons [[x1, y1, x2, y2, x3, y3, ...], ...] of finite
 coordinates within one image size of the image (rasterising a far-off or
@@ -53,7 +55,9 @@ def _check_rle(where: str, rle: dict, height: int, width: int) -> None:
 
 def check_segmentation(path: str, annotation: dict, height: int,
                        width: int) -> None:
-  """DataError naming the annotation unless its segmentation is polygons
+  """Checks the segmentation of one annotation.
+
+  DataError naming the annotation unless its segmentation is polygons
   of finite vertices near the image or a valid RLE of its size."""
   where = f'{path}: annotation id {annotation["id"]}'
   segmentation = annotation.get('segmentation')
@@ -83,7 +87,9 @@ def check_segmentation(path: str, annotation: dict, height: int,
 
 
 def _uncompressed_rle(rle: dict) -> dict:
-  """RLE with counts as a list of run lengths (all pycocotools' frPyObjects,
+  """Returns the RLE with its counts uncompressed.
+
+  RLE with counts as a list of run lengths (all pycocotools' frPyObjects,
   and so Model Garden's mask encoder, accepts)."""
   if isinstance(rle['counts'], list):
     return rle
@@ -91,7 +97,9 @@ def _uncompressed_rle(rle: dict) -> dict:
 
 
 def for_model_garden(annotation: dict) -> dict:
-  """The annotation as `create_tf_example` can encode it: RLE uncompressed,
+  """Puts an annotation's mask in the form Model Garden encodes.
+
+  The annotation as `create_tf_example` can encode it: RLE uncompressed,
   and a non-crowd RLE wrapped in a list (as its polygons would be)."""
   segmentation = annotation.get('segmentation')
   if not isinstance(segmentation, dict):

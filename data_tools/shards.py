@@ -29,13 +29,17 @@ from official_projects_backbone_reuse.data_tools.io_utils import Progress
 
 
 def max_shards() -> int:
-  """Every shard is open while writing: the process's open-file limit
+  """Returns the most shards a conversion may write at once.
+
+  Every shard is open while writing: the process's open-file limit
   (`ulimit -n`), less room for everything else it has open."""
   return max(1, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 64)
 
 
 def check_num_shards(num_shards: int, total: Optional[int] = None) -> None:
-  """A DataError unless 1 <= num_shards <= max_shards() and, given the
+  """Checks --num_shards.
+
+  A DataError unless 1 <= num_shards <= max_shards() and, given the
   number of records, at most that (a shard with none would be written)."""
   if not 1 <= num_shards <= max_shards():
     raise DataError(f'--num_shards={num_shards}: expected 1 to '
@@ -88,7 +92,9 @@ def check_outputs(output_prefix: str, num_shards: int,
                   inputs: Iterable[Tuple[str, str]] = (),
                   extra_files: Iterable[str] = (),
                   overwrite: bool = False) -> None:
-  """What a conversion to `output_prefix` will write, checked before its
+  """Checks what a conversion to `output_prefix` will write.
+
+  What a conversion to `output_prefix` will write, checked before its
   work (`files.check_outputs`): the shards and `extra_files`, against the
   conversion's `inputs` ((flag, path) pairs); shards of an earlier
   conversion to the prefix under other names need `overwrite` too, since

@@ -25,7 +25,9 @@ def _element(parent, tag: str, text=None):
 
 def annotation_xml(file_name: str, width: int, height: int,
                    objects: Sequence[dict]) -> bytes:
-  """VOC XML of an image; `objects`: name, box (xmin, ymin, xmax, ymax),
+  """Returns the VOC XML annotation of one image.
+
+  VOC XML of an image; `objects`: name, box (xmin, ymin, xmax, ymax),
   difficult."""
   root = ElementTree.Element('annotation')
   _element(root, 'filename', file_name)
@@ -45,7 +47,9 @@ def annotation_xml(file_name: str, width: int, height: int,
 
 def write_voc_layout(annotation_file: str, image_dir: str, voc_dir: str,
                      split: str, difficult_below: float = 20.0) -> int:
-  """Writes the COCO split into `voc_dir` (a `VOC<year>` folder) as
+  """Writes a COCO split in VOC layout.
+
+  Writes the COCO split into `voc_dir` (a `VOC<year>` folder) as
   `split`; returns the number of images. Appends to the folder: several
   splits can share it."""
   with open(annotation_file) as f:

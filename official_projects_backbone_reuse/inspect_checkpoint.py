@@ -1,6 +1,7 @@
-"""backbone-reuse-inspect-checkpoint: what a classification checkpoint
-holds, and whether a detector's backbone would restore from it, before any
-training starts.
+"""Inspects a classification checkpoint before any training starts.
+
+backbone-reuse-inspect-checkpoint: what a classification checkpoint
+holds, and whether a detector's backbone would restore from it.
 
   backbone-reuse-inspect-checkpoint PATH \
       [--experiment=E --config_file=F ... --params_override=...]
@@ -67,7 +68,9 @@ _PRE_TRAINING_KEYS = ('backbone', 'norm_activation', 'num_classes',
 
 
 def _classifier(shapes: Dict[str, List[int]]) -> Optional[dict]:
-  """The rank-2 kernel with the most outputs (classifiers end in one;
+  """Finds the classifier kernel among the shapes.
+
+  The rank-2 kernel with the most outputs (classifiers end in one;
   convolutions, squeeze-excitation included, are rank 4)."""
   kernels = [(name, shape) for name, shape in shapes.items()
              if len(shape) == 2 and not _is_slot(name)
@@ -99,7 +102,9 @@ def _checkpoint_shapes(prefix: str) -> Tuple[str, Dict[str, List[int]]]:
 
 
 def _keras_shapes(path: str) -> Tuple[str, Dict[str, List[int]]]:
-  """Weight shapes by name of a Keras weights file (`.h5`, or the h5 inside
+  """Reads the weight shapes of a Keras weights file.
+
+  Weight shapes by name of a Keras weights file (`.h5`, or the h5 inside
   a `.keras` zip)."""
   fmt = 'keras_zip' if zipfile.is_zipfile(path) else 'keras_h5'
   shapes = {}
@@ -161,7 +166,9 @@ def _is_keras_file(path: str) -> bool:
 
 def check_restore(path: str, experiment: str, config_files: Sequence[str],
                   params_override: str) -> List[str]:
-  """The restore report of the detector's backbone from `path`, as the
+  """Checks that the detector's backbone restores from `path`.
+
+  The restore report of the detector's backbone from `path`, as the
   training restore gives it (upstream config checked first). A Keras
   weights file is a `keras_application` backbone's `weights`, loaded and
   checked layer by layer as the backbone is built."""

@@ -311,8 +311,9 @@ _DISTRIBUTIONS = {'official': 'tf-models-official', 'tf_keras': 'tf-keras',
 
 
 def _resolve(path: str):
-  """The module, class or function at a dotted path (ImportError or
-  AttributeError where it is gone)."""
+  """Resolves a dotted path to a module, class or function.
+
+  ImportError or AttributeError where it is gone."""
   parts = path.split('.')
   obj = importlib.import_module(parts[0])
   for i in range(1, len(parts)):

@@ -1,8 +1,10 @@
-"""Registers this project with Model Garden's factories, as
-`official.vision.registry_imports` does for its own: the experiments, the
-tasks and the model pieces (bottleneck NAS-FPN decoder, Keras-application
-backbone). Import it where a config is parsed or a model built; commands
-that only launch other commands (the jobs) do not need it.
+"""Registers this project with Model Garden's factories.
+
+As `official.vision.registry_imports` does for its own: the experiments,
+the tasks and the model pieces (bottleneck NAS-FPN decoder,
+Keras-application backbone). Import it where a config is parsed or a
+model built; commands that only launch other commands (the jobs) do not
+need it.
 """
 # pylint: disable=unused-import
 from official.vision import registry_imports

@@ -135,7 +135,9 @@ def load_val_annotations(path: str) -> Dict[str, Any]:
 
 
 def count_train_annotations(train: Any, source: str) -> Dict[int, int]:
-  """Training annotations per category id: counted from 'annotations', or
+  """Counts the training annotations of each category.
+
+  Training annotations per category id: counted from 'annotations', or
   the categories' LVIS 'instance_count' in a file without annotations."""
   if not isinstance(train, dict):
     raise AnalysisError(f'{source}: expected a JSON object, found '
@@ -205,7 +207,9 @@ def has_segmentations(detections: Sequence[Mapping[str, Any]]) -> bool:
 
 def choose_iou_types(text: str, predictions: Mapping[str, list],
                      paths: Mapping[str, str]) -> List[str]:
-  """--iou_types as a list; default bbox, plus segm when every predictions
+  """Parses --iou_types.
+
+  --iou_types as a list; default bbox, plus segm when every predictions
   file has segmentations."""
   if not text:
     with_masks = (any(predictions.values()) and
@@ -248,7 +252,9 @@ def evaluate_runs(gt: Dict[str, Any], predictions: Mapping[str, list],
 
 def gaussian_smooth(counts: Sequence[float], values: Sequence[float],
                     grid: Sequence[float], sigma: float) -> np.ndarray:
-  """At each x of `grid`, the mean of `values` weighted by
+  """Smooths `values` over `counts` with a Gaussian kernel.
+
+  At each x of `grid`, the mean of `values` weighted by
   exp(-(x - count)^2 / (2 sigma^2)); NaN everywhere when there are no values.
   """
   counts = np.asarray(counts, np.float64)
@@ -264,7 +270,9 @@ def gaussian_smooth(counts: Sequence[float], values: Sequence[float],
 
 def curve_grid(counts: Sequence[float], sigma: float,
                num_log_points: int = 200) -> np.ndarray:
-  """Sorted x values from min(counts) to max(counts): log-spaced points
+  """Returns the x values where the curves are computed.
+
+  Sorted x values from min(counts) to max(counts): log-spaced points
   (from 1 up) plus linear ones every sigma / 4 (at most 2000)."""
   counts = np.asarray(counts, np.float64)
   if not counts.size:
@@ -281,7 +289,9 @@ def curve_grid(counts: Sequence[float], sigma: float,
 
 def relative_ap(evaluations: Mapping[str, Dict[str, Any]], reference: str,
                 train_counts: Mapping[int, int], sigma: float):
-  """Per non-reference run, the per-class (count, AP - AP_ref) points over
+  """Computes each run's per-class AP relative to the reference run.
+
+  Per non-reference run, the per-class (count, AP - AP_ref) points over
   classes with AP defined in both runs, and the smoothed curves.
 
   Returns:
@@ -411,7 +421,9 @@ def _main(args) -> int:
 
 
 def run(argv: Sequence[str]) -> int:
-  """The command on `argv`, its errors raised (AnalysisError): for callers
+  """Runs the command on `argv`, raising its errors.
+
+  The command on `argv`, its errors raised (AnalysisError): for callers
   with their own handler, such as the study runner."""
   return _main(_parser().parse_args(argv))
 

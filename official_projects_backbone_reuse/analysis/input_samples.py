@@ -57,7 +57,9 @@ def _image(normalized: np.ndarray) -> np.ndarray:
 
 def _pasted_masks(crops: np.ndarray, boxes: np.ndarray, height: int,
                   width: int, outer_boxes_scale: float) -> np.ndarray:
-  """[N, H, W] uint8 masks: each crop (the parser's, of the box scaled by
+  """Pastes the parser's mask crops into full-image masks.
+
+  [N, H, W] uint8 masks: each crop (the parser's, of the box scaled by
   `outer_boxes_scale`) resized into its box of the image, > 0.5."""
   outer = box_ops.compute_outer_boxes(
       tf.constant(boxes, tf.float32), [height, width],
@@ -80,7 +82,9 @@ def _pasted_masks(crops: np.ndarray, boxes: np.ndarray, height: int,
 def _rcnn_targets(labels: Dict[str, np.ndarray], row: int,
                   image_shape: Sequence[int],
                   outer_boxes_scale: float) -> Sample:
-  """Boxes, classes and masks of a Faster / Mask R-CNN sample (padding
+  """Decodes the boxes, classes and masks of an R-CNN sample.
+
+  Boxes, classes and masks of a Faster / Mask R-CNN sample (padding
   rows have class -1)."""
   valid = labels['gt_classes'][row] > 0
   sample = {'boxes': labels['gt_boxes'][row][valid],
@@ -93,7 +97,9 @@ def _rcnn_targets(labels: Dict[str, np.ndarray], row: int,
 
 
 def _retinanet_targets(labels: Dict[str, np.ndarray], row: int) -> Sample:
-  """The distinct ground-truth boxes and classes decoded from a RetinaNet
+  """Decodes the ground truth of a RetinaNet sample.
+
+  The distinct ground-truth boxes and classes decoded from a RetinaNet
   sample's positive anchors."""
   boxes, classes = [], []
   for level, targets in labels['cls_targets'].items():

@@ -1,7 +1,9 @@
-"""The paper's numbers, shipped with the package
-(`experiments/paper_numbers.yaml`): every table the recipes reproduce, as
-entries TABLE/ROW (`table1/r101_fpn`) that a study row (`paper:`) and a
-recipe (`paper_rows:`) name, so each number is written once.
+"""The paper's numbers, shipped with the package.
+
+They are in `experiments/paper_numbers.yaml`: every table the recipes
+reproduce, as entries TABLE/ROW (`table1/r101_fpn`) that a study row
+(`paper:`) and a recipe (`paper_rows:`) name, so each number is written
+once.
 
 Light on purpose (YAML, no TensorFlow): the study runner reads it to print
 its commands.
@@ -124,7 +126,9 @@ def entries(file: Optional[str] = None) -> Dict[str, Entry]:
 
 
 def entry(key: str) -> Entry:
-  """The entry `key`; an unknown one is a ConfigError that names the rows
+  """Returns the paper's entry `key`.
+
+  The entry `key`; an unknown one is a ConfigError that names the rows
   of its table, or the tables."""
   known = entries()
   if key in known:
@@ -149,7 +153,9 @@ def recipe_entries(recipe: recipes_lib.Recipe) -> List[Entry]:
 def study_numbers(keys: Sequence[str], columns: Sequence[str]
                   ) -> Tuple[Dict[str, Tuple[float, float]],
                              Tuple[float, ...]]:
-  """A study row's numbers from the entries `keys`: ({column: (mAP, AP50)}
+  """Returns a study row's numbers from the paper's entries.
+
+  A study row's numbers from the entries `keys`: ({column: (mAP, AP50)}
   for the study's columns, Table 3's PARAMETERS or ()). An entry must give
   a column of the study, and two entries the same numbers for a column."""
   found, parameters = {}, ()

@@ -65,7 +65,9 @@ def check_input_size(params: cfg.ExperimentConfig,
 
 def build_for_counting(params: cfg.ExperimentConfig,
                        input_size: Optional[int] = None):
-  """The experiment's detector, built by its task as training builds it,
+  """Builds the experiment's detector to count its parameters.
+
+  The experiment's detector, built by its task as training builds it,
   with parameter-free changes only (input size, NMS implementation)."""
   model = {'detection_generator': {'nms_version': 'batched'}}
   if input_size:
@@ -104,7 +106,9 @@ def paper_rows(specs: Sequence[str]) -> Dict[str, List[paper.Entry]]:
 
 
 def paper_markdown(papers: Dict[str, List[paper.Entry]]) -> str:
-  """A list of each experiment's rows of the paper's tables, with their
+  """Formats the paper's rows of each experiment as markdown.
+
+  A list of each experiment's rows of the paper's tables, with their
   notes; '' when none has any."""
   lines = []
   for spec, entries in papers.items():
@@ -117,7 +121,9 @@ def paper_markdown(papers: Dict[str, List[paper.Entry]]) -> str:
 
 
 def _paper_parameters(entries: List[paper.Entry]) -> List:
-  """The paper's parameters (millions) and trained share, from its Table 3
+  """Returns the paper's parameter counts of an experiment.
+
+  The paper's parameters (millions) and trained share, from its Table 3
   entry, or blanks."""
   for entry in entries:
     if entry.metrics == paper.PARAMETERS:
@@ -126,7 +132,9 @@ def _paper_parameters(entries: List[paper.Entry]) -> List:
 
 
 def format_markdown(rows, papers=None) -> str:
-  """rows: (name, counts from `parameters.count_parameters`) pairs;
+  """Formats the parameter counts as a markdown table.
+
+  rows: (name, counts from `parameters.count_parameters`) pairs;
   papers: `paper_rows` of their names."""
   columns = component_columns(rows)
   header = ['experiment', 'total', 'trained', 'trained %'] + columns
@@ -177,7 +185,9 @@ def recipes_table(recipes: Dict[str, recipes_lib.Recipe]) -> str:
 
 def experiments_parser(prog: str, description: str,
                        input_size_help: str) -> argparse.ArgumentParser:
-  """The arguments of a command over experiments (this report, the
+  """Returns the parser of a command over experiments.
+
+  The arguments of a command over experiments (this report, the
   resources report): NAME[:FILE[+FILE]]..., --params_override,
   --input_size, --format, --output."""
   parser = argparse.ArgumentParser(
@@ -199,7 +209,9 @@ def experiments_parser(prog: str, description: str,
 
 
 def check_outputs(args, flags: Sequence[str] = ('output',)) -> None:
-  """The output files of `flags` that are set (`files.check_outputs`),
+  """Checks the output files of the command.
+
+  The output files of `flags` that are set (`files.check_outputs`),
   against the YAML files the experiments name."""
   specs = (args.experiments if hasattr(args, 'experiments')
            else [args.experiment])  # show-inputs: one

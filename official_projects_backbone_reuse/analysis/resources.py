@@ -91,8 +91,9 @@ def measure_in_process(spec: str, variant: str, batch_size: int, steps: int,
                        warmup: int, params_override: str = '',
                        input_size: Optional[int] = None,
                        flops: bool = False) -> Optional[Dict]:
-  """Runs `step_cost` in a process of its own: its JSON result, or None
-  when the batch does not fit in memory.
+  """Runs `step_cost` in a process of its own.
+
+  Returns its JSON result, or None when the batch does not fit in memory.
 
   The process is forked from a fork server that has imported `step_cost`
   (TensorFlow, Model Garden: about 20 s of CPU on a 2-core machine) once,
@@ -136,7 +137,9 @@ def measure_in_process(spec: str, variant: str, batch_size: int, steps: int,
 
 
 def largest_batch(fits: Callable[[int], bool], max_batch: int) -> str:
-  """The largest batch in 1..max_batch for which `fits`, assumed monotone:
+  """Finds the largest batch that fits.
+
+  The largest batch in 1..max_batch for which `fits`, assumed monotone:
   doubling, then bisection. '0' if none fits, '>=max_batch' if all do."""
   if not fits(1):
     return '0'
@@ -193,7 +196,9 @@ def _ratio(value: Optional[float]) -> str:
 
 
 def format_markdown(rows) -> str:
-  """One row per experiment and variant: FLOPs (forward + backward GFLOPs
+  """Formats the resources as a markdown table.
+
+  One row per experiment and variant: FLOPs (forward + backward GFLOPs
   per component), and with measured steps their time and memory."""
   columns = _columns(rows)
   timed = any(row.get('cost') for row in rows)
@@ -262,7 +267,9 @@ def _short(spec: str) -> str:
 
 
 def plot_png(rows) -> bytes:
-  """The paper's Figure 1 (right): per experiment and variant, FLOPs,
+  """Plots the paper's Figure 1 (right) as a PNG.
+
+  The paper's Figure 1 (right): per experiment and variant, FLOPs,
   training memory and step time relative to fine-tuning."""
   bars = [(f'{_short(row["experiment"])}\n{row["variant"]}', ratios(rows, row))
           for row in rows if row['variant'] != 'finetune']
@@ -388,7 +395,9 @@ def _check(args) -> None:
 
 
 def _check_batch_fits(spec: str, params, batch_size: int) -> None:
-  """A batch whose input images alone (float32) exceed this machine's
+  """Refuses a batch too large for this machine's memory.
+
+  A batch whose input images alone (float32) exceed this machine's
   memory is refused before anything is built: TensorFlow would try for
   minutes before failing."""
   height, width = params.task.model.input_size[:2]

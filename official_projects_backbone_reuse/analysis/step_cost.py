@@ -1,7 +1,8 @@
-"""Step time and peak memory of a detector's training step, measured in a
-process of its own (`backbone-reuse-resources` forks one per variant and
-repeat from a fork server that has imported this module, interleaved, so
-that the variants share the machine's noise).
+"""Measures the step time and peak memory of a detector's training step.
+
+Both are measured in a process of its own (`backbone-reuse-resources` forks
+one per variant and repeat from a fork server that has imported this
+module, interleaved, so that the variants share the machine's noise).
 
 The step is the task's own `train_step` (forward, losses, gradients, the
 optimizer update) on one synthetic batch made by the task's input pipeline
@@ -86,7 +87,9 @@ def peak_memory() -> int:
 
 def measure(params: cfg.ExperimentConfig, batch_size: int, steps: int,
             warmup: int, count_flops: bool = False) -> Dict:
-  """Times `steps` training steps after `warmup` ones; memory; optionally
+  """Measures the time and memory of training steps.
+
+  Times `steps` training steps after `warmup` ones; memory; optionally
   the FLOPs and parameters (one trace serves both)."""
   if params.runtime.mixed_precision_dtype:  # as Model Garden's train.py
     performance.set_mixed_precision_policy(params.runtime.mixed_precision_dtype)
@@ -163,7 +166,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def main_in_child(argv: Sequence[str], stdout_path: str,
                   stderr_path: str) -> None:
-  """`main` in a process that `resources` forked: its output to files
+  """Runs `main` in a process that `resources` forked.
+
+  `main` in a process that `resources` forked: its output to files
   (TensorFlow's C++ logs too), its exit status the process's."""
   signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it
   for fd, path in ((1, stdout_path), (2, stderr_path)):

@@ -1,5 +1,7 @@
-"""FLOPs of a detector's real training step, per component, forward and
-backward: what freezing saves in compute (the paper's Figure 1, right).
+"""Counts the FLOPs of a detector's training step, per component.
+
+The FLOPs of the real training step, forward and backward: what freezing
+saves in compute (the paper's Figure 1, right).
 
 The step is the task's own `train_step` (forward, losses, gradients of the
 trainable variables, optimizer update) on one batch that the task's own
@@ -94,8 +96,10 @@ def _example(size: int, with_masks: bool) -> tf.train.Example:
 
 
 def synthetic_batch(task, data_config, batch_size: int, image_size: int):
-  """One training batch of synthetic examples, made by the task's own
-  input pipeline (parser, augmentation, target assignment)."""
+  """Makes one training batch of synthetic examples.
+
+  The task's own input pipeline (parser, augmentation, target assignment)
+  makes it."""
   with_masks = getattr(task.task_config.model, 'include_mask', False)
   with tempfile.TemporaryDirectory() as directory:
     path = os.path.join(directory, 'synthetic.tfrecord')
@@ -160,7 +164,9 @@ def count(model: tf_keras.Model, step_fn, batch, pruned: bool = True
 def training_step_flops(params: cfg.ExperimentConfig, batch_size: int,
                         pruned: bool = True
                         ) -> Tuple[StepFlops, tf_keras.Model]:
-  """FLOPs of one training step of the experiment `params`, with a batch
+  """Counts the FLOPs of one training step of an experiment.
+
+  FLOPs of one training step of the experiment `params`, with a batch
   of `batch_size` images at `task.model.input_size`; and the model."""
   task = task_factory.get_task(params.task)
   model = task.build_model()

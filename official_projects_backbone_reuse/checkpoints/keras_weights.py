@@ -1,4 +1,6 @@
-"""Reading the weights of a `tf_keras.applications` classifier, and matching
+"""Reads the weights of a Keras application classifier.
+
+Reading the weights of a `tf_keras.applications` classifier, and matching
 them to the backbone's layers (`keras_application_backbone`).
 
 A `.h5` / `.keras` file, or 'imagenet' (the model Keras builds with
@@ -85,7 +87,9 @@ def _layer_weights(model: tf_keras.Model) -> Dict[str, List[np.ndarray]]:
 def read_weights(weights: str, model_name: str,
                  input_shape: Tuple[int, int, int]
                  ) -> Dict[str, List[np.ndarray]]:
-  """{layer name: its weights in Keras order} of `weights`: 'imagenet' or
+  """Reads the weights of a Keras application, by layer name.
+
+  {layer name: its weights in Keras order} of `weights`: 'imagenet' or
   a Keras file."""
   if weights != 'imagenet':
     return read_weights_file(weights, model_name)
@@ -135,7 +139,9 @@ def _without_counter(name: str) -> str:
 
 def _variance_for_plain_graph(layer, weights: List[np.ndarray], module
                               ) -> List[np.ndarray]:
-  """Weights of Keras's ImageNet EfficientNet B0-B7 for the weights=None
+  """Adapts Keras's ImageNet EfficientNet weights to the plain graph.
+
+  Weights of Keras's ImageNet EfficientNet B0-B7 for the weights=None
   graph (module doc); any other weights unchanged."""
   stddev = getattr(module, 'IMAGENET_STDDEV_RGB', None)
   if (stddev is None or not isinstance(layer, tf_keras.layers.Normalization)
@@ -151,7 +157,9 @@ def match_weights(model: tf_keras.Model,
                   stored: Mapping[str, List[np.ndarray]], source: str,
                   model_name: str
                   ) -> List[Tuple[tf_keras.layers.Layer, List[np.ndarray]]]:
-  """Pairs every layer of `model` that has weights with what it loads from
+  """Pairs the model's layers with their stored weights.
+
+  Pairs every layer of `model` that has weights with what it loads from
   `stored` (see module doc), or fails naming `source` and the layers."""
   module = application(model_name)[1]
   layers = [layer for layer in leaf_layers(model) if layer.weights]

@@ -1,4 +1,6 @@
-"""Loading and verifying weights from checkpoints: a classifier's backbone
+"""Loads weights from checkpoints and verifies them.
+
+Loading and verifying weights from checkpoints: a classifier's backbone
 into a detector, any parts of a detector from several checkpoints
 (`task.init_checkpoints`), and a trained detector for export.
 
@@ -38,7 +40,9 @@ STAGE_SEPARATOR = '/'  # detection_head/1: stage 1 of a cascade's heads.
 
 
 def part_paths(part: str) -> List[Tuple[str, ...]]:
-  """Where a detector part (a key of Model Garden's `checkpoint_items`,
+  """Lists where a detector part may sit in a checkpoint.
+
+  Where a detector part (a key of Model Garden's `checkpoint_items`,
   `detection_head/<i>` for one cascade stage) may sit in a checkpoint, most
   likely first: Model Garden's trainers save `checkpoint_items` at the top
   level; `tf.train.Checkpoint(model=...)` files hold it under `model`, by
@@ -71,7 +75,9 @@ class RestoreReport:
             f'{skipped}{note}.')
 
   def details(self, new_by_design: bool = True) -> str:
-    """The summary, then each variable skipped on purpose and (if
+    """Describes the restore in full.
+
+    The summary, then each variable skipped on purpose and (if
     `new_by_design`) each new by design, by name."""
     lines = [self.summary()]
     if new_by_design:
@@ -158,7 +164,9 @@ def _object_paths(root) -> Dict[int, Tuple[str, tf.Variable]]:
 
 
 def variables_by_path(root) -> Dict[str, tf.Variable]:
-  """Every variable under `root` by its object path (as a checkpoint of
+  """Maps each variable under `root` to its object path.
+
+  Every variable under `root` by its object path (as a checkpoint of
   `root` names it): two models built alike give the same paths."""
   return dict(_object_paths(root).values())
 
@@ -175,7 +183,8 @@ def unreadable(prefix: str, error: Exception,
 
 
 class CheckpointGraph:
-  """A checkpoint's object graph, to match model objects to its entries;
+  """A checkpoint's object graph, to match model objects to its entries.
+
   `graph` is None for a TF1 checkpoint (names only)."""
 
   def __init__(self, prefix: str):
@@ -205,7 +214,9 @@ class CheckpointGraph:
     return None
 
   def keys(self, part: 'Part') -> Tuple[Dict[int, str], Optional[str]]:
-    """The checkpoint keys of the part's variables, by id of the variable,
+    """Finds the checkpoint keys of a part's variables.
+
+    The checkpoint keys of the part's variables, by id of the variable,
     and for a TF1 checkpoint a line on how they were found."""
     if self.graph is not None:
       return self.match(part.module, self.node(part.paths, part.label)), None
@@ -265,7 +276,9 @@ _MODEL_HINT = ('Check that the config (--experiment, --config_file, '
 def _plan(module, ckpt: CheckpointGraph, keys: Dict[int, str], label: str,
           hint: str, new_by_design: Sequence[tf.Variable] = (),
           skipped: Sequence[tf.Variable] = ()):
-  """Pairs every variable of `module` with its checkpoint entry in `keys`
+  """Pairs the variables of `module` with their checkpoint entries.
+
+  Pairs every variable of `module` with its checkpoint entry in `keys`
   (by id of the variable), or fails naming each one missing or of another
   shape. Returns (pairs, new by design, skipped): the two lists of names."""
   new_ids = {id(v) for v in new_by_design}
@@ -296,7 +309,9 @@ def _plan(module, ckpt: CheckpointGraph, keys: Dict[int, str], label: str,
 
 
 def _assign(planned) -> List[RestoreReport]:
-  """Assigns what `_plan` paired: ((checkpoint, [(label, pairs, new,
+  """Assigns the values that `_plan` paired.
+
+  Assigns what `_plan` paired: ((checkpoint, [(label, pairs, new,
   skipped, note), ...]), ...)."""
   # Everything is read before anything is assigned: a damaged file leaves
   # the variables as they were.
@@ -321,11 +336,13 @@ _HINTS = {'backbone': _BACKBONE_HINT, 'model': _MODEL_HINT}
 
 def restore_parts(sources: Sequence[Tuple[str, str, Sequence[Part]]]
                   ) -> List[RestoreReport]:
-  """Restores parts of a model from one or more checkpoints ((checkpoint,
-  the config key that names it, parts), ...): each variable of each part
-  is restored, new by design or skipped on purpose, else an error names
-  it. Every checkpoint is read and every mismatch found before anything is
-  assigned; the errors of all parts come together."""
+  """Restores parts of a model from one or more checkpoints.
+
+  The sources are ((checkpoint, the config key that names it, parts), ...):
+  each variable of each part is restored, new by design or skipped on
+  purpose, else an error names it. Every checkpoint is read and every
+  mismatch found before anything is assigned; the errors of all parts come
+  together."""
   planned, errors = [], []
   for checkpoint, key, parts in sources:
     ckpt = CheckpointGraph(resolve_checkpoint(checkpoint, key))
@@ -370,10 +387,12 @@ def restore_backbone(backbone: tf_keras.Model, checkpoint: str,
 
 def restore_model(model: tf_keras.Model, checkpoint: str,
                   key: str = 'checkpoint_path') -> RestoreReport:
-  """Restores every variable of a trained model from a checkpoint of Model
-  Garden's trainer (the model under `model`; optimizer state not read),
-  with the backbone restore's report: each variable missing or of another
-  shape is named, and nothing is assigned then."""
+  """Restores every variable of a trained model from a checkpoint.
+
+  The checkpoint is one of Model Garden's trainer (the model under `model`;
+  optimizer state not read). It gives the backbone restore's report: each
+  variable missing or of another shape is named, and nothing is assigned
+  then."""
   part = Part('model', model, [('model',)])
   return restore_parts([(checkpoint, key, [part])])[0]
 
@@ -381,7 +400,9 @@ def restore_model(model: tf_keras.Model, checkpoint: str,
 def backbone_differences(backbone: tf_keras.Model, checkpoint: str,
                          new_by_design: Sequence[tf.Variable] = ()
                          ) -> List[str]:
-  """Names of backbone variables whose value is not bit-identical to the
+  """Lists the backbone variables that differ from the checkpoint.
+
+  Names of backbone variables whose value is not bit-identical to the
   checkpoint's (empty when the frozen backbone is untouched)."""
   return part_differences(
       [Part('backbone', backbone, part_paths('backbone'), new_by_design)],
@@ -389,7 +410,9 @@ def backbone_differences(backbone: tf_keras.Model, checkpoint: str,
 
 
 def part_differences(parts: Sequence[Part], checkpoint: str) -> List[str]:
-  """Names of the parts' variables (new by design and skipped ones aside)
+  """Lists the parts' variables that differ from the checkpoint.
+
+  Names of the parts' variables (new by design and skipped ones aside)
   whose value is not bit-identical to the checkpoint's."""
   ckpt = CheckpointGraph(resolve_checkpoint(checkpoint))
   changed = []

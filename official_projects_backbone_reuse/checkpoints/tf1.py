@@ -68,7 +68,9 @@ _BN = '{bn}'  # the checkpoint's batch-norm name, filled in per checkpoint
 
 
 def _block_layers(block) -> List[Tuple[object, str]]:
-  """(layer, reference name) of an `InvertedBottleneckBlock`: the layer
+  """Names the layers of a block as the TF1 reference does.
+
+  (layer, reference name) of an `InvertedBottleneckBlock`: the layer
   names of the reference's MBConvBlock, numbered as Keras numbered them
   within the block's scope in creation order."""
   if block.get_config()['expand_ratio'] != 1:
@@ -85,7 +87,9 @@ def _block_layers(block) -> List[Tuple[object, str]]:
 
 
 def _efficientnet_layers(backbone) -> List[Tuple[object, str]]:
-  """(layer, reference name without the model scope) of every layer with
+  """Names EfficientNet's layers as the TF1 reference does.
+
+  (layer, reference name without the model scope) of every layer with
   weights of Model Garden's EfficientNet."""
   convs = [l for l in backbone.layers
            if isinstance(l, tf_keras.layers.Conv2D)]
@@ -108,7 +112,9 @@ def _weight_name(variable) -> str:
 
 def backbone_keys(backbone, names: Sequence[str]
                   ) -> Tuple[Dict[int, str], Optional[str]]:
-  """The checkpoint key of each backbone variable (by id) that a TF1
+  """Maps backbone variables to the keys of a TF1 checkpoint.
+
+  The checkpoint key of each backbone variable (by id) that a TF1
   checkpoint with `names` holds, preferring the moving-average shadows;
   and a line on what was found; ({}, None) when there is no mapping of
   these names onto this backbone (only EfficientNet's, so far)."""

@@ -1,4 +1,6 @@
-"""Whether a backbone is about to run as it was pre-trained: the
+"""Checks that a backbone runs as it was pre-trained.
+
+Whether a backbone is about to run as it was pre-trained: the
 checkpoint's own `params.yaml` (Model Garden's trainer writes one beside its
 checkpoints), or a TF1 EfficientNet's scope, against the detector's config.
 """
@@ -14,7 +16,9 @@ from official_projects_backbone_reuse.common.errors import CheckpointError
 
 
 def check_upstream_config(checkpoint: str, model_config, backbone_norm) -> None:
-  """Fails when the checkpoint's own params.yaml (written by Model Garden's
+  """Checks that the backbone runs as it was pre-trained.
+
+  Fails when the checkpoint's own params.yaml (written by Model Garden's
   trainer next to its checkpoints) shows that the backbone was pre-trained
   with another architecture, normalisation or activation than it is about to
   run with. Does nothing when there is no params.yaml."""
@@ -58,9 +62,10 @@ def check_upstream_config(checkpoint: str, model_config, backbone_norm) -> None:
 
 
 def _check_tf1_config(prefix: str, model_config, backbone_norm) -> None:
-  """`check_upstream_config` for a TF1 EfficientNet checkpoint, which has
-  no params.yaml: its scope says the variant, and the reference trained
-  every variant alike (`tf1.TRAINED_WITH`)."""
+  """Checks a TF1 EfficientNet checkpoint as `check_upstream_config` does.
+
+  It has no params.yaml: its scope says the variant, and the reference
+  trained every variant alike (`tf1.TRAINED_WITH`)."""
   ckpt = restore.CheckpointGraph(prefix)
   scopes = [f for f in tf1.families(ckpt.shapes)
             if f.startswith('efficientnet-')]

@@ -20,8 +20,9 @@ class UserError(Exception):
 
 
 class ConfigError(UserError, ValueError):
-  """The experiment config cannot be built; the message says which flag,
-  file or key."""
+  """The experiment config cannot be built.
+
+  The message says which flag, file or key."""
 
 
 class CheckpointError(UserError, ValueError):
@@ -75,7 +76,9 @@ def _stop(signum, _):
 
 @contextlib.contextmanager
 def uninterrupted() -> Iterator[None]:
-  """Within the block a stop request is remembered but not raised, and
+  """Holds back stop requests until the block ends.
+
+  Within the block a stop request is remembered but not raised, and
   raised when the block ends: for a checkpoint's save, which a stop landing
   between its files and its state file would lose (the next run would
   start over)."""
@@ -94,16 +97,20 @@ def stop_requested() -> Optional[Stopped]:
 
 
 def raise_if_stopped() -> None:
-  """Raises the stop asked for, if any, even when the Stopped its signal
-  raised was swallowed: called before an output is committed (renamed to
-  its final name) and after each train loop."""
+  """Raises the stop asked for, if any.
+
+  It raises even when the Stopped its signal raised was swallowed. It is
+  called before an output is committed (renamed to its final name) and
+  after each train loop."""
   if _requested is not None:
     raise Stopped(str(_requested), _requested.exit_code)
 
 
 @contextlib.contextmanager
 def stop_requests() -> Iterator[None]:
-  """Within the block Ctrl-C and SIGTERM (what `kill`, `timeout` and a
+  """Turns Ctrl-C and SIGTERM into Stopped within the block.
+
+  Within the block Ctrl-C and SIGTERM (what `kill`, `timeout` and a
   scheduler's preemption send) raise Stopped, so cleanup runs, and are
   remembered (`raise_if_stopped`). Nested blocks share the outer one's."""
   global _requested
@@ -144,7 +151,9 @@ def report(error: Union[UserError, Stopped]) -> int:
 
 
 def exits_on_error(main: Callable[..., int]) -> Callable[..., int]:
-  """Wraps a command's `main`: a UserError becomes one line on stderr and
+  """Wraps a command's `main` to end with one line, not a traceback.
+
+  Wraps a command's `main`: a UserError becomes one line on stderr and
   `main` returns its exit status, instead of a traceback; Ctrl-C and
   SIGTERM stop it (cleanup runs) with one line, exit 130 or 143, also when
   the Stopped they raised was swallowed or turned into another error on

@@ -40,7 +40,9 @@ def running(pid: int) -> bool:
 
 
 def remove_stale_temporaries(directory: str, name_prefix: str) -> None:
-  """Removes the temporaries beside outputs named `name_prefix`* that a
+  """Removes temporaries that killed processes left beside outputs.
+
+  Removes the temporaries beside outputs named `name_prefix`* that a
   process killed without cleanup (SIGKILL, power loss) left behind: those
   whose pid no longer runs. Local paths only."""
   for path in glob.glob(os.path.join(glob.escape(directory),
@@ -54,7 +56,9 @@ def remove_stale_temporaries(directory: str, name_prefix: str) -> None:
 
 
 def check_output_path(path: str, flag: str, folder: bool = False) -> None:
-  """Fails (a UserError naming `flag`) when an output cannot be written at
+  """Checks that an output can be written at `path`.
+
+  Fails (a UserError naming `flag`) when an output cannot be written at
   `path`: a folder where a file goes (or, `folder`, a file where a folder
   goes), a file where a folder above it should be, or no permission to
   write in the nearest existing folder above. Folders above that do not
@@ -78,8 +82,9 @@ def check_output_path(path: str, flag: str, folder: bool = False) -> None:
 
 
 class Output(NamedTuple):
-  """A path a command writes, named by the flag it comes from; `folder`:
-  a folder the command replaces whole (else a file)."""
+  """A path a command writes, named by the flag it comes from.
+
+  `folder`: a folder the command replaces whole (else a file)."""
   flag: str
   path: str
   folder: bool = False
@@ -132,7 +137,9 @@ def check_outputs(outputs: Iterable[Output],
 
 
 def write_all_atomically(outputs: Mapping[str, Union[bytes, str]]) -> None:
-  """Writes {path: data}: every file to a temporary name first, then all
+  """Writes several files, all or none.
+
+  Writes {path: data}: every file to a temporary name first, then all
   renamed; on an error none of them is written. Missing folders above are
   made."""
   # Here, not at the top: commands that only check paths (a study printing
@@ -164,7 +171,9 @@ def write_atomically(path: str, data: Union[bytes, str]) -> None:
 
 @contextlib.contextmanager
 def atomic_directory(directory: str) -> Iterator[str]:
-  """Yields a temporary sibling folder that replaces `directory` when the
+  """Replaces a folder whole, or not at all.
+
+  Yields a temporary sibling folder that replaces `directory` when the
   block ends without error; on an error it is deleted and `directory` is
   left as it was. Local paths only."""
   directory = os.path.abspath(directory)

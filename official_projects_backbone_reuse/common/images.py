@@ -54,7 +54,9 @@ _REFUSED_MODES = {'I': '32-bit integer pixels (mode I)',
 
 @contextlib.contextmanager
 def open_image(source: Union[str, BinaryIO]) -> Iterator[Image.Image]:
-  """`PIL.Image.open`, refusing an image over MAX_IMAGE_PIXELS with a
+  """Opens an image file, refusing one too large or no image.
+
+  `PIL.Image.open`, refusing an image over MAX_IMAGE_PIXELS with a
   ValueError that gives its size, before its pixels are decoded, and a file
   that is no image with one that says so."""
   try:
@@ -75,7 +77,9 @@ def open_image(source: Union[str, BinaryIO]) -> Iterator[Image.Image]:
 
 
 def _reason(error: Exception) -> str:
-  """Pillow's message of a file it cannot read, on one line; a truncated
+  """Says on one line why Pillow cannot read a file.
+
+  Pillow's message of a file it cannot read, on one line; a truncated
   file said plainly (Pillow words it differently in the header, 'Truncated
   File Read' and a libjpeg state, and in the pixels)."""
   text = ' '.join(str(error).split())
@@ -94,7 +98,9 @@ def orientation(image: Image.Image) -> int:
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-  """The loaded image as 8-bit RGB in its stored layout (module docstring:
+  """Converts a loaded image to 8-bit RGB.
+
+  The loaded image as 8-bit RGB in its stored layout (module docstring:
   16-bit samples >> 8, alpha dropped; modes I and F refused)."""
   if image.mode in _SIXTEEN_BIT_MODES:
     grey = (np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8)
@@ -107,8 +113,10 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 @dataclasses.dataclass(frozen=True)
 class StoredImage:
-  """What a converter stores of an image file: JPEG bytes (the file's own,
-  or the re-encoded RGB picture) and the stored layout's size."""
+  """What a converter stores of an image file.
+
+  JPEG bytes (the file's own, or the re-encoded RGB picture) and the
+  stored layout's size."""
   encoded: bytes
   width: int
   height: int
@@ -117,8 +125,9 @@ class StoredImage:
 
 
 def stored_jpeg(content: bytes) -> StoredImage:
-  """The JPEG to store for an image file's `content` (module docstring);
-  ValueError when it cannot be read."""
+  """Returns the JPEG to store for an image file's `content`.
+
+  See the module docstring. ValueError when it cannot be read."""
   try:
     with open_image(io.BytesIO(content)) as image:
       image.load()
@@ -133,7 +142,9 @@ def stored_jpeg(content: bytes) -> StoredImage:
 
 
 def read_rgb(path: str) -> Tuple[np.ndarray, int]:
-  """An image file's uint8 RGB [height, width, 3] pixels in the stored
+  """Reads an image file's RGB pixels and EXIF orientation.
+
+  An image file's uint8 RGB [height, width, 3] pixels in the stored
   layout and its EXIF orientation (ignored); ValueError when it cannot be
   read."""
   try:

@@ -16,7 +16,9 @@ _MAX_RECORD_BYTES = 1 << 30
 
 def read_records(path: str, count: bool = False,
                  strict: bool = False) -> Iterator[bytes]:
-  """The records of `path` in order (with `count`, an empty bytes per
+  """Reads the records of a TFRecord file in order.
+
+  The records of `path` in order (with `count`, an empty bytes per
   record, its data skipped). Where the file looks damaged they end early,
   or (`strict`) a ValueError names the file and the record."""
   index = 0

@@ -1,6 +1,7 @@
-"""What counts as a number in a user's JSON or YAML: JSON `true` is a bool
-in Python and so an int, and a string never is one; every check of a value
-read from a file asks here."""
+"""What counts as a number in a user's JSON or YAML.
+
+JSON `true` is a bool in Python and so an int, and a string never is
+one; every check of a value read from a file asks here."""
 import math
 
 

@@ -67,17 +67,21 @@ class KerasApplication(hyperparams.Config):
 
 @dataclasses.dataclass
 class EfficientNet(backbones.EfficientNet):
-  """Model Garden's EfficientNet, with the activation inside its
-  squeeze-excitation that Model Garden's builder takes but its config does
-  not carry. Model Garden's default is 'relu'; the tensorflow/tpu
-  EfficientNet checkpoints were trained with 'swish' (and se_ratio 0.25)."""
+  """Model Garden's EfficientNet config with its SE activation.
+
+  The activation inside its squeeze-excitation is one that Model Garden's
+  builder takes but its config does not carry. Model Garden's default is
+  'relu'; the tensorflow/tpu EfficientNet checkpoints were trained with
+  'swish' (and se_ratio 0.25)."""
   se_inner_activation: str = 'relu'
 
 
 @dataclasses.dataclass
 class ReuseBackbone(backbones.Backbone):
-  """Model Garden's backbones plus `keras_application`; EfficientNet with
-  its squeeze-excitation activation."""
+  """The backbone configs this project can build.
+
+  Model Garden's backbones plus `keras_application`; EfficientNet with its
+  squeeze-excitation activation."""
   efficientnet: EfficientNet = dataclasses.field(default_factory=EfficientNet)
   keras_application: KerasApplication = dataclasses.field(
       default_factory=KerasApplication)

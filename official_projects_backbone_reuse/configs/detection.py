@@ -110,7 +110,9 @@ def _fpn_decoder() -> ReuseDecoder:
 
 @dataclasses.dataclass
 class _ReuseModel:
-  """What both detectors add to Model Garden's model config: a backbone
+  """The model config fields both detectors add.
+
+  What both detectors add to Model Garden's model config: a backbone
   that may use its own normalisation/activation, the decoders of this
   project, and adapters. First among the bases, so its fields win."""
   backbone: backbones.ReuseBackbone = dataclasses.field(
@@ -133,8 +135,9 @@ class ReuseMaskRCNN(_ReuseModel, maskrcnn_cfg.MaskRCNN):
 
 @dataclasses.dataclass
 class Evaluation(hyperparams.Config):
-  """`task.evaluation`: which detection metrics validation reports (with
-  Model Garden's `task.use_coco_metrics: true`).
+  """The detection metrics that validation reports (`task.evaluation`).
+
+  They apply with Model Garden's `task.use_coco_metrics: true`.
 
   Attributes:
     type: `coco` (Model Garden's COCOEvaluator), `lvis` (federated LVIS v1
@@ -170,9 +173,11 @@ class Evaluation(hyperparams.Config):
 
 @dataclasses.dataclass
 class InitCheckpoint(hyperparams.Config):
-  """One entry of `task.init_checkpoints`: parts of the detector restored
-  from one checkpoint (see `modeling/detector_parts.py` for the parts and
-  their label-space layers, `checkpoints.restore_parts` for the report).
+  """One entry of `task.init_checkpoints`.
+
+  Parts of the detector restored from one checkpoint (see
+  `modeling/detector_parts.py` for the parts and their label-space layers,
+  `checkpoints.restore_parts` for the report).
 
   Attributes:
     checkpoint: a checkpoint prefix or a directory of checkpoints (a
@@ -205,7 +210,9 @@ class InitCheckpoint(hyperparams.Config):
 
 @dataclasses.dataclass
 class ReuseRetinaNetTask(retinanet_cfg.RetinaNetTask):
-  """`freeze_at`: Detectron2's FREEZE_AT; None follows `freeze_backbone`.
+  """RetinaNet task config with this project's reuse keys.
+
+  `freeze_at`: Detectron2's FREEZE_AT; None follows `freeze_backbone`.
   `evaluation`: COCO or LVIS metrics. `init_checkpoints`: parts from
   several checkpoints, in place of `init_checkpoint`."""
   freeze_at: Optional[int] = None
@@ -222,7 +229,9 @@ class ReuseRetinaNetTask(retinanet_cfg.RetinaNetTask):
 
 @dataclasses.dataclass
 class BoxPretraining(hyperparams.Config):
-  """AlignDet's box-domain pre-training (`modeling/box_contrast`): the
+  """Config of AlignDet's box-domain pre-training.
+
+  AlignDet's box-domain pre-training (`modeling/box_contrast`): the
   detector learns to find and tell apart unsupervised proposals, from two
   views of each image, against a momentum copy of itself.
 
@@ -269,14 +278,16 @@ class ClassBalancedRetuning(hyperparams.Config):
 
 @dataclasses.dataclass
 class CopyPaste(hyperparams.Config):
-  """`task.train_data.copy_paste`: Copy-Paste augmentation (Ghiasi et al.,
-  CVPR 2021) of the training data, which needs instance masks
-  (`task.model.include_mask`). Each image is paired with one drawn from an
-  independently shuffled stream of the same files (images with a non-crowd
-  object); both are flipped (`parser.aug_rand_hflip`) and scale-jittered
-  (`parser.aug_scale_min/max`) to the model's input size independently,
-  and a random subset of the second's objects is pasted on the first (see
-  `dataloaders/copy_paste.py` for the rule applied to occluded objects).
+  """Config of Copy-Paste augmentation (`task.train_data.copy_paste`).
+
+  Copy-Paste (Ghiasi et al., CVPR 2021) of the training data needs instance
+  masks (`task.model.include_mask`). Each image is paired with one drawn
+  from an independently shuffled stream of the same files (images with a
+  non-crowd object); both are flipped (`parser.aug_rand_hflip`) and
+  scale-jittered (`parser.aug_scale_min/max`) to the model's input size
+  independently, and a random subset of the second's objects is pasted on
+  the first (see `dataloaders/copy_paste.py` for the rule applied to
+  occluded objects).
 
   Attributes:
     enabled: apply it (training data only).
@@ -304,7 +315,9 @@ class ReuseMaskRCNNData(maskrcnn_cfg.DataConfig):
 
 @dataclasses.dataclass
 class ReuseMaskRCNNTask(maskrcnn_cfg.MaskRCNNTask):
-  """`freeze_at`: Detectron2's FREEZE_AT; None follows `freeze_backbone`.
+  """Mask R-CNN task config with this project's reuse keys.
+
+  `freeze_at`: Detectron2's FREEZE_AT; None follows `freeze_backbone`.
   `class_balanced_retuning`: the second stage (re-tune the classification
   layer with a class-balanced loss). `evaluation`: COCO or LVIS metrics.
   `train_data.copy_paste`: Copy-Paste augmentation. `init_checkpoints`:
@@ -335,7 +348,9 @@ class BoxPretrainingRetinaNetTask(ReuseRetinaNetTask):
 
 @dataclasses.dataclass
 class BoxPretrainingFasterRCNNTask(ReuseMaskRCNNTask):
-  """`box_pretraining.samples_per_image` does not apply: the contrastive
+  """Task config of Faster R-CNN's box-domain pre-training.
+
+  `box_pretraining.samples_per_image` does not apply: the contrastive
   loss takes every proposal of an image as a region."""
   box_pretraining: BoxPretraining = dataclasses.field(
       default_factory=BoxPretraining)
@@ -372,7 +387,9 @@ def _box_pretraining(config: cfg.ExperimentConfig) -> cfg.ExperimentConfig:
 
 @exp_factory.register_config_factory('backbone_reuse_retinanet_box_pretraining')
 def backbone_reuse_retinanet_box_pretraining() -> cfg.ExperimentConfig:
-  """Box-domain pre-training (AlignDet) of RetinaNet's decoder and head on
+  """Returns the experiment of RetinaNet's box-domain pre-training.
+
+  Box-domain pre-training (AlignDet) of RetinaNet's decoder and head on
   unsupervised proposals (`backbone-reuse-proposals`: one class, "object"),
   the backbone frozen; two views per image, no crop (LSJ off)."""
   return _box_pretraining(_with_task(retinanet_cfg.retinanet_resnetfpn_coco(),
@@ -383,7 +400,9 @@ def backbone_reuse_retinanet_box_pretraining() -> cfg.ExperimentConfig:
 @exp_factory.register_config_factory(
     'backbone_reuse_fasterrcnn_box_pretraining')
 def backbone_reuse_fasterrcnn_box_pretraining() -> cfg.ExperimentConfig:
-  """Box-domain pre-training (AlignDet) of Faster R-CNN's decoder, RPN and
+  """Returns the experiment of Faster R-CNN's box-domain pre-training.
+
+  Box-domain pre-training (AlignDet) of Faster R-CNN's decoder, RPN and
   box head on unsupervised proposals, the backbone frozen; two views per
   image, no crop (LSJ off)."""
   return _box_pretraining(_with_task(maskrcnn_cfg.fasterrcnn_resnetfpn_coco(),

@@ -82,8 +82,10 @@ class _Parser(train_utils.ExperimentParser):
 
 
 def check_types(values: dict, defaults: dict, where: str = '') -> None:
-  """A key whose default is a number or a bool holds one: Model Garden
-  keeps `num_classes: "twenty"` as a string and fails far later."""
+  """Checks that keys whose default is a number or bool hold one.
+
+  Model Garden keeps `num_classes: "twenty"` as a string and fails far
+  later."""
   for key, value in values.items():
     default = defaults.get(key)
     name = f'{where}{key}'

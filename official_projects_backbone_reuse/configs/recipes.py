@@ -1,6 +1,7 @@
-"""The recipe registry: each experiment of the paper as a registered
-experiment plus the YAML files that override it, in order
-(`experiments/recipes.yaml`).
+"""The recipe registry of the paper's experiments.
+
+Each experiment of the paper is a registered experiment plus the YAML
+files that override it, in order (`experiments/recipes.yaml`).
 
 The `experiments/` folder ships with the package (as the package
 `official_projects_backbone_reuse.experiments`), so an installed wheel finds
@@ -20,8 +21,10 @@ _PACKAGE = 'official_projects_backbone_reuse.experiments'
 
 
 def experiments_dir() -> str:
-  """The folder of the YAML experiments, where the package was installed
-  from (an editable install: the repository's `experiments/`)."""
+  """Returns the folder of the YAML experiments.
+
+  It is where the package was installed from (an editable install: the
+  repository's `experiments/`)."""
   try:
     return str(importlib.resources.files(_PACKAGE))
   except ModuleNotFoundError as e:
@@ -33,8 +36,9 @@ def experiments_dir() -> str:
 
 
 def experiment_file(*parts: str) -> str:
-  """The path of a YAML file under `experiments/`, e.g.
-  experiment_file('small', 'retinanet_frozen.yaml')."""
+  """Returns the path of a YAML file under `experiments/`.
+
+  E.g. experiment_file('small', 'retinanet_frozen.yaml')."""
   return os.path.join(experiments_dir(), *parts)
 
 
@@ -63,7 +67,9 @@ def load_recipes() -> Dict[str, Recipe]:
 
 
 def resolve(spec: str, recipes: Dict[str, Recipe]) -> Tuple[str, List[str]]:
-  """The experiment and YAML files (in order) of NAME[:F[+F...]]: NAME is a
+  """Resolves NAME[:F[+F...]] to an experiment and YAML files.
+
+  The experiment and YAML files (in order) of NAME[:F[+F...]]: NAME is a
   recipe (its experiment and files) or else a registered experiment, then
   more YAML files."""
   name, _, more = spec.partition(':')

@@ -31,7 +31,9 @@ _ANNOTATION_FILE_OF = {
 
 
 def check_task_config(task_config, for_run: bool = True) -> None:
-  """Fails with a ConfigError, before anything runs, when the task's own
+  """Checks that the task's keys agree, before anything runs.
+
+  Fails with a ConfigError, before anything runs, when the task's own
   keys contradict each other, or (`for_run`) a run would lack a value they
   need (a checkpoint or annotation file to read)."""
   check_reuse(task_config, for_run)
@@ -60,7 +62,9 @@ def check_task_config(task_config, for_run: bool = True) -> None:
 
 
 def _check_categories(path: str, num_classes: int) -> None:
-  """Every category of the annotation file is a class of the model: Model
+  """Checks the annotation file's categories against the model's classes.
+
+  Every category of the annotation file is a class of the model: Model
   Garden would drop the boxes of a larger id without a word."""
   try:
     with tf.io.gfile.GFile(path) as f:
@@ -81,7 +85,9 @@ def _check_categories(path: str, num_classes: int) -> None:
 
 
 def check_reuse(task_config, for_run: bool = True) -> None:
-  """Fails with a ConfigError when the reuse keys of a task contradict, or
+  """Checks the reuse keys of a task.
+
+  Fails with a ConfigError when the reuse keys of a task contradict, or
   (`for_run`) when a run would lack a value they need."""
   freeze_at = freeze_at_of(task_config.freeze_backbone,
                            getattr(task_config, 'freeze_at', None))
@@ -109,7 +115,9 @@ def check_reuse(task_config, for_run: bool = True) -> None:
 
 def _check_init_checkpoints(task_config, freeze_at: int,
                             for_run: bool) -> None:
-  """`task.init_checkpoints` well formed, and its backbone entry agreeing
+  """Checks `task.init_checkpoints` against freeze_at.
+
+  `task.init_checkpoints` well formed, and its backbone entry agreeing
   with freeze_at, which alone decides what of the backbone trains."""
   check_entries(task_config, for_run)
   entries = list(getattr(task_config, 'init_checkpoints', None) or [])
@@ -187,7 +195,9 @@ def adapter_type(model_config) -> str:
 
 
 def check_entries(task_config, for_run: bool = True) -> None:
-  """Fails with a ConfigError naming the key when `task.init_checkpoints`
+  """Checks the entries of `task.init_checkpoints`.
+
+  Fails with a ConfigError naming the key when `task.init_checkpoints`
   is malformed, names a part twice, comes with `task.init_checkpoint`, or
   (`for_run`) lacks a checkpoint (no model needed; `reuse_policy` checks
   what it freezes)."""

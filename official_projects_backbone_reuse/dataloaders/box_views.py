@@ -1,7 +1,9 @@
-"""The two views of an image that box-domain pre-training compares
-(AlignDet, Li et al., ICCV 2023; `tasks/box_pretraining.py`): each flipped
-at random (by the detector's own parser) and changed by one of AlignDet's
-nine photometric operations, with no crop, so every proposal is in both.
+"""The two views of an image that box-domain pre-training compares.
+
+As in AlignDet (Li et al., ICCV 2023; `tasks/box_pretraining.py`): each
+view is flipped at random (by the detector's own parser) and changed by
+one of AlignDet's nine photometric operations, with no crop, so every
+proposal is in both.
 """
 import functools
 from typing import Dict
@@ -16,7 +18,9 @@ def _factor(m: int) -> float:
 
 
 def _enhance(op):
-  """PIL's ImageEnhance `op` of Model Garden with a tensor factor: its
+  """Makes a PIL ImageEnhance op of Model Garden take a tensor factor.
+
+  PIL's ImageEnhance `op` of Model Garden with a tensor factor: its
   degenerate image (`op` at factor 0) blended with the image as
   `augment.blend` does, whose Python branches on the factor need a number."""
   def enhance(image, m):
@@ -66,7 +70,9 @@ def photometric(image: tf.Tensor) -> tf.Tensor:
 
 
 def two_views(parse, max_proposals: int):
-  """A parser of one view -> a parser of two views of the same example,
+  """Turns a parser of one view into a parser of two views.
+
+  A parser of one view -> a parser of two views of the same example,
   each proposal's class made its id (1..P, the first `max_proposals`)."""
   def parse_views(decoded):
     count = tf.minimum(tf.shape(decoded['groundtruth_classes'])[0],

@@ -43,7 +43,9 @@ Objects = Dict[str, tf.Tensor]  # image [H, W, 3], boxes, classes, masks
 
 
 def tight_boxes(masks: tf.Tensor) -> tf.Tensor:
-  """[N, 4] boxes [ymin, xmin, ymax, xmax] (max exclusive) of masks
+  """Returns the tight boxes of masks.
+
+  [N, 4] boxes [ymin, xmin, ymax, xmax] (max exclusive) of masks
   [N, H, W] (0/1, any dtype); all zeros for an empty mask."""
   rows = tf.reduce_max(masks, axis=2)  # [N, H]
   cols = tf.reduce_max(masks, axis=1)  # [N, W]
@@ -95,8 +97,10 @@ def paste(destination: Objects, source: Objects, chosen: tf.Tensor,
           occluded_area_threshold: float = 300.0,
           box_moved_threshold: float = 10.0,
           blend_sigma: float = 0.0) -> Objects:
-  """The destination with the `chosen` ([N_source] bool) source objects
-  pasted on it, its own objects updated as the module docstring says.
+  """Pastes the chosen source objects on the destination.
+
+  The destination's own objects are updated as the module docstring says;
+  `chosen` is [N_source] bool.
 
   Args:
     destination: image [H, W, 3], boxes [N, 4] (output pixels), classes
@@ -147,9 +151,10 @@ def paste(destination: Objects, source: Objects, chosen: tf.Tensor,
 
 def _lsj_window(image_size: tf.Tensor, output_size: Sequence[int],
                 scale_min: float, scale_max: float, seed: tf.Tensor):
-  """Model Garden's LSJ geometry (`preprocess_ops.resize_and_crop_image`),
-  drawn statelessly: the scaled image size, its per-axis scale and the
-  crop offset, all float32 [2]."""
+  """Draws Model Garden's LSJ geometry statelessly.
+
+  The geometry is `preprocess_ops.resize_and_crop_image`'s: the scaled image
+  size, its per-axis scale and the crop offset, all float32 [2]."""
   seeds = tf.random.experimental.stateless_split(seed, 2)
   desired = tf.constant(output_size, tf.float32)
   scaled = tf.round(desired * tf.random.stateless_uniform(
@@ -161,7 +166,9 @@ def _lsj_window(image_size: tf.Tensor, output_size: Sequence[int],
 
 
 def _nearest(size_in, size_out, scaled, offset, flip=None):
-  """Where each output row (or column) reads in the input under
+  """Maps output rows or columns to input ones, as nearest `resize` does.
+
+  Where each output row (or column) reads in the input under
   TensorFlow's half-pixel nearest-neighbour `resize` of the input to
   `scaled` then cropped at `offset` (clipped as `resize` clips; mirrored
   when `flip`), and how many output pixels lie inside the scaled image (the
@@ -179,7 +186,9 @@ def jitter(decoded: Dict[str, tf.Tensor], output_size: Sequence[int],
            scale_min: float, scale_max: float, hflip: bool,
            seed: tf.Tensor, choose_seed: Optional[tf.Tensor] = None
            ) -> Objects:
-  """A decoded example (Model Garden's `TfExampleDecoder`, with masks)
+  """Flips and scale-jitters a decoded example at random.
+
+  A decoded example (Model Garden's `TfExampleDecoder`, with masks)
   without its crowd annotations, randomly flipped and scale-jittered to
   `output_size`: image float32 (0-255), boxes in output pixels, classes,
   masks [N, H, W] uint8 0/1; objects cropped away dropped.
@@ -240,8 +249,10 @@ def jitter(decoded: Dict[str, tf.Tensor], output_size: Sequence[int],
 
 
 def as_decoded(objects: Objects, source_id: tf.Tensor) -> Dict[str, tf.Tensor]:
-  """A composite as Model Garden's decoder gives an example (uint8 image,
-  normalised boxes, no crowds), for its parser to take on from there."""
+  """Returns a composite as Model Garden's decoder gives an example.
+
+  A uint8 image, normalised boxes and no crowds, for its parser to take on
+  from there."""
   size = tf.shape(objects['image'])[:2]
   image = tf.cast(tf.clip_by_value(tf.round(objects['image']), 0, 255),
                   tf.uint8)

@@ -36,7 +36,9 @@ def _has_object(serialized: tf.Tensor) -> tf.Tensor:
 
 
 class BinaryMaskDecoder(tf_example_decoder.TfExampleDecoder):
-  """Model Garden's decoder with the masks kept uint8 0/1 (PNG value over
+  """Decodes examples with uint8 masks, for Copy-Paste.
+
+  Model Garden's decoder with the masks kept uint8 0/1 (PNG value over
   `mask_binarize_threshold`, or nonzero), not float32: Copy-Paste gathers
   and composes full-size masks, four times less memory to move."""
 
@@ -97,7 +99,9 @@ def pairs_fn(task_config, params, decode):
 
 
 def anchor_args(model) -> dict:
-  """The arguments every Model Garden detection parser takes from the
+  """Returns the parser arguments that come from the model config.
+
+  The arguments every Model Garden detection parser takes from the
   model config: output size, levels and anchors."""
   return dict(output_size=model.input_size[:2], min_level=model.min_level,
               max_level=model.max_level, num_scales=model.anchor.num_scales,
@@ -108,7 +112,9 @@ def anchor_args(model) -> dict:
 def build_inputs(task_config, params,
                  input_context: Optional[tf.distribute.InputContext] = None,
                  dataset_fn=None) -> tf.data.Dataset:
-  """What Model Garden's `MaskRCNNTask.build_inputs` builds, with the
+  """Builds the training inputs with Copy-Paste before the parser.
+
+  What Model Garden's `MaskRCNNTask.build_inputs` builds, with the
   Copy-Paste step before its parser."""
   decoder_config = params.decoder.get()
   decoder = BinaryMaskDecoder(

@@ -33,8 +33,10 @@ class FastMaskCOCOEvaluator(coco_evaluator.COCOEvaluator):
   @classmethod
   def from_evaluator(cls, evaluator: coco_evaluator.COCOEvaluator
                      ) -> 'FastMaskCOCOEvaluator':
-    """This evaluator with the settings and state of `evaluator`, a Model
-    Garden `COCOEvaluator` (so its annotation file is not read twice)."""
+    """Makes this evaluator from a Model Garden `COCOEvaluator`.
+
+    It takes the settings and state of `evaluator`, so its annotation file
+    is not read twice."""
     if type(evaluator) is not coco_evaluator.COCOEvaluator:  # pylint: disable=unidiomatic-typecheck
       raise TypeError('from_evaluator takes a Model Garden COCOEvaluator, '
                       f'not a {type(evaluator).__name__}.')

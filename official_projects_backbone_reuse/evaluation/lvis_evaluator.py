@@ -48,7 +48,9 @@ _REQUIRED_KEYS = {
 
 
 def lvis_v0_5_refusal(gt: Dict[str, Any], source: str) -> Optional[str]:
-  """Why `gt` (with its 'images' and 'categories' lists) is LVIS v0.5 and
+  """Says why an annotation file is LVIS v0.5 and not v1, if it is.
+
+  Why `gt` (with its 'images' and 'categories' lists) is LVIS v0.5 and
   not v1, as the message that refuses it, naming `source`; None when
   nothing says so. LVIS v0.5 has 1,230 categories on COCO 2014 images:
   other category ids and image urls than v1. The one check of both the
@@ -257,9 +259,10 @@ def evaluate(gt: Dict[str, Any], detections: Sequence[Dict[str, Any]],
 
 
 def load_json(annotation_file: str, what: str, needed_for: str) -> Any:
-  """The JSON at `annotation_file` (local or gs://), or a ValueError naming
-  it; `what` names the file in messages, `needed_for` says why one is
-  needed."""
+  """Loads a JSON file, local or gs://.
+
+  Returns the JSON at `annotation_file`, or raises a ValueError naming it;
+  `what` names the file in messages, `needed_for` says why one is needed."""
   if not annotation_file:
     raise ValueError(f'The evaluator needs annotation_file, {needed_for}')
   if not tf.io.gfile.exists(annotation_file):
@@ -287,7 +290,9 @@ def _to_numpy(value):
 
 
 class ResultsEvaluator(coco_evaluator.COCOEvaluator):
-  """Model Garden's COCOEvaluator interface (`update_state(groundtruths,
+  """Base evaluator of metrics from results-format detections.
+
+  Model Garden's COCOEvaluator interface (`update_state(groundtruths,
   predictions)` per batch, then `result()`) for metrics computed from
   results-format detections against an annotation file (LVIS, VOC).
 
@@ -351,8 +356,10 @@ class ResultsEvaluator(coco_evaluator.COCOEvaluator):
 
 
 class LVISEvaluator(ResultsEvaluator):
-  """LVIS metrics for Model Garden detection tasks, in place of COCOEvaluator
-  (see `ResultsEvaluator` for the interface and the conversion).
+  """LVIS metrics for Model Garden detection tasks.
+
+  It replaces COCOEvaluator (see `ResultsEvaluator` for the interface and
+  the conversion).
 
   All images of the annotation file are evaluated, as LVIS does (an image
   without predictions has zero detections; COCOEvaluator evaluates only the

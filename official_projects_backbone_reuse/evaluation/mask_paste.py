@@ -25,7 +25,9 @@ from official.vision.ops import box_ops
 
 
 def _expand_boxes(boxes: np.ndarray, scale: float) -> np.ndarray:
-  """`mask_ops.paste_instance_masks`'s expand_boxes, operation for operation
+  """Expands boxes as `mask_ops.paste_instance_masks` does.
+
+  `mask_ops.paste_instance_masks`'s expand_boxes, operation for operation
   (same dtypes, same order), so that its int32 rounding is the same."""
   w_half = boxes[:, 2] * 0.5
   h_half = boxes[:, 3] * 0.5

@@ -56,8 +56,10 @@ ELEVEN_POINT_RECALLS = {
 def average_precision(recall: np.ndarray, precision: np.ndarray,
                       eleven_point: bool,
                       recall_points: str = 'detectron2') -> float:
-  """AP of a ranked list's recall and precision (VOC2007 11-point at
-  `ELEVEN_POINT_RECALLS[recall_points]`, or VOC2010+ all-point)."""
+  """Computes the AP of a ranked list's recall and precision.
+
+  VOC2007 11-point at `ELEVEN_POINT_RECALLS[recall_points]`, or VOC2010+
+  all-point."""
   recall, precision = np.asarray(recall, float), np.asarray(precision, float)
   if eleven_point:
     ap = 0.0
@@ -86,7 +88,9 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 def _ranked_outcomes(truth: Dict[Any, Dict[str, np.ndarray]],
                      detections: List[Dict[str, Any]],
                      threshold: float) -> np.ndarray:
-  """+1 (true positive), -1 (false positive) or 0 (matched a difficult
+  """Marks each detection of one class as true or false positive.
+
+  +1 (true positive), -1 (false positive) or 0 (matched a difficult
   object) for each detection of one class, ranked by score."""
   order = np.argsort([-d['score'] for d in detections], kind='stable')
   matched = {image: np.zeros(len(t['boxes']), bool)
@@ -112,7 +116,9 @@ def _ranked_outcomes(truth: Dict[Any, Dict[str, np.ndarray]],
 def _curve(truth: Dict[Any, Dict[str, np.ndarray]],
            detections: List[Dict[str, Any]], threshold: float,
            positives: int):
-  """Recall and precision down the ranked detections of one class:
+  """Computes the recall and precision curve of one class.
+
+  Recall and precision down the ranked detections of one class:
   `truth` maps image id -> {'boxes' [n, 4] xywh, 'difficult' [n] bool};
   `detections` are COCO results of that class; `positives` > 0."""
   outcomes = _ranked_outcomes(truth, detections, threshold)
@@ -129,7 +135,9 @@ def class_aps(truth: Dict[Any, Dict[str, np.ndarray]],
               detections: List[Dict[str, Any]], positives: int,
               recall_points: str = 'detectron2'
               ) -> Dict[str, Optional[float]]:
-  """AP50, AP50_voc07, AP70 and AP of one class (see `_curve`), the
+  """Computes the APs of one class.
+
+  AP50, AP50_voc07, AP70 and AP of one class (see `_curve`), the
   matching done once per IoU threshold; all None without a positive."""
   if not positives:
     return dict.fromkeys(('AP50', 'AP50_voc07', 'AP70', 'AP'))
@@ -151,7 +159,9 @@ def _mean(values: Sequence[Optional[float]]) -> float:
 
 def evaluate(gt: Dict[str, Any], detections: Sequence[Dict[str, Any]],
              recall_points: str = 'detectron2') -> Dict[str, Any]:
-  """VOC metrics of COCO-format `detections` against a COCO-format `gt`
+  """Computes the VOC metrics of COCO-format detections.
+
+  VOC metrics of COCO-format `detections` against a COCO-format `gt`
   whose annotations carry `difficult` (0/1; absent: 0); `recall_points`:
   the 11-point AP's (`ELEVEN_POINT_RECALLS`).
 
@@ -185,8 +195,9 @@ def evaluate(gt: Dict[str, Any], detections: Sequence[Dict[str, Any]],
 
 
 def load_annotations(annotation_file: str) -> Dict[str, Any]:
-  """The COCO-format JSON of `backbone-reuse-convert-voc`, or a ValueError
-  naming it."""
+  """Loads the COCO-format JSON of `backbone-reuse-convert-voc`.
+
+  A ValueError names the file when it cannot be loaded."""
   gt = lvis_evaluator.load_json(
       annotation_file, 'VOC annotation file',
       'the JSON that backbone-reuse-convert-voc writes beside the shards: '
@@ -214,8 +225,10 @@ def _tag(name: str) -> str:
 
 
 class VOCEvaluator(lvis_evaluator.ResultsEvaluator):
-  """VOC metrics (see the module docstring) for Model Garden detection
-  tasks, in place of COCOEvaluator (`task.evaluation.type: voc`).
+  """VOC metrics for Model Garden detection tasks.
+
+  See the module docstring. They replace COCOEvaluator
+  (`task.evaluation.type: voc`).
 
   `result()` returns AP50, AP50_voc07, AP70 and AP (with
   `novel_category_ids`, AP50_novel and AP50_base: the mean 11-point AP50

@@ -1,2 +1,3 @@
-"""The jobs: the paper's pipelines end to end on the small world, each step a
-command a user would run."""
+"""The jobs: the paper's pipelines end to end on the small world.
+
+Each step is a command a user would run."""

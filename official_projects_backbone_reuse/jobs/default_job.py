@@ -40,8 +40,9 @@ DETECTOR_YAML = 'retinanet_frozen.yaml'  # in experiments/small/
 
 
 def detector_overrides(world: steps.World, scale: steps.Scale) -> List[str]:
-  """The detector's paths and schedule in `world` (steps 4 and 5: train,
-  export)."""
+  """Returns the detector's overrides in `world`.
+
+  Its paths and schedule (steps 4 and 5: train, export)."""
   return [
       f'task.init_checkpoint={world.upstream}',
       f'task.train_data.input_path={world.records}/det_train-*.tfrecord',

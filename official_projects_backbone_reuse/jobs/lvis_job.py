@@ -50,8 +50,9 @@ METRICS = ('AP', 'APr', 'APc', 'APf', 'mask_AP', 'mask_APr', 'mask_APc',
 
 def _train(world: steps.World, name: str, configs: List[str],
            overrides: List[str], after: str) -> str:
-  """Trains run `name` (reused when done from the same inputs), reading
-  the output of step `after`."""
+  """Trains run `name`, reading the output of step `after`.
+
+  The run is reused when done from the same inputs."""
   model_dir = world.path(RUNS[name][0])
   cmd = steps.train_cmd('backbone_reuse_maskrcnn',
                         [steps.small_experiment(c) for c in configs],
@@ -64,8 +65,9 @@ def _train(world: steps.World, name: str, configs: List[str],
 
 
 def run_job(workdir: str, scale: steps.Scale, sigma: float) -> dict:
-  """Runs the eight steps; returns the summary also written to
-  lvis_summary.json."""
+  """Runs the eight steps of the LVIS job.
+
+  Returns the summary also written to lvis_summary.json."""
   world = steps.prepare_world(workdir, scale, TOTAL_STEPS)
   times = world.times
 

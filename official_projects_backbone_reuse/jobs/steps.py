@@ -1,5 +1,7 @@
-"""What both jobs share: running a step as its own logged process, the
-sizes of the small world, and the world itself (steps 1-3).
+"""What both jobs share: steps, sizes and the small world.
+
+Running a step as its own logged process, the sizes of the small world,
+and the world itself (steps 1-3).
 
 A job launches the project's commands, each step what a user would run; it
 registers nothing with Model Garden and builds no model itself.
@@ -65,8 +67,10 @@ def stage(title: str) -> float:
 
 
 class ProgressLines:
-  """Turns orbit's progress logs into one line each, with the loss (and
-  AP, accuracy) that orbit prints on the lines after `output:`."""
+  """Turns orbit's progress logs into one line each.
+
+  Each line has the loss (and AP, accuracy) that orbit prints on the lines
+  after `output:`."""
 
   def __init__(self):
     self._pending = None
@@ -102,8 +106,10 @@ class ProgressLines:
 
 
 def run_logged(cmd: List[str], log_path: str) -> dict:
-  """Runs a command, full output to `log_path`, progress lines to stdout;
-  returns what it cost: wall and CPU seconds, peak resident memory."""
+  """Runs a command, logging its output.
+
+  Full output goes to `log_path`, progress lines to stdout; returns what it
+  cost: wall and CPU seconds, peak resident memory."""
   os.makedirs(os.path.dirname(log_path), exist_ok=True)
   print('$ ' + ' '.join(cmd), flush=True)
   progress = ProgressLines()
@@ -165,9 +171,11 @@ def metrics(model_dir: str) -> dict:
 
 
 def command_inputs(cmd: List[str], *after: dict) -> dict:
-  """The inputs of a step that runs `cmd`: its arguments (not the Python
-  that runs them), the contents of its config files (a recipe edited since
-  makes another step) and `after`, the inputs of the steps it reads."""
+  """Returns the inputs of a step that runs `cmd`.
+
+  Its arguments (not the Python that runs them), the contents of its config
+  files (a recipe edited since makes another step) and `after`, the inputs
+  of the steps it reads."""
   arguments, configs, overrides = [], {}, []
   for arg in cmd[1:]:
     flag, _, value = arg.partition('=')
@@ -214,7 +222,9 @@ class World:
   inputs: dict = dataclasses.field(default_factory=dict)  # by step, this run
 
   def done(self, step: str, output: str, inputs: dict) -> bool:
-    """Whether `step` finished in an earlier run from the same `inputs`
+    """Says whether `step` can be reused from an earlier run.
+
+    Whether `step` finished in an earlier run from the same `inputs`
     (its last output, `output`, exists); then it is reused, and said so.
     Otherwise records `inputs` and returns False: the caller makes it.
     Raises a UserError when the step was begun or made from other inputs
@@ -274,9 +284,10 @@ class World:
 
 
 def prepare_world(workdir: str, scale: Scale, total_steps: int) -> World:
-  """Steps 1-3, shared by the default job and the LVIS job: the procedural
-  dataset, its TFRecords and the upstream classifier (each reused when
-  already done)."""
+  """Makes steps 1-3, shared by the default job and the LVIS job.
+
+  The procedural dataset, its TFRecords and the upstream classifier (each
+  reused when already done)."""
   # The data tools are imported only when a step runs: Model Garden's
   # converters import all of official.vision.
   # pylint: disable=g-import-not-at-top
@@ -328,7 +339,9 @@ def prepare_world(workdir: str, scale: Scale, total_steps: int) -> World:
 
 @dataclasses.dataclass(frozen=True)
 class LargeUpstream:
-  """The world's "JFT": 240 finer classes (`procedural.LARGE_CLASSES`, the
+  """Sizes of the world's large upstream set (its "JFT").
+
+  The world's "JFT": 240 finer classes (`procedural.LARGE_CLASSES`, the
   world's 24 among them), 19,200 train images (38x the detection set's 500,
   8x its objects), pre-trained for 5 epochs (the small upstream has 16
   epochs of 2,400 images)."""
@@ -339,7 +352,9 @@ class LargeUpstream:
 
 def prepare_large_upstream(world: World, large: LargeUpstream,
                            first_step: int, total_steps: int) -> str:
-  """The large upstream set, its TFRecords and its classifier, in
+  """Makes (or reuses) the large upstream set and classifier.
+
+  The large upstream set, its TFRecords and its classifier, in
   `world` beside the small ones (each reused when done); returns the
   classifier's model dir."""
   # pylint: disable=g-import-not-at-top
@@ -413,8 +428,9 @@ def job_arguments(description: str) -> argparse.ArgumentParser:
 
 
 def scale_of(args: argparse.Namespace) -> Scale:
-  """The sizes the job's flags give, each at least 1; --workdir is checked
-  too (before any step runs)."""
+  """Returns the sizes the job's flags give, each at least 1.
+
+  --workdir is checked too (before any step runs)."""
   files.check_output_path(args.workdir, '--workdir', folder=True)
   for field in dataclasses.fields(Scale):
     if getattr(args, field.name) < 1:

@@ -63,15 +63,19 @@ _CONVOLUTIONS = (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D)
 
 
 class Adapter(tf_keras.layers.Layer):
-  """An adapter: maps (inputs, outputs) of the layer it adapts to new
-  outputs, equal to `outputs` at initialisation."""
+  """Base layer of an adapter.
+
+  An adapter maps (inputs, outputs) of the layer it adapts to new outputs,
+  equal to `outputs` at initialisation."""
 
   def call(self, inputs, outputs):
     raise NotImplementedError
 
 
 def _channels(conv):
-  """(input, output) channels of a regular, grouped or depthwise
+  """Counts the channels of a convolution.
+
+  (input, output) channels of a regular, grouped or depthwise
   convolution."""
   if isinstance(conv, tf_keras.layers.DepthwiseConv2D):
     _, _, channels, multiplier = conv.depthwise_kernel.shape
@@ -97,8 +101,9 @@ def _pointwise(conv, in_channels, out_channels, strides, initializer,
 
 
 def _built(layer, channels: int):
-  """`layer` built for NHWC inputs of `channels`, its variables named
-  under the current name scope."""
+  """Returns `layer` built for NHWC inputs of `channels`.
+
+  Its variables are named under the current name scope."""
   with tf.name_scope(layer.name):
     layer.build([None, None, None, channels])
   return layer
@@ -180,7 +185,9 @@ class _Adapted:
 
 
 class _AdaptedBackbone:
-  """Mixed into the class of an adapted Model Garden backbone: its config
+  """Mixin of an adapted Model Garden backbone's class.
+
+  Mixed into the class of an adapted Model Garden backbone: its config
   carries the adapters, so that `from_config` and `clone_model` rebuild
   them (see module doc)."""
 
@@ -211,8 +218,10 @@ class _AdaptedApplication:
 
 @functools.lru_cache(maxsize=None)
 def _adapted_class(cls, mixin):
-  """`cls` with `mixin` first in its bases, the same class for every call;
-  registered with Keras when configs name it."""
+  """Returns `cls` with `mixin` first in its bases.
+
+  The same class for every call; registered with Keras when configs name
+  it."""
   if issubclass(cls, mixin):
     return cls
   adapted = type(f'Adapted{cls.__name__}', (mixin, cls),
@@ -288,7 +297,9 @@ def _consumer(graph: tf_keras.Model, layer, kind):
 
 def _adapt_flat_graph(backbone, adapter_type, kernel_regularizer
                       ) -> List[Adapter]:
-  """Adapters on a backbone that is one flat graph of leaf layers (a Keras
+  """Adds adapters to a backbone that is one flat graph.
+
+  Adapters on a backbone that is one flat graph of leaf layers (a Keras
   application), beyond its stem: on each spatial convolution (parallel),
   the batch norm after it (series), or each residual sum (FiLM; the flat
   graph's block outputs). The backbone itself holds the adapters."""

@@ -1,6 +1,8 @@
-"""AlignDet's box-domain contrastive pre-training pieces (Li et al., ICCV
-2023): the momentum (EMA) target's rule, the projection heads and the
-box-level InfoNCE loss, as in the reference code (liming-ai/AlignDet).
+"""AlignDet's box-domain contrastive pre-training pieces.
+
+As in the reference code (liming-ai/AlignDet; Li et al., ICCV 2023): the
+momentum (EMA) target's rule, the projection heads and the box-level
+InfoNCE loss.
 
 * Momentum: `m = 1 - (1 - 0.996) (cos(pi k / K) + 1) / 2` at step k of K
   (0.996 -> 1, cosine; mmselfsup's `MomentumUpdateHook`), and after every
@@ -47,7 +49,9 @@ def ema_update(target_variables, online_variables, m) -> None:
 
 def conv_projection(num_anchors: int, dim: int = 256,
                     width: int = 256) -> tf_keras.Sequential:
-  """RetinaNet's projection: per feature-map location, an embedding of
+  """Builds RetinaNet's projection head.
+
+  RetinaNet's projection: per feature-map location, an embedding of
   `dim` for each of its `num_anchors` anchors."""
   def init():  # normal(0, 0.01), as the reference's heads
     return tf_keras.initializers.RandomNormal(stddev=0.01)
@@ -59,7 +63,9 @@ def conv_projection(num_anchors: int, dim: int = 256,
 
 
 def mlp_projection(dim: int = 256, width: int = 1024) -> tf_keras.Sequential:
-  """Faster R-CNN's projection of a region's box-head features: AlignDet's
+  """Builds Faster R-CNN's projection head.
+
+  Faster R-CNN's projection of a region's box-head features: AlignDet's
   MoCo v2 neck (Linear-ReLU-Linear, no normalisation)."""
   def init():  # normal(0, 0.01), as the reference's heads
     return tf_keras.initializers.RandomNormal(stddev=0.01)

@@ -55,8 +55,10 @@ def annotation_counts(annotation_file: str, num_classes: int) -> np.ndarray:
 
 
 def class_balanced_weights(counts: np.ndarray, beta: float) -> List[float]:
-  """`losses.class_weights` from per-class annotation counts (module doc);
-  `counts[0]`, the background, is ignored."""
+  """Computes class-balanced `losses.class_weights`.
+
+  From per-class annotation counts (module doc); `counts[0]`, the
+  background, is ignored."""
   if not 0 <= beta < 1:
     raise ConfigError(f'{_KEY}.beta={beta}: expected 0 <= beta < 1.')
   foreground = np.maximum(np.asarray(counts[1:], dtype=np.float64), 1)

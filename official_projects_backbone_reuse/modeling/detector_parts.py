@@ -39,8 +39,9 @@ STAGE_SEPARATOR = restore.STAGE_SEPARATOR  # detection_head/1
 
 
 def part_names(model_config) -> List[str]:
-  """The parts a detector of `model_config` has, by the names of
-  `task.init_checkpoints[].modules`."""
+  """Lists the parts a detector of `model_config` has.
+
+  By the names of `task.init_checkpoints[].modules`."""
   if not isinstance(model_config, maskrcnn_cfg.MaskRCNN):
     return [BACKBONE, 'decoder', 'head']
   stages = 1 + len(model_config.roi_sampler.cascade_iou_thresholds or [])
@@ -103,7 +104,9 @@ def skipped_leaves(part_object, patterns: Sequence[str]
 
 
 def entry_parts(model: tf_keras.Model, model_config, entry, key: str):
-  """[(part name, its object, its skipped leaf layers), ...] of one entry
+  """Returns the parts of one `task.init_checkpoints` entry.
+
+  [(part name, its object, its skipped leaf layers), ...] of one entry
   of `task.init_checkpoints`; a ConfigError when an own `skip` pattern
   matches no layer of its parts (a typo would restore what it meant)."""
   objects = part_objects(model)
@@ -120,7 +123,9 @@ def entry_parts(model: tf_keras.Model, model_config, entry, key: str):
 
 
 def reinit_class_rows(head, class_ids: Sequence[int]) -> None:
-  """Re-initialises the outputs of `class_ids` in the classifier (normal(0,
+  """Re-initialises the class rows of `class_ids` in a detection head.
+
+  Re-initialises the outputs of `class_ids` in the classifier (normal(0,
   0.01)) and class-specific box regressor (normal(0, 0.001), 4 outputs per
   class) of a detection head or list of heads, biases zero, as FsDet's
   checkpoint surgery (randinit); the other classes' rows stay as they are."""

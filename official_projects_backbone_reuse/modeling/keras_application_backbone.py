@@ -66,8 +66,10 @@ _KEY = 'task.model.backbone.keras_application'
 
 
 def _set_stochastic_depth(app: tf_keras.Model, rate: float, model_name: str):
-  """Rescales the application's stochastic depth: with include_top=False,
-  its Dropout layers are the per-block drop of residual branches."""
+  """Rescales the application's stochastic depth.
+
+  With include_top=False, its Dropout layers are the per-block drop of
+  residual branches."""
   drops = [l for l in app.layers if isinstance(l, tf_keras.layers.Dropout)]
   if rate and not drops:
     raise ValueError(f'{_KEY}.stochastic_depth_drop_rate={rate}: '
@@ -138,7 +140,9 @@ def endpoint_layers(app: tf_keras.Model, model_name: str, height: int,
 
 @tf_keras.utils.register_keras_serializable(package='BackboneReuse')
 class ApplicationInput(tf_keras.layers.Layer):
-  """Model Garden's normalised images -> pixels -> the application's own
+  """Layer that feeds Model Garden's images to a Keras application.
+
+  Model Garden's normalised images -> pixels -> the application's own
   `preprocess_input`."""
 
   def __init__(self, model_name: str, **kwargs):
@@ -185,13 +189,16 @@ class KerasApplicationBackbone(tf_keras.Model):
     return self._output_specs
 
   def application_graph(self) -> tf_keras.Model:
-    """The application's graph of leaf layers (adapters, held by this
-    backbone, come after it among `self.layers`)."""
+    """Returns the application's graph of leaf layers.
+
+    Adapters, held by this backbone, come after it among `self.layers`."""
     return next(layer for layer in self.layers
                 if isinstance(layer, tf_keras.Model))
 
   def layer_stages(self) -> List[Tuple[tf_keras.layers.Layer, int]]:
-    """(layer, stage) of every layer of the application in graph order:
+    """Lists every layer of the application with its stage.
+
+    (layer, stage) of every layer of the application in graph order:
     1 the stem, L in 2..5 the stage that outputs level L (module doc)."""
     features = self.application_graph()
     return [(features.get_layer(name), stage)
@@ -201,7 +208,9 @@ class KerasApplicationBackbone(tf_keras.Model):
 def _stages_in_graph_order(features: tf_keras.Model,
                            bounds: Mapping[str, str]
                            ) -> Tuple[Tuple[str, int], ...]:
-  """(layer name, stage) of the layers of `features`; a layer's stage is the
+  """Assigns each layer of `features` its stage.
+
+  (layer name, stage) of the layers of `features`; a layer's stage is the
   lowest level whose endpoint (`bounds`: level -> layer name) comes at or
   after it in graph order, the stem being level 1."""
   position = {layer.name: i for i, layer in enumerate(features.layers)}

@@ -43,8 +43,10 @@ def _count(weights, trainable_weights) -> ParameterCount:
 
 
 def components(model: tf_keras.Model) -> Dict[str, tf_keras.layers.Layer]:
-  """The model's parts by name (cascade stages by their layer names; box-
-  domain pre-training's projection head and momentum copy too)."""
+  """Returns the model's parts by name.
+
+  Cascade stages go by their layer names; box-domain pre-training's
+  projection head and momentum copy are included too."""
   parts = {}
   for name, item in model.checkpoint_items.items():
     if isinstance(item, (list, tuple)):
@@ -58,8 +60,10 @@ def components(model: tf_keras.Model) -> Dict[str, tf_keras.layers.Layer]:
 
 
 def count_parameters(model: tf_keras.Model) -> Dict[str, ParameterCount]:
-  """Counts per component (with `adapters` when the backbone has any),
-  plus 'total' for the whole model."""
+  """Counts the model's parameters per component.
+
+  With `adapters` when the backbone has any, plus 'total' for the whole
+  model."""
   adapter_weights = adapters.adapter_variables(model)
   adapter_ids = {id(v) for v in adapter_weights}
   counts = {}

@@ -67,14 +67,16 @@ _STEM = 1
 
 
 def part_state(task_config, entry, part: str) -> str:
-  """What happens to a part restored by `entry`: 'frozen', 'trained' or,
-  for a partly frozen backbone, 'frozen up to freeze_at k'."""
+  """Says what happens to a part restored by `entry`.
+
+  'frozen', 'trained' or, for a partly frozen backbone, 'frozen up to
+  freeze_at k'."""
   if validation.retuning(task_config):  # stage 2: only the classifiers train
     return ('frozen but its classification layers, re-tuned'
             if part.startswith('detection_head') else 'frozen')
   if part == detector_parts.BACKBONE:
     freeze_at = validation.freeze_at_of(task_config.freeze_backbone,
-                             task_config.freeze_at)
+                                        task_config.freeze_at)
     if freeze_at in (0, FREEZE_ALL):
       return 'frozen' if freeze_at else 'trained'
     return f'frozen up to freeze_at {freeze_at}'
@@ -90,7 +92,9 @@ def part_state(task_config, entry, part: str) -> str:
 
 def freeze_parts(model: tf_keras.Model, task_config
                  ) -> List[tf_keras.layers.Layer]:
-  """Freezes the decoder and heads that `task.init_checkpoints` entries
+  """Freezes the restored parts marked `frozen: true`.
+
+  Freezes the decoder and heads that `task.init_checkpoints` entries
   with `frozen: true` restore, but their label-space and skipped layers,
   which train (restored or not); returns the frozen leaves."""
   frozen = []
@@ -114,8 +118,10 @@ def freeze_parts(model: tf_keras.Model, task_config
 
 
 def freeze_leaves(leaves: Sequence[tf_keras.layers.Layer]) -> None:
-  """Makes leaf layers non-trainable (a batch norm then runs on its moving
-  statistics) and drops their L2 penalty, a constant once they are."""
+  """Makes leaf layers non-trainable.
+
+  A batch norm then runs on its moving statistics; their L2 penalty, a
+  constant once they are, is dropped."""
   for leaf in leaves:
     leaf.trainable = False
     leaf._callable_losses = []  # pylint: disable=protected-access
@@ -123,7 +129,9 @@ def freeze_leaves(leaves: Sequence[tf_keras.layers.Layer]) -> None:
 
 def retune_classification_only(model: tf_keras.Model
                                ) -> List[tf_keras.layers.Layer]:
-  """Freezes every weighted leaf layer of a Faster/Mask R-CNN but the
+  """Freezes all but the classification layers of a Faster/Mask R-CNN.
+
+  Freezes every weighted leaf layer of a Faster/Mask R-CNN but the
   classification layers of its detection heads (one per cascade stage);
   returns those."""
   leaves = detector_parts.leaves(model)
@@ -145,8 +153,9 @@ def backbone_norm_activation(model_config) -> common.NormActivation:
 
 
 def backbone_config_for(model_config, freeze_at: int) -> hyperparams.Config:
-  """The backbone config to build, with stochastic depth off when any of
-  the backbone is frozen."""
+  """Returns the backbone config to build.
+
+  Stochastic depth is off when any of the backbone is frozen."""
   backbone_config = model_config.backbone.replace()
   typed = backbone_config.get()
   if freeze_at and getattr(typed, 'stochastic_depth_drop_rate', 0.0):
@@ -161,8 +170,9 @@ def _sublayers(layer) -> List[tf_keras.layers.Layer]:
 
 
 def _original_leaves(layer) -> List[tf_keras.layers.Layer]:
-  """The weighted leaf layers under `layer` (itself included), adapters
-  excluded."""
+  """Lists the weighted leaf layers under `layer`.
+
+  `layer` itself included, adapters excluded."""
   leaves, queue = [], [layer]
   while queue:
     current = queue.pop(0)
@@ -196,7 +206,9 @@ def _top_level_stages(backbone) -> List[Tuple[tf_keras.layers.Layer, int]]:
 
 def leaf_stages(backbone: tf_keras.Model
                 ) -> List[Tuple[tf_keras.layers.Layer, int]]:
-  """Every original weighted leaf of the backbone with its stage: 1 the
+  """Lists every original weighted leaf of the backbone with its stage.
+
+  Every original weighted leaf of the backbone with its stage: 1 the
   stem, L the stage that outputs level L.
 
   Raises:

@@ -37,7 +37,9 @@ def load_run(experiment: Optional[str], config_files: Sequence[str] = (),
              params_override: str = '', *, mode: str,
              model_dir: Optional[str] = None, num_cpu_devices: int = 0,
              **parse) -> cfg.ExperimentConfig:
-  """`loading.load_experiment` for a run of `mode` in `model_dir`: also the
+  """Loads the experiment of a run, with its runtime and files.
+
+  `loading.load_experiment` for a run of `mode` in `model_dir`: also the
   runtime (strategy, TPU, devices) and the files the run reads (inputs,
   checkpoints, annotations). `parse`: load_experiment's other flags."""
   params = loading.load_experiment(experiment, config_files, params_override,
@@ -134,7 +136,9 @@ def check_runtime(params: cfg.ExperimentConfig, mode: str,
 
 def check_inputs(params: cfg.ExperimentConfig, mode: str,
                  model_dir: Optional[str]) -> None:
-  """Fails when a file the run needs is absent: every pattern of an
+  """Checks that the files the run needs exist.
+
+  Fails when a file the run needs is absent: every pattern of an
   `input_path`, the checkpoint to resume from, the annotation file, the
   `init_checkpoint`."""
   task = params.task
@@ -175,7 +179,9 @@ def check_inputs(params: cfg.ExperimentConfig, mode: str,
 
 
 def check_input_data(task, needed: Sequence[Tuple[str, Any]]) -> None:
-  """Fails when a data config of `needed` ((its input_path key, the data
+  """Checks the data configs the task reads.
+
+  Fails when a data config of `needed` ((its input_path key, the data
   config), ...) has no batch, a pattern that matches no file, or (for
   detection) first records that are not what the task reads."""
   for key, data in needed:
@@ -207,7 +213,9 @@ SAMPLED_RECORDS = 64
 
 def check_detection_records(key: str, input_path, num_classes: int,
                             masks: bool = False) -> None:
-  """The first SAMPLED_RECORDS records of `input_path` are detection
+  """Checks the first records of a detection input.
+
+  The first SAMPLED_RECORDS records of `input_path` are detection
   examples, with boxes among them, of classes the model has (and, `masks`,
   a mask per box): classification records or labels beyond num_classes
   would train on nothing, silently, and a mask head on records without

@@ -37,7 +37,9 @@ class DamagedInputError(UserError):
 
 def damaged_tfrecords(input_path, compression_type: str = ''
                       ) -> List[Tuple[str, str]]:
-  """(file, what is wrong) for each damaged TFRecord file of `input_path`,
+  """Finds the damaged TFRecord files of `input_path`.
+
+  (file, what is wrong) for each damaged TFRecord file of `input_path`,
   found by reading every record back (checksums included)."""
   files = input_files.files(input_path)
   logging.info('Reading back %d input files to find the damaged one.',
@@ -78,7 +80,9 @@ def check_input_files(params: cfg.ExperimentConfig, mode: str) -> List[str]:
 
 
 def check_checkpoint_files(prefix: str, key: str) -> List[str]:
-  """Fails unless the index and every data shard of `prefix` exist;
+  """Checks that a checkpoint's files exist.
+
+  Fails unless the index and every data shard of `prefix` exist; returns
   their paths."""
   index = prefix + '.index'
   if not tf.io.gfile.exists(index):
@@ -98,7 +102,9 @@ def check_checkpoint_files(prefix: str, key: str) -> List[str]:
 
 
 def check_model_dir(model_dir: str) -> None:
-  """Fails when `model_dir`'s `checkpoint` file is unreadable or names a
+  """Checks the checkpoint state of `model_dir`.
+
+  Fails when `model_dir`'s `checkpoint` file is unreadable or names a
   checkpoint whose files are missing, instead of starting from step 0."""
   state_file = os.path.join(model_dir, 'checkpoint')
   if not tf.io.gfile.exists(state_file):

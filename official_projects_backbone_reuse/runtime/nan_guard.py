@@ -23,7 +23,9 @@ class NonFiniteLossError(UserError):
 
 
 class TrainingLoss(tf_keras.metrics.Mean):
-  """Model Garden's `training_loss` (mean over a loop), which also records
+  """Training loss metric that records the first non-finite step.
+
+  Model Garden's `training_loss` (mean over a loop), which also records
   the first step whose loss was not finite (kept across loops)."""
 
   def __init__(self, global_step: tf.Variable):
@@ -61,7 +63,9 @@ class TrainingLoss(tf_keras.metrics.Mean):
 
 
 class Trainer(base_trainer.Trainer):
-  """Model Garden's trainer with a `training_loss` that records the first
+  """Model Garden's trainer with a non-finite loss guard.
+
+  Model Garden's trainer with a `training_loss` that records the first
   non-finite step, and the step each loop began at."""
 
   def __init__(self, *args, **kwargs):

@@ -24,8 +24,10 @@ from official_projects_backbone_reuse.runtime.strategies import is_chief
 
 
 class WorkerDirectory:
-  """Where this worker writes: `model_dir` on the chief, else a temporary
-  directory, removed when the `with` block ends."""
+  """The directory where this worker writes.
+
+  `model_dir` on the chief, else a temporary directory, removed when the
+  `with` block ends."""
 
   def __init__(self, strategy: tf.distribute.Strategy, model_dir: str):
     self.model_dir = model_dir
@@ -44,13 +46,17 @@ class WorkerDirectory:
 
 
 def _stop_if_requested(unused_output) -> None:
-  """A train action: a stop whose Stopped was swallowed (by a `__del__`
+  """Stops the run if a stop was requested.
+
+  A train action: a stop whose Stopped was swallowed (by a `__del__`
   it landed in, say) stops the run here, before the loop's checkpoint."""
   errors.raise_if_stopped()
 
 
 class ExperimentRunner(train_lib.OrbitExperimentRunner):
-  """Model Garden's runner, with the non-finite loss guard, checkpoints
+  """Model Garden's experiment runner with this project's changes.
+
+  Model Garden's runner, with the non-finite loss guard, checkpoints
   saved whole (a stop waits for the save to end) and, on workers other
   than the chief, checkpoints restored from the chief's `model_dir`.
 
@@ -117,7 +123,9 @@ class ExperimentRunner(train_lib.OrbitExperimentRunner):
         last_checkpoint_step=last_step)
 
   def per_replica_batch_sizes(self) -> dict:
-    """{'train'|'validation': images per replica}, read from the element
+    """Returns the images per replica of training and validation.
+
+    {'train'|'validation': images per replica}, read from the element
     spec of the distributed inputs (when their batch size is static)."""
     sizes = {}
     for name in ('train', 'eval'):

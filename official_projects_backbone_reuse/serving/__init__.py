@@ -1,2 +1,4 @@
-"""Serving: one SavedModel with Model Garden's detection signatures, and a
-command that runs it on image files."""
+"""Serving: a SavedModel export and a command that runs it.
+
+The SavedModel has Model Garden's detection signatures; the command runs
+it on image files."""

@@ -86,8 +86,10 @@ def boxes_are_normalized(saved_model_dir: str) -> bool:
 
 
 def read_image(path: str) -> np.ndarray:
-  """An image file as uint8 RGB [height, width, 3] in its stored layout:
-  the pixels the converters store of it (`common.images`)."""
+  """Reads an image file as uint8 RGB [height, width, 3].
+
+  In its stored layout: the pixels the converters store of it
+  (`common.images`)."""
   try:
     return images.read_rgb(path)[0]
   except (OSError, ValueError) as e:
@@ -96,7 +98,9 @@ def read_image(path: str) -> np.ndarray:
 
 
 def orientation_note(path: str) -> Optional[str]:
-  """What detect says of an image whose EXIF orientation it ignores (from
+  """Returns the note on an image whose EXIF orientation is ignored.
+
+  What detect says of an image whose EXIF orientation it ignores (from
   the header; `read_image` names a file it cannot read)."""
   try:
     with images.open_image(path) as image:

@@ -117,7 +117,9 @@ def _image_size(params: cfg.ExperimentConfig,
 
 def _check_export_dir(export_dir: str, checkpoint: str,
                       annotation_file: str, overwrite: bool) -> None:
-  """The export replaces `export_dir` whole: it must not hold (or be, or
+  """Checks that the export may replace `export_dir`.
+
+  The export replaces `export_dir` whole: it must not hold (or be, or
   lie in) the checkpoint's files or the annotation file it reads."""
   inputs = [('--checkpoint_path', path) for path in
             integrity.check_checkpoint_files(checkpoint, '--checkpoint_path')]

@@ -1,5 +1,7 @@
-"""The class names an export carries: `<export_dir>/label_map.json`,
-{"<class id>": "<name>"}, from a COCO / LVIS annotation file."""
+"""The class names an export carries.
+
+`<export_dir>/label_map.json`, {"<class id>": "<name>"}, from a COCO /
+LVIS annotation file."""
 import json
 import os
 from typing import Dict, Optional
@@ -14,7 +16,9 @@ LABEL_MAP_FILE = 'label_map.json'
 
 
 def from_annotations(annotation_file: Optional[str]) -> Optional[dict]:
-  """{"<class id>": "<name>"} from an annotation file's categories; None
+  """Reads the label map from an annotation file.
+
+  {"<class id>": "<name>"} from an annotation file's categories; None
   when there is no such file."""
   if not annotation_file:
     return None

@@ -1,6 +1,8 @@
-"""A study's grid: rows (detectors) x columns (initialisations from each
-upstream) x seeds, and what each cell runs. `spec.load` makes one from a
-study file; the runner runs its cells and the tables read them back.
+"""A study's grid and what each of its cells runs.
+
+Rows (detectors) x columns (initialisations from each upstream) x seeds.
+`spec.load` makes one from a study file; the runner runs its cells and the
+tables read them back.
 """
 import dataclasses
 import os
@@ -91,7 +93,9 @@ class Cell:
 
 @dataclasses.dataclass(frozen=True)
 class ScheduleCheck:
-  """A cell of the grid (`of`) trained again as `cell`: its row with the
+  """A cell of the grid trained again with other overrides.
+
+  A cell of the grid (`of`) trained again as `cell`: its row with the
   check's overrides added, under a name of its own."""
   of: Row
   cell: Cell
@@ -120,8 +124,9 @@ class Study:
 
   @property
   def columns(self) -> List[str]:
-    """The table's columns in order: scratch, then per upstream its
-    initialisations."""
+    """Returns the table's columns in order.
+
+    Scratch, then per upstream its initialisations."""
     columns = ['scratch'] if 'scratch' in self.initialisations else []
     for upstream in self.upstreams:
       columns += [f'{upstream}/{init}' for init in self.initialisations
@@ -129,13 +134,17 @@ class Study:
     return columns
 
   def differences(self) -> List[str]:
-    """A line per column trained unlike the others: its overrides and
+    """Describes the columns trained unlike the others.
+
+    A line per column trained unlike the others: its overrides and
     why (`initialisation_overrides`)."""
     return [f'{init} ({", ".join(self.initialisation_overrides[init])}): '
             f'{reason}' for init, reason in self.override_reasons.items()]
 
   def cells(self) -> List[Cell]:
-    """Every cell, seed by seed (a first result for every cell comes
+    """Lists every cell, seed by seed.
+
+    Every cell, seed by seed (a first result for every cell comes
     before a second seed of any)."""
     check = [self.schedule_check.cell] if self.schedule_check else []
     return [Cell(row, column, seed) for seed in self.seeds
@@ -143,8 +152,10 @@ class Study:
 
   def config(self, row: Row, initialisation: str,
              workdir: str) -> Tuple[List[str], List[str]]:
-    """The config files and overrides of a row and initialisation, before
-    any upstream or seed: what the cells and the tables build."""
+    """Returns the config files and overrides of a row and initialisation.
+
+    They are taken before any upstream or seed: what the cells and the
+    tables build."""
     overrides = (list(self.params_override) + list(row.params_override)
                  + list(self.initialisation_overrides.get(initialisation,
                                                           ())))
@@ -168,7 +179,9 @@ class Study:
 
   def command(self, cell: Cell, workdir: str,
               program: Tuple[str, ...] = ()) -> List[str]:
-    """The `train.py` command of a cell (`program`: how to start it;
+    """Returns the `train.py` command of a cell.
+
+    The `train.py` command of a cell (`program`: how to start it;
     default this Python's `-m official_projects_backbone_reuse.train`)."""
     files, overrides = self.cell_config(cell, workdir)
     program = program or (sys.executable, '-m',
@@ -185,7 +198,9 @@ class Study:
 
 
   def parts_overlay(self, cell: Cell, workdir: str) -> str:
-    """Writes (once per column) and returns the config file of an
+    """Writes the config file of an `INIT+SOURCE` column.
+
+    Writes (once per column) and returns the config file of an
     `INIT+SOURCE` column: the upstream's backbone and the source's parts,
     through `task.init_checkpoints`."""
     source = self.part_sources[split(cell.initialisation)[1]]
@@ -204,7 +219,9 @@ class Study:
 
   def before_command(self, step: Before, workdir: str,
                      resolve: bool = True) -> List[str]:
-    """A `before` command's arguments; with `resolve`, a `backbone-reuse-*`
+    """Returns a `before` command's arguments.
+
+    A `before` command's arguments; with `resolve`, a `backbone-reuse-*`
     program is the one beside this Python (its environment's)."""
     args = shlex.split(self.fill(step.command, workdir))
     here = os.path.join(os.path.dirname(sys.executable), args[0])
@@ -214,7 +231,9 @@ class Study:
     return args
 
   def before_shell(self, step: Before, workdir: str) -> str:
-    """A `before` command as a user launches it, and as its marker holds
+    """Returns a `before` command as a shell line.
+
+    A `before` command as a user launches it, and as its marker holds
     it once finished."""
     return shlex.join(self.before_command(step, workdir, resolve=False))
 
@@ -231,8 +250,10 @@ class Study:
 
   @property
   def uses_large_upstream(self) -> bool:
-    """Whether the study reads the world's large upstream classifier (or
-    its data), which takes longer to make than the rest of the world."""
+    """Says whether the study reads the large upstream classifier.
+
+    That is the world's large upstream classifier (or its data), which
+    takes longer to make than the rest of the world."""
     return any(_LARGE.search(v) for v in self.texts())
 
   def fill(self, value: str, workdir: str) -> str:

@@ -47,7 +47,9 @@ from official_projects_backbone_reuse.study import spec
 
 
 def _read_json(cell: grid.Cell, path: str) -> Optional[dict]:
-  """A cell's JSON output (None if absent); a damaged one is an error
+  """Reads a cell's JSON output.
+
+  A cell's JSON output (None if absent); a damaged one is an error
   naming the cell and the file."""
   if not os.path.exists(path):
     return None
@@ -77,7 +79,9 @@ FLOPS_FILE = 'flops.json'  # in the workdir, by `collect`
 
 
 def _costs(study: grid.Study, workdir: str) -> Dict[grid.Cell, Optional[dict]]:
-  """Each cell's cost as `run` recorded it, with its seconds per step
+  """Returns each cell's cost and seconds per step.
+
+  Each cell's cost as `run` recorded it, with its seconds per step
   (the median of its log's rates after the first, which holds tracing)."""
   found = {}
   for cell in study.cells():
@@ -98,7 +102,9 @@ def _costs(study: grid.Study, workdir: str) -> Dict[grid.Cell, Optional[dict]]:
 
 def step_gflops(study: grid.Study, workdir: str,
                 cells: List[grid.Cell]) -> Dict[str, float]:
-  """GFLOPs of one training step of the `cells`' detector and initialisation
+  """Counts the GFLOPs of a training step of the `cells`.
+
+  GFLOPs of one training step of the `cells`' detector and initialisation
   (`analysis.train_flops`: the cell's own config, batch and input size;
   traced, not run), by `tables.flops_key`; counted once and kept in
   DIR/flops.json."""
@@ -126,7 +132,9 @@ def step_gflops(study: grid.Study, workdir: str,
 
 
 def parameter_counts(study: grid.Study, workdir: str) -> Dict[str, Dict]:
-  """Each row's parameters, built frozen with the study's and the row's
+  """Counts each row's parameters.
+
+  Each row's parameters, built frozen with the study's and the row's
   overrides (`analysis.report`), by row name."""
   from official_projects_backbone_reuse.analysis import report
   from official_projects_backbone_reuse.configs import loading
@@ -142,7 +150,9 @@ def parameter_counts(study: grid.Study, workdir: str) -> Dict[str, Dict]:
 
 
 def class_curves(study: grid.Study, workdir: str) -> List[str]:
-  """Figure 4 per detector (`backbone-reuse-analyse`) into
+  """Plots Figure 4 per detector.
+
+  Figure 4 per detector (`backbone-reuse-analyse`) into
   DIR/curves/<detector>/, from the first seed's saved LVIS detections;
   returns the plots written. A detector whose reference cell (fine-tuned
   from the first upstream) or every other cell lacks them is skipped."""
@@ -174,7 +184,9 @@ def class_curves(study: grid.Study, workdir: str) -> List[str]:
 
 def upstream_quality(study: grid.Study,
                      workdir: str) -> Dict[str, Optional[dict]]:
-  """Each upstream's val top-1 and number of classes, from the
+  """Reads each upstream's val top-1 and number of classes.
+
+  Each upstream's val top-1 and number of classes, from the
   metrics.json and params.yaml its classification run left beside the
   checkpoint (Model Garden's train.py writes both); None where there is
   none, as for a downloaded checkpoint."""
@@ -235,9 +247,10 @@ def collect(study: grid.Study, workdir: str) -> str:
 
 
 def prepare(study: grid.Study) -> None:
-  """Makes (or reuses) the study's procedural world: the default job's
-  steps 1-3, then the large upstream set and classifier if the study
-  reads them."""
+  """Makes (or reuses) the study's procedural world.
+
+  The default job's steps 1-3, then the large upstream set and classifier
+  if the study reads them."""
   from official_projects_backbone_reuse.jobs import steps
   if study.world:
     total = 5 if study.uses_large_upstream else 3
@@ -256,8 +269,9 @@ def _finished(study: grid.Study, step: grid.Before, workdir: str) -> bool:
 
 
 def run_before(study: grid.Study, workdir: str) -> None:
-  """Runs the study's `before` commands that have not finished, in order;
-  a failure (StepFailed) stops the study."""
+  """Runs the study's `before` commands that have not finished.
+
+  They run in order; a failure (StepFailed) stops the study."""
   from official_projects_backbone_reuse.common import files
   from official_projects_backbone_reuse.jobs import steps
   for number, step in enumerate(study.before, 1):
@@ -274,7 +288,9 @@ def run_before(study: grid.Study, workdir: str) -> None:
 
 def check_cells(study: grid.Study, workdir: str, cells: List[grid.Cell],
                 files_too: bool) -> None:
-  """Loads each cell's config as its `train.py` would (`files_too`: and
+  """Loads each cell's config to check it before any cell runs.
+
+  Loads each cell's config as its `train.py` would (`files_too`: and
   checks the files its run reads, once the world and the `before`
   commands made them), so that a bad cell stops the study before the
   first cell runs, not when its turn comes."""
@@ -300,9 +316,10 @@ _RUNNING = 'BACKBONE_REUSE_STUDIES_RUNNING'  # the studies this one runs in
 
 @contextlib.contextmanager
 def _running(study: grid.Study) -> Iterator[None]:
-  """Marks the study as running for the commands it starts: one started
-  by its own `before` commands (at any depth) would start itself without
-  end, and is refused."""
+  """Marks the study as running for the commands it starts.
+
+  A study started by its own `before` commands (at any depth) would start
+  itself without end, and is refused."""
   path = os.path.realpath(study.path)
   running = os.environ.get(_RUNNING, '')
   if path in running.split(os.pathsep):

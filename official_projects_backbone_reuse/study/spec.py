@@ -1,5 +1,7 @@
-"""A study file: the paper's grid of detectors x initialisations x upstream
-checkpoints x seeds, and the one `train.py` command of each cell.
+"""A study file: the paper's grid and the command of each cell.
+
+The grid is detectors x initialisations x upstream checkpoints x seeds,
+and each cell runs one `train.py` command.
 
   # experiments/studies/NAME.yaml
   description: what the study asks
@@ -181,7 +183,9 @@ def _row(path: str, index: int, entry, recipes, columns) -> grid.Row:
 
 def _initialisation_overrides(path: str, value, inits
                               ) -> Tuple[Dict[str, Tuple], Dict[str, str]]:
-  """({initialisation: its overrides}, {initialisation: the reason}): a
+  """Reads the `initialisation_overrides` of a study file.
+
+  ({initialisation: its overrides}, {initialisation: the reason}): a
   column that trains unlike the others says why, and the tables print it."""
   value = value or {}
   if not isinstance(value, dict):
@@ -317,7 +321,9 @@ def shipped() -> List[str]:
 
 
 def load(path: str) -> grid.Study:
-  """The study in `path`, or the shipped study of that name (as
+  """Loads a study from a file or by its shipped name.
+
+  The study in `path`, or the shipped study of that name (as
   `backbone-reuse-study run small_capacity`, from a clone or an installed
   wheel); a mistake is a ConfigError naming file and key."""
   if not os.path.exists(path) and path in shipped():

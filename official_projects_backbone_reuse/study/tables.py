@@ -1,8 +1,9 @@
-"""A study's results in the paper's shapes: Table 1 (mAP / AP50 per
-detector and initialisation, frozen and adapter cells against their
-fine-tuned counterpart), Table 3 (parameters, total and trained when
-frozen), Figures 3/6 (mAP against detector capacity) and what each
-cell cost to train.
+"""A study's results in the paper's shapes: tables, figures and costs.
+
+Table 1 (mAP / AP50 per detector and initialisation, frozen and adapter
+cells against their fine-tuned counterpart), Table 3 (parameters, total
+and trained when frozen), Figures 3/6 (mAP against detector capacity) and
+what each cell cost to train.
 
 Numbers are x100, as the paper prints them. With several seeds a cell is
 the mean, `±` the standard deviation over seeds, and a change is marked
@@ -59,9 +60,10 @@ def results(metrics: Dict[grid.Cell, Optional[dict]]) -> Results:
 
 
 def reference(column: str) -> Optional[str]:
-  """The column a column is compared with: for a frozen or adapter column
-  the fine-tuned one; for INIT+SOURCE, INIT (the same parts from their
-  random initialisation)."""
+  """Returns the column a column is compared with.
+
+  For a frozen or adapter column the fine-tuned one; for INIT+SOURCE, INIT
+  (the same parts from their random initialisation)."""
   upstream, _, init = column.rpartition('/')
   if not upstream or init == 'finetune':
     return None
@@ -110,9 +112,11 @@ def _paper_cell(paper: Dict[str, tuple], column: str) -> str:
 
 
 def schedule_check_line(study: grid.Study, found: Results) -> str:
-  """Whether the study's schedule is near convergence: its schedule
-  check's cell against the seeds of the same column at the study's
-  schedule (within two standard deviations of them)."""
+  """Says whether the study's schedule is near convergence.
+
+  It compares the schedule check's cell against the seeds of the same
+  column at the study's schedule (within two standard deviations of
+  them)."""
   check = study.schedule_check
   if check is None:
     return ''
@@ -137,7 +141,9 @@ def schedule_check_line(study: grid.Study, found: Results) -> str:
 
 
 def upstream_lines(quality: Dict[str, Optional[dict]]) -> str:
-  """Each upstream's own quality, as its classification run measured it
+  """Formats each upstream's own quality.
+
+  Each upstream's own quality, as its classification run measured it
   (`runner.upstream_quality`): the columns read against how strong the
   backbone they restore is."""
   lines = []
@@ -154,7 +160,9 @@ def upstream_lines(quality: Dict[str, Optional[dict]]) -> str:
 def table1_markdown(study: grid.Study, found: Results,
                     quality: Optional[Dict[str, Optional[dict]]] = None
                     ) -> str:
-  """mAP/AP50 per detector and column; the paper's row under each row
+  """Formats Table 1: mAP/AP50 per detector and column.
+
+  mAP/AP50 per detector and column; the paper's row under each row
   that has the paper's numbers; each upstream's quality (`quality`) and
   the schedule check under the table."""
   columns = study.columns
@@ -216,7 +224,9 @@ def table1_csv(study: grid.Study, found: Results) -> str:
 def table3_markdown(study: grid.Study,
                     counts: Dict[str, Dict[str, parameters.ParameterCount]],
                     found: Results) -> str:
-  """Parameters of each detector, total and trained when the backbone is
+  """Formats Table 3: each detector's parameters.
+
+  Parameters of each detector, total and trained when the backbone is
   frozen, and the change of mAP that freezing brought (first upstream); the
   paper's Table 3 under each row that has it."""
   upstream = next(iter(study.upstreams), None)
@@ -244,7 +254,9 @@ def table3_markdown(study: grid.Study,
 def capacity_png(study: grid.Study,
                  counts: Dict[str, Dict[str, parameters.ParameterCount]],
                  found: Results) -> bytes:
-  """Figures 3/6: mAP against the detector's parameters, one line per
+  """Plots Figures 3/6: mAP against the detector's parameters.
+
+  Figures 3/6: mAP against the detector's parameters, one line per
   initialisation and upstream (error bars: the seeds' standard
   deviation)."""
   fig = figure.Figure(figsize=(7, 4.5), dpi=100)
@@ -276,7 +288,9 @@ def capacity_png(study: grid.Study,
 def freezing_png(study: grid.Study,
                  counts: Dict[str, Dict[str, parameters.ParameterCount]],
                  found: Results) -> bytes:
-  """The paper's question across capacity (Figure 1, left): each frozen
+  """Plots Figure 1 (left): what freezing costs across capacity.
+
+  The paper's question across capacity (Figure 1, left): each frozen
   (and adapter) column's mAP minus fine-tuning's from the same upstream,
   against the parameters trained when the backbone is frozen; error bars
   sqrt(sd_a^2 + sd_b^2) over seeds, the spread of a difference."""
@@ -312,15 +326,19 @@ def freezing_png(study: grid.Study,
 
 
 def flops_key(cell: grid.Cell) -> str:
-  """FLOPs depend on the detector and initialisation, not on the upstream
-  or seed."""
+  """Returns the key of a cell's FLOPs.
+
+  FLOPs depend on the detector and initialisation, not on the upstream or
+  seed."""
   return f'{cell.row.name}|{cell.initialisation}'
 
 
 def cost_markdown(study: grid.Study,
                   costs: Dict[grid.Cell, Optional[dict]],
                   gflops: Optional[Dict[str, float]] = None) -> str:
-  """What each cell cost: its steps, FLOPs per training step (`gflops`, by
+  """Formats what each cell cost.
+
+  What each cell cost: its steps, FLOPs per training step (`gflops`, by
   `flops_key`), median seconds per step (from its log), and the wall time,
   CPU time and peak memory of the `train.py` run that finished it
   (`steps.run_logged`)."""

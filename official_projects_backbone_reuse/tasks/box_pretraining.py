@@ -1,6 +1,8 @@
-"""Box-domain pre-training of a detector's decoder and heads on
-unsupervised proposals, the backbone frozen (AlignDet, Li et al., ICCV
-2023): RetinaNet, and Faster R-CNN (at the end of this module).
+"""Box-domain pre-training of a detector's decoder and heads.
+
+The decoder and heads learn on unsupervised proposals, the backbone frozen
+(AlignDet, Li et al., ICCV 2023): RetinaNet, and Faster R-CNN (at the end
+of this module).
 
 The training data are images with class-agnostic proposals
 (`backbone-reuse-proposals`). Each image gives two views
@@ -45,7 +47,9 @@ from official_projects_backbone_reuse.tasks import detection
 def forward(model: tf_keras.Model, images: tf.Tensor, training: bool
             ) -> Tuple[Dict[str, tf.Tensor], Dict[str, tf.Tensor],
                        Dict[str, tf.Tensor]]:
-  """RetinaNet's class and box outputs, as its head gives them, and the
+  """Runs RetinaNet's head, keeping the class tower's features.
+
+  RetinaNet's class and box outputs, as its head gives them, and the
   class tower's features they come from, per level."""
   features = model.backbone(images, training=training)
   features = model.decoder(features, training=training)
@@ -72,7 +76,9 @@ def forward(model: tf_keras.Model, images: tf.Tensor, training: bool
 def sampled_embeddings(projection, towers, labels, samples_per_image: int,
                        max_proposals: int, dim: int
                        ) -> Tuple[tf.Tensor, tf.Tensor]:
-  """Embeddings [S, D] of each image's anchors in the loss and their ids
+  """Samples the anchor embeddings of the contrastive loss.
+
+  Embeddings [S, D] of each image's anchors in the loss and their ids
   (`BACKGROUND` or proposal id, unique across the batch): the positive
   anchors first, in random order, then random background anchors, up to
   `samples_per_image`; ignored anchors never."""
@@ -102,12 +108,15 @@ def sampled_embeddings(projection, towers, labels, samples_per_image: int,
 
 
 class _BoxPretrainingMixin:
-  """What both pre-training tasks add to their detection task: the
-  momentum copy and projections riding on the model, its start and EMA
+  """What both box pre-training tasks add to their detection task.
+
+  The momentum copy and projections riding on the model, its start and EMA
   step, two views per training example, the contrastive loss's metric."""
 
   def _with_momentum_copy(self, model, projection, features_shape):
-    """`model` with its momentum copy and both projection heads (built on
+    """Adds the momentum copy and projection heads to `model`.
+
+    `model` with its momentum copy and both projection heads (built on
     features of `features_shape`) as `momentum_target` and
     `box_projection`, so a run's checkpoint holds them and a resumed run
     goes on from them."""
@@ -128,7 +137,9 @@ class _BoxPretrainingMixin:
     return model
 
   def initialize(self, model: tf_keras.Model):
-    """The online detector as `detection` restores it; the momentum copy
+    """Restores the online detector and copies it to the momentum copy.
+
+    The online detector as `detection` restores it; the momentum copy
     starts as the same weights (AlignDet copies them too)."""
     super().initialize(model)
     for target, online in _online_and_target(model, everything=True):
@@ -205,7 +216,9 @@ class BoxPretrainingRetinaNetTask(_BoxPretrainingMixin,
     return self._read_two_views(params, parser, input_context, dataset_fn)
 
   def train_step(self, inputs, model, optimizer, metrics=None):
-    """RetinaNet's step on view 1 plus the contrastive loss against the
+    """Runs a training step of RetinaNet's box pre-training.
+
+    RetinaNet's step on view 1 plus the contrastive loss against the
     momentum copy on view 2, then the copy's EMA update."""
     (images, labels), (target_images, target_labels) = inputs
     options = self.task_config.box_pretraining
@@ -243,7 +256,9 @@ class BoxPretrainingRetinaNetTask(_BoxPretrainingMixin,
 
 
 def _online_and_target(model, everything: bool = False):
-  """(target, online) variable pairs, matched by object path: every weight
+  """Pairs the momentum copy's variables with the online model's.
+
+  (target, online) variable pairs, matched by object path: every weight
   of the decoder, the heads and the projection, or with `everything` the
   backbone's too (frozen, so the same).
 
@@ -268,8 +283,9 @@ def _online_and_target(model, everything: bool = False):
 
 
 def _update_target(model, momentum) -> None:
-  """The momentum copy's EMA step, in cross-replica context when several
-  replicas hold it."""
+  """Runs the momentum copy's EMA step.
+
+  In cross-replica context when several replicas hold it."""
   pairs = _online_and_target(model)
   replica = tf.distribute.get_replica_context()
   if replica is None or replica.num_replicas_in_sync == 1:
@@ -296,7 +312,9 @@ def _update_target(model, momentum) -> None:
 
 def box_head_features(head, roi_features: tf.Tensor,
                       training: bool) -> tf.Tensor:
-  """[B, N, D]: what Model Garden's `DetectionHead` gives its classifier
+  """Computes the features of Model Garden's `DetectionHead`.
+
+  [B, N, D]: what Model Garden's `DetectionHead` gives its classifier
   and box regressor for RoI features [B, N, h, w, c], as its call
   computes it."""
   _, num_rois, height, width, filters = roi_features.get_shape().as_list()
@@ -312,7 +330,9 @@ def box_head_features(head, roi_features: tf.Tensor,
 
 def region_embeddings(model, features, labels, max_proposals: int,
                       training: bool) -> Tuple[tf.Tensor, tf.Tensor]:
-  """Embeddings [S, D] of every proposal in the batch and their ids,
+  """Embeds every proposal in the batch.
+
+  Embeddings [S, D] of every proposal in the batch and their ids,
   unique across it (image i's proposal p: p + i (max_proposals + 1))."""
   boxes, ids = labels['gt_boxes'], tf.cast(labels['gt_classes'], tf.int32)
   regions = model.roi_aligner(features, boxes)
@@ -327,7 +347,9 @@ def region_embeddings(model, features, labels, max_proposals: int,
 @task_factory.register_task_cls(cfg.BoxPretrainingFasterRCNNTask)
 class BoxPretrainingFasterRCNNTask(_BoxPretrainingMixin,
                                    detection.ReuseMaskRCNNTask):
-  """Faster R-CNN's decoder, RPN and box head pre-trained on proposals
+  """Box-domain pre-training of Faster R-CNN.
+
+  Faster R-CNN's decoder, RPN and box head pre-trained on proposals
   (above). What fine-tuning takes: `task.init_checkpoints` with
   `decoder`, `rpn_head` and `detection_head` from a run; the box head's
   one-class classifier and box regressor are label space and left new."""
@@ -372,7 +394,9 @@ class BoxPretrainingFasterRCNNTask(_BoxPretrainingMixin,
     return self._read_two_views(params, parser, input_context, dataset_fn)
 
   def train_step(self, inputs, model, optimizer, metrics=None):
-    """Faster R-CNN's step on view 1 plus the contrastive loss against the
+    """Runs a training step of Faster R-CNN's box pre-training.
+
+    Faster R-CNN's step on view 1 plus the contrastive loss against the
     momentum copy on view 2, then the copy's EMA update."""
     (images, labels), (target_images, target_labels) = inputs
     options = self.task_config.box_pretraining

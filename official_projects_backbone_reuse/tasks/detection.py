@@ -75,8 +75,10 @@ def _checkpoint_key(key: str) -> str:
 
 
 def check_upstream_config(task_config) -> None:
-  """The backbone about to be restored is built as it was pre-trained (see
-  `checkpoints.upstream`)."""
+  """Checks that the backbone about to be restored is built as pre-trained.
+
+  The backbone of `restore_entries` (see `upstream.check_upstream_config`).
+  """
   checkpoint = next((entry.checkpoint for _, entry in
                      restore_entries(task_config)
                      if detector_parts.BACKBONE in entry.modules), '')
@@ -88,9 +90,11 @@ def check_upstream_config(task_config) -> None:
 
 def restore_parts(model: tf_keras.Model, task_config
                   ) -> List[restore.RestoreReport]:
-  """Restores the parts `restore_entries` names, each checked variable by
-  variable (adapters new by design, label-space and `skip` layers skipped
-  on purpose); one report per part, logged."""
+  """Restores the parts that `restore_entries` names.
+
+  Each part is checked variable by variable (adapters new by design,
+  label-space and `skip` layers skipped on purpose); one report per part,
+  logged."""
   sources, entries = [], restore_entries(task_config)
   for key, entry in entries:
     parts = []
@@ -117,7 +121,9 @@ class _BackboneReuseMixin:
   """What both detection tasks add to Model Garden's."""
 
   def build_metrics(self, training: bool = True):
-    """Model Garden's metrics; with `task.evaluation.type: lvis` or `voc`,
+    """Builds the metrics, with the evaluator the config asks for.
+
+    Model Garden's metrics; with `task.evaluation.type: lvis` or `voc`,
     the LVIS or VOC evaluator in place of its COCO evaluator (same
     interface); with `coco` and masks, its COCO evaluator made
     `FastMaskCOCOEvaluator`."""
@@ -197,7 +203,9 @@ class ReuseMaskRCNNTask(_BackboneReuseMixin, maskrcnn.MaskRCNNTask):
     return super().build_inputs(params, input_context, dataset_fn)
 
   def class_weights(self) -> List[float]:
-    """The class-balanced `losses.class_weights` of stage 2, computed from
+    """Returns the class-balanced loss weights of stage 2.
+
+    The class-balanced `losses.class_weights` of stage 2, computed from
     the training annotations once and logged."""
     if self._class_weights is None:
       retune = self.task_config.class_balanced_retuning
@@ -212,7 +220,9 @@ class ReuseMaskRCNNTask(_BackboneReuseMixin, maskrcnn.MaskRCNNTask):
     return list(self._class_weights)
 
   def build_losses(self, outputs, labels, aux_losses=None):
-    """Model Garden's losses; in stage 2 with the class-balanced weights in
+    """Builds Model Garden's losses, class-balanced in stage 2.
+
+    Model Garden's losses; in stage 2 with the class-balanced weights in
     `losses.class_weights` (read at every call, so also after a resume)."""
     if validation.retuning(self.task_config):
       self._task_config = self.task_config.replace(
