@@ -56,6 +56,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import urllib.parse
 
 from official_projects_backbone_reuse.common import values
+from official_projects_backbone_reuse.data_tools import coco_json
 from official_projects_backbone_reuse.data_tools import convert_detection
 from official_projects_backbone_reuse.data_tools import parallel
 from official_projects_backbone_reuse.data_tools.cli import DataError
@@ -217,13 +218,13 @@ def convert_lvis(annotation_file: str,
                        [('--annotation_file', annotation_file)]
                        + [('--image_root', root) for root in roots],
                        overwrite=overwrite)
-  content = convert_detection.load_annotations(annotation_file, REQUIRED_KEYS)
+  content = coco_json.load_annotations(annotation_file, REQUIRED_KEYS)
   refusal = lvis_evaluator.lvis_v0_5_refusal(content, annotation_file)
   if refusal:  # the evaluator's own check, word for word
     raise DataError(refusal)
   for annotation in content['annotations']:
     annotation.setdefault('iscrowd', 0)
-  images, to_write, id_to_name, report = convert_detection.check_annotations(
+  images, to_write, id_to_name, report = coco_json.check_annotations(
       annotation_file, content, include_masks)
   _check_lvis_images(annotation_file, images, id_to_name)
   found, missing = _locate_images(annotation_file, images, roots,
@@ -247,7 +248,7 @@ def convert_lvis(annotation_file: str,
       'first_skipped_urls': [i['coco_url'] for i in missing[:URLS_SHOWN]],
       'num_categories': len(id_to_name),
       'max_category_id': max(id_to_name, default=0),
-      **convert_detection.box_report_summary(report),
+      **coco_json.box_report_summary(report),
       'num_shards': num_shards,
       'output_files': files,
   }
@@ -282,7 +283,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       print(f'warning: skipped {summary["skipped_images"]} image(s) found '
             'under no image root (first coco_urls: '
             f'{summary["first_skipped_urls"]})', file=sys.stderr)
-    convert_detection.warn(summary)
+    coco_json.warn(summary)
     return summary
 
   return run_main(_run)

@@ -56,6 +56,8 @@ import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 import xml.etree.ElementTree as ElementTree
 
+from official_projects_backbone_reuse.data_tools import coco_json
+
 from official_projects_backbone_reuse.data_tools import convert_detection
 from official_projects_backbone_reuse.data_tools import io_utils
 from official_projects_backbone_reuse.data_tools import parallel
@@ -211,7 +213,7 @@ def convert_voc(voc_root: str, sets: Sequence[Tuple[str, str]],
                        [annotation_file], overwrite)
   content = to_coco(voc_root, sets, class_names)
   where = f'{voc_root} ({",".join(f"{y}:{s}" for y, s in sets)})'
-  images, to_write, id_to_name, report = convert_detection.check_annotations(
+  images, to_write, id_to_name, report = coco_json.check_annotations(
       where, content, include_masks=False)
   located = []
   for image in images:
@@ -231,7 +233,7 @@ def convert_voc(voc_root: str, sets: Sequence[Tuple[str, str]],
       'images': len(images),
       'annotations_written': sum(len(v) for v in to_write.values()),
       'difficult': sum(a['difficult'] for a in content['annotations']),
-      **convert_detection.box_report_summary(report),
+      **coco_json.box_report_summary(report),
       'num_shards': num_shards,
       'output_files': files,
       'annotation_file': annotation_file,
@@ -263,7 +265,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                           args.output_prefix, args.num_shards, names,
                           overwrite=args.overwrite,
                           num_processes=args.num_processes)
-    convert_detection.warn(summary)
+    coco_json.warn(summary)
     return summary
 
   return run_main(_run)

@@ -53,7 +53,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from official_projects_backbone_reuse.common import files
-from official_projects_backbone_reuse.data_tools import convert_detection
+from official_projects_backbone_reuse.data_tools import coco_json
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.cli import command_parser
 from official_projects_backbone_reuse.data_tools.cli import run_main
@@ -257,10 +257,10 @@ def write_splits(annotation_file: str, output_dir: str,
          for seed in seeds if not fsdet_splits],
       [('--annotation_file', annotation_file),
        ('--fsdet_splits', fsdet_splits)], overwrite)
-  content = convert_detection.load_annotations(annotation_file)
+  content = coco_json.load_annotations(annotation_file)
   # The converter's record checks (ids, references, boxes, nothing empty):
   # the sets are for it, and the sampling trusts the references.
-  convert_detection.check_annotations(annotation_file, content,
+  coco_json.check_annotations(annotation_file, content,
                                       include_masks=False)
   if not seeds or min(seeds) < 0:
     raise DataError(f'--seeds: expected non-negative seeds, found {seeds}')

@@ -26,7 +26,7 @@ import sys
 from typing import Dict, List, Optional, Sequence
 
 from official_projects_backbone_reuse.common import files
-from official_projects_backbone_reuse.data_tools import convert_detection
+from official_projects_backbone_reuse.data_tools import coco_json
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.cli import command_parser
 from official_projects_backbone_reuse.data_tools.cli import run_main
@@ -66,10 +66,10 @@ def write_fractions(annotation_file: str, output_dir: str,
   files.check_outputs([files.Output('--output_dir', path(p, s))
                        for s in seeds for p in percents],
                       [('--annotation_file', annotation_file)], overwrite)
-  content = convert_detection.load_annotations(annotation_file)
+  content = coco_json.load_annotations(annotation_file)
   # The converter's record checks: an annotation of an unknown image would
   # be dropped without a word, a file without images would give empty sets.
-  convert_detection.check_annotations(annotation_file, content,
+  coco_json.check_annotations(annotation_file, content,
                                       include_masks=False)
   outputs, summary = {}, {'annotation_file': annotation_file, 'sets': {}}
   for seed in seeds:

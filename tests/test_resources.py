@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from official_projects_backbone_reuse.analysis import resource_tables
 from official_projects_backbone_reuse.analysis import resources
 from official_projects_backbone_reuse.analysis import train_flops
 from official_projects_backbone_reuse.analysis import variants
@@ -133,7 +134,7 @@ def _row(variant, backward, cost=None):
 def test_markdown_rows_and_ratios():
   rows = [_row('finetune', {'backbone': 4e9, 'head': 1e9}),
           _row('frozen', {'head': 1e9})]
-  lines = resources.format_markdown(rows).splitlines()
+  lines = resource_tables.format_markdown(rows).splitlines()
   assert lines[0].endswith('| backbone (fwd + bwd) | head (fwd + bwd) |')
   assert lines[2] == ('| x | finetune | 2 | 4 | 8.00 | 3.00 | 5.00 | 1.00 | '
                       '2.00 + 4.00 | 1.00 + 1.00 |')
@@ -143,7 +144,7 @@ def test_markdown_rows_and_ratios():
       'cpu', wall, (wall, wall * 1.5), wall * 2, memory, memory + 2 ** 30))
               for row, wall, memory in zip(rows, (0.5, 0.3),
                                            (400 * 2 ** 20, 100 * 2 ** 20))]
-  lines = resources.format_markdown(measured).splitlines()
+  lines = resource_tables.format_markdown(measured).splitlines()
   assert lines[3].startswith('| x | frozen | 2 | 4 | 4.00 | 3.00 | 1.00 | '
                              '0.300 (0.300-0.450) | 0.600 | 100 | 1,124 | - '
                              '| 0.50 | 0.25 | 0.60 |')
