@@ -181,3 +181,12 @@ def test_commands_choose_keras_2_first_and_the_library_leaves_it_alone():
   importers = {name for name, edges in graph.items()
                if any(edge[2] == keras2 for edge in edges)}
   assert importers == set(commands), importers ^ set(commands)
+
+
+def test_files_stay_short():
+  """A file over 450 lines is split by what its parts do (tests too)."""
+  long = [f'{path.relative_to(REPO)}: {n} lines'
+          for folder in (PACKAGE, 'data_tools', 'tests')
+          for path in sorted((REPO / folder).rglob('*.py'))
+          for n in [len(path.read_text().splitlines())] if n > 450]
+  assert not long, long
