@@ -1,4 +1,4 @@
-"""The package's dependencies run one way (DESIGN.md, Layout).
+"""The package's layout holds (DESIGN.md): dependencies run one way.
 
 The core (configs, modeling, checkpoints, tasks, dataloaders, evaluation,
 serving, runtime, train.py) never imports the tools (analysis, study, jobs,
@@ -6,7 +6,8 @@ inspect_checkpoint, data_tools), and configs/ imports neither tasks/ nor
 runtime/ (a task config validates itself). Imports are read from the source,
 function-level ones included, and followed transitively; a failure names
 the file, the line and the chain of imports. Importing the library sets
-nothing; each command chooses Keras 2 first (`legacy_keras`).
+nothing; each command chooses Keras 2 first (`legacy_keras`). No file is
+over 450 lines.
 """
 import ast
 import configparser
