@@ -170,13 +170,16 @@ def test_each_input_pipeline_reads_its_own_examples(tiny_world, tmp_path,
 
 @pytest.mark.parametrize('case', [
     'tpu_without_address', 'tpu_ignored', 'tpu_local_paths', 'tpu_gcs',
-    'tpu_vm', 'cpu_devices', 'gpus', 'multi_worker_eval', 'strategy',
+    'tpu_vm', 'tpu_batched_nms', 'cpu_devices', 'gpus', 'multi_worker_eval',
+    'strategy',
     'summary_interval', 'steps_per_loop'])
 def test_runtime_is_checked_before_anything_runs(case, tmp_path):
   params = h.set_data(h.retinanet_config(), 'gs://bucket/coco/train*',
                       'gs://bucket/coco/val*')
   model_dir, mode, cpus = 'gs://bucket/run', 'train_and_eval', 0
   expected = None
+  # The small YAML's `batched` NMS cannot run on a TPU (case tpu_batched_nms).
+  params.task.model.detection_generator.nms_version = 'v2'
   if case == 'tpu_without_address':
     params.runtime.distribution_strategy = 'tpu'
     expected = 'needs --tpu'
@@ -198,6 +201,13 @@ def test_runtime_is_checked_before_anything_runs(case, tmp_path):
     params.override({'runtime': {'distribution_strategy': 'tpu',
                                  'tpu': 'local'}})
     model_dir = str(tmp_path / 'run')
+  elif case == 'tpu_batched_nms':  # XLA cannot compile it: refused early
+    params.override({'runtime': {'distribution_strategy': 'tpu',
+                                 'tpu': 'my-tpu'},
+                     'task': {'model': {'detection_generator': {
+                         'nms_version': 'batched'}}}})
+    expected = ('task.model.detection_generator.nms_version=batched runs '
+                'CombinedNonMaxSuppression, which XLA cannot compile')
   elif case == 'cpu_devices':
     cpus = 2
     expected = '--num_cpu_devices=2 makes replicas of CPU devices'

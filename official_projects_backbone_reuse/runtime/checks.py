@@ -98,6 +98,14 @@ def check_runtime(params: cfg.ExperimentConfig, mode: str,
       raise ConfigError(
           f'--tpu={tpu}: the TPU\'s hosts cannot read or write local paths; '
           'use Cloud Storage (gs://bucket/...) for ' + ', '.join(local) + '.')
+  generator = getattr(getattr(params.task, 'model', None),
+                      'detection_generator', None)
+  if (name == 'tpu' and 'eval' in mode and generator is not None
+      and generator.nms_version == 'batched'):
+    raise ConfigError(
+        'task.model.detection_generator.nms_version=batched runs '
+        'CombinedNonMaxSuppression, which XLA cannot compile, so a TPU '
+        'cannot evaluate with it: set nms_version: v2 (the recipes\' own).')
   if runtime.num_gpus < 0:
     raise ConfigError(f'runtime.num_gpus={runtime.num_gpus} is negative.')
   if runtime.num_gpus and name in ('one_device', 'mirrored'):
