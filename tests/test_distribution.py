@@ -62,6 +62,29 @@ def test_two_replicas_on_a_split_cpu(upstream, tiny_world, tmp_path):
 
 
 @pytest.mark.slow
+def test_mixed_float16_with_a_dynamic_loss_scale(upstream, tiny_world,
+                                                 tmp_path):
+  """A GPU user's precision: the optimizer is wrapped in a dynamic loss
+  scale, the loss stays finite and the frozen backbone bit-identical."""
+  params = rh.tiny_params(upstream, tiny_world, steps=2, batch=2,
+                          eval_data=False)
+  params.override({'runtime': {'mixed_precision_dtype': 'float16',
+                               'loss_scale': 'dynamic'}})
+  config = rh.write_config(params, tmp_path / 'float16.yaml')
+  model_dir = tmp_path / 'run'
+  proc = rh.run(rh.train_command(config, model_dir))
+  log = proc.stdout + proc.stderr
+  assert proc.returncode == 0, log[-3000:]
+  losses = rh.train_losses(proc.stdout)
+  assert losses and all(np.isfinite(list(losses.values()))), losses
+  latest = tf.train.latest_checkpoint(str(model_dir))
+  names = tf.train.load_checkpoint(latest).get_variable_to_shape_map()
+  assert any('loss_scale' in name for name in names), sorted(names)[:20]
+  model = rh.restored_detector(params, latest)
+  assert restore.backbone_differences(model.backbone, upstream) == []
+
+
+@pytest.mark.slow
 def test_two_workers_step_together(upstream, tiny_world, tmp_path):
   # 6 steps of 4 images: one epoch of the 24 training images.
   params = rh.tiny_params(upstream, tiny_world, steps=6, batch=4,

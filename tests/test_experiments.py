@@ -25,11 +25,15 @@ from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.modeling import adapters
 from official_projects_backbone_reuse.modeling import detector_parts
 from official_projects_backbone_reuse.modeling import parameters
+from official_projects_backbone_reuse.runtime import checks
 
 EXPERIMENTS = recipes_lib.experiments_dir()
 RECIPES = recipes_lib.load_recipes()
 INIT = {name: os.path.join(EXPERIMENTS, 'init', f'{name}.yaml')
         for name in ('freeze', 'finetune', 'scratch')}
+# Where a recipe runs: GPUs in float16, a TPU in bfloat16.
+RUNTIME = [os.path.join(EXPERIMENTS, 'runtime', f)
+           for f in ('gpu_mixed_float16.yaml', 'tpu_bfloat16.yaml')]
 # The adapter overlays that no recipe uses, on one detector.
 ADAPTER_SPECS = [
     f'retinanet_r101_fpn_72ep:{os.path.join(EXPERIMENTS, "adapters", a)}'
@@ -76,7 +80,7 @@ def test_recipes_cover_the_paper():
 def test_every_yaml_is_in_a_recipe_or_is_an_init_overlay():
   used = ({os.path.join(EXPERIMENTS, f) for r in RECIPES.values()
            for f in r.config_files} | set(INIT.values())
-          | {s.partition(':')[2] for s in ADAPTER_SPECS})
+          | {s.partition(':')[2] for s in ADAPTER_SPECS} | set(RUNTIME))
   assert YAMLS and set(YAMLS) <= used, sorted(set(YAMLS) - used)
   assert used <= set(YAMLS), sorted(used - set(YAMLS))
 
@@ -88,6 +92,22 @@ def test_every_yaml_says_what_it_reproduces(path):
     text = f.read()
   assert text.startswith('#'), path
   assert '# Paper:' in text, f'{path}: no "# Paper:" comment'
+
+
+@pytest.mark.parametrize('recipe', ['retinanet_r101_fpn_72ep',
+                                    'lvis_cascade_maskrcnn_effb7_nasfpn_1280'])
+@pytest.mark.parametrize('overlay', RUNTIME, ids=os.path.basename)
+def test_runtime_overlays_pass_a_runs_checks(recipe, overlay):
+  """A recipe with a runtime overlay is a run the checks accept (a TPU's
+  paths in Cloud Storage, its NMS one XLA compiles)."""
+  experiment, files = recipes_lib.resolve(recipe, RECIPES)
+  data = ('task.train_data.input_path=gs://b/train*,'
+          'task.validation_data.input_path=gs://b/val*')
+  tpu = 'my-tpu' if 'tpu' in overlay else None
+  params = loading.load_experiment(experiment, files + [overlay], data,
+                                   tpu=tpu)
+  checks.check_runtime(params, 'train_and_eval', 'gs://b/run')
+  assert params.runtime.mixed_precision_dtype in ('float16', 'bfloat16')
 
 
 def test_readme_shows_every_recipe():
