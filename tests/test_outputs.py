@@ -14,7 +14,6 @@ from official_projects_backbone_reuse.analysis import input_samples
 from official_projects_backbone_reuse.analysis import report
 from official_projects_backbone_reuse.analysis import resources
 from official_projects_backbone_reuse.common import errors
-from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.data_tools import convert_classification
 from official_projects_backbone_reuse.data_tools import convert_detection
 from official_projects_backbone_reuse.data_tools import convert_lvis
@@ -22,6 +21,7 @@ from official_projects_backbone_reuse.data_tools import convert_voc
 from official_projects_backbone_reuse.data_tools import few_shot
 from official_projects_backbone_reuse.data_tools import label_fraction
 from official_projects_backbone_reuse.data_tools import proposals
+from official_projects_backbone_reuse.runtime import checks
 from official_projects_backbone_reuse.serving import detect
 from official_projects_backbone_reuse.serving import export_saved_model
 from official_projects_backbone_reuse.study import runner
@@ -55,7 +55,7 @@ def _shards(prefix, *more):
 
 _export = errors.exits_on_error(export_saved_model.export)
 _detect = errors.exits_on_error(detect.run_cli)
-_load = errors.exits_on_error(loading.load_experiment)
+_load_run = errors.exits_on_error(checks.load_run)
 
 # name: (run(user) -> exit status, what the one line says (user)).
 _CASES = {
@@ -118,13 +118,14 @@ _CASES = {
                                       f'--output={u.config}', '--overwrite']),
         lambda u: f'the input experiment file={u.config}{ELSEWHERE}'),
     'train: --model_dir holds task.init_checkpoint': (
-        lambda u: _load('backbone_reuse_retinanet', [u.config], mode='train',
-                        model_dir=u.upstream),
+        lambda u: _load_run('backbone_reuse_retinanet', [u.config],
+                            mode='train', model_dir=u.upstream),
         lambda u: f'--model_dir={u.upstream}: the output contains the input '
         f'task.init_checkpoint={u.upstream}/ckpt-1.index{ELSEWHERE}'),
     'train: --model_dir holds the training data': (
-        lambda u: _load('backbone_reuse_retinanet', [u.config], mode='train',
-                        model_dir=os.path.dirname(u.world.det_train_pattern)),
+        lambda u: _load_run(
+            'backbone_reuse_retinanet', [u.config], mode='train',
+            model_dir=os.path.dirname(u.world.det_train_pattern)),
         lambda u: 'the output contains the input task.train_data.input_path='),
     'few-shot: a base set is there': (
         lambda u: few_shot.main(['--annotation_file', str(u.ann),
