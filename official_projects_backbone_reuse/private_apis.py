@@ -257,16 +257,12 @@ PRIVATE_APIS = (
     # tf_keras.
     PrivateApi('tf_keras.layers.Layer', '_flatten_layers', ATTRIBUTE,
                'modeling/adapters.py: blocks, adapter_variables; '
-               'modeling/reuse_policy.py: _sublayers; '
-               'modeling/detector_parts.py: leaves'),
+               'modeling/backbone_stages.py: sublayers (weighted_leaves, '
+               'which reuse_policy and detector_parts.leaves use)'),
     PrivateApi('tf_keras.src.engine.base_layer.Layer.__init__',
                '_callable_losses', ASSIGNED,
                'modeling/reuse_policy.py: freeze_leaves empties it, dropping '
                'the L2 penalty of a frozen layer'),
-    PrivateApi('tf_keras.src.engine.node.Node.__init__', '_keras_history',
-               ASSIGNED,
-               'modeling/reuse_policy.py: _top_level_stages finds the layer '
-               'that outputs each backbone level'),
     PrivateApi('tf_keras.src.saving.legacy.saved_model.utils',
                'keras_option_scope', ATTRIBUTE,
                'serving/export_saved_model.py: _write_export exports without '

@@ -9,6 +9,7 @@ from official.core import task_factory
 from official.modeling import hyperparams
 
 from official_projects_backbone_reuse import registry_imports  # pylint: disable=unused-import
+from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.modeling import detector
 from official_projects_backbone_reuse.modeling import reuse_policy
 
@@ -121,5 +122,5 @@ def build_backbone(model_config, input_size=64, freeze_backbone=False,
   return reuse_policy.build_backbone(
       model_config,
       tf_keras.layers.InputSpec(shape=[None, input_size, input_size, 3]),
-      detector.l2_regularizer_for(l2_weight_decay), freeze_backbone,
-      freeze_at)
+      detector.l2_regularizer_for(l2_weight_decay),
+      validation.freeze_at_of(freeze_backbone, freeze_at))

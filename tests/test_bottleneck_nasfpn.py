@@ -164,7 +164,7 @@ def test_registered_and_trained_on_a_frozen_backbone():
   model_config = params.task.model
   model = detector.build_detector(
       model_config, tf_keras.layers.InputSpec(shape=[None, SIZE, SIZE, 3]),
-      l2_weight_decay=0.0, freeze_backbone=True)
+      l2_weight_decay=0.0, freeze_at=5)
 
   assert isinstance(model.decoder, bottleneck_nasfpn.BottleneckNASFPN)
   assert model.decoder.get_config()['activation'] == 'swish'

@@ -186,3 +186,24 @@ def test_training_moves_only_the_stages_above_freeze_at(tiny_world,
   assert len(model.backbone.losses) == len(
       [v for v in model.backbone.trainable_weights if 'kernel' in v.name])
   assert model.backbone.losses
+
+
+def test_a_backbone_without_a_stage_table_is_frozen_whole_or_not_at_all():
+  config = _model_config().replace(backbone={
+      'type': 'mobilenet', 'mobilenet': {'model_id': 'MobileNetV2'}})
+  with pytest.raises(ConfigError, match=r'^task\.freeze_at: stages are known '
+                                        r'for .*not for .*\(MobileNet\)'):
+    h.build_backbone(config, freeze_at=2)
+  whole = h.build_backbone(config, freeze_at=5)
+  assert whole.weights and not whole.trainable_weights
+  assert h.build_backbone(config, freeze_at=0).trainable_weights
+
+
+def test_the_run_config_records_one_freeze_at():
+  frozen = loading.load_experiment('backbone_reuse_retinanet',
+                                   [h.RETINANET_YAML])
+  assert frozen.task.freeze_backbone and frozen.task.freeze_at == 5
+  trained = loading.load_experiment('backbone_reuse_retinanet',
+                                    [h.RETINANET_YAML],
+                                    'task.freeze_backbone=false')
+  assert trained.task.freeze_at == 0

@@ -155,6 +155,10 @@ def load_experiment(experiment: Optional[str],
   check_types(params.as_dict(),
               exp_factory.get_exp_config(experiment).as_dict())
   params.task.validate()  # this project's tasks: their own checks
+  if isinstance(params.task, (detection_cfg.ReuseRetinaNetTask,
+                              detection_cfg.ReuseMaskRCNNTask)):
+    # One freeze_at from here on, written to the run's params.yaml.
+    params.task.freeze_at = validation.task_freeze_at(params.task)
   if for_run and isinstance(params.task, (detection_cfg.ReuseRetinaNetTask,
                                           detection_cfg.ReuseMaskRCNNTask)):
     validation.check_task_config(params.task, for_run=True)

@@ -89,8 +89,7 @@ def check_reuse(task_config, for_run: bool = True) -> None:
 
   Fails with a ConfigError when the reuse keys of a task contradict, or
   (`for_run`) when a run would lack a value they need."""
-  freeze_at = freeze_at_of(task_config.freeze_backbone,
-                           getattr(task_config, 'freeze_at', None))
+  freeze_at = task_freeze_at(task_config)
   _check_retuning(task_config, for_run)
   _check_init_checkpoints(task_config, freeze_at, for_run)
   backbone = task_config.model.backbone
@@ -141,6 +140,15 @@ def _check_init_checkpoints(task_config, freeze_at: int,
           f'{task_config.freeze_at} (freeze_at {freeze_at}), which decide '
           'what of the backbone trains: leave frozen unset in the backbone\'s '
           'entry, or make them agree.')
+
+
+def task_freeze_at(task_config) -> int:
+  """The task's freeze_at, resolved (`freeze_backbone: true` is 5).
+
+  `load_experiment` writes it into the config; a config made otherwise
+  (e.g. by `exp_factory`) is resolved here the same way."""
+  return freeze_at_of(task_config.freeze_backbone,
+                      getattr(task_config, 'freeze_at', None))
 
 
 def freeze_at_of(freeze_backbone: bool, freeze_at: Optional[int]) -> int:

@@ -5,7 +5,6 @@ ready backbone; everything else (decoder, heads, cascade stages, mask head) is
 Model Garden's own. Used by the tasks and by the SavedModel export, so both
 build the same model.
 """
-from typing import Optional
 
 import tensorflow as tf
 import tf_keras
@@ -54,17 +53,16 @@ def _needs_float32_nms(model_config) -> bool:
 
 
 def build_detector(model_config, input_specs: tf_keras.layers.InputSpec,
-                   l2_weight_decay: float, freeze_backbone: bool,
-                   freeze_at: Optional[int] = None) -> tf_keras.Model:
+                   l2_weight_decay: float, freeze_at: int
+                   ) -> tf_keras.Model:
   """Builds a RetinaNet or (Cascade) Faster/Mask R-CNN with its variables.
 
-  `freeze_backbone` and `freeze_at` are the task keys of the same names;
+  `freeze_at` is the task's, resolved (`validation.task_freeze_at`);
   `task.model.backbone_adapter` adds adapters (see `reuse_policy`).
   """
   l2_regularizer = l2_regularizer_for(l2_weight_decay)
   backbone = reuse_policy.build_backbone(model_config, input_specs,
-                                         l2_regularizer, freeze_backbone,
-                                         freeze_at)
+                                         l2_regularizer, freeze_at)
   rcnn = isinstance(model_config, maskrcnn_cfg.MaskRCNN)
   if not rcnn and not isinstance(model_config, retinanet_cfg.RetinaNet):
     raise ValueError(

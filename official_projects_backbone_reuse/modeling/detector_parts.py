@@ -32,6 +32,7 @@ from official.vision.configs import maskrcnn as maskrcnn_cfg
 
 from official_projects_backbone_reuse.checkpoints import restore
 from official_projects_backbone_reuse.common.errors import ConfigError
+from official_projects_backbone_reuse.modeling import backbone_stages
 
 BACKBONE = 'backbone'
 SCORES_LAYER = 'detection-scores'  # Model Garden's detection-head classifier.
@@ -86,14 +87,8 @@ def leaves(part_object) -> List[tf_keras.layers.Layer]:
   """The weighted leaf layers of a part (a layer or a list of layers)."""
   roots = part_object if isinstance(part_object, (list, tuple)) else [
       part_object]
-  found = []
-  for root in roots:
-    for layer in root._flatten_layers(include_self=True):  # pylint: disable=protected-access
-      children = list(layer._flatten_layers(include_self=False,  # pylint: disable=protected-access
-                                            recursive=False))
-      if layer.weights and not children:
-        found.append(layer)
-  return found
+  return [leaf for root in roots
+          for leaf in backbone_stages.weighted_leaves(root)]
 
 
 def skipped_leaves(part_object, patterns: Sequence[str]

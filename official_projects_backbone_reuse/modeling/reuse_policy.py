@@ -35,17 +35,10 @@ at the end of pre-training, and never changes:
   trained backbone (freeze_at 0) is built with it, as in Model Garden.
   Adapters carry their own.
 
-Stages of a Model Garden backbone (ResNet, EfficientNet, ...): it is a chain
-of stem layers and blocks (layers with sublayers), so the order of
-`backbone.layers` is the order of computation. The stem is everything before
-the first block; stage L is every layer after the previous endpoint up to
-and including the layer that outputs endpoint L (ResNet's
-`block_group_l<L>`). Layers after the last endpoint belong to the last stage
-+ 1 (frozen only by freeze_at 5). A Keras application is one flat graph of
-leaf layers; its stages are cut at its endpoints in graph order, the stem
-ending at its last stride-2 layer (`KerasApplicationBackbone.layer_stages`).
+Which layers make the stem and each stage is the backbone type's own table
+(`backbone_stages`).
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 from absl import logging
 import tf_keras
@@ -57,13 +50,11 @@ from official.vision.modeling import backbones
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.modeling import adapters
+from official_projects_backbone_reuse.modeling import backbone_stages
 from official_projects_backbone_reuse.modeling import detector_parts
-from official_projects_backbone_reuse.modeling import (
-    keras_application_backbone)
 
 FREEZE_ALL = validation.FREEZE_ALL
 SCORES_LAYER = detector_parts.SCORES_LAYER
-_STEM = 1
 
 
 def part_state(task_config, entry, part: str) -> str:
@@ -75,8 +66,7 @@ def part_state(task_config, entry, part: str) -> str:
     return ('frozen but its classification layers, re-tuned'
             if part.startswith('detection_head') else 'frozen')
   if part == detector_parts.BACKBONE:
-    freeze_at = validation.freeze_at_of(task_config.freeze_backbone,
-                                        task_config.freeze_at)
+    freeze_at = validation.task_freeze_at(task_config)
     if freeze_at in (0, FREEZE_ALL):
       return 'frozen' if freeze_at else 'trained'
     return f'frozen up to freeze_at {freeze_at}'
@@ -165,70 +155,9 @@ def backbone_config_for(model_config, freeze_at: int) -> hyperparams.Config:
   return backbone_config
 
 
-def _sublayers(layer) -> List[tf_keras.layers.Layer]:
-  return list(layer._flatten_layers(include_self=False, recursive=False))  # pylint: disable=protected-access
-
-
 def _original_leaves(layer) -> List[tf_keras.layers.Layer]:
-  """Lists the weighted leaf layers under `layer`.
-
-  `layer` itself included, adapters excluded."""
-  leaves, queue = [], [layer]
-  while queue:
-    current = queue.pop(0)
-    if isinstance(current, adapters.Adapter):
-      continue
-    children = _sublayers(current)
-    if children:
-      queue.extend(children)
-    elif current.weights:
-      leaves.append(current)
-  return leaves
-
-
-def _top_level_stages(backbone) -> List[Tuple[tf_keras.layers.Layer, int]]:
-  """(layer, stage) of the backbone's top-level layers (see module doc)."""
-  levels = {id(tensor._keras_history.layer): int(level)  # pylint: disable=protected-access
-            for level, tensor in backbone.output.items()}
-  staged, pending, in_stem = [], [], True
-  for layer in backbone.layers:
-    in_stem = in_stem and not _sublayers(layer)
-    if in_stem:
-      staged.append((layer, _STEM))
-      continue
-    pending.append(layer)
-    if id(layer) in levels:
-      staged += [(p, levels[id(layer)]) for p in pending]
-      pending = []
-  staged += [(p, max(levels.values()) + 1) for p in pending]
-  return staged
-
-
-def leaf_stages(backbone: tf_keras.Model
-                ) -> List[Tuple[tf_keras.layers.Layer, int]]:
-  """Lists every original weighted leaf of the backbone with its stage.
-
-  Every original weighted leaf of the backbone with its stage: 1 the
-  stem, L the stage that outputs level L.
-
-  Raises:
-    ConfigError: the backbone has no blocks in a stage of levels 2..4, so
-      that stem and stages cannot be told apart.
-  """
-  if isinstance(backbone, keras_application_backbone.KerasApplicationBackbone):
-    return [(leaf, stage) for leaf, stage in backbone.layer_stages()
-            if leaf.weights]
-  staged = _top_level_stages(backbone)
-  blocks = {stage for layer, stage in staged if _sublayers(layer)}
-  missing = [level for level in range(2, FREEZE_ALL) if level not in blocks]
-  if missing:
-    raise ConfigError(
-        f'task.freeze_at: the backbone {backbone.name} '
-        f'({type(backbone).__name__}) has no block in the stages of levels '
-        f'{missing}, so its stem and stages cannot be told apart; use '
-        f'freeze_at 0 or {FREEZE_ALL} (task.freeze_backbone).')
-  return [(leaf, stage) for layer, stage in staged
-          for leaf in _original_leaves(layer)]
+  """The weighted leaf layers under `layer`, adapters excluded."""
+  return backbone_stages.weighted_leaves(layer, skip=(adapters.Adapter,))
 
 
 def _frozen_leaves(backbone, freeze_at: int) -> List[tf_keras.layers.Layer]:
@@ -236,7 +165,8 @@ def _frozen_leaves(backbone, freeze_at: int) -> List[tf_keras.layers.Layer]:
     return []
   if freeze_at == FREEZE_ALL:
     return _original_leaves(backbone)
-  return [leaf for leaf, stage in leaf_stages(backbone) if stage <= freeze_at]
+  return [leaf for leaf, stage in backbone_stages.leaf_stages(
+      backbone, skip=(adapters.Adapter,)) if stage <= freeze_at]
 
 
 def _add_l2(leaf, regularizer) -> None:
@@ -245,10 +175,8 @@ def _add_l2(leaf, regularizer) -> None:
 
 def build_backbone(model_config, input_specs: tf_keras.layers.InputSpec,
                    l2_regularizer: Optional[tf_keras.regularizers.Regularizer],
-                   freeze_backbone: bool, freeze_at: Optional[int] = None
-                   ) -> tf_keras.Model:
+                   freeze_at: int) -> tf_keras.Model:
   """Builds the backbone as the reuse policy wants it (see module doc)."""
-  freeze_at = validation.freeze_at_of(freeze_backbone, freeze_at)
   extra = {}
   if model_config.backbone.type == 'efficientnet':  # a builder argument only
     extra['se_inner_activation'] = (

@@ -48,6 +48,7 @@ from official_projects_backbone_reuse.common.errors import UserError
 from official_projects_backbone_reuse.common.errors import exits_on_error
 from official_projects_backbone_reuse.common.errors import first_line
 from official_projects_backbone_reuse.configs import loading
+from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.runtime import integrity
 from official_projects_backbone_reuse.modeling import detector
 from official_projects_backbone_reuse.serving import label_map as label_maps
@@ -82,8 +83,7 @@ class BackboneReuseDetectionModule(detection.DetectionModule):
         shape=[self._batch_size, *self._padded_size, 3])
     return detector.build_detector(
         self.params.task.model, input_specs, l2_weight_decay=0.0,
-        freeze_backbone=self.params.task.freeze_backbone,
-        freeze_at=getattr(self.params.task, 'freeze_at', None))
+        freeze_at=validation.task_freeze_at(self.params.task))
 
 
 def build_export_module(params: cfg.ExperimentConfig,

@@ -37,6 +37,7 @@ from official.vision.dataloaders import tf_example_decoder
 from official_projects_backbone_reuse.checkpoints import restore
 from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import detection as cfg
+from official_projects_backbone_reuse.configs import validation
 from official_projects_backbone_reuse.dataloaders import box_views
 from official_projects_backbone_reuse.dataloaders import copy_paste_input
 from official_projects_backbone_reuse.modeling import box_contrast
@@ -127,7 +128,7 @@ class _BoxPretrainingMixin:
     target = detector.build_detector(
         config.model, tf_keras.layers.InputSpec(
             shape=[None] + config.model.input_size),
-        l2_weight_decay=0.0, freeze_backbone=True)
+        l2_weight_decay=0.0, freeze_at=validation.FREEZE_ALL)
     target.trainable = False
     for owner in (model, target):
       owner.box_projection = projection()

@@ -163,13 +163,12 @@ class _BackboneReuseMixin:
         config.model,
         tf_keras.layers.InputSpec(shape=[None] + config.model.input_size),
         l2_weight_decay=config.losses.l2_weight_decay,
-        freeze_backbone=config.freeze_backbone, freeze_at=config.freeze_at)
+        freeze_at=validation.task_freeze_at(config))
     reuse_policy.freeze_parts(model, config)
     counts = parameters.format_counts(parameters.count_parameters(model))
     logging.info('Backbone frozen up to freeze_at %d, adapters: %s. '
                  'Parameters:\n%s',
-                 validation.freeze_at_of(config.freeze_backbone,
-                                         config.freeze_at),
+                 validation.task_freeze_at(config),
                  validation.adapter_type(config.model), '\n'.join(counts))
     return model
 
