@@ -20,7 +20,6 @@ and `head` from it. The head's one-class classifier is label space and is
 left new (`skip_label_space`). The projection head and the momentum copy
 belong to no detector part, so they are not carried.
 """
-import functools
 from typing import Dict, Tuple
 
 import tensorflow as tf
@@ -160,14 +159,34 @@ class _BoxPretrainingMixin:
                             self.task_config.box_pretraining.max_proposals))
     return reader.read(input_context=input_context)
 
-  def _end_step(self, model, optimizer, losses, metrics):
-    """The copy's EMA step after the optimizer's, and the step's logs."""
+  def train_step(self, inputs, model, optimizer, metrics=None):
+    """Runs a training step of box pre-training.
+
+    The detector's own step on view 1 (`_losses_and_queries`) plus the
+    contrastive loss of its embeddings against the momentum copy's on view
+    2 (`_keys`), then the copy's EMA step after the optimizer's."""
+    (images, labels), (target_images, target_labels) = inputs
     options = self.task_config.box_pretraining
+    keys, key_ids = self._keys(model.momentum_target, target_images,
+                               target_labels)
+    keys = tf.stop_gradient(keys)
+    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    with tf.GradientTape() as tape:
+      losses, queries, query_ids = self._losses_and_queries(model, images,
+                                                            labels)
+      contrastive = box_contrast.contrastive_loss(
+          queries, query_ids, keys, key_ids, options.temperature)
+      loss = losses['total_loss'] + options.contrastive_weight * contrastive
+      scaled_loss = loss / num_replicas
+    variables = model.trainable_variables
+    optimizer.apply_gradients(
+        zip(tape.gradient(scaled_loss, variables), variables))
     momentum = box_contrast.momentum(optimizer.iterations - 1,
                                      options.momentum_steps,
                                      options.base_momentum)
     _update_target(model, momentum)
-    logs = {self.loss: losses['total_loss']}
+    losses = dict(losses, total_loss=loss, contrastive_loss=contrastive)
+    logs = {self.loss: loss}
     for metric in metrics or []:
       metric.update_state(losses[metric.name])
       logs[metric.name] = metric.result()
@@ -216,44 +235,31 @@ class BoxPretrainingRetinaNetTask(_BoxPretrainingMixin,
         keep_aspect_ratio=params.parser.keep_aspect_ratio)
     return self._read_two_views(params, parser, input_context, dataset_fn)
 
-  def train_step(self, inputs, model, optimizer, metrics=None):
-    """Runs a training step of RetinaNet's box pre-training.
-
-    RetinaNet's step on view 1 plus the contrastive loss against the
-    momentum copy on view 2, then the copy's EMA update."""
-    (images, labels), (target_images, target_labels) = inputs
+  def _sample(self, projection, towers, labels):
     options = self.task_config.box_pretraining
-    sample = functools.partial(sampled_embeddings,
-                               samples_per_image=options.samples_per_image,
-                               max_proposals=options.max_proposals,
-                               dim=options.embedding_dim)
-    target = model.momentum_target
-    _, _, towers = forward(target, target_images, training=True)
-    keys, key_ids = sample(target.box_projection, towers, target_labels)
-    keys = tf.stop_gradient(keys)
-    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    with tf.GradientTape() as tape:
-      scores, boxes, towers = forward(model, images, training=True)
-      outputs = tf.nest.map_structure(
-          lambda x: tf.cast(x, tf.float32),
-          {'cls_outputs': scores, 'box_outputs': boxes})
-      # Every proposal is one class, "object", for the detection losses.
-      objects = dict(labels, cls_targets={
-          level: tf.minimum(ids, 1)
-          for level, ids in labels['cls_targets'].items()})
-      loss, cls_loss, box_loss, model_loss = self.build_losses(
-          outputs=outputs, labels=objects, aux_losses=model.losses)
-      queries, query_ids = sample(model.box_projection, towers, labels)
-      contrastive = box_contrast.contrastive_loss(
-          queries, query_ids, keys, key_ids, options.temperature)
-      loss += options.contrastive_weight * contrastive
-      scaled_loss = loss / num_replicas
-    variables = model.trainable_variables
-    optimizer.apply_gradients(
-        zip(tape.gradient(scaled_loss, variables), variables))
-    return self._end_step(model, optimizer, {
-        'total_loss': loss, 'cls_loss': cls_loss, 'box_loss': box_loss,
-        'model_loss': model_loss, 'contrastive_loss': contrastive}, metrics)
+    return sampled_embeddings(projection, towers, labels,
+                              samples_per_image=options.samples_per_image,
+                              max_proposals=options.max_proposals,
+                              dim=options.embedding_dim)
+
+  def _keys(self, target, images, labels):
+    _, _, towers = forward(target, images, training=True)
+    return self._sample(target.box_projection, towers, labels)
+
+  def _losses_and_queries(self, model, images, labels):
+    scores, boxes, towers = forward(model, images, training=True)
+    outputs = tf.nest.map_structure(
+        lambda x: tf.cast(x, tf.float32),
+        {'cls_outputs': scores, 'box_outputs': boxes})
+    # Every proposal is one class, "object", for the detection losses.
+    objects = dict(labels, cls_targets={
+        level: tf.minimum(ids, 1)
+        for level, ids in labels['cls_targets'].items()})
+    loss, cls_loss, box_loss, model_loss = self.build_losses(
+        outputs=outputs, labels=objects, aux_losses=model.losses)
+    losses = {'total_loss': loss, 'cls_loss': cls_loss,
+              'box_loss': box_loss, 'model_loss': model_loss}
+    return (losses,) + self._sample(model.box_projection, towers, labels)
 
 
 def _online_and_target(model, everything: bool = False):
@@ -394,40 +400,28 @@ class BoxPretrainingFasterRCNNTask(_BoxPretrainingMixin,
         dtype=params.dtype)
     return self._read_two_views(params, parser, input_context, dataset_fn)
 
-  def train_step(self, inputs, model, optimizer, metrics=None):
-    """Runs a training step of Faster R-CNN's box pre-training.
+  def _embed(self, model, features, labels):
+    return region_embeddings(
+        model, features, labels,
+        max_proposals=self.task_config.box_pretraining.max_proposals,
+        training=True)
 
-    Faster R-CNN's step on view 1 plus the contrastive loss against the
-    momentum copy on view 2, then the copy's EMA update."""
-    (images, labels), (target_images, target_labels) = inputs
-    options = self.task_config.box_pretraining
-    embed = functools.partial(region_embeddings,
-                              max_proposals=options.max_proposals,
-                              training=True)
-    target = model.momentum_target
-    target_features = target.decoder(target.backbone(target_images))
-    keys, key_ids = embed(target, target_features, target_labels)
-    keys = tf.stop_gradient(keys)
-    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+  def _keys(self, target, images, labels):
+    return self._embed(target, target.decoder(target.backbone(images)),
+                       labels)
+
+  def _losses_and_queries(self, model, images, labels):
     # Every proposal is one class, "object", for the detection losses.
     classes = tf.minimum(labels['gt_classes'], 1)  # the -1 padding stays
-    with tf.GradientTape() as tape:
-      outputs = model(images, image_shape=labels['image_info'][:, 1, :],
-                      anchor_boxes=labels['anchor_boxes'],
-                      gt_boxes=labels['gt_boxes'], gt_classes=classes,
-                      training=True)
-      queries, query_ids = embed(model, outputs['decoder_features'], labels)
-      outputs = tf.nest.map_structure(lambda x: tf.cast(x, tf.float32),
-                                      outputs)
-      losses = self.build_losses(outputs=outputs,
-                                 labels=dict(labels, gt_classes=classes),
-                                 aux_losses=model.losses)
-      contrastive = box_contrast.contrastive_loss(
-          queries, query_ids, keys, key_ids, options.temperature)
-      loss = losses['total_loss'] + options.contrastive_weight * contrastive
-      scaled_loss = loss / num_replicas
-    variables = model.trainable_variables
-    optimizer.apply_gradients(
-        zip(tape.gradient(scaled_loss, variables), variables))
-    return self._end_step(model, optimizer, dict(
-        losses, total_loss=loss, contrastive_loss=contrastive), metrics)
+    outputs = model(images, image_shape=labels['image_info'][:, 1, :],
+                    anchor_boxes=labels['anchor_boxes'],
+                    gt_boxes=labels['gt_boxes'], gt_classes=classes,
+                    training=True)
+    queries, query_ids = self._embed(model, outputs['decoder_features'],
+                                     labels)
+    outputs = tf.nest.map_structure(lambda x: tf.cast(x, tf.float32),
+                                    outputs)
+    losses = self.build_losses(outputs=outputs,
+                               labels=dict(labels, gt_classes=classes),
+                               aux_losses=model.losses)
+    return losses, queries, query_ids
