@@ -31,9 +31,10 @@ EXPERIMENTS = recipes_lib.experiments_dir()
 RECIPES = recipes_lib.load_recipes()
 INIT = {name: os.path.join(EXPERIMENTS, 'init', f'{name}.yaml')
         for name in ('freeze', 'finetune', 'scratch')}
-# Where a recipe runs: GPUs in float16, a TPU in bfloat16.
+# Where a recipe runs: GPUs in float16 (with XLA or not), a TPU in bfloat16.
 RUNTIME = [os.path.join(EXPERIMENTS, 'runtime', f)
-           for f in ('gpu_mixed_float16.yaml', 'tpu_bfloat16.yaml')]
+           for f in ('gpu_mixed_float16.yaml', 'tpu_bfloat16.yaml',
+                     'xla.yaml')]
 # The adapter overlays that no recipe uses, on one detector.
 ADAPTER_SPECS = [
     f'retinanet_r101_fpn_72ep:{os.path.join(EXPERIMENTS, "adapters", a)}'
@@ -107,7 +108,10 @@ def test_runtime_overlays_pass_a_runs_checks(recipe, overlay):
   params = loading.load_experiment(experiment, files + [overlay], data,
                                    tpu=tpu)
   checks.check_runtime(params, 'train_and_eval', 'gs://b/run')
-  assert params.runtime.mixed_precision_dtype in ('float16', 'bfloat16')
+  if overlay.endswith('xla.yaml'):
+    assert params.runtime.enable_xla
+  else:
+    assert params.runtime.mixed_precision_dtype in ('float16', 'bfloat16')
 
 
 def test_readme_shows_every_recipe():

@@ -19,6 +19,7 @@ from official_projects_backbone_reuse.common.errors import UserError
 from official_projects_backbone_reuse.configs import loading
 from official_projects_backbone_reuse.modeling import parameters
 from tests import reuse_helpers as h
+from tests.benchmarks import device_check
 
 SPEC = f'backbone_reuse_retinanet:{h.RETINANET_YAML}'
 SMALL = ['--input_size=128', '--batch_size=1']
@@ -26,23 +27,29 @@ _TEXT = ('experiment', 'variant', 'device', 'largest_batch')
 
 
 @pytest.fixture(scope='module')
-def rows(tmp_path_factory):
-  """The CSV rows of fine-tuned, frozen and frozen + parallel adapters,
-  each measured in a process of its own; the plot's path."""
-  directory = tmp_path_factory.mktemp('resources')
-  path, plot = str(directory / 'resources.csv'), str(directory / 'fig1.png')
-  assert resources.main(SMALL + [
-      '--variants=finetune,frozen,parallel', '--repeats=1', '--steps=1',
-      '--warmup=1', f'--output={directory}/resources.md', f'--csv={path}',
-      f'--plot={plot}', SPEC]) == 0
+def check(tmp_path_factory):
+  """The device check at tiny size: fine-tuned, frozen and frozen +
+  parallel adapters, in float32 and in mixed float16 compiled with XLA,
+  each measured in a process of its own; its folder and CSV rows."""
+  directory = tmp_path_factory.mktemp('resources') / 'check'
+  assert device_check.main(['--tiny', f'--output_dir={directory}']) == 0
   # The three outputs, no temporary left behind.
-  assert sorted(os.listdir(directory)) == ['fig1.png', 'resources.csv',
-                                           'resources.md']
-  assert (directory / 'resources.md').read_text().count(f'| {SPEC} |') == 3
-  with open(path) as f:
-    return {row['variant']: {k: (v if k in _TEXT else float(v))
-                             for k, v in row.items()}
-            for row in csv.DictReader(f)}, plot
+  assert sorted(os.listdir(directory)) == sorted(device_check.OUTPUTS)
+  with open(directory / 'device_check.csv') as f:
+    table = [{k: (v if k in _TEXT else float(v)) for k, v in row.items()}
+             for row in csv.DictReader(f)]
+  return directory, table
+
+
+@pytest.fixture(scope='module')
+def rows(check):
+  """The float32 rows by variant, and the plot's path."""
+  directory, table = check
+  assert device_check.specs(tiny=True)[0] == SPEC
+  text = (directory / 'device_check.md').read_text()
+  assert text.count(f'| {SPEC} |') == 3 and 'Not measured' not in text
+  return ({row['variant']: row for row in table if row['experiment'] == SPEC},
+          str(directory / 'device_check.png'))
 
 
 def _components(row):
@@ -146,7 +153,8 @@ def test_markdown_rows_and_ratios():
                                            (400 * 2 ** 20, 100 * 2 ** 20))]
   lines = resource_tables.format_markdown(measured).splitlines()
   assert lines[3].startswith('| x | frozen | 2 | 4 | 4.00 | 3.00 | 1.00 | '
-                             '0.300 (0.300-0.450) | 0.600 | 100 | 1,124 | - '
+                             '0.300 (0.300-0.450) | 6.7 | 0.600 | 100 | '
+                             '1,124 | - '
                              '| 0.50 | 0.25 | 0.60 |')
 
 
@@ -226,3 +234,39 @@ def test_a_measurement_that_fails_says_why_in_one_line():
   assert str(e.value).startswith(
       f'{SPEC} frozen: measuring a step of 1 image(s) failed (exit 2): ')
   assert 'no_such_key' in str(e.value) and '\n' not in str(e.value)
+
+
+@pytest.mark.slow
+def test_the_device_check_compiles_each_variant_with_xla_in_float16(check):
+  directory, table = check
+  float32, compiled = device_check.specs(tiny=True)
+  assert compiled == (f'{SPEC}+{device_check.MIXED}+{device_check.XLA}')
+  by_cell = {(row['experiment'], row['variant']): row for row in table}
+  for variant in ('finetune', 'frozen', 'parallel'):
+    row = by_cell[compiled, variant]
+    assert row['wall_s'] > 0 and row['peak_bytes'] > 0
+    # The same detector in either runtime: the same parameters trained.
+    assert row['params_trained'] == by_cell[float32, variant]['params_trained']
+  assert os.path.getsize(directory / 'device_check.png') > 0
+
+
+def test_no_process_starts_after_the_time_limit(monkeypatch):
+  started = []
+
+  def fake(spec, variant, batch_size, *unused_args, **unused_kwargs):
+    started.append(variant)
+    return {'device': 'cpu', 'wall_s': [0.1], 'cpu_s': [0.2],
+            'baseline_bytes': 0, 'peak_bytes': 1,
+            'flops': {'forward': {'backbone': 1}, 'backward': {}},
+            'parameters': {'total': [10, 4]}}
+
+  clock = iter(range(0, 1000, 10))  # each look at the clock: 10 s later
+  monkeypatch.setattr(resources, 'measure_in_process', fake)
+  monkeypatch.setattr(resources.time, 'monotonic', lambda: next(clock))
+  args = resources._parser().parse_args(  # pylint: disable=protected-access
+      ['--time_limit_s=25', '--repeats=2', SPEC])
+  rows = resources._measured_rows(  # pylint: disable=protected-access
+      [(SPEC, v, None, 1) for v in ('finetune', 'frozen', 'parallel')], args)
+  # The limit passes after two starts: the third cell is left out.
+  assert started == ['finetune', 'frozen']
+  assert [row['variant'] for row in rows] == ['finetune', 'frozen']

@@ -62,7 +62,8 @@ def format_markdown(rows) -> str:
   header = ['experiment', 'variant', 'images', 'trained params',
             'GFLOPs / step', 'forward', 'backward']
   if timed:
-    header += ['step s, wall (range)', 'step CPU-s', 'training memory MB',
+    header += ['step s, wall (range)', 'images / s', 'step CPU-s',
+               'training memory MB',
                'peak memory MB', 'largest batch']
   header += ['FLOPs vs finetune'] + (['memory vs finetune',
                                       'time vs finetune'] if timed else [])
@@ -76,10 +77,11 @@ def format_markdown(rows) -> str:
              _g(sum(flops.forward.values())), _g(sum(flops.backward.values()))]
     if timed:
       cells += ([f'{cost.wall_s:.3f} ({cost.wall_range[0]:.3f}-'
-                 f'{cost.wall_range[1]:.3f})', f'{cost.cpu_s:.3f}',
+                 f'{cost.wall_range[1]:.3f})',
+                 f'{row["batch_size"] / cost.wall_s:,.1f}', f'{cost.cpu_s:.3f}',
                  f'{cost.memory_bytes / MB:,.0f}',
                  f'{cost.peak_bytes / MB:,.0f}', cost.largest_batch or '-']
-                if cost else ['-'] * 5)
+                if cost else ['-'] * 6)
     cells += [_ratio(relative['flops'])]
     if timed:
       cells += [_ratio(relative['memory']), _ratio(relative['time'])]

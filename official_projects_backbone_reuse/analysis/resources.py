@@ -41,6 +41,7 @@ import multiprocessing
 import os
 import sys
 import tempfile
+import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -165,10 +166,18 @@ def _rows_from_flops(spec, variant, params, batch_size):
 
 
 def _measured_rows(configs, args) -> List[Dict]:
-  """Every (spec, variant) measured in processes of its own, interleaved."""
+  """Every (spec, variant) measured in processes of its own, interleaved.
+
+  With `--time_limit_s`, no process starts after the limit: a cell not
+  measured once is left out of the rows (`main` names it under the table),
+  and a largest-batch search not finished says so."""
+  deadline = (time.monotonic() + args.time_limit_s if args.time_limit_s
+              else float('inf'))
   measured = {(spec, variant): [] for spec, variant, _, _ in configs}
   for repeat in range(args.repeats):
     for spec, variant, _, batch_size in configs:
+      if time.monotonic() > deadline:
+        break
       print(f'{spec} {variant}: process {repeat + 1}/{args.repeats}, '
             f'{args.steps} steps of {batch_size} image(s)', file=sys.stderr,
             flush=True)
@@ -182,6 +191,8 @@ def _measured_rows(configs, args) -> List[Dict]:
   rows = []
   for spec, variant, _, batch_size in configs:
     results = measured[spec, variant]
+    if not results:
+      continue
     first = results[0]
     rows.append({
         'experiment': spec, 'variant': variant, 'batch_size': batch_size,
@@ -198,14 +209,23 @@ def _measured_rows(configs, args) -> List[Dict]:
             flush=True)
 
       def fits(batch_size, row=row):
+        if time.monotonic() > deadline:
+          raise _TimeUp()
         result = measure_in_process(row['experiment'], row['variant'],
                                     batch_size, 1, 1, args.params_override,
                                     args.input_size)
         return result is not None and result['peak_bytes'] <= budget
 
-      row['cost'] = dataclasses.replace(
-          row['cost'], largest_batch=largest_batch(fits, args.max_batch))
+      try:
+        found = largest_batch(fits, args.max_batch)
+      except _TimeUp:
+        found = 'time limit'
+      row['cost'] = dataclasses.replace(row['cost'], largest_batch=found)
   return rows
+
+
+class _TimeUp(Exception):
+  """`--time_limit_s` passed during a largest-batch search."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -231,6 +251,10 @@ def _parser() -> argparse.ArgumentParser:
                       'memory fits')
   parser.add_argument('--max_batch', type=int, default=256,
                       help='the largest batch the search tries')
+  parser.add_argument('--time_limit_s', type=int, default=None,
+                      help='start no measuring process after this many '
+                      'seconds; the cells not measured are named under '
+                      'the table')
   parser.add_argument('--plot', help='write the Figure 1 (right) PNG here')
   parser.add_argument('--csv', help='also write the table as CSV here')
   return parser
@@ -238,7 +262,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check(args) -> None:
   for name in ('batch_size', 'repeats', 'steps', 'warmup', 'memory_budget',
-               'max_batch'):
+               'max_batch', 'time_limit_s'):
     value = getattr(args, name)
     if value is not None and value < (0 if name == 'warmup' else 1):
       raise ConfigError(f'--{name}={value}: expected at least '
@@ -294,8 +318,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for spec, variant, params, batch_size in configs]
   else:
     rows = _measured_rows(configs, args)
+    if not rows:
+      raise UserError(f'nothing measured within --time_limit_s='
+                      f'{args.time_limit_s}.')
   text = (resource_tables.format_csv if args.format == 'csv'
           else resource_tables.format_markdown)(rows)
+  left = [f'{spec} {variant}' for spec, variant, _, _ in configs
+          if not any(r['experiment'] == spec and r['variant'] == variant
+                     for r in rows)]
+  if left and args.format != 'csv':
+    text += (f'\nNot measured within --time_limit_s={args.time_limit_s}: '
+             f'{", ".join(left)}.\n')
   outputs = {args.output: text} if args.output else {}
   if args.plot:
     outputs[args.plot] = resource_tables.plot_png(rows)

@@ -101,7 +101,10 @@ def measure(params: cfg.ExperimentConfig, batch_size: int, steps: int,
   batch = train_flops.synthetic_batch(task, params.task.train_data,
                                       batch_size,
                                       params.task.model.input_size[0])
-  step = tf.function(lambda inputs: task.train_step(inputs, model, optimizer))
+  # Compiled with XLA under runtime.enable_xla, as Model Garden's trainer
+  # compiles a GPU's step (a TPU's always is).
+  step = tf.function(lambda inputs: task.train_step(inputs, model, optimizer),
+                     jit_compile=bool(params.runtime.enable_xla))
 
   def run_step():
     logs = step(batch)
