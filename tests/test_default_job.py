@@ -9,6 +9,7 @@ from PIL import Image
 from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.jobs import default_job
 from official_projects_backbone_reuse.jobs import lvis_job
+from official_projects_backbone_reuse.jobs import progress_lines
 from official_projects_backbone_reuse.jobs import steps
 import pytest
 from tests.conftest import TINY_JOB
@@ -122,7 +123,7 @@ def test_progress_lines_show_the_loss_and_ap():
       "'AP50': np.float32(0.25), 'validation_loss': 2.5}\n",
       'an unrelated line\n',
   ]
-  progress = steps.ProgressLines()
+  progress = progress_lines.ProgressLines()
   shown = [text for text in map(progress.feed, log) if text]
   assert shown == [
       'train | step:      4 | steps/sec:    0.3 | training_loss 1.872',
