@@ -1,3 +1,17 @@
+# Copyright 2026 The TensorFlow Authors. All Rights Reserved.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """`backbone-reuse-analyse`: class-wise AP against training annotation count.
 
 A tiny synthetic LVIS world (7 categories r/c/f, 4 images with boxes and
@@ -21,6 +35,7 @@ import pytest
 import tensorflow as tf
 
 from official_projects_backbone_reuse.analysis import class_ap_outputs
+from official_projects_backbone_reuse.analysis import class_ap_smoothing
 from official_projects_backbone_reuse.analysis import class_curves
 from official_projects_backbone_reuse.evaluation import lvis_evaluator
 
@@ -192,15 +207,16 @@ def test_class_ap_csv_equals_evaluate(world, analysis):
 
 def test_gaussian_smooth_hand_computed():
   # At x = 10 with sigma = 10: weights e^-0.5, 1, e^-2.
-  got = class_curves.gaussian_smooth([0, 10, 30], [1.0, 2.0, 4.0], [10.0],
-                                     sigma=10.0)
+  got = class_ap_smoothing.gaussian_smooth([0, 10, 30], [1.0, 2.0, 4.0],
+                                           [10.0], sigma=10.0)
   e1, e2 = math.exp(-0.5), math.exp(-2.0)
   assert got[0] == pytest.approx((e1 + 2 + 4 * e2) / (e1 + 1 + e2))
   assert got[0] == pytest.approx(1.807184, abs=1e-6)
   # Far from every class the weights underflow; the ratio does not.
-  far = class_curves.gaussian_smooth([0, 10], [1.0, 3.0], [1000.0], sigma=1)
+  far = class_ap_smoothing.gaussian_smooth([0, 10], [1.0, 3.0], [1000.0],
+                                           sigma=1)
   assert far[0] == pytest.approx(3.0)
-  assert np.isnan(class_curves.gaussian_smooth([], [], [1.0], 1.0)).all()
+  assert np.isnan(class_ap_smoothing.gaussian_smooth([], [], [1.0], 1.0)).all()
 
 
 @pytest.mark.parametrize('iou', ['bbox', 'segm'])
@@ -215,7 +231,7 @@ def test_relative_ap_csv_is_the_smoothed_difference(world, analysis, iou):
   for name in ('freeze', 'scratch'):
     ap = by_run[name]['per_category_ap']
     diffs = [100 * (ap[c] - ref[c]) for c in ids]
-    want = class_curves.gaussian_smooth(
+    want = class_ap_smoothing.gaussian_smooth(
         [TRAIN_COUNTS[c] for c in ids], diffs, grid, SIGMA)
     got = [float(r[name]) for r in rows]
     np.testing.assert_allclose(got, want, atol=1e-9)

@@ -1,3 +1,17 @@
+# Copyright 2026 The TensorFlow Authors. All Rights Reserved.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The default job's five steps, end to end, at a tiny scale, run by the
 installed package from another working directory; and its re-run."""
 import json
@@ -9,6 +23,7 @@ from PIL import Image
 from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.jobs import default_job
 from official_projects_backbone_reuse.jobs import lvis_job
+from official_projects_backbone_reuse.jobs import progress_lines
 from official_projects_backbone_reuse.jobs import steps
 import pytest
 from tests.conftest import TINY_JOB
@@ -122,7 +137,7 @@ def test_progress_lines_show_the_loss_and_ap():
       "'AP50': np.float32(0.25), 'validation_loss': 2.5}\n",
       'an unrelated line\n',
   ]
-  progress = steps.ProgressLines()
+  progress = progress_lines.ProgressLines()
   shown = [text for text in map(progress.feed, log) if text]
   assert shown == [
       'train | step:      4 | steps/sec:    0.3 | training_loss 1.872',

@@ -1,3 +1,17 @@
+# Copyright 2026 The TensorFlow Authors. All Rights Reserved.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The package's layout holds (DESIGN.md): dependencies run one way.
 
 The core (configs, modeling, checkpoints, tasks, dataloaders, evaluation,
@@ -7,12 +21,14 @@ runtime/ (a task config validates itself). Imports are read from the source,
 function-level ones included, and followed transitively; a failure names
 the file, the line and the chain of imports. Importing the library sets
 nothing; each command chooses Keras 2 first (`legacy_keras`). No file is
-over 450 lines.
+over 450 lines, and every Python file carries Model Garden's Apache 2.0
+license header.
 """
 import ast
 import configparser
 import os
 import pathlib
+import subprocess
 import sys
 from typing import Dict, List, Tuple
 
@@ -191,3 +207,42 @@ def test_files_stay_short():
           for path in sorted((REPO / folder).rglob('*.py'))
           for n in [len(path.read_text().splitlines())] if n > 450]
   assert not long, long
+
+
+LICENSE_HEADER = """\
+# Copyright 2026 The TensorFlow Authors. All Rights Reserved.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""
+
+
+def _python_files() -> List[pathlib.Path]:
+  """The repository's tracked .py files (its folders' outside a git clone)."""
+  try:
+    listed = subprocess.run(['git', 'ls-files', '*.py'], cwd=REPO, check=True,
+                            capture_output=True, text=True).stdout.split()
+    return [REPO / name for name in listed]
+  except (OSError, subprocess.CalledProcessError):
+    return [path for folder in (PACKAGE, 'data_tools', 'tests', 'experiments')
+            for path in sorted((REPO / folder).rglob('*.py'))]
+
+
+def test_every_python_file_carries_the_license_header():
+  """Model Garden's Apache 2.0 header opens each file (after a shebang)."""
+  files = _python_files()
+  assert len(files) > 100  # all found
+  missing = [str(path.relative_to(REPO)) for path in files
+             for text in [path.read_text()]
+             if not (text.partition('\n')[2] if text.startswith('#!') else
+                     text).startswith(LICENSE_HEADER)]
+  assert not missing, missing

@@ -1,3 +1,17 @@
+# Copyright 2026 The TensorFlow Authors. All Rights Reserved.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """What both jobs share: steps, sizes and the small world.
 
 Running a step as its own logged process, the sizes of the small world,
@@ -11,27 +25,19 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from typing import List, Optional
+from typing import List
 
 from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.common.errors import UserError
 from official_projects_backbone_reuse.configs import recipes
 from official_projects_backbone_reuse.data_tools import cli
-
-# Orbit's progress and what else a person watching a step wants to see.
-_PROGRESS_MARKERS = ('train | step', 'eval | step', 'Restored ', 'total:',
-                     'Error:', 'error:')
-# Shown from a step's output dict, in this order, when present.
-_SHOWN_VALUES = ('training_loss', 'validation_loss', 'AP', 'AP50', 'APr',
-                 'accuracy')
-_VALUE = re.compile(r"'(\w+)': (?:np\.float\d+\()?(-?[\d.]+(?:e-?\d+)?|nan|inf)")
+from official_projects_backbone_reuse.jobs import progress_lines
 
 
 def small_experiment(name: str) -> str:
@@ -66,45 +72,6 @@ def stage(title: str) -> float:
   return time.time()
 
 
-class ProgressLines:
-  """Turns orbit's progress logs into one line each.
-
-  Each line has the loss (and AP, accuracy) that orbit prints on the lines
-  after `output:`."""
-
-  def __init__(self):
-    self._pending = None
-    self._shown = None
-
-  def feed(self, line: str) -> Optional[str]:
-    """The line to show for this log line, if any."""
-    if self._pending is not None:
-      self._pending += line
-      return self._finish() if '}' in line else None
-    if not any(m in line for m in _PROGRESS_MARKERS) or 'cuInit' in line:
-      return None  # ('cuInit': TensorFlow looking for a GPU)
-    text = line.split('] ', 1)[-1].strip()
-    if 'output:' not in text:
-      return self._once(text)
-    self._pending = text
-    return self._finish() if '}' in text else None
-
-  def _finish(self) -> Optional[str]:
-    head, _, output = self._pending.partition('output:')
-    self._pending = None
-    values = dict(_VALUE.findall(output))
-    shown = ', '.join(f'{k} {float(values[k]):.4g}' for k in _SHOWN_VALUES
-                      if k in values)
-    return self._once(head.rstrip(' |') + (' | ' + shown if shown else ''))
-
-  def _once(self, text: str) -> Optional[str]:
-    # Orbit both logs and prints its progress: show it once.
-    if text == self._shown:
-      return None
-    self._shown = text
-    return text[:200]
-
-
 def run_logged(cmd: List[str], log_path: str) -> dict:
   """Runs a command, logging its output.
 
@@ -112,7 +79,7 @@ def run_logged(cmd: List[str], log_path: str) -> dict:
   cost: wall and CPU seconds, peak resident memory."""
   os.makedirs(os.path.dirname(log_path), exist_ok=True)
   print('$ ' + ' '.join(cmd), flush=True)
-  progress = ProgressLines()
+  progress = progress_lines.ProgressLines()
   start = time.time()
   proc = None
   with open(log_path, 'w', buffering=1) as log:

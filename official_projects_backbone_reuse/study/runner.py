@@ -1,3 +1,17 @@
+# Copyright 2026 The TensorFlow Authors. All Rights Reserved.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """`backbone-reuse-study`: the paper's grid on your data, as one command.
 
   backbone-reuse-study run STUDY.yaml --workdir DIR
@@ -32,12 +46,11 @@ import argparse
 import contextlib
 import json
 import os
-import re
-import statistics
 import sys
 from typing import Dict, Iterator, List, Optional, Sequence
 
 from official_projects_backbone_reuse.common import errors
+from official_projects_backbone_reuse.study import cell_results
 from official_projects_backbone_reuse.study import grid
 from official_projects_backbone_reuse.study import spec
 
@@ -45,59 +58,7 @@ from official_projects_backbone_reuse.study import spec
 # need them: printing the commands takes no 20 s of imports.
 # pylint: disable=g-import-not-at-top
 
-
-def _read_json(cell: grid.Cell, path: str) -> Optional[dict]:
-  """Reads a cell's JSON output.
-
-  A cell's JSON output (None if absent); a damaged one is an error
-  naming the cell and the file."""
-  if not os.path.exists(path):
-    return None
-  remove = 'remove it to run the cell again'
-  try:
-    with open(path) as f:
-      found = json.load(f)
-  except (ValueError, OSError) as e:  # JSONDecodeError, UnicodeDecodeError
-    raise errors.UserError(f'cell {cell.name}: {path} cannot be read as '
-                           f'JSON ({errors.one_line(e)}); {remove}.') from e
-  if not isinstance(found, dict):
-    raise errors.UserError(f'cell {cell.name}: {path} holds a '
-                           f'{type(found).__name__}, not a JSON object; '
-                           f'{remove}.')
-  return found
-
-
-def _metrics(study: grid.Study, workdir: str) -> Dict[grid.Cell, Optional[dict]]:
-  return {cell: _read_json(cell, os.path.join(cell.model_dir(workdir),
-                                               'metrics.json'))
-          for cell in study.cells()}
-
-
-_RATE = re.compile(r'train \| step: +(\d+) \| steps/sec: +([\d.]+)')
-COST_FILE = 'study_cost.json'  # in a cell's model dir, written by `run`
 FLOPS_FILE = 'flops.json'  # in the workdir, by `collect`
-
-
-def _costs(study: grid.Study, workdir: str) -> Dict[grid.Cell, Optional[dict]]:
-  """Returns each cell's cost and seconds per step.
-
-  Each cell's cost as `run` recorded it, with its seconds per step
-  (the median of its log's rates after the first, which holds tracing)."""
-  found = {}
-  for cell in study.cells():
-    cost = _read_json(cell, os.path.join(cell.model_dir(workdir), COST_FILE))
-    if cost is None:
-      found[cell] = None
-      continue
-    with open(cell.log_path(workdir)) as f:
-      rates = {int(step): float(rate) for step, rate in _RATE.findall(f.read())}
-    steady = [rate for _, rate in sorted(rates.items())[1:] if rate > 0]
-    if steady:
-      cost['s_per_step'] = 1 / statistics.median(steady)
-    if rates:
-      cost['train_steps'] = max(rates)
-    found[cell] = cost
-  return found
 
 
 def step_gflops(study: grid.Study, workdir: str,
@@ -216,10 +177,10 @@ def collect(study: grid.Study, workdir: str) -> str:
   """Writes the outputs from the cells' model dirs; returns Table 1."""
   from official_projects_backbone_reuse.common import files
   from official_projects_backbone_reuse.study import tables
-  metrics = _metrics(study, workdir)
+  metrics = cell_results.metrics(study, workdir)
   found = tables.results(metrics)
   counts = parameter_counts(study, workdir)
-  costs = _costs(study, workdir)
+  costs = cell_results.costs(study, workdir)
   table1 = tables.table1_markdown(study, found,
                                   upstream_quality(study, workdir))
   finished = sum(m is not None for m in metrics.values())
@@ -349,7 +310,7 @@ def _run(study: grid.Study, workdir: str) -> int:
     print(f'warning: a column trains unlike the others: {line}',
           file=sys.stderr)
   failed: List[str] = []
-  metrics = _metrics(study, workdir)
+  metrics = cell_results.metrics(study, workdir)
   cells = study.cells()
   unfinished = [cell for cell in cells if metrics[cell] is None]
   check_cells(study, workdir, unfinished, files_too=False)
@@ -373,7 +334,7 @@ def _run(study: grid.Study, workdir: str) -> int:
           cost = steps.run_logged(study.command(cell, workdir),
                                   cell.log_path(workdir))
           files.write_atomically(
-              os.path.join(cell.model_dir(workdir), COST_FILE),
+              os.path.join(cell.model_dir(workdir), cell_results.COST_FILE),
               json.dumps(cost))
         except steps.StepFailed as e:
           print(f'  failed: {e}', flush=True)
@@ -433,7 +394,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for step in study.before:
       if not _finished(study, step, workdir):
         print(study.before_shell(step, workdir))
-    metrics = _metrics(study, workdir)
+    metrics = cell_results.metrics(study, workdir)
     for cell in study.cells():
       if metrics[cell] is None:
         print(study.shell_command(cell, workdir))
