@@ -35,6 +35,7 @@ from official_projects_backbone_reuse.evaluation import coco_mask_evaluator
 from official_projects_backbone_reuse.evaluation import lvis_evaluator
 from official_projects_backbone_reuse.evaluation import mask_paste
 from tests import reuse_helpers as h
+from tests.benchmarks import lvis_eval_full
 from tests.benchmarks import mask_eval_speed
 from tests.test_lvis_evaluation import _model_garden_batches
 from tests.test_lvis_evaluation import make_gt
@@ -226,11 +227,16 @@ def test_padded_slots_are_never_pasted(tmp_path):
 def test_lvis_evaluator_detections_are_model_gardens(tmp_path):
   gt, annotation_file, batches = _coco_inputs(tmp_path)
   evaluator = lvis_evaluator.LVISEvaluator(annotation_file, True)
+  # Model Garden's own evaluator, which keeps every batch's predictions.
+  model_garden = coco_evaluator.COCOEvaluator(annotation_file, True)
   for groundtruths, predictions in batches:
     evaluator.update_state(groundtruths, predictions)
+    model_garden.update_state(groundtruths, predictions)
+    # Each batch converted as it arrives: no arrays kept.
+    assert not evaluator._predictions  # pylint: disable=protected-access
   detections = evaluator.detections()
   assert detections == mask_eval_speed.model_garden_detections(
-      evaluator._predictions)  # pylint: disable=protected-access
+      model_garden._predictions)  # pylint: disable=protected-access
   metrics = evaluator.result()
   for iou_type, prefix in (('bbox', ''), ('segm', 'mask_')):
     want = lvis_evaluator.evaluate(gt, detections, iou_type)['metrics']
@@ -276,3 +282,11 @@ def test_mask_benchmark_prints_the_figures(capsys):
   assert 'detections identical: True; RLEs identical: True' in out
   assert 'max abs metric difference (bbox and segm): 0\n' in out
   assert 'full LVIS val (19809 images x 300 detections)' in out
+
+
+def test_full_size_lvis_benchmark_prints_the_figures(capsys):
+  assert lvis_eval_full.main(['--images', '3', '--detections', '5',
+                              '--slots', '8', '--batch_size', '2']) == 0
+  out = capsys.readouterr().out
+  assert 'update_state (mask conversion): wall ' in out
+  assert 'peak resident memory of the process ' in out

@@ -39,7 +39,7 @@ import os
 import statistics
 import tempfile
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -68,16 +68,16 @@ def smooth_masks(rng: np.random.Generator, shape) -> np.ndarray:
 
 def model_garden_batches(gt: Dict[str, Any], detections: List[Dict[str, Any]],
                          slots: int, num_real: int, seed: int,
-                         batch_size: int = 2) -> List[Dict[str, np.ndarray]]:
+                         batch_size: int = 2
+                         ) -> Iterator[Dict[str, np.ndarray]]:
   """Predictions of `detections` as a Model Garden task hands them over:
   per image `num_real` real of `slots` slots ([y1, x1, y2, x2] boxes in the
   resized image), then padding (class 0, score 0, zero box, a mask all the
-  same)."""
+  same); made batch by batch, as an evaluation's arrive."""
   rng = np.random.default_rng(seed)
   per_image = {}
   for d in detections:
     per_image.setdefault(d['image_id'], []).append(d)
-  batches = []
   images = gt['images']
   for start in range(0, len(images), batch_size):
     batch = images[start:start + batch_size]
@@ -100,13 +100,12 @@ def model_garden_batches(gt: Dict[str, Any], detections: List[Dict[str, Any]],
         boxes[j, k] = np.array([y, x, y + h, x + w]) * scale
         classes[j, k] = d['category_id']
         scores[j, k] = d['score']
-    batches.append({
+    yield {
         'source_id': np.array([image['id'] for image in batch], np.int64),
         'num_detections': num, 'detection_boxes': boxes,
         'detection_classes': classes, 'detection_scores': scores,
         'detection_masks': smooth_masks(rng, (b, slots)),
-        'image_info': image_info})
-  return batches
+        'image_info': image_info}
 
 
 def model_garden_detections(
@@ -155,10 +154,16 @@ def run(num_images: int, slots: int, num_real: int, repeats: int,
       json.dump(gt, f)
     evaluator = lvis_evaluator.LVISEvaluator(annotation_file,
                                              include_mask=True)
+  # What Model Garden's update_state keeps (boxes rescaled), batch by
+  # batch; the evaluator converts each batch as it arrives.
+  stored = {}
   for predictions in model_garden_batches(gt, detections, slots, num_real,
                                           seed):
     evaluator.update_state(None, predictions)
-  stored = evaluator._predictions  # pylint: disable=protected-access
+    kept = {k: np.array(v) for k, v in predictions.items()}
+    evaluator._process_bbox_predictions(kept)  # pylint: disable=protected-access
+    for k, v in kept.items():
+      stored.setdefault(k, []).append(v)
   sizes = np.array([[i['height'], i['width']] for i in gt['images']])
   print(f'{num_images} images ({sizes[:, 0].mean():.0f} x '
         f'{sizes[:, 1].mean():.0f} pixels on average), {slots} slots and '
@@ -168,7 +173,7 @@ def run(num_images: int, slots: int, num_real: int, repeats: int,
   for _ in range(repeats):
     before, wall, cpu = _timed(lambda: model_garden_detections(stored))
     times['before'].append((wall / num_images, cpu / num_images))
-    after, wall, cpu = _timed(evaluator.detections)
+    after, wall, cpu = _timed(lambda: lvis_evaluator.results_of(stored))
     times['after'].append((wall / num_images, cpu / num_images))
   median = {name: (statistics.median(w for w, _ in t),
                    statistics.median(c for _, c in t))
@@ -180,6 +185,7 @@ def run(num_images: int, slots: int, num_real: int, repeats: int,
           f' CPU {1e3 * median[name][1]:.1f} ms', flush=True)
   ratio = median['before'][0] / median['after'][0]
   print(f'speed ratio (before / after, wall): {ratio:.1f}x')
+  assert evaluator.detections() == after  # streamed: the same detections
   identical = before == after
   rles_identical = [d['segmentation'] for d in before] == [
       d['segmentation'] for d in after]
