@@ -29,14 +29,9 @@ and the process's peak resident memory.
 from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
 
 import argparse
-import json
-import os
-import tempfile
 import time
 from typing import Dict, Optional, Sequence
 
-from official_projects_backbone_reuse.evaluation import lvis_evaluator
-from tests.benchmarks import lvis_eval_speed
 from tests.benchmarks import mask_eval_speed
 
 
@@ -51,21 +46,11 @@ def _peak_rss_mb() -> float:
 def run(num_images: int, detections: int, slots: int,
         batch_size: int, seed: int) -> Dict[str, float]:
   """Evaluates the synthetic set; prints and returns the figures."""
-  gt, dets = lvis_eval_speed.synthetic_lvis(num_images, 1203, detections,
-                                            seed)
-  for ann in gt['annotations']:  # Box-shaped objects, for 'segm'.
-    x, y, w, h = ann['bbox']
-    ann['segmentation'] = [[x, y, x + w, y, x + w, y + h, x, y + h]]
-  with tempfile.TemporaryDirectory() as folder:
-    annotation_file = os.path.join(folder, 'lvis_val.json')
-    with open(annotation_file, 'w') as f:
-      json.dump(gt, f)
-    evaluator = lvis_evaluator.LVISEvaluator(annotation_file,
-                                             include_mask=True)
-  del gt
+  gt, dets, evaluator = mask_eval_speed.masked_lvis(num_images, 1203,
+                                                    detections, seed)
   update = {'wall': 0.0, 'cpu': 0.0}
   for predictions in mask_eval_speed.model_garden_batches(
-      evaluator._gt, dets, slots, detections, seed, batch_size):  # pylint: disable=protected-access
+      gt, dets, slots, detections, seed, batch_size):
     wall, cpu = time.perf_counter(), time.process_time()
     evaluator.update_state(None, predictions)
     update['wall'] += time.perf_counter() - wall

@@ -139,10 +139,11 @@ def _timed(fn: Callable[[], Any]):
   return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def run(num_images: int, slots: int, num_real: int, repeats: int,
-        seed: int, num_categories: int = 1203) -> Dict[str, float]:
-  """Times both conversions on one synthetic set; prints and returns the
-  figures (seconds per image, medians)."""
+def masked_lvis(num_images: int, num_categories: int, num_real: int,
+                seed: int):
+  """`synthetic_lvis` with box-shaped segmentations, and its evaluator.
+
+  The ground truth, the detections and an LVISEvaluator (masks) of it."""
   gt, detections = lvis_eval_speed.synthetic_lvis(
       num_images, num_categories, num_real, seed)
   for ann in gt['annotations']:  # Box-shaped objects, for 'segm'.
@@ -154,6 +155,15 @@ def run(num_images: int, slots: int, num_real: int, repeats: int,
       json.dump(gt, f)
     evaluator = lvis_evaluator.LVISEvaluator(annotation_file,
                                              include_mask=True)
+  return gt, detections, evaluator
+
+
+def run(num_images: int, slots: int, num_real: int, repeats: int,
+        seed: int, num_categories: int = 1203) -> Dict[str, float]:
+  """Times both conversions on one synthetic set; prints and returns the
+  figures (seconds per image, medians)."""
+  gt, detections, evaluator = masked_lvis(num_images, num_categories,
+                                          num_real, seed)
   # What Model Garden's update_state keeps (boxes rescaled), batch by
   # batch; the evaluator converts each batch as it arrives.
   stored = {}
