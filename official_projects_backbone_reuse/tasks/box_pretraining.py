@@ -121,6 +121,15 @@ def sampled_embeddings(projection, towers, labels, samples_per_image: int,
           tf.boolean_mask(tf.reshape(ids, [-1]), keep))
 
 
+def _view_args(parser) -> dict:
+  """The augmentation and instance arguments both detectors' parsers take."""
+  return dict(aug_rand_hflip=parser.aug_rand_hflip,
+              aug_scale_min=parser.aug_scale_min,
+              aug_scale_max=parser.aug_scale_max,
+              skip_crowd_during_training=parser.skip_crowd_during_training,
+              max_num_instances=parser.max_num_instances)
+
+
 class _BoxPretrainingMixin:
   """What both box pre-training tasks add to their detection task.
 
@@ -240,11 +249,7 @@ class BoxPretrainingRetinaNetTask(_BoxPretrainingMixin,
         match_threshold=params.parser.match_threshold,
         unmatched_threshold=params.parser.unmatched_threshold,
         box_coder_weights=model.detection_generator.box_coder_weights,
-        aug_rand_hflip=params.parser.aug_rand_hflip,
-        aug_scale_min=params.parser.aug_scale_min,
-        aug_scale_max=params.parser.aug_scale_max,
-        skip_crowd_during_training=params.parser.skip_crowd_during_training,
-        max_num_instances=params.parser.max_num_instances,
+        **_view_args(params.parser),
         pad=params.parser.pad,
         keep_aspect_ratio=params.parser.keep_aspect_ratio)
     return self._read_two_views(params, parser, input_context, dataset_fn)
@@ -395,21 +400,12 @@ class BoxPretrainingFasterRCNNTask(_BoxPretrainingMixin,
     model = self.task_config.model
     # What Model Garden's MaskRCNNTask.build_inputs builds, one view.
     parser = maskrcnn_input.Parser(
-        output_size=model.input_size[:2],
-        min_level=model.min_level,
-        max_level=model.max_level,
-        num_scales=model.anchor.num_scales,
-        aspect_ratios=model.anchor.aspect_ratios,
-        anchor_size=model.anchor.anchor_size,
+        **copy_paste_input.anchor_args(model),
         rpn_match_threshold=params.parser.rpn_match_threshold,
         rpn_unmatched_threshold=params.parser.rpn_unmatched_threshold,
         rpn_batch_size_per_im=params.parser.rpn_batch_size_per_im,
         rpn_fg_fraction=params.parser.rpn_fg_fraction,
-        aug_rand_hflip=params.parser.aug_rand_hflip,
-        aug_scale_min=params.parser.aug_scale_min,
-        aug_scale_max=params.parser.aug_scale_max,
-        skip_crowd_during_training=params.parser.skip_crowd_during_training,
-        max_num_instances=params.parser.max_num_instances,
+        **_view_args(params.parser),
         include_mask=False,
         dtype=params.dtype)
     return self._read_two_views(params, parser, input_context, dataset_fn)
