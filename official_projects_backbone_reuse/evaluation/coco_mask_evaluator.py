@@ -57,7 +57,13 @@ class FastMaskCOCOEvaluator(coco_evaluator.COCOEvaluator):
   def update_state(self, groundtruths, predictions):
     """Model Garden's `update_state`, then the batch converted at once."""
     super().update_state(groundtruths, predictions)
-    if self._fast():
+    self.convert_pending()
+
+  def convert_pending(self) -> None:
+    """Converts the batches held as arrays, and drops the arrays."""
+    if not hasattr(self, '_annotations'):  # taken from a Model Garden one
+      self._annotations = []
+    if self._fast() and self._predictions:
       batch = mask_paste.convert_predictions(self._predictions,
                                              drop_padding=False)
       for ann in batch:  # ids 1, 2, ... over all batches, as Model Garden's
@@ -77,12 +83,7 @@ class FastMaskCOCOEvaluator(coco_evaluator.COCOEvaluator):
                       f'not a {type(evaluator).__name__}.')
     fast = cls.__new__(cls)
     fast.__dict__.update(vars(evaluator))
-    fast._annotations = []  # pylint: disable=protected-access
-    if fast._fast() and fast._predictions:  # pylint: disable=protected-access
-      # Batches it took before: converted as `update_state` would have.
-      fast._annotations = mask_paste.convert_predictions(  # pylint: disable=protected-access
-          fast._predictions, drop_padding=False)  # pylint: disable=protected-access
-      fast._predictions = {}  # pylint: disable=protected-access
+    fast.convert_pending()
     return fast
 
   def evaluate(self) -> Dict[str, np.float32]:
