@@ -211,6 +211,8 @@ _BAD_ARGUMENTS = {  # name: (arguments, the one line ({d}: a folder))
                    'or more of finetune, frozen'),
     'input size': (['--input_size=100'], '2^max_level'),
     'repeats': (['--repeats=0'], 'error: --repeats=0: expected at least 1.'),
+    'time limit': (['--time_limit_s=0'],
+                   'error: --time_limit_s=0: expected at least 1.'),
     'plot without finetune': (['--variants=frozen', '--plot={d}/fig1.png'],
                               'finetune'),
     'csv under a file': (['--csv={d}/a_file/x.csv'],
@@ -284,3 +286,20 @@ def test_no_process_starts_after_the_time_limit(monkeypatch):
   # The limit passes after two starts: the third cell is left out.
   assert started == ['finetune', 'frozen']
   assert [row['variant'] for row in rows] == ['finetune', 'frozen']
+
+
+@pytest.mark.parametrize('arguments, said', [
+    (['--output_dir={d}/a_file'], 'error: --output_dir={d}/a_file: is a '
+     'file, not a folder.'),
+    (['--output_dir={d}/new', '--repeats=0'],
+     'error: --repeats=0: expected at least 1.'),
+    (['--output_dir={d}/new', '--time_limit_s=-5'],
+     'error: --time_limit_s=-5: expected at least 1.'),
+])
+def test_the_device_checks_bad_arguments_end_in_one_line(capsys, tmp_path,
+                                                          arguments, said):
+  (tmp_path / 'a_file').write_text('')
+  assert device_check.main([a.format(d=tmp_path) for a in arguments]) == 2
+  err = capsys.readouterr().err
+  assert err == said.format(d=tmp_path) + '\n'
+  assert os.listdir(tmp_path) == ['a_file']  # no folder left behind

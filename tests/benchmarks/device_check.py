@@ -51,6 +51,7 @@ from typing import List, Optional, Sequence
 
 from official_projects_backbone_reuse.analysis import resources
 from official_projects_backbone_reuse.common import errors
+from official_projects_backbone_reuse.common.errors import ConfigError
 from official_projects_backbone_reuse.configs import recipes as recipes_lib
 
 MODELS = ('faster_rcnn_r50_fpn_72ep', 'faster_rcnn_r101_fpn_72ep',
@@ -125,6 +126,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                             'input_size'), defaults):
     if getattr(args, name) is None:
       setattr(args, name, default)
+  if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
+    raise ConfigError(f'--output_dir={args.output_dir}: is a file, not a '
+                      'folder.')
   made = not os.path.exists(args.output_dir)
   os.makedirs(args.output_dir, exist_ok=True)
   try:
