@@ -63,7 +63,7 @@ class PrivateApi(NamedTuple):
 
 _NASFPN = 'official.vision.modeling.decoders.nasfpn.NASFPN'
 _COCO_EVALUATOR = 'official.vision.evaluation.coco_evaluator.COCOEvaluator'
-_LVIS_EVALUATOR = ('evaluation/lvis_evaluator.py: ResultsEvaluator (of '
+_LVIS_EVALUATOR = ('evaluation/results_evaluator.py: ResultsEvaluator (of '
                    'the LVIS and VOC evaluators) skips '
                    'COCOEvaluator.__init__ and sets it for the inherited '
                    'update_state/reset_states/result')
@@ -212,11 +212,11 @@ PRIVATE_APIS = (
     PrivateApi(f'{_COCO_EVALUATOR}.__init__', '_required_prediction_fields',
                ASSIGNED, _LVIS_EVALUATOR),
     PrivateApi(f'{_COCO_EVALUATOR}.reset_states', '_predictions', ASSIGNED,
-               'evaluation/lvis_evaluator.py: ResultsEvaluator.detections '
-               'reads the accumulated predictions'),
+               'evaluation/results_evaluator.py: ResultsEvaluator.'
+               'update_state converts the accumulated predictions'),
     PrivateApi(f'{_COCO_EVALUATOR}.update_state', '_convert_to_numpy',
                MENTIONED,
-               'evaluation/lvis_evaluator.py: ResultsEvaluator overrides it '
+               'evaluation/results_evaluator.py: ResultsEvaluator overrides it '
                'to skip the unused ground truths'),
     PrivateApi(f'{_COCO_EVALUATOR}.evaluate',
                'convert_predictions_to_coco_annotations', MENTIONED,

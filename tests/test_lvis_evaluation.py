@@ -26,6 +26,7 @@ import pytest
 import tensorflow as tf
 
 from tests.benchmarks import lvis_eval_speed
+from official_projects_backbone_reuse.evaluation import detection_table
 from official_projects_backbone_reuse.evaluation import lvis_evaluator
 from tests import lvis_reference
 
@@ -175,6 +176,33 @@ def test_evaluate_equals_lvis_api(seed, tied_scores, iou_type):
   assert result['per_category_num_gt'][silent] > 0
   assert result['per_category_num_detections'][silent] == 0
   assert result['per_category_ap'][silent] == 0.0
+
+
+@pytest.mark.parametrize('seed,tied_scores', [(0, False), (1, True)])
+def test_capped_order_is_lvis_results_own(seed, tied_scores):
+  """The detections LVISResults.limit_dets_per_image keeps, in its order
+  (which numbers them): images as they first appear, ties in input order."""
+  import lvis  # pylint: disable=g-import-not-at-top
+  gt = make_gt(seed)
+  detections = make_detections(gt, seed, tied_scores)
+  for max_dets in (300, 7):
+    want = lvis.LVISResults.limit_dets_per_image(None, detections, max_dets)
+    order = detection_table.Table.from_results(detections).capped_order(
+        max_dets)
+    assert [id(detections[i]) for i in order] == [id(d) for d in want]
+
+
+def test_a_table_gives_back_the_results_it_holds():
+  boxes = make_detections(make_gt(0), 0)[:50]
+  rle = mask_api.encode(np.asfortranarray(np.ones((4, 5), np.uint8)))
+  rle['counts'] = rle['counts'].decode('ascii')
+  masks_only = [{'image_id': d['image_id'], 'category_id': d['category_id'],
+                 'score': d['score'], 'segmentation': rle} for d in boxes]
+  for results in (boxes, masks_only):
+    assert detection_table.Table.from_results(results).results() == results
+  halves = [detection_table.Table.from_results(boxes[:20]),
+            detection_table.Table.from_results(boxes[20:])]
+  assert detection_table.Table.concat(halves).results() == boxes
 
 
 def test_fixture_exercises_the_lvis_rules():

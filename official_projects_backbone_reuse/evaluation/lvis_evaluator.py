@@ -40,7 +40,7 @@ import collections
 import contextlib
 import gc
 import json
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, Optional, Sequence, Union
 
 from faster_coco_eval.core import coco as fce_coco
 from faster_coco_eval.core import faster_eval_api
@@ -48,9 +48,9 @@ import numpy as np
 from pycocotools import mask as mask_api
 import tensorflow as tf
 
-from official.vision.evaluation import coco_evaluator
 from official_projects_backbone_reuse.common import files
-from official_projects_backbone_reuse.evaluation import mask_paste
+from official_projects_backbone_reuse.evaluation import detection_table
+from official_projects_backbone_reuse.evaluation import results_evaluator
 
 METRIC_NAMES = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'APr', 'APc', 'APf')
 _REQUIRED_KEYS = {
@@ -110,11 +110,15 @@ def check_lvis_gt(gt: Any, source: str = 'LVIS ground truth') -> None:
     raise ValueError(refusal)
 
 
-def check_image_ids(detections: Sequence[Dict[str, Any]], gt: Dict[str, Any],
+def check_image_ids(detections: Union[Sequence[Dict[str, Any]],
+                                      detection_table.Table],
+                    gt: Dict[str, Any],
                     source: str = 'the ground truth') -> None:
   """Raises ValueError if a detection is for an image that `gt` lacks."""
-  unknown = ({d['image_id'] for d in detections} -
-             {img['id'] for img in gt['images']})
+  image_ids = (detections.image_id.tolist()
+               if isinstance(detections, detection_table.Table)
+               else [d['image_id'] for d in detections])
+  unknown = set(image_ids) - {img['id'] for img in gt['images']}
   if unknown:
     raise ValueError(f'Detections for image id {min(unknown)} ({len(unknown)} '
                      f'unknown image ids in all), which {source} does not '
@@ -132,25 +136,15 @@ def _gc_paused() -> Iterator[None]:
       gc.enable()
 
 
-def _limit_per_image(detections, max_dets):
-  """`LVISResults.limit_dets_per_image`: the top `max_dets` of each image."""
-  per_image = collections.defaultdict(list)
-  for d in detections:
-    per_image[d['image_id']].append(d)
-  for image_id, dets in per_image.items():
-    if len(dets) > max_dets:
-      per_image[image_id] = sorted(
-          dets, key=lambda d: d['score'], reverse=True)[:max_dets]
-  return [d for dets in per_image.values() for d in dets]
-
-
-def _lvis_result(det, det_id, with_boxes):
-  """A copy of `det` with id, area and box as LVISResults sets them."""
-  det = dict(det, id=det_id)
+def _lvis_result(det, det_id, with_boxes, iou_type):
+  """`det` with id, area and box as LVISResults sets them."""
+  det['id'] = det_id
   if with_boxes:
     x, y, w, h = det['bbox']
     det['area'] = w * h
-    det.setdefault('segmentation', [[x, y, x, y + h, x + w, y + h, x + w, y]])
+    if iou_type == 'segm':  # a box's polygon where a result has no mask
+      det.setdefault('segmentation',
+                     [[x, y, x, y + h, x + w, y + h, x + w, y]])
   else:
     det['area'] = float(mask_api.area(det['segmentation']))
     det['bbox'] = mask_api.toBbox(det['segmentation']).tolist()
@@ -182,7 +176,38 @@ def _mean(precision):
   return float(valid.mean()) if valid.size else -1.0
 
 
-def evaluate(gt: Dict[str, Any], detections: Sequence[Dict[str, Any]],
+def _verified(gt: Dict[str, Any], gts) -> Dict[int, set]:
+  """{category id: the image ids where it is verified (positive or
+  negative)}."""
+  verified = collections.defaultdict(set)
+  for image in gt['images']:
+    for category_id in image['neg_category_ids']:
+      verified[category_id].add(image['id'])
+  for category_id, anns in gts.items():
+    verified[category_id].update(ann['image_id'] for ann in anns)
+  return verified
+
+
+def _counted(table: detection_table.Table, order: np.ndarray,
+             verified: Dict[int, set]) -> np.ndarray:
+  """The positions in `order` whose (image, category) is verified."""
+  if not len(order):
+    return np.zeros(0, np.int64)
+  images = np.unique(table.image_id)
+  present = set(images.tolist())
+  slots = int(max([table.category_id.max()] + list(verified))) + 1
+  key = lambda image_ids, category_ids: (
+      np.searchsorted(images, image_ids) * slots + category_ids)
+  pairs = [(i, c) for c, ids in verified.items() for i in ids & present]
+  verified_keys = key(np.array([i for i, _ in pairs], np.int64),
+                      np.array([c for _, c in pairs], np.int64))
+  return np.flatnonzero(np.isin(
+      key(table.image_id[order], table.category_id[order]), verified_keys))
+
+
+def evaluate(gt: Dict[str, Any],
+             detections: Union[Sequence[Dict[str, Any]],
+                               detection_table.Table],
              iou_type: str = 'bbox', max_dets: int = 300) -> Dict[str, Any]:
   """LVIS evaluation of `detections`, equal to the official LVIS API.
 
@@ -191,7 +216,7 @@ def evaluate(gt: Dict[str, Any], detections: Sequence[Dict[str, Any]],
       evaluated; an image without detections has zero detections.
     detections: LVIS results (not modified): dicts with image_id, category_id,
       score, bbox ([x, y, width, height] in pixels) and, for 'segm', a
-      segmentation (RLE; or polygons).
+      segmentation (RLE; or polygons); or a `detection_table.Table` of them.
     iou_type: 'bbox' or 'segm'.
     max_dets: detections kept per image (highest scores); 300 for LVIS.
 
@@ -215,6 +240,8 @@ def evaluate(gt: Dict[str, Any], detections: Sequence[Dict[str, Any]],
   if max_dets < 1:
     raise ValueError(f'max_dets must be at least 1, not {max_dets}.')
   check_lvis_gt(gt)
+  if not isinstance(detections, detection_table.Table):
+    detections = detection_table.Table.from_results(detections)
   check_image_ids(detections, gt)
   if any(a.get('ignore') for a in gt['annotations']):
     raise ValueError('LVIS ground truth with "ignore" flags is not supported.')
@@ -225,20 +252,20 @@ def evaluate(gt: Dict[str, Any], detections: Sequence[Dict[str, Any]],
     for ann in gt['annotations']:
       if ann['image_id'] in images and 0 < ann['area'] < float('inf'):
         gts[ann['category_id']].append(dict(ann, iscrowd=0))
-    verified = collections.defaultdict(set)  # category -> image ids
-    for image in gt['images']:
-      for category_id in image['neg_category_ids']:
-        verified[category_id].add(image['id'])
-    for category_id, anns in gts.items():
-      verified[category_id].update(ann['image_id'] for ann in anns)
+    verified = _verified(gt, gts)
     dts = collections.defaultdict(list)
-    capped = _limit_per_image(detections, max_dets)
-    with_boxes = bool(capped) and 'bbox' in capped[0]  # As LVISResults.
-    for i, det in enumerate(capped):
-      if det['image_id'] in verified.get(det['category_id'], ()):
-        det = _lvis_result(det, i + 1, with_boxes)
-        if 0 < det['area'] < float('inf'):
-          dts[det['category_id']].append(det)
+    order = detections.capped_order(max_dets)
+    # As LVISResults: boxes, or masks, after the per-image cap.
+    with_boxes = bool(len(order)) and bool(detections.has_bbox[order[0]])
+    # Dicts only for the detections the federated rule counts; ids are
+    # their places in the capped results, as LVISResults numbers them.
+    for place in _counted(detections, order, verified).tolist():
+      det = _lvis_result(
+          detections.result(order[place], with_segmentation=(
+              iou_type == 'segm' or not with_boxes)),
+          place + 1, with_boxes, iou_type)
+      if 0 < det['area'] < float('inf'):
+        dts[det['category_id']].append(det)
 
     categories = sorted(gt['categories'], key=lambda c: c['id'])
     # [10 IoU thresholds, 101 recall thresholds, categories, 4 areas]
@@ -297,99 +324,11 @@ def load_lvis_annotations(annotation_file: str) -> Dict[str, Any]:
   return gt
 
 
-def _to_numpy(value):
-  if isinstance(value, (tuple, list)):  # One entry per replica.
-    return np.concatenate([_to_numpy(v) for v in value])
-  return np.array(value.numpy() if hasattr(value, 'numpy') else value)
-
-
-class ResultsEvaluator(coco_evaluator.COCOEvaluator):
-  """Base evaluator of metrics from results-format detections.
-
-  Model Garden's COCOEvaluator interface (`update_state(groundtruths,
-  predictions)` per batch, then `result()`) for metrics computed from
-  results-format detections against an annotation file (LVIS, VOC).
-
-  Predictions are converted the way COCOEvaluator does (its `update_state`:
-  boxes divided by the image_info scale;
-  `coco_utils.convert_predictions_to_coco_annotations`: boxes to xywh,
-  masks pasted into the original image and RLE-encoded; here by
-  `mask_paste.convert_predictions`, which gives the same, faster), except
-  that detections past `num_detections` (padding) are dropped, their masks
-  never pasted, and that each batch is converted as it arrives (Model
-  Garden keeps every batch's arrays until `result()`: the 28 x 28 masks of
-  LVIS val at 300 detections an image would take about 18.6 GB). The
-  ground truth comes from the subclass's annotation file, so `groundtruths`
-  are not used. A subclass implements `evaluate`.
-  """
-
-  def __init__(self, include_mask: bool, need_rescale_bboxes: bool = True):
-    """Initializes the evaluator.
-
-    Args:
-      include_mask: also keep `detection_masks` (RLEs in `detections()`).
-      need_rescale_bboxes: divide boxes by the image_info scale, as
-        COCOEvaluator does (Model Garden tasks predict in the resized image).
-    """
-    # COCOEvaluator.__init__ is not called: it loads the JSON into pycocotools
-    # for COCO evaluation. The attributes its update_state, reset_states and
-    # result use are set here.
-    # pylint: disable=super-init-not-called
-    self._include_mask = include_mask
-    self._include_keypoint = False
-    self._need_rescale_bboxes = need_rescale_bboxes
-    self._need_rescale_keypoints = False
-    self._required_prediction_fields = [
-        'source_id', 'num_detections', 'detection_classes', 'detection_scores',
-        'detection_boxes'] + (['image_info'] if need_rescale_bboxes else [])
-    if include_mask:
-      self._required_prediction_fields += ['detection_masks', 'image_info']
-    self.last_evaluation = {}
-    self.reset_states()
-
-  def _convert_to_numpy(self, groundtruths, predictions):
-    """Tensors (or numpy arrays, per-replica tuples) to numpy copies."""
-    return None, {k: _to_numpy(v) for k, v in predictions.items()}
-
-  def reset_states(self):
-    super().reset_states()
-    self._results = []
-
-  def update_state(self, groundtruths, predictions):
-    """Model Garden's `update_state`, then the batch converted at once."""
-    super().update_state(groundtruths, predictions)
-    self._results += results_of(self._predictions)
-    self._predictions = {}  # its arrays, masks included, are dropped
-
-  def detections(self) -> List[Dict[str, Any]]:
-    """The predictions so far as results (JSON-ready Python types)."""
-    return list(self._results)
-
-
-def results_of(predictions) -> List[Dict[str, Any]]:
-  """Model Garden's annotations of the real detections, JSON-ready.
-
-  Masks pasted only for the real detections, RLEs as ASCII."""
-  results = []
-  if predictions:
-    for ann in mask_paste.convert_predictions(predictions, drop_padding=True):
-      result = {'image_id': int(ann['image_id']),
-                'category_id': int(ann['category_id']),
-                'bbox': [float(v) for v in ann['bbox']],
-                'score': float(ann['score'])}
-      if 'segmentation' in ann:
-        rle = ann['segmentation']
-        result['segmentation'] = {'size': [int(s) for s in rle['size']],
-                                  'counts': rle['counts'].decode('ascii')}
-      results.append(result)
-  return results
-
-
-class LVISEvaluator(ResultsEvaluator):
+class LVISEvaluator(results_evaluator.ResultsEvaluator):
   """LVIS metrics for Model Garden detection tasks.
 
-  It replaces COCOEvaluator (see `ResultsEvaluator` for the interface and
-  the conversion).
+  It replaces COCOEvaluator (see `results_evaluator.ResultsEvaluator` for
+  the interface and the conversion).
 
   All images of the annotation file are evaluated, as LVIS does (an image
   without predictions has zero detections; COCOEvaluator evaluates only the
@@ -414,7 +353,7 @@ class LVISEvaluator(ResultsEvaluator):
       predictions_path: if set, `result()` also writes the LVIS-format
         detections (a JSON list, the input of `evaluate`) there, atomically;
         with masks on all of LVIS val this file takes gigabytes.
-      need_rescale_bboxes: see `ResultsEvaluator`.
+      need_rescale_bboxes: see `results_evaluator.ResultsEvaluator`.
     """
     if max_dets < 1:
       raise ValueError(f'max_dets must be at least 1, not {max_dets}.')
@@ -430,11 +369,12 @@ class LVISEvaluator(ResultsEvaluator):
 
   def evaluate(self) -> Dict[str, np.float32]:
     """LVIS metrics of the predictions so far (see the class docstring)."""
-    detections = self.detections()
+    detections = self.table()
     check_image_ids(detections, self._gt,
                     source=f'the annotation file {self._annotation_file}')
     if self._predictions_path:
-      files.write_atomically(self._predictions_path, json.dumps(detections))
+      files.write_atomically(self._predictions_path,
+                             json.dumps(detections.results()))
     metrics = {}
     self.last_evaluation = {}
     for iou_type, prefix in (('bbox', ''), ('segm', 'mask_')):

@@ -55,6 +55,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from official_projects_backbone_reuse.evaluation import lvis_evaluator
+from official_projects_backbone_reuse.evaluation import results_evaluator
 
 COCO_THRESHOLDS = tuple(t / 100 for t in range(50, 100, 5))
 # The recalls of the 11-point AP (module docstring), as each reference
@@ -238,7 +239,7 @@ def _tag(name: str) -> str:
   return re.sub(r'[^A-Za-z0-9_.-]', '_', str(name))
 
 
-class VOCEvaluator(lvis_evaluator.ResultsEvaluator):
+class VOCEvaluator(results_evaluator.ResultsEvaluator):
   """VOC metrics for Model Garden detection tasks.
 
   See the module docstring. They replace COCOEvaluator

@@ -57,6 +57,7 @@ def run(num_images: int, detections: int, slots: int,
     evaluator.update_state(None, predictions)
     update['wall'] += time.perf_counter() - wall
     update['cpu'] += time.process_time() - cpu
+  held = _memory_mb('VmRSS')  # the set and the converted detections
   wall, cpu = time.perf_counter(), time.process_time()
   metrics = evaluator.result()
   result_wall = time.perf_counter() - wall
@@ -65,6 +66,7 @@ def run(num_images: int, detections: int, slots: int,
              'result_wall_s': result_wall, 'result_cpu_s': result_cpu,
              'total_wall_s': update['wall'] + result_wall,
              'peak_rss_mb': _memory_mb('VmHWM'), 'data_rss_mb': before,
+             'held_rss_mb': held,
              'AP': float(metrics['AP']),
              'mask_AP': float(metrics['mask_AP'])}
   print(f'{num_images} images, {detections} detections with 28x28 masks '
@@ -76,7 +78,8 @@ def run(num_images: int, detections: int, slots: int,
   print(f'evaluator total: wall {figures["total_wall_s"]:.0f} s '
         f'({figures["total_wall_s"] / 60:.1f} min); peak resident memory of '
         f'the process {figures["peak_rss_mb"]:,.0f} MB, of which the '
-        f'synthetic set held {before:,.0f} MB before the first batch; AP '
+        f'synthetic set held {before:,.0f} MB before the first batch and '
+        f'{held:,.0f} MB with the converted detections after the last; AP '
         f'{figures["AP"]:.3f}, mask AP {figures["mask_AP"]:.3f}')
   return figures
 

@@ -45,6 +45,7 @@ import numpy as np
 
 from official.vision.evaluation import coco_utils
 from official_projects_backbone_reuse.evaluation import lvis_evaluator
+from official_projects_backbone_reuse.evaluation import results_evaluator
 from tests.benchmarks import lvis_eval_speed
 
 LVIS_VAL_IMAGES = 19809
@@ -183,7 +184,7 @@ def run(num_images: int, slots: int, num_real: int, repeats: int,
   for _ in range(repeats):
     before, wall, cpu = _timed(lambda: model_garden_detections(stored))
     times['before'].append((wall / num_images, cpu / num_images))
-    after, wall, cpu = _timed(lambda: lvis_evaluator.results_of(stored))
+    after, wall, cpu = _timed(lambda: results_evaluator.table_of(stored).results())
     times['after'].append((wall / num_images, cpu / num_images))
   median = {name: (statistics.median(w for w, _ in t),
                    statistics.median(c for _, c in t))
