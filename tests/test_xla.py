@@ -69,9 +69,10 @@ FAMILIES = [
     ('faster_rcnn_cascade', 'faster_rcnn_r101_fpn_cascade_72ep', False),
     # EfficientNet, bottleneck NAS-FPN, masks and a cascade:
     ('cascade_mask_rcnn', 'cascade_maskrcnn_effb7_nasfpn_1280', False),
-    ('mask_rcnn', MASK_RCNN, True),
-    ('lvis_stage2_class_balanced', MASK_RCNN + '+' + _small('lvis_stage2'),
-     False),
+    # Mask R-CNN with class-balanced weights (LVIS stage 2); without them
+    # its training step is cascade_mask_rcnn's first stage.
+    ('mask_rcnn_class_balanced', MASK_RCNN + '+' + _small('lvis_stage2'),
+     True),
     ('adapters_parallel', RETINANET + '+' + _file('adapters/parallel.yaml'),
      False),
     ('adapters_series', RETINANET + '+' + _file('adapters/series.yaml'),

@@ -117,8 +117,9 @@ def synthetic_batch(task, data_config, batch_size: int, image_size: int):
   with_masks = getattr(task.task_config.model, 'include_mask', False)
   with tempfile.TemporaryDirectory() as directory:
     path = os.path.join(directory, 'synthetic.tfrecord')
-    with tf.io.TFRecordWriter(path) as writer:
-      writer.write(_example(image_size, with_masks).SerializeToString())
+    with tf.io.TFRecordWriter(path) as writer:  # a batch, repeated or not
+      for _ in range(batch_size):
+        writer.write(_example(image_size, with_masks).SerializeToString())
     data = data_config.replace(input_path=path, global_batch_size=batch_size,
                                shuffle_buffer_size=1, tfds_name='',
                                seed=0, cache=False)
