@@ -253,28 +253,43 @@ def evaluate(gt: Dict[str, Any],
       if ann['image_id'] in images and 0 < ann['area'] < float('inf'):
         gts[ann['category_id']].append(dict(ann, iscrowd=0))
     verified = _verified(gt, gts)
-    dts = collections.defaultdict(list)
     order = detections.capped_order(max_dets)
     # As LVISResults: boxes, or masks, after the per-image cap.
     with_boxes = bool(len(order)) and bool(detections.has_bbox[order[0]])
-    # Dicts only for the detections the federated rule counts; ids are
-    # their places in the capped results, as LVISResults numbers them.
-    for place in _counted(detections, order, verified).tolist():
-      det = _lvis_result(
-          detections.result(order[place], with_segmentation=(
-              iou_type == 'segm' or not with_boxes)),
-          place + 1, with_boxes, iou_type)
-      if 0 < det['area'] < float('inf'):
-        dts[det['category_id']].append(det)
+    places = _counted(detections, order, verified)
+    by_category = np.argsort(detections.category_id[order[places]],
+                             kind='stable')  # places in order, per category
+    sorted_ids = detections.category_id[order[places[by_category]]]
+    ids = [c['id'] for c in gt['categories']]
+    counted = {i: places[by_category[start:end]] for i, start, end in zip(
+        ids, np.searchsorted(sorted_ids, ids, 'left'),
+        np.searchsorted(sorted_ids, ids, 'right'))}
+
+    def category_dts(category_id):
+      """Dicts, one category at a time, of the detections the federated
+      rule counts there; ids are their places in the capped results, as
+      LVISResults numbers them."""
+      dts = []
+      for place in counted[category_id].tolist():
+        det = _lvis_result(
+            detections.result(order[place], with_segmentation=(
+                iou_type == 'segm' or not with_boxes)),
+            place + 1, with_boxes, iou_type)
+        if 0 < det['area'] < float('inf'):
+          dts.append(det)
+      return dts
 
     categories = sorted(gt['categories'], key=lambda c: c['id'])
+    num_detections = {}
     # [10 IoU thresholds, 101 recall thresholds, categories, 4 areas]
     precision = -np.ones((10, 101, len(categories), 4))
     for k, category in enumerate(categories):
+      dts = category_dts(category['id'])
+      num_detections[category['id']] = len(dts)
       if gts[category['id']]:  # Without ground truth, LVIS skips it.
         precision[:, :, k] = _category_precision(
             [images[i] for i in sorted(verified[category['id']])], category,
-            gts[category['id']], dts[category['id']], iou_type, max_dets)
+            gts[category['id']], dts, iou_type, max_dets)
 
   groups = {f: [c['frequency'] == f for c in categories] for f in 'rcf'}
   per_category_ap = {c['id']: _mean(precision[:, :, k, 0])
@@ -294,8 +309,7 @@ def evaluate(gt: Dict[str, Any],
       'per_category_ap': {c: ap if ap != -1 else np.nan
                           for c, ap in per_category_ap.items()},
       'per_category_num_gt': {c['id']: len(gts[c['id']]) for c in categories},
-      'per_category_num_detections': {
-          c['id']: len(dts[c['id']]) for c in categories},
+      'per_category_num_detections': num_detections,
   }
 
 
