@@ -115,7 +115,7 @@ def check_image_ids(detections: Union[Sequence[Dict[str, Any]],
                     gt: Dict[str, Any],
                     source: str = 'the ground truth') -> None:
   """Raises ValueError if a detection is for an image that `gt` lacks."""
-  image_ids = (detections.image_id.tolist()
+  image_ids = (np.unique(detections.image_id).tolist()
                if isinstance(detections, detection_table.Table)
                else [d['image_id'] for d in detections])
   unknown = set(image_ids) - {img['id'] for img in gt['images']}
