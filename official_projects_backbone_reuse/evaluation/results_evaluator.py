@@ -44,9 +44,10 @@ class ResultsEvaluator(coco_evaluator.COCOEvaluator):
   that detections past `num_detections` (padding) are dropped, their masks
   never pasted, and that each batch is converted as it arrives (Model
   Garden keeps every batch's arrays until `result()`: the 28 x 28 masks of
-  LVIS val at 300 detections an image would take about 18.6 GB). The
-  ground truth comes from the subclass's annotation file, so `groundtruths`
-  are not used. A subclass implements `evaluate`.
+  LVIS val at 300 detections an image would take about 18.6 GB), and kept
+  as columns (`detection_table.Table`). The ground truth comes from the
+  subclass's annotation file, so `groundtruths` are not used. A subclass
+  implements `evaluate`.
   """
 
   def __init__(self, include_mask: bool, need_rescale_bboxes: bool = True):
