@@ -26,6 +26,7 @@ import os
 from typing import Callable
 
 from official_projects_backbone_reuse.common import errors
+from official_projects_backbone_reuse.common import files
 
 
 class DataError(errors.UserError):
@@ -39,13 +40,21 @@ def run_main(main_fn: Callable[[], dict]) -> int:
   Runs `main_fn` and prints the summary it returns as JSON on stdout
   (status 0); a DataError becomes `error: ...` on stderr and status 2,
   Ctrl-C (130) and SIGTERM (143) one line too, after the cleanup."""
+  commits = files.commits()
   try:
     summary = main_fn()
     errors.raise_if_stopped()
-  except (KeyboardInterrupt, errors.Stopped) as e:
-    stopped = errors.Stopped.of(e)
-    raise errors.Stopped(f'{stopped.signal_name}: stopped; nothing was '
-                         'written', stopped.exit_code) from e
+  except BaseException as e:
+    # A stop may have become another error on its way out.
+    stopped = errors.stop_requested()
+    if stopped is None and not isinstance(e, (KeyboardInterrupt,
+                                              errors.Stopped)):
+      raise
+    stopped = stopped or errors.Stopped.of(e)
+    wrote = ('nothing was written' if files.commits() == commits else
+             'its outputs were written whole before the stop')
+    raise errors.Stopped(f'{stopped.signal_name}: stopped; {wrote}',
+                         stopped.exit_code) from e
   print(json.dumps(summary, indent=1))
   return 0
 

@@ -200,11 +200,11 @@ def _write(output_prefix, records, num_shards, total, label, extra_files,
     for path, content in zip(temporaries[num_shards:], extra_files.values()):
       with open(path, 'wb') as f:
         f.write(content)
-    errors.raise_if_stopped()  # never commit shards after a stop
-    for temporary, final in zip(temporaries, all_finals):
-      os.replace(temporary, final)
-    for path in stale:
-      os.remove(path)
+    with files.committing():
+      for temporary, final in zip(temporaries, all_finals):
+        os.replace(temporary, final)
+      for path in stale:
+        os.remove(path)
   except BaseException:
     getattr(records, 'close', lambda: None)()
     for writer in writers:

@@ -32,6 +32,7 @@ from tensorflow.python.autograph.impl import api as autograph_api
 from official.core import task_factory
 
 from official_projects_backbone_reuse import train
+from data_tools import cli
 from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.runtime import nan_guard
@@ -128,6 +129,70 @@ def test_a_swallowed_stop_still_ends_the_command_as_a_stop(tmp_path, capsys,
   assert capsys.readouterr().err == 'error: SIGTERM: stopped\n'
   assert os.listdir(tmp_path) == []
   assert errors.stop_requested() is None  # forgotten when the command ends
+
+
+@pytest.mark.parametrize('then', [_returns, _fails_otherwise])
+def test_a_data_command_says_nothing_was_written_however_the_stop_ends_it(
+    tmp_path, capsys, then):
+  """data_tools' commands say whether they wrote anything, also when the
+  stop was lost or became another error on its way out."""
+
+  def command():
+    _stop(swallowed=True)
+    return then(tmp_path / 'output.json')
+
+  assert cli.run_main(command) == 143
+  assert capsys.readouterr().err == (
+      'error: SIGTERM: stopped; nothing was written\n')
+  assert os.listdir(tmp_path) == []
+
+
+def _stop_after_first(monkeypatch, module, name):
+  """The signal lands after the first call of `module.name` returns."""
+  real = getattr(module, name)
+  calls = []
+
+  def then_stop(*args, **kwargs):
+    result = real(*args, **kwargs)
+    calls.append(args)
+    if len(calls) == 1:
+      _stop()
+    return result
+
+  monkeypatch.setattr(module, name, then_stop)
+  return calls
+
+
+def test_a_stop_between_two_renames_of_a_commit_leaves_it_whole(
+    tmp_path, capsys, monkeypatch):
+  outputs = {str(tmp_path / name): name for name in ('a.json', 'b.json')}
+  renames = _stop_after_first(monkeypatch, tf.io.gfile, 'rename')
+  assert cli.run_main(lambda: files.write_all_atomically(outputs)) == 143
+  assert len(renames) == 2
+  assert capsys.readouterr().err == ('error: SIGTERM: stopped; its outputs '
+                                     'were written whole before the stop\n')
+  assert sorted(os.listdir(tmp_path)) == ['a.json', 'b.json']
+
+
+def test_a_stop_while_a_folder_is_replaced_keeps_the_new_one_whole(
+    tmp_path, monkeypatch):
+  """Replacing a folder moves the old one aside, then the new one in: a
+  stop between the two would leave neither."""
+  folder = tmp_path / 'out'
+  folder.mkdir()
+  (folder / 'old').write_text('old')
+
+  @errors.exits_on_error
+  def command():
+    with files.atomic_directory(str(folder)) as staging:
+      with open(os.path.join(staging, 'new'), 'w') as f:
+        f.write('new')
+      _stop_after_first(monkeypatch, os, 'replace')
+    return 0
+
+  assert command() == 143
+  assert os.listdir(tmp_path) == ['out']
+  assert os.listdir(folder) == ['new']
 
 
 def _train(params, model_dir):

@@ -32,6 +32,32 @@ from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common.errors import UserError
 
 
+_commits = 0  # outputs this process has renamed into place
+
+
+def commits() -> int:
+  """How many commits of outputs this process has made (`committing`).
+
+  What a stopped command may say: it wrote nothing if this did not move
+  while it ran."""
+  return _commits
+
+
+@contextlib.contextmanager
+def committing() -> Iterator[None]:
+  """The block that renames finished temporaries to their final names.
+
+  A stop asked for before it is raised, so nothing is committed after a
+  stop; one that comes during it is held back to its end, since a stop
+  between two renames would leave half the outputs (or a replaced folder
+  moved aside and lost)."""
+  global _commits
+  errors.raise_if_stopped()
+  with errors.uninterrupted():
+    yield
+    _commits += 1
+
+
 def temporary_path(path: str) -> str:
   """A hidden, unique temporary sibling of `path`."""
   directory, name = posixpath.split(path.rstrip('/'))
@@ -168,9 +194,9 @@ def write_all_atomically(outputs: Mapping[str, Union[bytes, str]]) -> None:
       with tf.io.gfile.GFile(tmp, 'wb' if isinstance(data, bytes) else 'w'
                              ) as f:
         f.write(data)
-    errors.raise_if_stopped()  # never commit an output after a stop
-    for tmp, path in staged:
-      tf.io.gfile.rename(tmp, path, overwrite=True)
+    with committing():
+      for tmp, path in staged:
+        tf.io.gfile.rename(tmp, path, overwrite=True)
   except BaseException:
     for tmp, _ in staged:
       if tf.io.gfile.exists(tmp):
@@ -198,14 +224,14 @@ def atomic_directory(directory: str) -> Iterator[str]:
   os.mkdir(staging)
   try:
     yield staging
-    errors.raise_if_stopped()  # never commit an output after a stop
-    if os.path.lexists(directory):
-      old = temporary_path(directory)
-      os.replace(directory, old)
-      os.replace(staging, directory)
-      shutil.rmtree(old)
-    else:
-      os.replace(staging, directory)
+    with committing():
+      if os.path.lexists(directory):
+        old = temporary_path(directory)
+        os.replace(directory, old)
+        os.replace(staging, directory)
+        shutil.rmtree(old)
+      else:
+        os.replace(staging, directory)
   except BaseException:
     shutil.rmtree(staging, ignore_errors=True)
     raise
