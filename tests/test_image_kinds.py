@@ -30,6 +30,7 @@ import pytest
 import tensorflow as tf
 
 from official_projects_backbone_reuse.common import errors
+from official_projects_backbone_reuse.common import images as images_lib
 from official_projects_backbone_reuse.common.errors import UserError
 from official_projects_backbone_reuse.data_tools import convert_classification
 from official_projects_backbone_reuse.data_tools import convert_detection
@@ -231,6 +232,44 @@ def _save_array(array):
   def save(path):
     Image.fromarray(array).save(path, format='TIFF')
   return save
+
+
+def test_the_converters_check_refuses_a_damaged_jpeg_as_a_full_decode_does():
+  """stored_jpeg decodes a kept JPEG at 1/8 scale to check it: a damaged
+  file (a flipped byte, a cut, zeroed bytes) must fail exactly when
+  decoding all its pixels fails."""
+  rng = np.random.default_rng(0)
+  buffer = io.BytesIO()
+  Image.fromarray(rng.integers(0, 256, (96, 128, 3), np.uint8)).save(
+      buffer, format='JPEG', quality=90, progressive=False)
+  content = buffer.getvalue()
+
+  def fails(check, data):
+    try:
+      check(data)
+    except (OSError, ValueError, SyntaxError):
+      return True
+    return False
+
+  def full_decode(data):
+    with Image.open(io.BytesIO(data)) as image:
+      image.load()
+
+  outcomes = set()
+  for _ in range(60):
+    damaged = bytearray(content)
+    at = int(rng.integers(len(content)))
+    kind = int(rng.integers(3))
+    if kind == 0:
+      damaged[at] ^= 0xFF
+    elif kind == 1:
+      damaged = damaged[:at]
+    else:
+      damaged[at:at + 40] = bytes(len(damaged[at:at + 40]))
+    full = fails(full_decode, bytes(damaged))
+    assert fails(images_lib.stored_jpeg, bytes(damaged)) == full, (kind, at)
+    outcomes.add(full)
+  assert outcomes == {True, False}  # both kinds of damage were drawn
 
 
 # kind: (file name, writer, the words of its one-line error)
