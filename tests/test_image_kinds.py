@@ -40,7 +40,6 @@ from official_projects_backbone_reuse.data_tools import voc_layout
 from official_projects_backbone_reuse.serving import detect
 from official.vision.dataloaders import classification_input
 from official.vision.dataloaders import tf_example_decoder
-from tests.test_data_tools import _listing
 from tests.test_data_tools import _records
 
 LEFT, RIGHT = (200, 30, 60), (20, 180, 90)
