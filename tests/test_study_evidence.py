@@ -64,7 +64,8 @@ def test_the_schedule_check_is_one_more_cell_with_its_overrides(tmp_path):
     ({**CHECK, 'row': 'medium'},
      "schedule_check.row: 'medium' is not a row of the study (small, large)"),
     ({**CHECK, 'column': 'in/parallel'},
-     "schedule_check.column: 'in/parallel' is not a column of the study"),
+     "schedule_check.column: 'in/parallel' is not a column of row 'small' "
+     '(scratch, in/finetune, in/frozen)'),
     ({**CHECK, 'seed': 7}, 'schedule_check.seed: 7 is not a seed'),
     ({**CHECK, 'params_override': ''},
      'schedule_check.params_override: expected the longer schedule'),
@@ -75,6 +76,51 @@ def test_a_bad_schedule_check_names_its_key(tmp_path, check, said):
   with pytest.raises(ConfigError) as raised:
     _load(tmp_path, schedule_check=check)
   assert f'study.yaml: {said}' in str(raised.value)
+
+
+def test_a_row_may_train_only_some_of_the_initialisations(tmp_path):
+  """Scratch as one row's reference: the other rows' scratch cells are
+  not trained, and the table shows them as '-'."""
+  study = _load(tmp_path, rows=[
+      {'name': 'small', 'experiment': 'backbone_reuse_retinanet',
+       'config_files': ['small/retinanet_frozen.yaml']},
+      {'name': 'large', 'experiment': 'backbone_reuse_retinanet',
+       'config_files': ['small/retinanet_frozen.yaml'],
+       'initialisations': ['frozen', 'finetune']}])
+  *cells, _ = study.cells()
+  assert len(cells) == (3 + 2) * 3
+  assert {c.column for c in cells if c.row.name == 'large'} == {
+      'in/finetune', 'in/frozen'}
+  metrics = {c: {'AP': 0.3, 'AP50': 0.5} for c in study.cells()}
+  table = tables.table1_markdown(study, tables.results(metrics))
+  assert '| large | - | 30.0/50.0 ±0.0 | 30.0/50.0 ±0.0 (+0.0) | 3 |' in (
+      table)
+
+
+@pytest.mark.parametrize('value, said', [
+    (['frozen', 'parallel'], "['frozen', 'parallel']: expected a list of "
+     "some of the study's initialisations (scratch, finetune, frozen)"),
+    ([], '[]: expected a list'),
+    ('frozen', "'frozen': expected a list"),
+])
+def test_a_bad_row_initialisations_names_its_key(tmp_path, value, said):
+  rows = [{'name': 'small', 'experiment': 'backbone_reuse_retinanet',
+           'config_files': ['small/retinanet_frozen.yaml'],
+           'initialisations': value}]
+  with pytest.raises(ConfigError) as raised:
+    _load(tmp_path, rows=rows)
+  assert f'study.yaml: rows[0] (small).initialisations: {said}' in str(
+      raised.value)
+
+
+def test_the_schedule_check_is_a_cell_its_row_trains(tmp_path):
+  rows = [{'name': 'small', 'experiment': 'backbone_reuse_retinanet',
+           'config_files': ['small/retinanet_frozen.yaml'],
+           'initialisations': ['frozen']}]
+  with pytest.raises(ConfigError) as raised:
+    _load(tmp_path, rows=rows)
+  assert ("schedule_check.column: 'in/finetune' is not a column of row "
+          "'small' (in/frozen)") in str(raised.value)
 
 
 def _found(study, again_ap):

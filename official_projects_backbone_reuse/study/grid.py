@@ -51,6 +51,8 @@ class Row:
   paper: Dict[str, Tuple[float, float]] = dataclasses.field(
       default_factory=dict)  # column -> (mAP, AP50), x100
   paper_parameters: Tuple[float, ...] = ()  # paper_lib.PARAMETERS
+  # The study's initialisations this row trains (None: all of them).
+  initialisations: Optional[Tuple[str, ...]] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,7 +164,12 @@ class Study:
     before a second seed of any)."""
     check = [self.schedule_check.cell] if self.schedule_check else []
     return [Cell(row, column, seed) for seed in self.seeds
-            for row in self.rows for column in self.columns] + check
+            for row in self.rows for column in self.row_columns(row)] + check
+
+  def row_columns(self, row: Row) -> List[str]:
+    """The columns a row trains: all, or those of its `initialisations`."""
+    return [c for c in self.columns if row.initialisations is None
+            or Cell(row, c, 0).initialisation in row.initialisations]
 
   def config(self, row: Row, initialisation: str,
              workdir: str) -> Tuple[List[str], List[str]]:

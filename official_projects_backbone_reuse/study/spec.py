@@ -28,6 +28,9 @@ and each cell runs one `train.py` command.
       params_override: task.model.decoder.fpn.num_filters=128   # optional
       paper: [table1/r101_fpn, table3/r101_fpn]  # optional: its rows in
       # experiments/paper_numbers.yaml, printed under it (table1/3.md)
+      initialisations: [finetune, frozen]  # optional: the row trains only
+      # these of the study's (e.g. scratch as one row's reference); its
+      # other cells show '-'
   initialisations: [scratch, finetune, frozen, parallel]
   initialisation_overrides:   # optional; every column trains alike unless
     scratch:                  # one says here how and why it differs
@@ -118,7 +121,7 @@ _KEYS = {'description', 'paper', 'rows', 'initialisations', 'upstreams',
 _CHECK_KEYS = {'row', 'column', 'seed', 'params_override'}
 _CURVE_KEYS = {'val_annotations', 'train_annotations', 'sigma'}
 _ROW_KEYS = {'name', 'recipe', 'experiment', 'config_files',
-             'params_override', 'paper'}
+             'params_override', 'paper', 'initialisations'}
 # Set by the study itself; a study's own overrides may not set them.
 _OWNED = ('task.init_checkpoint', 'task.train_data.seed')
 _NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.+ -]*')
@@ -156,7 +159,8 @@ def _paper(path: str, where: str, value, columns: List[str]) -> dict:
   return {'paper': numbers, 'paper_parameters': parameters}
 
 
-def _row(path: str, index: int, entry, recipes, columns) -> grid.Row:
+def _row(path: str, index: int, entry, recipes, columns,
+         initialisations) -> grid.Row:
   where = f'rows[{index}]'
   if not isinstance(entry, dict):
     raise _error(path, where, 'expected a mapping with name and recipe or '
@@ -192,7 +196,23 @@ def _row(path: str, index: int, entry, recipes, columns) -> grid.Row:
   return grid.Row(name=name, experiment=experiment, config_files=tuple(files),
              params_override=_overrides(path, f'{where}.params_override',
                                         entry.get('params_override')),
+             initialisations=_row_initialisations(
+                 path, f'{where}.initialisations',
+                 entry.get('initialisations'), initialisations),
              **_paper(path, f'{where}.paper', entry.get('paper'), columns))
+
+
+def _row_initialisations(path: str, where: str, value,
+                         initialisations: Tuple[str, ...]
+                         ) -> Optional[Tuple[str, ...]]:
+  """A row's own subset of the study's initialisations (None: all)."""
+  if value is None:
+    return None
+  if (not isinstance(value, list) or not value
+      or any(v not in initialisations for v in value)):
+    raise _error(path, where, f'{value!r}: expected a list of some of the '
+                 f'study\'s initialisations ({", ".join(initialisations)}).')
+  return tuple(v for v in initialisations if v in value)
 
 
 def _initialisation_overrides(path: str, value, inits
@@ -298,9 +318,10 @@ def _schedule_check(path: str, value, study: grid.Study
   if row is None:
     raise _error(path, f'{where}.row', f'{value["row"]!r} is not a row of '
                  f'the study ({", ".join(r.name for r in study.rows)}).')
-  if value['column'] not in study.columns:
+  if value['column'] not in study.row_columns(row):
     raise _error(path, f'{where}.column', f'{value["column"]!r} is not a '
-                 f'column of the study ({", ".join(study.columns)}).')
+                 f'column of row {row.name!r} '
+                 f'({", ".join(study.row_columns(row))}).')
   if value['seed'] not in study.seeds:
     raise _error(path, f'{where}.seed', f'{value["seed"]!r} is not a seed '
                  'of the study.')
@@ -411,8 +432,8 @@ def load(path: str) -> grid.Study:
   if not isinstance(rows, list) or not rows:
     raise _error(path, 'rows', 'expected a list of detectors.')
   recipes = recipes_lib.load_recipes()
-  rows = tuple(_row(path, i, entry, recipes, study.columns)
-               for i, entry in enumerate(rows))
+  rows = tuple(_row(path, i, entry, recipes, study.columns,
+                    study.initialisations) for i, entry in enumerate(rows))
   names = [grid.slug(r.name) for r in rows]
   if len(set(names)) != len(names):
     raise _error(path, 'rows', 'two rows have the same name.')
