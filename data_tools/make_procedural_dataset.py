@@ -116,6 +116,7 @@ def make_dataset(output_dir: str,
                  det_train_images: int = 500,
                  det_val_images: int = 100,
                  long_tail_ratio: float = 150.0,
+                 min_object_size: float = layout.OBJECT_SIZE_RANGE[0],
                  overwrite: bool = False,
                  progress_stream=None,
                  voc_layout: bool = False) -> dict:
@@ -130,6 +131,9 @@ def make_dataset(output_dir: str,
     det_val_images: detection val images.
     long_tail_ratio: draw probability of the most common class over that of
       the rarest class (> 1 gives a long tail; 1 gives a balanced set).
+    min_object_size: the smallest side of a detection object drawn, in
+      pixels (sizes are log-uniform up to the largest, 120; a packed image
+      may still shrink one to fit): larger makes an easier set.
     overwrite: replace a non-empty `output_dir`.
     progress_stream: where the progress counter goes (default stderr).
     voc_layout: also write the detection splits in Pascal VOC's layout,
@@ -150,9 +154,14 @@ def make_dataset(output_dir: str,
   if not 1 <= long_tail_ratio < float('inf'):
     raise DataError(f'long_tail_ratio: expected a finite number >= 1, found '
                     f'{long_tail_ratio}')
+  largest = layout.OBJECT_SIZE_RANGE[1]
+  if not 4 <= min_object_size <= largest:
+    raise DataError(f'min_object_size: expected a size in pixels from 4 to '
+                    f'{largest:g}, found {min_object_size}')
   start = time.time()
   plans = {split: layout.plan_detection_split(seed, split, count,
-                                              long_tail_ratio)
+                                              long_tail_ratio,
+                                              min_object_size)
            for split, count in (('train', det_train_images),
                                 ('val', det_val_images))}
   train_statistics = layout.detection_statistics(plans['train'])
@@ -166,6 +175,7 @@ def make_dataset(output_dir: str,
   summary = {
       'seed': seed,
       'long_tail_ratio': long_tail_ratio,
+      'min_object_size': min_object_size,
       'class_names': [c.name for c in procedural.CLASSES],
       'num_classes': num_classes,
       'classification': {'train': cls_images_per_class * num_classes,
@@ -257,6 +267,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--det_train_images', type=int, default=500)
   parser.add_argument('--det_val_images', type=int, default=100)
   parser.add_argument('--long_tail_ratio', type=float, default=150.0)
+  parser.add_argument('--min_object_size', type=float,
+                      default=layout.OBJECT_SIZE_RANGE[0],
+                      help='smallest side of a detection object in pixels '
+                      '(sizes are log-uniform up to 120)')
   parser.add_argument('--overwrite', action='store_true')
   parser.add_argument('--voc_layout', action='store_true',
                       help='also write the detection splits in Pascal VOC '

@@ -92,14 +92,14 @@ def frequency_group(image_count: int) -> str:
 
 
 def _place_objects(rng: np.random.Generator, height: int, width: int,
-                   shapes: Sequence[str]
+                   shapes: Sequence[str], min_object_size: float
                    ) -> List[Tuple[int, procedural.Placement]]:
   """Non-overlapping placements, largest first; (index in `shapes`, where).
 
   An object that does not fit is shrunk (see `procedural.pack_boxes`) or,
   rarely, dropped.
   """
-  low, high = np.log(OBJECT_SIZE_RANGE)
+  low, high = np.log((min_object_size, OBJECT_SIZE_RANGE[1]))
   sizes = np.sort(np.exp(rng.uniform(low, high, size=len(shapes))))[::-1]
   placements = [procedural.sample_placement(rng, size) for size in sizes]
   offsets = [procedural.box_offsets(p, s) for p, s in zip(placements, shapes)]
@@ -123,11 +123,14 @@ def _annotate(class_index: int, placement: procedural.Placement, height: int,
 
 
 def plan_detection_split(seed: int, split: str, num_images: int,
-                         long_tail_ratio: float = 150.0) -> List[ImagePlan]:
+                         long_tail_ratio: float = 150.0,
+                         min_object_size: float = OBJECT_SIZE_RANGE[0]
+                         ) -> List[ImagePlan]:
   """The layout of every image of a detection split ('train' or 'val').
 
   Each image draws its size, an object count, the classes (classes not yet
-  placed in the split first, then long-tailed draws), sizes and positions;
+  placed in the split first, then long-tailed draws), sizes (log-uniform
+  from `min_object_size` to OBJECT_SIZE_RANGE's largest) and positions;
   objects that do not fit without overlap are dropped.
   """
   code = SPLIT_CODES[split]
@@ -145,7 +148,8 @@ def plan_detection_split(seed: int, split: str, num_images: int,
     drawn = rng.choice(num_classes, size=count - len(forced), p=weights)
     classes = [int(c) for c in rng.permutation([*forced, *drawn])]
     placed = _place_objects(rng, height, width,
-                            [procedural.CLASSES[c].shape for c in classes])
+                            [procedural.CLASSES[c].shape for c in classes],
+                            min_object_size)
     objects = tuple(_annotate(classes[i], placement, height, width)
                     for i, placement in placed)
     present = {o.class_index for o in objects}

@@ -100,6 +100,17 @@ def test_default_sizes_are_long_tailed():
     assert [c['frequency'] for c in categories] == groups
 
 
+def test_min_object_size_draws_larger_objects():
+  def sides(**size):
+    plans = procedural_layout.plan_detection_split(0, 'train', 100, **size)
+    return np.array([max(o.bbox[2:]) for p in plans for o in p.objects])
+
+  default, large = sides(), sides(min_object_size=48.0)
+  assert default.min() < 24 and np.median(large) > 1.4 * np.median(default)
+  # Packing may shrink an object to fit, rarely below the smallest size.
+  assert np.mean(large >= 0.9 * 48) > 0.9
+
+
 def test_annotations_load_in_coco_and_lvis(tiny_world):
   train = _load(tiny_world.det_train_json)
   val = _load(tiny_world.det_val_json)
@@ -201,6 +212,12 @@ def test_make_dataset_command(tmp_path, capsys):
   assert make_procedural_dataset.main(fresh + ['--long_tail_ratio=inf']) == 2
   assert capsys.readouterr().err.startswith(
       'error: long_tail_ratio: expected a finite number >= 1, found inf')
+  for size in ('200', 'nan'):
+    assert make_procedural_dataset.main(
+        fresh + [f'--min_object_size={size}']) == 2
+    assert capsys.readouterr().err == (
+        'error: min_object_size: expected a size in pixels from 4 to 120, '
+        f'found {float(size)}\n')
   assert make_procedural_dataset.main(fresh + ['--seed=-1']) == 2
   assert capsys.readouterr().err.startswith(
       'error: seed: expected an integer >= 0, found -1')
