@@ -30,7 +30,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import List
+from typing import List, Sequence
 
 from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.common import files
@@ -358,11 +358,13 @@ def prepare_large_upstream(world: World, large: LargeUpstream,
   return model_dir
 
 
-def _pretrain(world: World, model_dir: str, records: str, train_steps: int,
-              num_classes: int, log: str, records_inputs: dict) -> None:
-  """Model Garden's classification task on `records`_{train,val}."""
+def pretrain_cmd(world: World, model_dir: str, records: str,
+                 train_steps: int, num_classes: int,
+                 extra_overrides: Sequence[str] = ()) -> List[str]:
+  """The command of Model Garden's classification task on
+  `records`_{train,val}: the upstream pre-training."""
   prefix = os.path.join(world.records, records)
-  cmd = train_cmd(
+  return train_cmd(
       'resnet_imagenet', [small_experiment('upstream_classification.yaml')],
       'train_and_eval', model_dir,
       [f'task.train_data.input_path={prefix}_train-*.tfrecord',
@@ -372,7 +374,12 @@ def _pretrain(world: World, model_dir: str, records: str, train_steps: int,
        f'trainer.validation_interval={train_steps}',
        f'trainer.checkpoint_interval={train_steps}',
        'trainer.optimizer_config.learning_rate.cosine.decay_steps='
-       f'{train_steps}'])
+       f'{train_steps}', *extra_overrides])
+
+
+def _pretrain(world: World, model_dir: str, records: str, train_steps: int,
+              num_classes: int, log: str, records_inputs: dict) -> None:
+  cmd = pretrain_cmd(world, model_dir, records, train_steps, num_classes)
   if not world.done(os.path.basename(model_dir),
                     os.path.join(model_dir, 'metrics.json'),
                     command_inputs(cmd, records_inputs)):

@@ -27,10 +27,17 @@ frozen ResNet-18, `experiments/small/retinanet_frozen.yaml`):
     heads' initialisation is not seeded, as in any run). Finished runs are
     reused.
 
-Prints a markdown table, also written to <workdir>/precision.md.
+With --upstream, also the upstream classifier's pre-training
+(`experiments/small/upstream_classification.yaml`, the default job's
+step 3) once per precision and seed, interleaved the same way: val top-1,
+training steps per second as Model Garden logs them, and the run's wall
+time.
+
+Prints markdown tables, also written to <workdir>/precision.md.
 
   python -m tests.benchmarks.precision --workdir runs/default_job \\
-      [--seeds 0,1,2] [--repeats 3] [the default job's scale flags]
+      [--seeds 0,1,2] [--repeats 3] [--upstream] [the default job's scale
+      flags]
 """
 # First, before TensorFlow: commands run Model Garden's Keras 2.
 from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unused-import
@@ -88,6 +95,50 @@ def train_runs(world: steps.World, scale: steps.Scale,
   return runs
 
 
+def upstream_runs(world: steps.World, scale: steps.Scale,
+                  seeds: List[int]) -> Dict[str, Dict[int, Dict]]:
+  """{dtype: {seed: metrics and wall seconds}} of the upstream's runs."""
+  with open(os.path.join(world.path('data'), 'dataset.json')) as f:
+    num_classes = json.load(f)['num_classes']
+  runs = {dtype: {} for dtype in DTYPES}
+  for seed in seeds:
+    for dtype in DTYPES:
+      name = f'precision_upstream_{dtype}_seed{seed}'
+      model_dir = world.path(name)
+      seconds = None
+      if not world.done(name, os.path.join(model_dir, 'metrics.json')):
+        start = time.time()
+        steps.run_logged(
+            steps.pretrain_cmd(world, model_dir, 'cls', scale.upstream_steps,
+                               num_classes, [
+                                   f'runtime.mixed_precision_dtype={dtype}',
+                                   f'task.train_data.seed={seed}']),
+            os.path.join(world.logs, f'{name}.log'))
+        seconds = time.time() - start
+      runs[dtype][seed] = dict(steps.metrics(model_dir), seconds=seconds)
+  return runs
+
+
+def upstream_table(runs, seeds) -> str:
+  median = statistics.median
+  lines = ['| upstream precision | '
+           + ' | '.join(f'top-1 seed {s}' for s in seeds)
+           + ' | top-1 mean ± std | steps/s (median) | vs float32 | '
+           'run s (train + eval) |', '|---|' + '---:|' * (len(seeds) + 4)]
+  rate = {d: median(runs[d][s]['steps_per_second'] for s in seeds)
+          for d in DTYPES}
+  for dtype in DTYPES:
+    top1 = [runs[dtype][s]['accuracy'] for s in seeds]
+    seconds = [runs[dtype][s]['seconds'] for s in seeds
+               if runs[dtype][s]['seconds'] is not None]
+    lines.append(
+        f'| {dtype} | ' + ' | '.join(f'{a:.3f}' for a in top1)
+        + f' | {_mean_std(top1)} | {rate[dtype]:.2f} | '
+        f'{rate[dtype] / rate["float32"]:.2f} | '
+        + (f'{median(seconds):.0f}' if seconds else '-') + ' |')
+  return '\n'.join(lines) + '\n'
+
+
 def _mean_std(values: List[float]) -> str:
   if len(values) < 2:
     return f'{values[0]:.3f}'
@@ -120,6 +171,8 @@ def main():
   parser = steps.job_arguments(__doc__.split('\n\n')[0])
   parser.add_argument('--seeds', default='0,1,2')
   parser.add_argument('--repeats', type=int, default=3)
+  parser.add_argument('--upstream', action='store_true',
+                      help='also pre-train the upstream in both precisions')
   args = parser.parse_args()
   seeds = [int(s) for s in args.seeds.split(',')]
   scale = steps.scale_of(args)
@@ -127,10 +180,14 @@ def main():
   times = step_times(args.repeats)
   runs = train_runs(world, scale, seeds)
   text = table(times, runs, seeds)
-  files.write_atomically(world.path('precision.md'), text)
-  files.write_atomically(world.path('precision.json'),
-                         json.dumps({'step_cost': times, 'runs': runs},
-                                    indent=1))
+  upstream = upstream_runs(world, scale, seeds) if args.upstream else None
+  if upstream:
+    text += '\n' + upstream_table(upstream, seeds)
+  files.write_all_atomically({
+      world.path('precision.md'): text,
+      world.path('precision.json'): json.dumps(
+          {'step_cost': times, 'runs': runs, 'upstream_runs': upstream},
+          indent=1)})
   print(text)
 
 
