@@ -46,7 +46,7 @@ import json
 import os
 import statistics
 import time
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 from official_projects_backbone_reuse.analysis import resources
 from official_projects_backbone_reuse.common import files
@@ -70,53 +70,47 @@ def step_times(repeats: int) -> Dict[str, List[Dict]]:
   return results
 
 
-def train_runs(world: steps.World, scale: steps.Scale,
-               seeds: List[int]) -> Dict[str, Dict[int, Dict]]:
-  """{dtype: {seed: metrics and wall seconds}} of the detector's runs."""
-  overrides = default_job.detector_overrides(world, scale)
-  detector_yaml = steps.small_experiment(default_job.DETECTOR_YAML)
+def _runs(world: steps.World, seeds: List[int], prefix: str,
+          command: Callable[[str, List[str]], List[str]]
+          ) -> Dict[str, Dict[int, Dict]]:
+  """{dtype: {seed: metrics and wall seconds}}: `command(model_dir,
+  overrides)` once per precision and seed, interleaved; finished runs are
+  reused."""
   runs = {dtype: {} for dtype in DTYPES}
   for seed in seeds:
     for dtype in DTYPES:
-      name = f'precision_{dtype}_seed{seed}'
-      model_dir = world.path(name)
-      metrics_file = os.path.join(model_dir, 'metrics.json')
-      seconds = None
-      if not world.done(name, metrics_file):
-        start = time.time()
-        steps.run_logged(
-            steps.train_cmd(default_job.DETECTOR_EXPERIMENT, [detector_yaml],
-                            'train_and_eval', model_dir, overrides + [
-                                f'runtime.mixed_precision_dtype={dtype}',
-                                f'task.train_data.seed={seed}']),
-            os.path.join(world.logs, f'{name}.log'))
-        seconds = time.time() - start
-      runs[dtype][seed] = dict(steps.metrics(model_dir), seconds=seconds)
-  return runs
-
-
-def upstream_runs(world: steps.World, scale: steps.Scale,
-                  seeds: List[int]) -> Dict[str, Dict[int, Dict]]:
-  """{dtype: {seed: metrics and wall seconds}} of the upstream's runs."""
-  with open(os.path.join(world.path('data'), 'dataset.json')) as f:
-    num_classes = json.load(f)['num_classes']
-  runs = {dtype: {} for dtype in DTYPES}
-  for seed in seeds:
-    for dtype in DTYPES:
-      name = f'precision_upstream_{dtype}_seed{seed}'
+      name = f'{prefix}_{dtype}_seed{seed}'
       model_dir = world.path(name)
       seconds = None
       if not world.done(name, os.path.join(model_dir, 'metrics.json')):
         start = time.time()
-        steps.run_logged(
-            steps.pretrain_cmd(world, model_dir, 'cls', scale.upstream_steps,
-                               num_classes, [
-                                   f'runtime.mixed_precision_dtype={dtype}',
-                                   f'task.train_data.seed={seed}']),
-            os.path.join(world.logs, f'{name}.log'))
+        steps.run_logged(command(model_dir, [
+            f'runtime.mixed_precision_dtype={dtype}',
+            f'task.train_data.seed={seed}']),
+                         os.path.join(world.logs, f'{name}.log'))
         seconds = time.time() - start
       runs[dtype][seed] = dict(steps.metrics(model_dir), seconds=seconds)
   return runs
+
+
+def train_runs(world: steps.World, scale: steps.Scale,
+               seeds: List[int]) -> Dict[str, Dict[int, Dict]]:
+  """The detector's runs (`_runs`)."""
+  overrides = default_job.detector_overrides(world, scale)
+  detector_yaml = steps.small_experiment(default_job.DETECTOR_YAML)
+  return _runs(world, seeds, 'precision', lambda model_dir, extra: (
+      steps.train_cmd(default_job.DETECTOR_EXPERIMENT, [detector_yaml],
+                      'train_and_eval', model_dir, overrides + extra)))
+
+
+def upstream_runs(world: steps.World, scale: steps.Scale,
+                  seeds: List[int]) -> Dict[str, Dict[int, Dict]]:
+  """The upstream classifier's pre-training runs (`_runs`)."""
+  with open(os.path.join(world.path('data'), 'dataset.json')) as f:
+    num_classes = json.load(f)['num_classes']
+  return _runs(world, seeds, 'precision_upstream', lambda model_dir, extra: (
+      steps.pretrain_cmd(world, model_dir, 'cls', scale.upstream_steps,
+                         num_classes, extra)))
 
 
 def upstream_table(runs, seeds) -> str:
