@@ -387,6 +387,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     prepare(study)
     return 0
   if args.print_commands:
+    print(f'# the commands of {study.path}', file=sys.stderr)
     if study.world:
       print(f'# the cells read the world in {study.world}: make it first '
             f'with `backbone-reuse-study prepare {study.path} --workdir '
