@@ -27,13 +27,14 @@ frozen ResNet-18, `experiments/small/retinanet_frozen.yaml`):
     heads' initialisation is not seeded, as in any run). Finished runs are
     reused.
 
-With --upstream, also the upstream classifier's pre-training
+With --upstream, the upstream classifier's pre-training instead
 (`experiments/small/upstream_classification.yaml`, the default job's
 step 3) once per precision and seed, interleaved the same way: val top-1,
 training steps per second as Model Garden logs them, and the run's wall
 time.
 
-Prints markdown tables, also written to <workdir>/precision.md.
+Prints a markdown table, also written to <workdir>/precision.md
+(precision_upstream.md with --upstream).
 
   python -m tests.benchmarks.precision --workdir runs/default_job \\
       [--seeds 0,1,2] [--repeats 3] [--upstream] [the default job's scale
@@ -166,22 +167,26 @@ def main():
   parser.add_argument('--seeds', default='0,1,2')
   parser.add_argument('--repeats', type=int, default=3)
   parser.add_argument('--upstream', action='store_true',
-                      help='also pre-train the upstream in both precisions')
+                      help='pre-train the upstream in both precisions '
+                      'instead of training the detector')
   args = parser.parse_args()
   seeds = [int(s) for s in args.seeds.split(',')]
   scale = steps.scale_of(args)
   world = steps.prepare_world(args.workdir, scale, total_steps=3)
-  times = step_times(args.repeats)
-  runs = train_runs(world, scale, seeds)
-  text = table(times, runs, seeds)
-  upstream = upstream_runs(world, scale, seeds) if args.upstream else None
-  if upstream:
-    text += '\n' + upstream_table(upstream, seeds)
+  if args.upstream:
+    name = 'precision_upstream'
+    runs = upstream_runs(world, scale, seeds)
+    text = upstream_table(runs, seeds)
+    results = {'upstream_runs': runs}
+  else:
+    name = 'precision'
+    times = step_times(args.repeats)
+    runs = train_runs(world, scale, seeds)
+    text = table(times, runs, seeds)
+    results = {'step_cost': times, 'runs': runs}
   files.write_all_atomically({
-      world.path('precision.md'): text,
-      world.path('precision.json'): json.dumps(
-          {'step_cost': times, 'runs': runs, 'upstream_runs': upstream},
-          indent=1)})
+      world.path(f'{name}.md'): text,
+      world.path(f'{name}.json'): json.dumps(results, indent=1)})
   print(text)
 
 
