@@ -72,23 +72,23 @@ def step_times(repeats: int) -> Dict[str, List[Dict]]:
 
 
 def _runs(world: steps.World, seeds: List[int], prefix: str,
-          command: Callable[[str, List[str]], List[str]]
+          command: Callable[[str, List[str]], List[str]], after: str
           ) -> Dict[str, Dict[int, Dict]]:
   """{dtype: {seed: metrics and wall seconds}}: `command(model_dir,
-  overrides)` once per precision and seed, interleaved; finished runs are
-  reused."""
+  overrides)` once per precision and seed, interleaved; a run finished from
+  the same inputs (its command, the world's step `after`) is reused."""
   runs = {dtype: {} for dtype in DTYPES}
   for seed in seeds:
     for dtype in DTYPES:
       name = f'{prefix}_{dtype}_seed{seed}'
       model_dir = world.path(name)
       seconds = None
-      if not world.done(name, os.path.join(model_dir, 'metrics.json')):
+      cmd = command(model_dir, [f'runtime.mixed_precision_dtype={dtype}',
+                                f'task.train_data.seed={seed}'])
+      if not world.done(name, os.path.join(model_dir, 'metrics.json'),
+                        steps.command_inputs(cmd, world.inputs[after])):
         start = time.time()
-        steps.run_logged(command(model_dir, [
-            f'runtime.mixed_precision_dtype={dtype}',
-            f'task.train_data.seed={seed}']),
-                         os.path.join(world.logs, f'{name}.log'))
+        steps.run_logged(cmd, os.path.join(world.logs, f'{name}.log'))
         seconds = time.time() - start
       runs[dtype][seed] = dict(steps.metrics(model_dir), seconds=seconds)
   return runs
@@ -101,7 +101,7 @@ def train_runs(world: steps.World, scale: steps.Scale,
   detector_yaml = steps.small_experiment(default_job.DETECTOR_YAML)
   return _runs(world, seeds, 'precision', lambda model_dir, extra: (
       steps.train_cmd(default_job.DETECTOR_EXPERIMENT, [detector_yaml],
-                      'train_and_eval', model_dir, overrides + extra)))
+                      'train_and_eval', model_dir, overrides + extra)), 'upstream')
 
 
 def upstream_runs(world: steps.World, scale: steps.Scale,
@@ -111,7 +111,7 @@ def upstream_runs(world: steps.World, scale: steps.Scale,
     num_classes = json.load(f)['num_classes']
   return _runs(world, seeds, 'precision_upstream', lambda model_dir, extra: (
       steps.pretrain_cmd(world, model_dir, 'cls', scale.upstream_steps,
-                         num_classes, extra)))
+                         num_classes, extra)), 'tfrecords')
 
 
 def upstream_table(runs, seeds) -> str:
