@@ -32,7 +32,10 @@ Run:
   backbone-reuse-make-dataset --output_dir /tmp/world [--seed 0]
       [--cls_images_per_class 100] [--cls_val_per_class 20]
       [--det_train_images 500] [--det_val_images 100] [--overwrite]
-(or `python -m data_tools.make_procedural_dataset ...`).
+  backbone-reuse-make-dataset --output_dir /tmp/large --large_upstream_set
+      [--cls_images_per_class 80] [--cls_val_per_class 10]
+(or `python -m data_tools.make_procedural_dataset ...`); the second makes
+the large upstream set (the world's "JFT") alone.
 """
 
 # First, before TensorFlow: commands run Model Garden's Keras 2.
@@ -218,8 +221,8 @@ def make_dataset(output_dir: str,
 
 
 def make_large_upstream_set(output_dir: str, seed: int = 0,
-                            images_per_class: int = 80,
-                            val_per_class: int = 10,
+                            cls_images_per_class: int = 80,
+                            cls_val_per_class: int = 10,
                             overwrite: bool = False,
                             progress_stream=None) -> dict:
   """Writes the large upstream classification set (the world's "JFT").
@@ -228,25 +231,25 @@ def make_large_upstream_set(output_dir: str, seed: int = 0,
   `procedural.LARGE_CLASSES`, and `dataset.json`; returns its summary.
   At the defaults, 19,200 train images: 38x the detection set's 500."""
   _check_count('seed', seed, 0)
-  _check_count('images_per_class', images_per_class, 1)
-  _check_count('val_per_class', val_per_class, 0)
+  _check_count('cls_images_per_class', cls_images_per_class, 1)
+  _check_count('cls_val_per_class', cls_val_per_class, 0)
   start = time.time()
   classes = procedural.LARGE_CLASSES
   summary = {
       'seed': seed,
       'class_names': [c.name for c in classes],
       'num_classes': len(classes),
-      'classification': {'train': images_per_class * len(classes),
-                         'val': val_per_class * len(classes),
+      'classification': {'train': cls_images_per_class * len(classes),
+                         'val': cls_val_per_class * len(classes),
                          'image_size': CLASSIFICATION_IMAGE_SIZE}}
   progress = Progress('making the large upstream set',
-                      len(classes) * (images_per_class + val_per_class),
+                      len(classes) * (cls_images_per_class + cls_val_per_class),
                       progress_stream)
   try:
     check_output_dir(output_dir, overwrite)
     with atomic_directory(output_dir) as root:
-      _write_classification(root, seed, {'train': images_per_class,
-                                         'val': val_per_class}, progress, 0,
+      _write_classification(root, seed, {'train': cls_images_per_class,
+                                         'val': cls_val_per_class}, progress, 0,
                             classes, codes='large_cls')
       _write_json(os.path.join(root, 'dataset.json'), summary)
   finally:
@@ -260,25 +263,36 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = command_parser(
       'backbone-reuse-make-dataset', 'Make the procedural classification + '
       'long-tailed detection world (COCO and LVIS v1 JSON).')
+  # Defaults are make_dataset's (or make_large_upstream_set's): a flag not
+  # given is not passed.
   parser.add_argument('--output_dir', required=True)
   parser.add_argument('--seed', type=int, default=0)
-  parser.add_argument('--cls_images_per_class', type=int, default=100)
-  parser.add_argument('--cls_val_per_class', type=int, default=20)
-  parser.add_argument('--det_train_images', type=int, default=500)
-  parser.add_argument('--det_val_images', type=int, default=100)
-  parser.add_argument('--long_tail_ratio', type=float, default=150.0)
+  parser.add_argument('--cls_images_per_class', type=int,
+                      help='(default 100; 80 with --large_upstream_set)')
+  parser.add_argument('--cls_val_per_class', type=int,
+                      help='(default 20; 10 with --large_upstream_set)')
+  parser.add_argument('--det_train_images', type=int, help='(default 500)')
+  parser.add_argument('--det_val_images', type=int, help='(default 100)')
+  parser.add_argument('--long_tail_ratio', type=float, help='(default 150)')
   parser.add_argument('--min_object_size', type=float,
-                      default=layout.OBJECT_SIZE_RANGE[0],
                       help='smallest side of a detection object in pixels '
-                      '(sizes are log-uniform up to 120)')
+                      '(sizes are log-uniform up to 120; default '
+                      f'{layout.OBJECT_SIZE_RANGE[0]:g})')
   parser.add_argument('--overwrite', action='store_true')
-  parser.add_argument('--voc_layout', action='store_true',
+  parser.add_argument('--voc_layout', action='store_true', default=None,
                       help='also write the detection splits in Pascal VOC '
                       'layout under voc/VOC2007 (trainval, test)')
+  parser.add_argument('--large_upstream_set', action='store_true',
+                      help='write the large upstream classification set '
+                      '(the world\'s "JFT": 240 finer classes, the 24 among '
+                      'them) instead of the world')
   args = parser.parse_args(argv)
+  given = {k: v for k, v in vars(args).items() if v is not None}
 
   def _run() -> dict:
-    summary = make_dataset(**vars(args))
+    if given.pop('large_upstream_set'):
+      return _large_upstream_set(given)
+    summary = make_dataset(**given)
     groups = {k: len(v) for k, v in summary['frequency_groups'].items()}
     return {'output_dir': os.path.abspath(args.output_dir),
             'classification': summary['classification'],
@@ -287,6 +301,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             'seconds': summary['seconds']}
 
   return run_main(_run)
+
+
+def _large_upstream_set(given: dict) -> dict:
+  """make_large_upstream_set from the command's flags; its summary."""
+  for flag in ('det_train_images', 'det_val_images', 'long_tail_ratio',
+               'min_object_size', 'voc_layout'):
+    if flag in given:
+      raise DataError(f'--{flag}: does not apply with --large_upstream_set '
+                      '(a classification set only)')
+  summary = make_large_upstream_set(**given)
+  return {'output_dir': os.path.abspath(given['output_dir']),
+          'classification': summary['classification'],
+          'num_classes': summary['num_classes'],
+          'seconds': summary['seconds']}
 
 
 if __name__ == '__main__':

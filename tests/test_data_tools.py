@@ -158,10 +158,21 @@ def test_objects_are_painted_exactly_over_their_masks():
 
 
 def test_the_large_upstream_set_is_finer_and_holds_the_world_classes(
-    tmp_path):
-  summary = make_procedural_dataset.make_large_upstream_set(
-      str(tmp_path / 'large'), images_per_class=1, val_per_class=0)
-  names = summary['class_names']
+    tmp_path, capsys):
+  command = ['--output_dir', str(tmp_path / 'large'), '--large_upstream_set',
+             '--cls_val_per_class=0']
+  for wrong, said in (('--det_train_images=2', '--det_train_images: does '
+                       'not apply with --large_upstream_set'),
+                      ('--voc_layout', '--voc_layout: does not apply'),
+                      ('--cls_images_per_class=0', 'cls_images_per_class: '
+                       'expected an integer >= 1, found 0')):
+    assert make_procedural_dataset.main(command + [wrong]) == 2
+    assert capsys.readouterr().err.startswith(f'error: {said}')
+  assert _listing(tmp_path) == []
+  assert make_procedural_dataset.main(
+      command + ['--cls_images_per_class=1']) == 0
+  assert json.loads(capsys.readouterr().out)['num_classes'] == 240
+  names = _load(str(tmp_path / 'large' / 'dataset.json'))['class_names']
   assert len(names) == len(set(names)) == 240
   assert {c.name for c in procedural.CLASSES} < set(names)
   train = tmp_path / 'large' / 'classification' / 'train'

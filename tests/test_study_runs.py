@@ -100,12 +100,9 @@ def test_before_commands_run_once_in_order_and_a_failure_stops(
   assert [c[-1] for c in ran] == [
       f"open('{workdir}/c', 'w').close()"]
   assert 'done before, reused' in capsys.readouterr().out
-  # Only the large-upstream study makes the world's large upstream.
   shipped = os.path.join(h.REPO, 'experiments', 'studies')
-  assert spec.load(os.path.join(shipped, 'small_upstreams.yaml')
-                   ).uses_large_upstream
-  box = spec.load(os.path.join(shipped, 'small_box_pretraining.yaml'))
-  assert not box.uses_large_upstream and len(box.before) == 7
+  assert len(spec.load(os.path.join(shipped, 'small_upstreams.yaml')
+                       ).before) == 10
 
 
 def test_a_failed_cell_is_reported_and_the_others_go_on(tmp_path, monkeypatch,
@@ -177,10 +174,8 @@ def test_a_study_makes_its_world_first_and_reads_it(tmp_path, monkeypatch):
   made = []
   monkeypatch.setattr(steps, 'prepare_world', lambda root, scale, total_steps:
                       made.append((root, total_steps)) or root)
-  monkeypatch.setattr(steps, 'prepare_large_upstream',
-                      lambda world, large, first, total: made.append(world))
   assert runner.main(['prepare', study.path, '--workdir=w']) == 0
-  assert made == [(f'{tmp_path}/world', 5), f'{tmp_path}/world']
+  assert made == [(f'{tmp_path}/world', 3)]
 
 
 def _wait_for(path, proc, timeout=300):

@@ -304,60 +304,6 @@ def prepare_world(workdir: str, scale: Scale, total_steps: int) -> World:
   return world
 
 
-@dataclasses.dataclass(frozen=True)
-class LargeUpstream:
-  """Sizes of the world's large upstream set (its "JFT").
-
-  The world's "JFT": 240 finer classes (`procedural.LARGE_CLASSES`, the
-  world's 24 among them), 19,200 train images (38x the detection set's 500,
-  8x its objects), pre-trained for 5 epochs (the small upstream has 16
-  epochs of 2,400 images)."""
-  images_per_class: int = 80
-  val_per_class: int = 10
-  steps: int = 1500
-
-
-def prepare_large_upstream(world: World, large: LargeUpstream,
-                           first_step: int, total_steps: int) -> str:
-  """Makes (or reuses) the large upstream set and classifier.
-
-  The large upstream set, its TFRecords and its classifier, in
-  `world` beside the small ones (each reused when done); returns the
-  classifier's model dir."""
-  # pylint: disable=g-import-not-at-top
-  t = stage(f'{first_step}/{total_steps} large upstream set and TFRecords '
-            '(240 classes)')
-  data = world.path('data_large')
-  if not world.done('large_dataset', os.path.join(data, 'dataset.json'),
-                    dict(dataclasses.asdict(large), seed=0)):
-    from official_projects_backbone_reuse.data_tools import make_procedural_dataset
-    make_procedural_dataset.make_large_upstream_set(
-        data, seed=0, images_per_class=large.images_per_class,
-        val_per_class=large.val_per_class, overwrite=True)
-  with open(os.path.join(data, 'dataset.json')) as f:
-    class_names = json.load(f)['class_names']
-  if not world.done('large_tfrecords',
-                    os.path.join(world.records, 'large_done'),
-                    {'after': [world.inputs['large_dataset']]}):
-    from official_projects_backbone_reuse.data_tools import convert_classification
-    for split in ('train', 'val'):
-      convert_classification.convert_classification(
-          os.path.join(data, 'classification', split),
-          os.path.join(world.records, f'large_cls_{split}'), num_shards=4,
-          class_names=class_names, num_processes=cli.default_processes(),
-          overwrite=True)  # the job's own files, of a run killed midway
-    open(os.path.join(world.records, 'large_done'), 'w').close()
-  world.times['large_dataset'] = time.time() - t
-
-  t = stage(f'{first_step + 1}/{total_steps} large upstream: classification '
-            'pre-training (Model Garden)')
-  model_dir = world.path('upstream_large')
-  _pretrain(world, model_dir, 'large_cls', large.steps, len(class_names),
-            'upstream_large.log', world.inputs['large_tfrecords'])
-  world.times['large_upstream'] = time.time() - t
-  return model_dir
-
-
 def pretrain_cmd(world: World, model_dir: str, records: str,
                  train_steps: int, num_classes: int,
                  extra_overrides: Sequence[str] = ()) -> List[str]:

@@ -39,7 +39,6 @@ INITIALISATIONS = {
     'series': ('init/freeze.yaml', 'adapters/series.yaml'),
     'film': ('init/freeze.yaml', 'adapters/film.yaml'),
 }
-_LARGE = re.compile(r'\{world\}/(upstream_large|data_large|tfrecords/large_)')
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # rows are told apart by identity
@@ -268,14 +267,6 @@ class Study:
             + [str(v) for v in self.class_curves.values()]
             + [s.checkpoint for s in self.part_sources.values()]
             + [b.command for b in self.before])
-
-  @property
-  def uses_large_upstream(self) -> bool:
-    """Says whether the study reads the large upstream classifier.
-
-    That is the world's large upstream classifier (or its data), which
-    takes longer to make than the rest of the world."""
-    return any(_LARGE.search(v) for v in self.texts())
 
   def fill(self, value: str, workdir: str) -> str:
     """`value` with {workdir}, {world} and {experiments} replaced."""

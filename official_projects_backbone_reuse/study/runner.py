@@ -208,16 +208,11 @@ def collect(study: grid.Study, workdir: str) -> str:
 
 
 def prepare(study: grid.Study) -> None:
-  """Makes (or reuses) the study's procedural world.
-
-  The default job's steps 1-3, then the large upstream set and classifier
-  if the study reads them."""
+  """Makes (or reuses) the study's procedural world: the default job's
+  steps 1-3."""
   from official_projects_backbone_reuse.jobs import steps
   if study.world:
-    total = 5 if study.uses_large_upstream else 3
-    world = steps.prepare_world(study.world, steps.Scale(), total_steps=total)
-    if study.uses_large_upstream:
-      steps.prepare_large_upstream(world, steps.LargeUpstream(), 4, 5)
+    steps.prepare_world(study.world, steps.Scale(), total_steps=3)
 
 
 def _finished(study: grid.Study, step: grid.Before, workdir: str) -> bool:

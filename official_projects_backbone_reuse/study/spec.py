@@ -77,8 +77,8 @@ from another detector, stands beside their random initialisation.
 
 `world` (optional) is a directory where the study first makes, or reuses,
 this project's procedural world (`jobs/steps.py`): the default job's
-dataset, TFRecords and upstream classifier, and, when the study reads
-`{world}/upstream_large`, the large upstream set and classifier. `{world}` in a value becomes that directory. With
+dataset, TFRecords and upstream classifier. `{world}` in a value becomes
+that directory. With
 `world: runs/default_job` a study reuses what `backbone-reuse-demo` made.
 
 `before` (optional) lists commands the cells need, run once, in order,
