@@ -59,6 +59,19 @@ def run_main(main_fn: Callable[[], dict]) -> int:
   return 0
 
 
+def numbers(text: str, flag: str, kind: type = int) -> list:
+  """`1,2,5` (or, of integers, `0-9`) -> numbers of `kind`; a DataError
+  names `flag` otherwise."""
+  try:
+    if kind is int and '-' in text:
+      first, last = (int(v) for v in text.split('-'))
+      return list(range(first, last + 1))
+    return [kind(v) for v in text.split(',') if v.strip()]
+  except ValueError as e:
+    expected = 'N-M or N,N,...' if kind is int else 'N,N,...'
+    raise DataError(f'{flag}: expected {expected}, found {text!r}') from e
+
+
 def default_processes() -> int:
   """The CPU cores this process may run on: the default --num_processes."""
   return len(os.sched_getaffinity(0))

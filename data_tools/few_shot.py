@@ -70,6 +70,7 @@ from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.data_tools import coco_json
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.cli import command_parser
+from official_projects_backbone_reuse.data_tools.cli import numbers
 from official_projects_backbone_reuse.data_tools.cli import run_main
 
 VOC_NOVEL_CLASSES = {
@@ -311,17 +312,6 @@ def write_splits(annotation_file: str, output_dir: str,
   return summary
 
 
-def integers(text: str, flag: str) -> List[int]:
-  """`0-9` or `1,2,3,5,10` -> integers."""
-  try:
-    if '-' in text:
-      first, last = (int(v) for v in text.split('-'))
-      return list(range(first, last + 1))
-    return [int(v) for v in text.split(',') if v.strip()]
-  except ValueError as e:
-    raise DataError(f'{flag}: expected N-M or N,N,..., found {text!r}') from e
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
   """Command line entry point; returns the exit status."""
   parser = command_parser(
@@ -349,13 +339,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
   def _run() -> dict:
     novel = [n.strip() for n in args.novel.split(',') if n.strip()]
-    splits = [1] if novel else integers(args.splits, '--splits')
+    splits = [1] if novel else numbers(args.splits, '--splits')
     if not set(splits) <= set(VOC_NOVEL_CLASSES):
       raise DataError(f'--splits: expected some of 1,2,3, found {splits}')
     files.check_output_path(args.output_dir, '--output_dir', folder=True)
     return write_splits(args.annotation_file, args.output_dir,
-                        integers(args.seeds, '--seeds'),
-                        integers(args.shots, '--shots'), splits, novel,
+                        numbers(args.seeds, '--seeds'),
+                        numbers(args.shots, '--shots'), splits, novel,
                         args.overwrite, args.fsdet_splits)
 
   return run_main(_run)

@@ -43,8 +43,8 @@ from official_projects_backbone_reuse.common import files
 from official_projects_backbone_reuse.data_tools import coco_json
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official_projects_backbone_reuse.data_tools.cli import command_parser
+from official_projects_backbone_reuse.data_tools.cli import numbers
 from official_projects_backbone_reuse.data_tools.cli import run_main
-from official_projects_backbone_reuse.data_tools.few_shot import integers
 from official_projects_backbone_reuse.data_tools.few_shot import subset
 
 
@@ -96,13 +96,6 @@ def write_fractions(annotation_file: str, output_dir: str,
   return summary
 
 
-def _percents(text: str) -> List[float]:
-  try:
-    return [float(v) for v in text.split(',') if v.strip()]
-  except ValueError as e:
-    raise DataError(f'--percents: expected N,N,..., found {text!r}') from e
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
   """Command line entry point; returns the exit status."""
   parser = command_parser(
@@ -121,8 +114,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   def _run() -> dict:
     files.check_output_path(args.output_dir, '--output_dir', folder=True)
     return write_fractions(args.annotation_file, args.output_dir,
-                           _percents(args.percents),
-                           integers(args.seeds, '--seeds'), args.overwrite)
+                           numbers(args.percents, '--percents', float),
+                           numbers(args.seeds, '--seeds'), args.overwrite)
 
   return run_main(_run)
 

@@ -43,7 +43,6 @@ from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unu
 import json
 import os
 
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
@@ -174,10 +173,12 @@ def main(_) -> int:
   return 0
 
 
-def run():
+def _define_flags():
   tfm_flags.define_flags()
   flags.mark_flags_as_required(['experiment', 'mode', 'model_dir'])
-  app.run(main)
+
+
+run = errors.absl_entry_point(_define_flags, main)
 
 
 if __name__ == '__main__':

@@ -282,3 +282,18 @@ def test_a_run_needs_what_a_config_alone_does_not():
   with pytest.raises(ConfigError, match='re-tunes a stage-1 detector'):
     checks.load_run('backbone_reuse_maskrcnn', stage2, mode='train',
                     model_dir='/nonexistent')
+
+
+def test_a_command_refuses_a_positional_argument(monkeypatch, capsys):
+  # `--overwrite true` leaves `true` positional: absl alone would drop it.
+  ran = []
+  run = errors.absl_entry_point(lambda: None, lambda argv: ran.append(argv))
+  monkeypatch.setattr('sys.argv', ['backbone-reuse-export', 'true'])
+  with pytest.raises(SystemExit) as stopped:
+    run()
+  assert stopped.value.code == 1 and not ran
+  assert "unexpected arguments: ['true']" in capsys.readouterr().err
+  monkeypatch.setattr('sys.argv', ['backbone-reuse-export'])
+  with pytest.raises(SystemExit):
+    run()
+  assert ran == [['backbone-reuse-export']]

@@ -34,7 +34,7 @@ variables asked to be skipped (label-space layers) are reported as such.
 """
 import dataclasses
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from absl import logging
 import numpy as np
@@ -160,21 +160,31 @@ def resolve_checkpoint(path: str, key: str = 'task.init_checkpoint') -> str:
   return path
 
 
-def _object_paths(root) -> Dict[int, Tuple[str, tf.Variable]]:
-  """Readable object paths of every variable under `root` (first found)."""
-  paths, seen = {}, set()
-  queue = [((), root)]
+def _walk_variables(root, state, step: Callable[[Any, str], Any]
+                    ) -> Iterator[Tuple[tf.Variable, Any]]:
+  """Each variable under `root` once, with a state carried along the path
+  breadth-first search finds it by: `state` at `root`, `step(state, name)`
+  at its child `name` (None: that child is not entered)."""
+  seen, queue = set(), [(root, state)]
   while queue:
-    path, obj = queue.pop(0)
+    obj, state = queue.pop(0)
     if id(obj) in seen:
       continue
     seen.add(id(obj))
     if isinstance(obj, tf.Variable):
-      paths[id(obj)] = ('/'.join(path), obj)
+      yield obj, state
       continue
     for name, child in tf.train.TrackableView(obj).children(obj).items():
-      queue.append((path + (name,), child))
-  return paths
+      child_state = step(state, name)
+      if child_state is not None:
+        queue.append((child, child_state))
+
+
+def _object_paths(root) -> Dict[int, Tuple[str, tf.Variable]]:
+  """Readable object paths of every variable under `root` (first found)."""
+  return {id(variable): ('/'.join(path), variable)
+          for variable, path in _walk_variables(
+              root, (), lambda path, name: path + (name,))}
 
 
 def variables_by_path(root) -> Dict[str, tf.Variable]:
@@ -261,22 +271,11 @@ class CheckpointGraph:
 
   def match(self, root, node_id: int) -> Dict[int, str]:
     """Checkpoint keys of the variables under `root`, by id of the variable."""
-    keys, seen = {}, set()
-    queue = [(root, node_id)]
-    while queue:
-      obj, node = queue.pop(0)
-      if id(obj) in seen:
-        continue
-      seen.add(id(obj))
-      if isinstance(obj, tf.Variable):
-        for attr in self.graph.nodes[node].attributes:
-          if attr.name == _VALUE:
-            keys[id(obj)] = attr.checkpoint_key
-        continue
-      for name, child in tf.train.TrackableView(obj).children(obj).items():
-        child_node = self.child(node, name)
-        if child_node is not None:
-          queue.append((child, child_node))
+    keys = {}
+    for variable, node in _walk_variables(root, node_id, self.child):
+      for attr in self.graph.nodes[node].attributes:
+        if attr.name == _VALUE:
+          keys[id(variable)] = attr.checkpoint_key
     return keys
 
 

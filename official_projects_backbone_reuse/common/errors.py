@@ -164,6 +164,25 @@ def report(error: Union[UserError, Stopped]) -> int:
   return error.exit_code
 
 
+def absl_entry_point(define_flags: Callable[[], None],
+                     main: Callable[..., int]) -> Callable[[], None]:
+  """The console-script entry point of an absl command: defines its flags,
+  then runs `main` under `absl.app.run`, refusing positional arguments
+  (`--overwrite true` leaves `true` one: absl would drop it)."""
+  from absl import app  # pylint: disable=g-import-not-at-top
+
+  def no_arguments(argv) -> int:
+    if len(argv) > 1:
+      raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    return main(argv)
+
+  def run() -> None:
+    define_flags()
+    app.run(no_arguments)
+
+  return run
+
+
 def exits_on_error(main: Callable[..., int]) -> Callable[..., int]:
   """Wraps a command's `main` to end with one line, not a traceback.
 

@@ -50,7 +50,6 @@ import os
 import sys
 from typing import Dict, Iterator, List, Optional, Sequence
 
-from absl import app
 from absl import flags
 import numpy as np
 from PIL import Image
@@ -293,9 +292,7 @@ def define_flags() -> None:
 
 
 @exits_on_error
-def main(argv) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+def main(_) -> int:
   f = flags.FLAGS
   for name in ('saved_model', 'output_dir'):
     if not f[name].value:
@@ -305,9 +302,7 @@ def main(argv) -> int:
   return 0
 
 
-def run():
-  define_flags()
-  app.run(main)
+run = errors.absl_entry_point(define_flags, main)
 
 
 if __name__ == '__main__':

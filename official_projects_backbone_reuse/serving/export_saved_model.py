@@ -42,7 +42,6 @@ from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unu
 import os
 from typing import List, Optional, Sequence
 
-from absl import app
 from absl import flags
 from absl import logging
 import tensorflow as tf
@@ -58,6 +57,7 @@ from official.vision.serving import export_saved_model_lib
 from official_projects_backbone_reuse import registry_imports  # pylint: disable=unused-import
 from official_projects_backbone_reuse.checkpoints import restore
 from official_projects_backbone_reuse.common import files
+from official_projects_backbone_reuse.common.errors import absl_entry_point
 from official_projects_backbone_reuse.common.errors import UserError
 from official_projects_backbone_reuse.common.errors import exits_on_error
 from official_projects_backbone_reuse.common.errors import first_line
@@ -238,9 +238,7 @@ def define_flags() -> None:
 
 
 @exits_on_error
-def main(argv) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+def main(_) -> int:
   f = flags.FLAGS
   if not f.export_dir:
     raise ExportError('--export_dir is required.')
@@ -261,9 +259,7 @@ def main(argv) -> int:
   return 0
 
 
-def run():
-  define_flags()
-  app.run(main)
+run = absl_entry_point(define_flags, main)
 
 
 if __name__ == '__main__':

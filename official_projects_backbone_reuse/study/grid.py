@@ -74,6 +74,11 @@ class Before:
     return os.path.join(workdir, 'before', slug(self.name) + '.done')
 
 
+def initialisation_of(column: str) -> str:
+  """INIT of a column `UPSTREAM/INIT` (or `scratch`)."""
+  return column.rpartition('/')[2]
+
+
 def split(initialisation: str) -> Tuple[str, str]:
   """(INIT, SOURCE) of `INIT+SOURCE`; SOURCE is '' for a plain one."""
   base, _, source = initialisation.partition('+')
@@ -88,7 +93,7 @@ class Cell:
 
   @property
   def initialisation(self) -> str:
-    return self.column.rpartition('/')[2]
+    return initialisation_of(self.column)
 
   @property
   def upstream(self) -> Optional[str]:
@@ -168,7 +173,7 @@ class Study:
   def row_columns(self, row: Row) -> List[str]:
     """The columns a row trains: all, or those of its `initialisations`."""
     return [c for c in self.columns if row.initialisations is None
-            or Cell(row, c, 0).initialisation in row.initialisations]
+            or initialisation_of(c) in row.initialisations]
 
   def config(self, row: Row, initialisation: str,
              workdir: str) -> Tuple[List[str], List[str]]:
