@@ -60,8 +60,9 @@ def run_main(main_fn: Callable[[], dict]) -> int:
 
 
 def numbers(text: str, flag: str, kind: type = int) -> list:
-  """`1,2,5` (or, of integers, `0-9`) -> numbers of `kind`; a DataError
-  names `flag` otherwise."""
+  """`1,2,5` (or, of integers, `0-9`) -> numbers of `kind`.
+
+  Anything else is a DataError naming `flag`."""
   try:
     if kind is int and '-' in text:
       first, last = (int(v) for v in text.split('-'))

@@ -12,5 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The YAML experiments, shipped with the package as
-`official_projects_backbone_reuse.experiments` (see `configs/recipes.py`)."""
+"""The YAML experiments, shipped with the package.
+
+They install as `official_projects_backbone_reuse.experiments` (see
+`configs/recipes.py`)."""

@@ -246,3 +246,16 @@ def test_every_python_file_carries_the_license_header():
              if not (text.partition('\n')[2] if text.startswith('#!') else
                      text).startswith(LICENSE_HEADER)]
   assert not missing, missing
+
+
+def test_every_docstring_opens_with_a_one_line_summary():
+  """Model Garden's habit: a summary line, then a blank line (tests aside)."""
+  nodes = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+  without = [f'{path.relative_to(REPO)}: {getattr(node, "name", "module")}'
+             for path in _python_files() if 'tests' not in path.parts
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, nodes)
+             for text in [ast.get_docstring(node, clean=False)] if text
+             for lines in [text.strip('\n').splitlines()]
+             if len(lines) > 1 and lines[1].strip()]
+  assert not without, without

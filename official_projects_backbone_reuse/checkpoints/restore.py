@@ -162,9 +162,11 @@ def resolve_checkpoint(path: str, key: str = 'task.init_checkpoint') -> str:
 
 def _walk_variables(root, state, step: Callable[[Any, str], Any]
                     ) -> Iterator[Tuple[tf.Variable, Any]]:
-  """Each variable under `root` once, with a state carried along the path
-  breadth-first search finds it by: `state` at `root`, `step(state, name)`
-  at its child `name` (None: that child is not entered)."""
+  """Each variable under `root` once, with a state carried along its path.
+
+  The path is the one breadth-first search finds it by; the state is
+  `state` at `root`, `step(state, name)` at its child `name` (None: that
+  child is not entered)."""
   seen, queue = set(), [(root, state)]
   while queue:
     obj, state = queue.pop(0)

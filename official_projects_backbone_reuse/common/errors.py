@@ -166,9 +166,11 @@ def report(error: Union[UserError, Stopped]) -> int:
 
 def absl_entry_point(define_flags: Callable[[], None],
                      main: Callable[..., int]) -> Callable[[], None]:
-  """The console-script entry point of an absl command: defines its flags,
-  then runs `main` under `absl.app.run`, refusing positional arguments
-  (`--overwrite true` leaves `true` one: absl would drop it)."""
+  """The console-script entry point of an absl command.
+
+  It defines the command's flags, then runs `main` under `absl.app.run`,
+  refusing positional arguments (`--overwrite true` leaves `true` one:
+  absl would drop it)."""
   from absl import app  # pylint: disable=g-import-not-at-top
 
   def no_arguments(argv) -> int:

@@ -62,8 +62,9 @@ class Table:
 
   @classmethod
   def from_annotations(cls, annotations: Sequence[Dict[str, Any]]) -> 'Table':
-    """From `mask_paste.convert_predictions`' annotations (numpy values, RLE
-    counts as bytes)."""
+    """The table of `mask_paste.convert_predictions`' annotations.
+
+    Those have numpy values and RLE counts as bytes."""
     table = cls.from_results(annotations)
     if table.segmentation is None:
       return table

@@ -177,8 +177,9 @@ def _mean(precision):
 
 
 def _verified(gt: Dict[str, Any], gts) -> Dict[int, set]:
-  """{category id: the image ids where it is verified (positive or
-  negative)}."""
+  """{category id: the image ids where it is verified}.
+
+  Verified: positive or negative on the image."""
   verified = collections.defaultdict(set)
   for image in gt['images']:
     for category_id in image['neg_category_ids']:
@@ -266,8 +267,9 @@ def evaluate(gt: Dict[str, Any],
         np.searchsorted(sorted_ids, ids, 'right'))}
 
     def category_dts(category_id):
-      """Dicts, one category at a time, of the detections the federated
-      rule counts there; ids are their places in the capped results, as
+      """The detections the federated rule counts, a category at a time.
+
+      Dicts; ids are their places in the capped results, as
       LVISResults numbers them."""
       dts = []
       for place in counted[category_id].tolist():

@@ -12,8 +12,10 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The base of the evaluators that compute metrics from results-format
-detections against an annotation file (LVIS, VOC)."""
+"""The base of the evaluators of results-format detections.
+
+Those that compute metrics from results-format detections against an
+annotation file (LVIS, VOC)."""
 from typing import Any, Dict, List
 
 import numpy as np

@@ -307,8 +307,9 @@ def prepare_world(workdir: str, scale: Scale, total_steps: int) -> World:
 def pretrain_cmd(world: World, model_dir: str, records: str,
                  train_steps: int, num_classes: int,
                  extra_overrides: Sequence[str] = ()) -> List[str]:
-  """The command of Model Garden's classification task on
-  `records`_{train,val}: the upstream pre-training."""
+  """The upstream pre-training's command.
+
+  Model Garden's classification task on `records`_{train,val}."""
   prefix = os.path.join(world.records, records)
   return train_cmd(
       'resnet_imagenet', [small_experiment('upstream_classification.yaml')],

@@ -208,8 +208,9 @@ def collect(study: grid.Study, workdir: str) -> str:
 
 
 def prepare(study: grid.Study) -> None:
-  """Makes (or reuses) the study's procedural world: the default job's
-  steps 1-3."""
+  """Makes (or reuses) the study's procedural world.
+
+  That is the default job's steps 1-3."""
   from official_projects_backbone_reuse.jobs import steps
   if study.world:
     steps.prepare_world(study.world, steps.Scale(), total_steps=3)
