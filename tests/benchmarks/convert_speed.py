@@ -23,8 +23,11 @@ the median wall and CPU time (the command and its workers) of each, and the
 ratio, for the whole command and per image (each also converts the first
 8 images, and the difference takes the start-up out: what a large set
 costs). Model Garden's converter does not validate; ours checks the JSON and
-decodes every image as it converts. Measured 2026-12-04, 2,000 images, 2
-workers: 0.56x Model Garden's throughput (wall; CPU 0.55x). Most of the gap
+decodes every image as it converts. Measured 2026-12-07, the defaults (4,000
+images, 2 workers, one run): per image 1.80 ms against 1.73 ms, 0.95x
+Model Garden's throughput (CPU 0.91x); the whole command 0.63x (29.9 s
+against 18.7 s; with 8 images 22.7 s against 11.8 s). Measured 2026-12-04,
+2,000 images: 0.56x for the whole command (wall; CPU 0.55x). Most of the gap
 is a fixed cost of about 12 s: our workers come from a fork server that
 imports TensorFlow once (`data_tools/parallel`); forked from the command
 itself, as Model Garden's are, the same run measured 0.94x.
