@@ -181,6 +181,13 @@ def test_the_large_upstream_set_is_finer_and_holds_the_world_classes(
   assert _load(str(tmp_path / 'large' / 'dataset.json'))['num_classes'] == 240
   with pytest.raises(DataError, match='non-empty'):
     make_procedural_dataset.make_large_upstream_set(str(tmp_path / 'large'))
+  (tmp_path / 'file').write_text('mine')  # an output that is a user's file
+  assert make_procedural_dataset.main(
+      ['--output_dir', str(tmp_path / 'file'), '--large_upstream_set']) == 2
+  assert capsys.readouterr().err == (f'error: --output_dir={tmp_path / "file"}'
+                                     ': expected a folder to write, found a '
+                                     'file.\n')
+  assert (tmp_path / 'file').read_text() == 'mine'
 
 
 def test_make_dataset_refuses_non_empty_folder_and_overwrites(tmp_path):

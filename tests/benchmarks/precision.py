@@ -84,18 +84,18 @@ def _runs(world: steps.World, seeds: List[int], prefix: str,
     for dtype in DTYPES:
       name = f'{prefix}_{dtype}_seed{seed}'
       model_dir = world.path(name)
+      log = os.path.join(world.logs, f'{name}.log')
       seconds = None
       cmd = command(model_dir, [f'runtime.mixed_precision_dtype={dtype}',
                                 f'task.train_data.seed={seed}'])
       if not world.done(name, os.path.join(model_dir, 'metrics.json'),
                         steps.command_inputs(cmd, world.inputs[after])):
         start = time.time()
-        steps.run_logged(cmd, os.path.join(world.logs, f'{name}.log'))
+        steps.run_logged(cmd, log)
         seconds = time.time() - start
       runs[dtype][seed] = dict(
           steps.metrics(model_dir), seconds=seconds,
-          train_steps_per_second=_train_rate(
-              os.path.join(world.logs, f'{name}.log')))
+          train_steps_per_second=_train_rate(log))
   return runs
 
 
@@ -117,7 +117,8 @@ def train_runs(world: steps.World, scale: steps.Scale,
   detector_yaml = steps.small_experiment(default_job.DETECTOR_YAML)
   return _runs(world, seeds, 'precision', lambda model_dir, extra: (
       steps.train_cmd(default_job.DETECTOR_EXPERIMENT, [detector_yaml],
-                      'train_and_eval', model_dir, overrides + extra)), 'upstream')
+                      'train_and_eval', model_dir, overrides + extra)),
+               'upstream')
 
 
 def upstream_runs(world: steps.World, scale: steps.Scale,
