@@ -25,12 +25,14 @@ import sys
 
 import numpy as np
 from PIL import Image
+from pycocotools import mask as mask_utils
 import pytest
 import tensorflow as tf
 
 from official_projects_backbone_reuse.data_tools import convert_classification
 from official_projects_backbone_reuse.data_tools import convert_detection
 from official_projects_backbone_reuse.data_tools.cli import DataError
+from official.vision.data import create_coco_tf_record
 from official.vision.dataloaders import tf_example_decoder
 from tests.test_data_tools import _listing
 from tests.test_data_tools import _load
@@ -63,6 +65,59 @@ def test_detection_round_trip(tiny_world):
     np.testing.assert_allclose(mask_areas, [a['area'] for a in anns],
                                rtol=0.01)
   assert seen == set(images)
+
+
+def _uncompressed(binary):
+  """`binary`'s RLE with counts as run lengths (column-major, from 0s)."""
+  flat = np.asfortranarray(binary).reshape(-1, order='F')
+  changes = np.flatnonzero(np.diff(flat)) + 1
+  ends = np.concatenate([changes, [flat.size]])
+  counts = np.diff(np.concatenate([[0], ends])).tolist()
+  if flat[0]:
+    counts = [0] + counts
+  return {'size': list(binary.shape), 'counts': counts}
+
+
+def test_examples_are_model_gardens_with_the_same_mask_pixels(tmp_path):
+  # Model Garden's maker, masks included, against ours (masks deflated
+  # otherwise): every feature but the mask bytes equal, the mask pixels
+  # equal, for each form a segmentation takes.
+  content, image_dir, ann = _small_coco(tmp_path)
+  binary = np.zeros((30, 40), np.uint8)
+  binary[4:20, 7:15] = 1
+  binary[0:3, 30:40] = 1
+  rle = _uncompressed(binary)
+  compressed = mask_utils.encode(np.asfortranarray(binary))
+  compressed['counts'] = compressed['counts'].decode()
+  polygons = ann(13, 1, [1, 1, 30, 20])
+  polygons['segmentation'].append([20, 15, 30, 15, 25, 25])
+  forms = [  # (ours, as Model Garden's maker takes it)
+      (polygons, polygons),
+      (dict(polygons, segmentation=compressed), dict(polygons,
+                                                     segmentation=[rle])),
+      (dict(polygons, segmentation=rle), dict(polygons, segmentation=[rle])),
+      (dict(polygons, iscrowd=1, segmentation=compressed),
+       dict(polygons, iscrowd=1, segmentation=rle)),
+      (dict(polygons, iscrowd=1, segmentation=rle),
+       dict(polygons, iscrowd=1, segmentation=rle))]
+  image, id_to_name = content['images'][0], {1: 'thing'}
+  ours = convert_detection.create_example(
+      image, image_dir, image['file_name'], [o for o, _ in forms], id_to_name,
+      include_masks=True).features.feature
+  theirs, _ = create_coco_tf_record.create_tf_example(
+      image, [image_dir], bbox_annotations=[t for _, t in forms],
+      id_to_name_map=id_to_name, include_masks=True)
+  theirs = theirs.features.feature
+  assert sorted(ours) == sorted(theirs)
+  for key in theirs:
+    if key != 'image/object/mask':
+      assert ours[key] == theirs[key], key
+  pixels = [[tf.io.decode_png(png).numpy() for png in f[
+      'image/object/mask'].bytes_list.value] for f in (ours, theirs)]
+  assert len(pixels[0]) == len(forms)
+  for mine, model_gardens in zip(*pixels):
+    np.testing.assert_array_equal(mine, model_gardens)
+  assert pixels[0][0].max() == 1 and pixels[0][1][..., 0].sum() == binary.sum()
 
 
 def _drop_top_key(_image_dir, content):
