@@ -25,6 +25,7 @@ then can wait on it forever (seen once, in the test suite: a conversion
 worker stuck in futex_wait).
 """
 import multiprocessing
+from multiprocessing import forkserver
 import signal
 import sys
 from typing import Callable, Iterable, Iterator, TypeVar
@@ -68,9 +69,18 @@ def imap(func: Callable[[Item], Result], items: Iterable[Item],
   spec = getattr(sys.modules['__main__'], '__spec__', None)
   if module == '__main__' and spec:  # a converter run as `python -m`
     module = spec.name
+  start_server(module)
   context = multiprocessing.get_context('forkserver')
-  # Imported once in the fork server, not in each worker (TensorFlow takes
-  # seconds); only the first call's list counts, the server then lives on.
-  context.set_forkserver_preload([module])
   with context.Pool(num_processes, initializer=_worker_signals) as pool:
     yield from pool.imap(func, items, chunksize=CHUNK_SIZE)
+
+
+def start_server(module: str) -> None:
+  """Starts the workers' fork server, importing `module`, unless it runs.
+
+  Returns at once: the server imports `module` (TensorFlow takes seconds)
+  while the caller goes on, and forks each worker from it. Only the first
+  call's module counts; the server then lives as long as this process."""
+  multiprocessing.get_context('forkserver').set_forkserver_preload(
+      [f'{__package__}.fork_server_setup', module])
+  forkserver.ensure_running()

@@ -20,8 +20,10 @@ tests break).
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 from PIL import Image
@@ -29,11 +31,14 @@ from pycocotools import mask as mask_utils
 import pytest
 import tensorflow as tf
 
+from official_projects_backbone_reuse.data_tools import cli
+from official_projects_backbone_reuse.data_tools import commands
 from official_projects_backbone_reuse.data_tools import convert_classification
 from official_projects_backbone_reuse.data_tools import convert_detection
 from official_projects_backbone_reuse.data_tools.cli import DataError
 from official.vision.data import create_coco_tf_record
 from official.vision.dataloaders import tf_example_decoder
+from tests.test_data_tools import _descendants
 from tests.test_data_tools import _listing
 from tests.test_data_tools import _load
 from tests.test_data_tools import _records
@@ -371,3 +376,52 @@ def test_degenerate_boxes_are_skipped_and_partial_ones_clipped(tmp_path,
   boxes = second['groundtruth_boxes'].numpy() * [30, 40, 30, 40]
   np.testing.assert_allclose(boxes[-1], [20, 0, 30, 6], atol=1e-4)
   assert _listing(tmp_path / 'out') == ['train-00000-of-00001.tfrecord']
+
+
+def _fork_server_imports_tensorflow(pid):
+  try:
+    with open(f'/proc/{pid}/cmdline') as f:
+      if 'forkserver' not in f.read():
+        return False
+    with open(f'/proc/{pid}/maps') as f:
+      return 'libtensorflow' in f.read()
+  except OSError:
+    return False
+
+
+def test_ctrl_c_in_a_terminal_stops_a_conversion_with_one_line(tmp_path):
+  # A terminal's Ctrl-C reaches every process of the command: here while
+  # its workers' fork server imports TensorFlow (the command too, or it
+  # has begun converting).
+  content, image_dir, _ = _small_coco(tmp_path)
+  annotation_file = _write_json(tmp_path / 'train.json', content)
+  out = tmp_path / 'out'
+  proc = subprocess.Popen(
+      [os.path.join(os.path.dirname(sys.executable),
+                    'backbone-reuse-convert-detection'),
+       f'--annotation_file={annotation_file}', f'--image_dir={image_dir}',
+       f'--output_prefix={out}/train', '--num_shards=1',
+       '--num_processes=2'],
+      stderr=subprocess.PIPE, text=True, start_new_session=True)
+  deadline = time.time() + 60
+  while not any(_fork_server_imports_tensorflow(pid)
+                for pid in _descendants(proc.pid)):
+    assert time.time() < deadline and proc.poll() is None
+    time.sleep(0.01)
+  os.killpg(proc.pid, signal.SIGINT)
+  err = proc.stderr.read()
+  assert proc.wait(timeout=60) == 130
+  assert err.strip().splitlines()[-1].startswith('error: Ctrl-C: stopped')
+  assert 'Traceback' not in err and 'KeyboardInterrupt' not in err, err
+  assert not out.exists()
+
+
+@pytest.mark.parametrize('argv,one', [
+    ([], False), (['--num_processes', '1'], True),
+    (['--num_processes=1'], True), (['--num_processes=1',
+                                     '--num_processes', '3'], False),
+    (['--num_processes'], False), (['--output_prefix', '1'], False)])
+def test_a_command_starts_its_workers_unless_asked_for_one_process(
+    argv, one, monkeypatch):
+  monkeypatch.setattr(cli, 'default_processes', lambda: 2)
+  assert commands.asks_one_process(argv) == one

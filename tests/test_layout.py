@@ -34,6 +34,8 @@ from typing import Dict, List, Tuple
 
 import pytest
 
+from official_projects_backbone_reuse.data_tools import commands as launcher
+
 PACKAGE = 'official_projects_backbone_reuse'
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TOOLS = ('analysis', 'study', 'jobs', 'inspect_checkpoint', 'data_tools')
@@ -166,12 +168,17 @@ def test_a_wrong_way_import_is_named_with_its_file_and_line(tmp_path, where,
 
 
 def _commands() -> List[str]:
-  """The modules of the console scripts setup.cfg installs."""
+  """The modules of the console scripts setup.cfg installs.
+
+  Those of the converters `data_tools.commands` starts stand for it."""
   config = configparser.ConfigParser()
   config.read(REPO / 'setup.cfg')
   scripts = config['options.entry_points']['console_scripts']
-  return sorted({line.split('=')[1].split(':')[0].strip()
-                 for line in scripts.strip().splitlines()})
+  modules = {line.split('=')[1].split(':')[0].strip()
+             for line in scripts.strip().splitlines()}
+  assert launcher.__name__ in modules  # imports no TensorFlow itself
+  return sorted(modules - {launcher.__name__} | {
+      f'{PACKAGE}.data_tools.{name}' for name in launcher.CONVERTERS})
 
 
 def test_commands_choose_keras_2_first_and_the_library_leaves_it_alone():
