@@ -18,19 +18,23 @@
 Makes a procedural detection set (`--images` JPEGs with instance masks),
 then converts it with both, interleaved (Model Garden, ours, Model Garden,
 ...), each as its own command as a user runs it (TensorFlow's import
-included), both with masks and `--num_processes` worker processes. Prints
-the median wall and CPU time (the command and its workers) of each, and the
-ratio, for the whole command and per image (each also converts the first
-8 images, and the difference takes the start-up out: what a large set
-costs). Model Garden's converter does not validate; ours checks the JSON and
-decodes every image as it converts. Measured 2026-12-07, the defaults (4,000
-images, 2 workers, one run): per image 1.80 ms against 1.73 ms, 0.95x
-Model Garden's throughput (CPU 0.91x); the whole command 0.63x (29.9 s
-against 18.7 s; with 8 images 22.7 s against 11.8 s). Measured 2026-12-04,
-2,000 images: 0.56x for the whole command (wall; CPU 0.55x). Most of the gap
-is a fixed cost of about 12 s: our workers come from a fork server that
-imports TensorFlow once (`data_tools/parallel`); forked from the command
-itself, as Model Garden's are, the same run measured 0.94x.
+included; ours is the installed `backbone-reuse-convert-detection`, which
+starts its workers' fork server before its own imports), both with masks
+and `--num_processes` worker processes. Prints the median wall and CPU time
+(the command and its workers) of each, and the ratio, for the whole command
+and per image (each also converts the first 8 images, and the difference
+takes the start-up out: what a large set costs). Model Garden's converter
+does not validate; ours checks the JSON and decodes every image as it
+converts.
+
+Measured 2026-12-07, the defaults (4,000 images, 2 workers, one run of
+5.5 min): the whole command 1.05x Model Garden's throughput (17.4 s against
+18.3 s; CPU 0.74x: the fork server imports TensorFlow a second time, on the
+other core); per image 1.7 ms against 1.9 ms, 1.11x (CPU 1.10x); start-up
+(8 images) 10.6 s against 10.8 s. Before that day's two changes (the fork
+server started when the workers were first needed, masks deflated as
+Pillow's default): 0.63x whole, 0.95x per image, start-up 22.7 s against
+11.8 s.
 
 Run:
   python -m tests.benchmarks.convert_speed [--images 4000 --repeats 3 \
@@ -161,8 +165,8 @@ def _command(name: str, annotations: str, images: str, output: str,
     return [sys.executable, '-m', 'official.vision.data.create_coco_tf_record',
             f'--image_dir={images}', f'--object_annotations_file={annotations}',
             f'--output_file_prefix={output}/train', '--include_masks', *common]
-  return [sys.executable, '-m',
-          'official_projects_backbone_reuse.data_tools.convert_detection',
+  return [os.path.join(os.path.dirname(sys.executable),  # the venv's
+                       'backbone-reuse-convert-detection'),
           f'--annotation_file={annotations}', f'--image_dir={images}',
           f'--output_prefix={output}/train', '--overwrite', *common]
 
