@@ -37,6 +37,7 @@ from official_projects_backbone_reuse import legacy_keras  # pylint: disable=unu
 import argparse
 import statistics
 import time
+from typing import Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -66,13 +67,13 @@ def weight_bytes(model: tf_keras.Model) -> int:
   return sum(int(np.prod(v.shape)) * v.dtype.size for v in model.weights)
 
 
-def main():
+def main(argv: Optional[Sequence[str]] = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--batch_size', type=int, default=8)
   parser.add_argument('--input_size', type=int, default=256)
   parser.add_argument('--rounds', type=int, default=5)
   parser.add_argument('--steps', type=int, default=5)
-  args = parser.parse_args()
+  args = parser.parse_args(argv)
   mixed = build('mixed_bfloat16', args.input_size)
   stored = build('bfloat16', args.input_size)
   for target, source in zip(stored.weights, mixed.weights):
