@@ -26,6 +26,7 @@ license header.
 """
 import ast
 import configparser
+import importlib
 import os
 import pathlib
 import subprocess
@@ -179,6 +180,17 @@ def _commands() -> List[str]:
   assert launcher.__name__ in modules  # imports no TensorFlow itself
   return sorted(modules - {launcher.__name__} | {
       f'{PACKAGE}.data_tools.{name}' for name in launcher.CONVERTERS})
+
+
+def test_every_console_script_names_a_function():
+  config = configparser.ConfigParser()
+  config.read(REPO / 'setup.cfg')
+  scripts = config['options.entry_points']['console_scripts']
+  for line in scripts.strip().splitlines():
+    name, target = (part.strip() for part in line.split('='))
+    module, function = target.split(':')
+    assert callable(getattr(importlib.import_module(module), function,
+                            None)), f'setup.cfg: {name} = {target}'
 
 
 def test_commands_choose_keras_2_first_and_the_library_leaves_it_alone():
