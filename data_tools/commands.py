@@ -54,7 +54,12 @@ def _run(name: str) -> int:
 
 @errors.exits_on_error  # a stop during the imports (seconds): one line too
 def _import(module: str) -> int:
-  importlib.import_module(module)
+  try:
+    importlib.import_module(module)
+  except (KeyboardInterrupt, errors.Stopped) as e:
+    stopped = errors.Stopped.of(e)
+    raise errors.Stopped(f'{stopped.signal_name}: stopped; nothing was '
+                         'written', stopped.exit_code) from e
   return 0
 
 

@@ -411,7 +411,8 @@ def test_ctrl_c_in_a_terminal_stops_a_conversion_with_one_line(tmp_path):
   os.killpg(proc.pid, signal.SIGINT)
   err = proc.stderr.read()
   assert proc.wait(timeout=60) == 130
-  assert err.strip().splitlines()[-1].startswith('error: Ctrl-C: stopped')
+  assert err.strip().splitlines()[-1] == (
+      'error: Ctrl-C: stopped; nothing was written')
   assert 'Traceback' not in err and 'KeyboardInterrupt' not in err, err
   assert not out.exists()
 
