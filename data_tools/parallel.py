@@ -22,7 +22,9 @@ The workers are forked from a fork server (a fresh process that has only
 imported the worker's module), never from the caller: a caller that has run
 TensorFlow has threads that may hold a lock at the fork, and a worker forked
 then can wait on it forever (seen once, in the test suite: a conversion
-worker stuck in futex_wait).
+worker stuck in futex_wait). The server starts when the workers are first
+needed, or sooner (`start_server`: the converter commands start it before
+their own imports, so that both import TensorFlow side by side).
 """
 import multiprocessing
 from multiprocessing import forkserver
