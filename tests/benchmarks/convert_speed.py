@@ -31,7 +31,9 @@ Measured 2026-12-07, the defaults (4,000 images, 2 workers, one run of
 5.5 min): the whole command 1.05x Model Garden's throughput (17.4 s against
 18.3 s; CPU 0.74x: the fork server imports TensorFlow a second time, on the
 other core); per image 1.7 ms against 1.9 ms, 1.11x (CPU 1.10x); start-up
-(8 images) 10.6 s against 10.8 s. Before that day's two changes (the fork
+(8 images) 10.6 s against 10.8 s. A second run, the machine slower for
+both: 1.17x whole (21.0 s against 24.7 s; CPU 0.79x), 1.44x per image
+(2.1 ms against 3.0 ms). Before that day's two changes (the fork
 server started when the workers were first needed, masks deflated as
 Pillow's default): 0.63x whole, 0.95x per image, start-up 22.7 s against
 11.8 s.
