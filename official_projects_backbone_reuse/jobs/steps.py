@@ -268,10 +268,11 @@ def prepare_world(workdir: str, scale: Scale, total_steps: int) -> World:
   if not world.done('dataset', os.path.join(data, 'dataset.json'), dataset):
     from official_projects_backbone_reuse.data_tools import make_procedural_dataset
     from official_projects_backbone_reuse.data_tools import parallel
-    # Step 2 converts in worker processes: their fork server imports
-    # TensorFlow (seconds) beside this step, which draws on one core.
-    parallel.start_server(
-        'official_projects_backbone_reuse.data_tools.convert_detection')
+    if cli.default_processes() > 1:
+      # Step 2 converts in worker processes: their fork server imports
+      # TensorFlow (seconds) beside this step, which draws on one core.
+      parallel.start_server(
+          'official_projects_backbone_reuse.data_tools.convert_detection')
     make_procedural_dataset.make_dataset(
         data, seed=0, cls_images_per_class=scale.cls_images_per_class,
         cls_val_per_class=scale.cls_val_per_class,
