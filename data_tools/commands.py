@@ -27,7 +27,6 @@ from official_projects_backbone_reuse.common import errors
 from official_projects_backbone_reuse.data_tools import cli
 from official_projects_backbone_reuse.data_tools import parallel
 
-_PACKAGE = 'official_projects_backbone_reuse.data_tools'
 # The converters started here, each its module's `main`.
 CONVERTERS = ('convert_detection', 'convert_lvis', 'convert_voc',
               'convert_classification', 'proposals')
@@ -46,7 +45,7 @@ def asks_one_process(argv) -> bool:
 
 def _run(name: str) -> int:
   """Runs converter `name`'s `main`, its fork server started first."""
-  module = f'{_PACKAGE}.{name}'
+  module = f'{__package__}.{name}'
   if not asks_one_process(sys.argv[1:]):  # a bad value is main's to report
     parallel.start_server(module)
   return _import(module) or sys.modules[module].main()

@@ -168,29 +168,30 @@ def test_a_wrong_way_import_is_named_with_its_file_and_line(tmp_path, where,
   assert len(found) == 1, found
 
 
+def _console_scripts() -> Dict[str, Tuple[str, str]]:
+  """setup.cfg's console scripts: name -> (module, function)."""
+  config = configparser.ConfigParser()
+  config.read(REPO / 'setup.cfg')
+  scripts = config['options.entry_points']['console_scripts']
+  return {name.strip(): tuple(target.strip().split(':'))
+          for name, target in (line.split('=')
+                               for line in scripts.strip().splitlines())}
+
+
 def _commands() -> List[str]:
   """The modules of the console scripts setup.cfg installs.
 
   Those of the converters `data_tools.commands` starts stand for it."""
-  config = configparser.ConfigParser()
-  config.read(REPO / 'setup.cfg')
-  scripts = config['options.entry_points']['console_scripts']
-  modules = {line.split('=')[1].split(':')[0].strip()
-             for line in scripts.strip().splitlines()}
+  modules = {module for module, _ in _console_scripts().values()}
   assert launcher.__name__ in modules  # imports no TensorFlow itself
   return sorted(modules - {launcher.__name__} | {
       f'{PACKAGE}.data_tools.{name}' for name in launcher.CONVERTERS})
 
 
 def test_every_console_script_names_a_function():
-  config = configparser.ConfigParser()
-  config.read(REPO / 'setup.cfg')
-  scripts = config['options.entry_points']['console_scripts']
-  for line in scripts.strip().splitlines():
-    name, target = (part.strip() for part in line.split('='))
-    module, function = target.split(':')
+  for name, (module, function) in _console_scripts().items():
     assert callable(getattr(importlib.import_module(module), function,
-                            None)), f'setup.cfg: {name} = {target}'
+                            None)), f'setup.cfg: {name} = {module}:{function}'
 
 
 def test_commands_choose_keras_2_first_and_the_library_leaves_it_alone():
